@@ -1,0 +1,40 @@
+# mmblend: `make demo`, `make test` (see README.md).
+#   VENV=path        virtualenv to create/reuse (default .venv)
+#   PYTHON=python3   interpreter used to create it
+#   PYTEST_ARGS=...  what `make test` passes to pytest (PYTEST_ADDOPTS works too)
+#   DEMO_ARGS=...    extra arguments for tools/demo.py
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?= tests -q
+DEMO_ARGS ?=
+
+.PHONY: help venv install test demo
+
+help:
+	@echo "make demo     install, then run tools/demo.py \$$(DEMO_ARGS)"
+	@echo "make test     install, then run the test suite (pytest \$$(PYTEST_ARGS))"
+	@echo "make install  create/reuse \$$(VENV) ($(VENV)) and install the pinned stack + mmblend"
+
+venv:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+
+install: venv
+	@VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/install.sh
+
+# pytest's exit status is also written to $$PYTEST_RC_FILE when that is set
+# (.ci/run uses it to accept exit 5, "no tests collected").
+test: install
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
+	exit $$rc
+
+demo: install
+	@if [ -f tools/demo.py ]; then \
+		$(PY) tools/demo.py $(DEMO_ARGS); \
+	else \
+		echo "make demo: not yet available (see issue 'Train, test and demo')"; \
+	fi

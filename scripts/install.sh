@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Install mmblend and its pinned stack into the virtualenv $VENV (idempotent).
+# Called by `make install` / `make test` / `make demo`.
+#
+#   1. create/reuse the venv                     (python3 -m venv)
+#   2. torch==2.13.0 (CPU wheel; never a bare `torch`, which would pull a
+#      multi-GB CUDA build)
+#   3. mmcv==2.1.0 built from source with ops, ONLY if `import mmcv.ops`
+#      fails. The build needs setuptools<70 and --no-build-isolation (it
+#      compiles against the installed torch); pip caches the built wheel in
+#      ~/.cache/pip/wheels, so later venvs reuse it in seconds.
+#   4. setuptools back to the runtime pin (torch 2.13 wants >=77.0.3)
+#   5. mmblend itself (editable) + test requirements
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+PY="$VENV/bin/python"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+say() { echo "[install] $*"; }
+
+# Quiet pip that still shows errors; drops only the "Location 'file:...' is
+# ignored" notices this machine's pip config prints for every package.
+pipq() {
+    "$PY" -m pip install -q "$@" 2>&1 |
+        { grep -v "^WARNING: Location 'file:.*is ignored" || true; }
+}
+
+if [ ! -x "$PY" ]; then
+    say "creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+if ! "$PY" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" >/dev/null 2>&1; then
+    say "installing torch==2.13.0 (CPU)"
+    pipq torch==2.13.0
+fi
+
+mmcv_ok() {
+    "$PY" -c "import sys, mmcv, mmcv.ops; sys.exit(mmcv.__version__ != '2.1.0')" >/dev/null 2>&1
+}
+
+if ! mmcv_ok; then
+    say "installing mmcv==2.1.0 with ops (first time: compiled from source, ~10 min on 2 cores; later: pip's wheel cache)"
+    pipq -r requirements/build.txt
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation mmcv==2.1.0
+    if ! mmcv_ok; then
+        # An mmcv without working ops was installed or cached (e.g. built
+        # against another torch): rebuild it, bypassing pip's cache.
+        say "mmcv.ops still not importable: rebuilding mmcv==2.1.0 from source"
+        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation \
+            --no-cache-dir --force-reinstall --no-deps mmcv==2.1.0
+        if ! mmcv_ok; then
+            "$PY" -c "import mmcv.ops" || true
+            say "ERROR: mmcv==2.1.0 with ops is not importable"
+            exit 1
+        fi
+    fi
+fi
+
+# Runtime setuptools pin (restores it after the mmcv build step).
+pipq "$(grep -E '^setuptools' requirements/runtime.txt)"
+
+say "installing mmblend (editable) and test requirements"
+pipq --no-build-isolation --use-pep517 -e . -r requirements/tests.txt
+
+"$PY" - <<'EOF'
+import warnings
+warnings.simplefilter('ignore')
+import mmcv, mmcv.ops, mmdet, mmengine, setuptools, torch  # noqa: E401,F401
+print(f'[install] ok: torch {torch.__version__}, mmcv {mmcv.__version__} '
+      f'(ops), mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, '
+      f'setuptools {setuptools.__version__}')
+EOF
