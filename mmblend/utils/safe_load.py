@@ -38,8 +38,9 @@ Importing :mod:`mmblend` (e.g. through ``custom_imports`` in a config) calls
 :func:`register_safe_globals`; calling it again is harmless.
 """
 import pickle
+import types
 import warnings
-from typing import Any, Dict, FrozenSet, List, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Tuple
 
 import numpy as np
 import torch
@@ -67,7 +68,8 @@ def _allowed_getattr() -> Dict[type, FrozenSet[str]]:
 
 #: ``{owner: attribute names}`` that :func:`guarded_getattr` will look up.
 #: The owner is compared by identity (no subclasses, no instances).
-ALLOWED_GETATTR: Dict[type, FrozenSet[str]] = _allowed_getattr()
+ALLOWED_GETATTR: Mapping[type, FrozenSet[str]] = types.MappingProxyType(
+    _allowed_getattr())
 
 
 def guarded_getattr(obj: Any, name: Any, *default: Any) -> Any:
