@@ -1,1 +1,3 @@
+from .blendmask import BlendMask
 
+__all__ = ['BlendMask']

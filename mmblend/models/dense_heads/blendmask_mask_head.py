@@ -1,0 +1,244 @@
+"""BlendMask's mask branch: bottom module + blender + mask loss."""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+from mmdet.models.utils import empty_instances
+from mmdet.registry import MODELS
+from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
+                         OptInstanceList, reduce_mean)
+
+
+@MODELS.register_module()
+class BlendMaskMaskHead(BaseMaskHead):
+    """Mask head of BlendMask, fed by :class:`BlendMaskHead`'s positives.
+
+    Training: every FCOS positive uses its matched GT box as the proposal;
+    the target is the GT mask cropped and resized to ``R x R`` (mmcv
+    RoIAlign, aligned); the loss is the per-instance mean BCE weighted by
+    the positive's centerness target and normalised by the sum of centerness
+    targets (all-reduced across processes, so every rank uses the same
+    normaliser). An image without GT contributes a finite zero.
+
+    Inference: the blender runs on the FCOS detections; masks are pasted at
+    the original image size and thresholded at ``test_cfg.mask_thr``.
+
+    Args:
+        basis (dict): bottom module config (``DeepLabV3PlusBasis`` or
+            ``ProtoNetBasis``).
+        blender (dict): :class:`~mmblend.models.layers.Blender` config;
+            ``bases_stride`` defaults to the basis module's ``out_stride``
+            and must equal it.
+        loss_mask_weight (float): Defaults to 1.0.
+        max_proposals (int): if > 0, keep at most this many (random)
+            positives per batch for the mask loss (a speed knob; -1 keeps
+            all, as the paper).
+        train_cfg, test_cfg (dict): ``test_cfg.mask_thr`` (0.5).
+    """
+
+    def __init__(self,
+                 basis: ConfigType,
+                 blender: ConfigType = dict(type='Blender'),
+                 loss_mask_weight: float = 1.0,
+                 max_proposals: int = -1,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.basis = MODELS.build(basis)
+        blender = dict(blender)
+        blender.setdefault('type', 'Blender')
+        blender.setdefault('bases_stride', self.basis.out_stride)
+        blender.setdefault('num_bases', self.basis.num_bases)
+        self.blender = MODELS.build(blender)
+        if self.blender.bases_stride != self.basis.out_stride:
+            raise ValueError(
+                f'Blender.bases_stride={self.blender.bases_stride} but the '
+                f'basis module {type(self.basis).__name__} outputs stride '
+                f'{self.basis.out_stride}: the blender would crop the wrong '
+                'region. Set them equal (or leave bases_stride unset).')
+        if self.blender.num_bases != self.basis.num_bases:
+            raise ValueError(
+                f'Blender.num_bases={self.blender.num_bases} but the basis '
+                f'module predicts {self.basis.num_bases} bases')
+        self.loss_mask_weight = loss_mask_weight
+        self.max_proposals = max_proposals
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+    @property
+    def feat_source(self) -> str:
+        """'neck' or 'backbone': which features the detector must pass."""
+        return self.basis.feat_source
+
+    def forward(self, x: Sequence[Tensor],
+                positive_infos: OptInstanceList = None
+                ) -> Tuple[Tensor, Optional[Tensor]]:
+        """``(bases [B, K, H/s, W/s], sem_logits [B, C+1, H/8, W/8] | None)``."""
+        return self.basis(x)
+
+    def _check_bases(self, bases: Tensor, batch_img_metas: List[dict]) -> None:
+        h, w = batch_img_metas[0]['batch_input_shape']
+        s = self.basis.out_stride
+        if abs(bases.size(2) * s - h) >= s or abs(bases.size(3) * s - w) >= s:
+            raise ValueError(
+                f'bases of size {tuple(bases.shape[-2:])} for a {h}x{w} input '
+                f'are not at the declared out_stride={s} of '
+                f'{type(self.basis).__name__}; fix its in_indices/out_stride')
+
+    def _mask_loss(self, preds: Tensor, targets: Tensor) -> Tensor:
+        """Per-instance mean BCE, ``[n, R, R]`` x2 -> ``[n]``."""
+        if self.blender.output_is_logits:
+            loss = F.binary_cross_entropy_with_logits(
+                preds, targets, reduction='none')
+        else:
+            loss = F.binary_cross_entropy(
+                preds.clamp(1e-6, 1 - 1e-6), targets, reduction='none')
+        return loss.flatten(1).mean(dim=1)
+
+    def loss_by_feat(self, bases: Tensor, sem_logits: Optional[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     positive_infos: InstanceList,
+                     **kwargs) -> Dict[str, Tensor]:
+        """Mask loss (+ semantic loss) of a batch.
+
+        Args:
+            bases: ``[B, K, H/s, W/s]``.
+            sem_logits: ``[B, C+1, H/8, W/8]`` or None.
+            batch_gt_instances: GT with ``bboxes``, ``labels``, ``masks``
+                (padded to the batch input).
+            positive_infos: from :meth:`BlendMaskHead.get_positive_infos`.
+        """
+        if positive_infos is None:
+            raise ValueError('BlendMaskMaskHead needs positive_infos from a '
+                             'BlendMaskHead bbox head')
+        self._check_bases(bases, batch_img_metas)
+        R = self.blender.bottom_resolution
+        gt_rois, gt_targets, pos_gt, attns, weights = [], [], [], [], []
+        num_gts = 0
+        for img_id, (gt, info) in enumerate(
+                zip(batch_gt_instances, positive_infos)):
+            boxes = gt.bboxes
+            if len(gt) > 0:
+                gt_rois.append(torch.cat(
+                    [boxes.new_full((len(gt), 1), img_id), boxes], dim=1))
+                gt_targets.append(gt.masks.crop_and_resize(
+                    boxes.detach().cpu().numpy(), (R, R),
+                    np.arange(len(gt)),
+                    device=boxes.device).to_tensor(boxes.dtype, boxes.device))
+            pos_gt.append(info.pos_assigned_gt_inds + num_gts)
+            attns.append(info.attns)
+            weights.append(info.centerness_targets)
+            num_gts += len(gt)
+        pos_gt = torch.cat(pos_gt)
+        attns = torch.cat(attns)
+        weights = torch.cat(weights)
+        if 0 < self.max_proposals < len(pos_gt):
+            keep = torch.randperm(len(pos_gt), device=pos_gt.device)
+            keep = keep[:self.max_proposals]
+            pos_gt, attns, weights = pos_gt[keep], attns[keep], weights[keep]
+        # All ranks must normalise by the same number, even ranks with no
+        # positive (their partial sum is 0).
+        denom = reduce_mean(weights.sum().detach()).clamp(min=1e-6)
+        if len(pos_gt) > 0:
+            gt_rois = torch.cat(gt_rois)
+            gt_targets = torch.cat(gt_targets)
+            # The crop of a GT box is shared by all of its positives.
+            crops = self.blender.crop(bases, gt_rois)[pos_gt]
+            preds = self.blender.merge(crops, attns)
+            loss_mask = (self._mask_loss(preds, gt_targets[pos_gt]) *
+                         weights).sum() / denom
+        else:
+            # Keep every parameter in the graph (DDP) with a zero loss.
+            loss_mask = bases.sum() * 0 + attns.sum() * 0
+        losses = dict(loss_mask=loss_mask * self.loss_mask_weight)
+        if sem_logits is not None:
+            losses['loss_sem'] = self.basis.loss_semantic(
+                sem_logits, batch_gt_instances,
+                batch_img_metas[0]['batch_input_shape'])
+        for name, value in losses.items():
+            if not torch.isfinite(value):
+                raise FloatingPointError(
+                    f'{name} is {value.item()}: training diverged (lower the '
+                    'learning rate or check the annotations)')
+        return losses
+
+    def predict_by_feat(self, bases: Tensor, sem_logits: Optional[Tensor],
+                        results_list: InstanceList,
+                        batch_img_metas: List[dict],
+                        rescale: bool = True,
+                        **kwargs) -> InstanceList:
+        """Blend the detections' attentions and paste masks.
+
+        Args:
+            bases: ``[B, K, H/s, W/s]``.
+            results_list: per image detections with ``bboxes [D, 4]`` (input
+                scale), ``scores``, ``labels``, ``attns [D, K*M*M]``.
+            rescale: paste at ``ori_shape`` and rescale boxes (else at
+                ``img_shape``).
+
+        Returns:
+            per image ``InstanceData`` with ``bboxes``, ``scores``,
+            ``labels`` and ``masks [D, H, W]`` (bool).
+        """
+        self._check_bases(bases, batch_img_metas)
+        cfg = self.test_cfg
+        mask_thr = cfg.get('mask_thr', 0.5) if cfg is not None else 0.5
+        rois = torch.cat([
+            torch.cat([r.bboxes.new_full((len(r), 1), i), r.bboxes], dim=1)
+            for i, r in enumerate(results_list)
+        ])
+        attns = torch.cat([r.attns for r in results_list])
+        probs = self.blender(bases, attns, rois)
+        if self.blender.output_is_logits:
+            probs = probs.sigmoid()
+        probs = probs.split([len(r) for r in results_list])
+        out = []
+        for results, prob, meta in zip(results_list, probs, batch_img_metas):
+            if len(results) == 0:
+                out.append(empty_instances(
+                    [meta], bases.device, task_type='mask',
+                    instance_results=[results])[0])
+                continue
+            if rescale:
+                scale = results.bboxes.new_tensor(
+                    meta['scale_factor']).repeat(1, 2)
+                results.bboxes = results.bboxes / scale
+                img_h, img_w = meta['ori_shape'][:2]
+            else:
+                img_h, img_w = meta['img_shape'][:2]
+            results.masks = paste_masks(prob, results.bboxes, img_h, img_w,
+                                        mask_thr)
+            del results.attns
+            out.append(results)
+        return out
+
+
+def paste_masks(probs: Tensor, boxes: Tensor, img_h: int, img_w: int,
+                threshold: float = 0.5) -> Tensor:
+    """Paste ``[D, R, R]`` box-relative probabilities into ``[D, H, W]`` bool
+    masks. On CPU each mask is pasted only over its box region (cost grows
+    with box area, not image area); on GPU in chunks over the whole image.
+    """
+    D = probs.size(0)
+    masks = torch.zeros((D, img_h, img_w), dtype=torch.bool,
+                        device=probs.device)
+    if D == 0:
+        return masks
+    on_cpu = probs.device.type == 'cpu'
+    # Chunks of ~1 GB of float grids on GPU, one box at a time on CPU.
+    num_chunks = D if on_cpu else int(
+        math.ceil(D * img_h * img_w * 4 / 2**30))
+    for inds in torch.chunk(torch.arange(D, device=probs.device), num_chunks):
+        chunk, spatial = _do_paste_mask(
+            probs[inds, None], boxes[inds], img_h, img_w, skip_empty=on_cpu)
+        masks[(inds, ) + spatial] = chunk >= threshold
+    return masks

@@ -1,0 +1,110 @@
+"""BlendMaskHead: positives bookkeeping, attention layout, inference
+threshold on cls * ctr."""
+import pytest
+import torch
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+
+from mmblend.models import BlendMaskHead
+
+GN = dict(type='GN', num_groups=4, requires_grad=True)
+
+
+def make_head(**kw):
+    kw.setdefault('attn_channels', 2 * 3 * 3)
+    torch.manual_seed(0)
+    head = BlendMaskHead(
+        num_classes=3, in_channels=8, feat_channels=8, stacked_convs=1,
+        strides=[8, 16], regress_ranges=((-1, 64), (64, 1e8)),
+        norm_cfg=GN, center_sampling=True, norm_on_bbox=True,
+        centerness_on_reg=True,
+        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+        test_cfg=ConfigDict(nms_pre=1000, score_thr=0.05, min_bbox_size=0,
+                            nms=dict(type='nms', iou_threshold=0.6),
+                            max_per_img=100), **kw)
+    head.init_weights()
+    return head
+
+
+def feats():
+    return (torch.randn(2, 8, 8, 8), torch.randn(2, 8, 4, 4))
+
+
+def gts():
+    a = InstanceData(bboxes=torch.tensor([[4., 4., 40., 36.],
+                                          [30., 20., 60., 60.]]),
+                     labels=torch.tensor([0, 2]))
+    b = InstanceData(bboxes=torch.zeros(0, 4),
+                     labels=torch.zeros(0, dtype=torch.long))
+    return [a, b]
+
+
+def metas():
+    return [dict(img_shape=(64, 64), pad_shape=(64, 64),
+                 batch_input_shape=(64, 64), scale_factor=(1., 1.))] * 2
+
+
+def test_top_layer_and_attention_layout():
+    head = make_head()
+    assert head.top_layer.out_channels == 18
+    assert head.top_layer.weight.std() < 0.02  # std 0.01 init
+    cls, box, ctr, attn = head(feats())
+    assert [a.shape for a in attn] == [(2, 18, 8, 8), (2, 18, 4, 4)]
+    assert len(cls) == len(box) == len(ctr) == 2
+
+
+def test_positive_infos():
+    head = make_head()
+    outs = head(feats())
+    losses = head.loss_by_feat(*outs, gts(), metas())
+    assert set(losses) == {'loss_cls', 'loss_bbox', 'loss_centerness'}
+    infos = head.get_positive_infos()
+    a, b = infos
+    assert len(a) > 0 and len(b) == 0
+    assert set(a.pos_assigned_gt_inds.tolist()) <= {0, 1}
+    assert ((a.centerness_targets > 0) & (a.centerness_targets <= 1)).all()
+    # attention of a positive = the top layer's output at its location
+    attn = outs[3]
+    n0 = 8 * 8
+    for p, idx in zip(a.pos_inds.tolist(), range(len(a))):
+        lvl, k = (0, p) if p < n0 else (1, p - n0)
+        hw = attn[lvl].shape[-1]
+        torch.testing.assert_close(a.attns[idx],
+                                   attn[lvl][0, :, k // hw, k % hw])
+
+
+def test_no_top_layer_for_assembler():
+    head = make_head(attn_channels=0)
+    assert head.top_layer is None
+    outs = head(feats())
+    assert outs[3][0].shape == (2, 0, 8, 8)
+    head.loss_by_feat(*outs, gts(), metas())
+    assert head.get_positive_infos()[0].attns.shape[1] == 0
+
+
+def test_threshold_applies_to_cls_times_ctr():
+    """A location with cls 0.9 but ctr 0.01 (product 0.009) is dropped; one
+    with cls 0.3 and ctr 0.5 (0.15) is kept, scored sqrt(0.15)."""
+    head = make_head().eval()
+    logit = lambda p: torch.log(torch.tensor(p) / (1 - torch.tensor(p)))
+    cls = [torch.full((1, 3, 8, 8), -20.0), torch.full((1, 3, 4, 4), -20.0)]
+    ctr = [torch.full((1, 1, 8, 8), -20.0), torch.full((1, 1, 4, 4), -20.0)]
+    cls[0][0, 1, 2, 2], ctr[0][0, 0, 2, 2] = logit(0.9), logit(0.01)
+    cls[0][0, 0, 5, 5], ctr[0][0, 0, 5, 5] = logit(0.3), logit(0.5)
+    box = [torch.full((1, 4, 8, 8), 8.0), torch.full((1, 4, 4, 4), 16.0)]
+    attn = [torch.randn(1, 18, 8, 8), torch.randn(1, 18, 4, 4)]
+    res = head.predict_by_feat(cls, box, ctr, attn,
+                               batch_img_metas=metas()[:1])[0]
+    assert len(res) == 1
+    assert res.labels.tolist() == [0]
+    torch.testing.assert_close(res.scores, torch.tensor([0.15]).sqrt())
+    torch.testing.assert_close(res.attns[0], attn[0][0, :, 5, 5])
+
+
+def test_feat_indices_select_levels():
+    head = make_head(feat_indices=(1, 2))
+    p2 = torch.randn(2, 8, 16, 16)
+    outs = head((p2, ) + feats())
+    assert outs[0][0].shape[-1] == 8
+    with pytest.raises(ValueError, match='feat_indices'):
+        make_head()((p2, ) + feats())

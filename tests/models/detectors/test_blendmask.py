@@ -1,0 +1,188 @@
+"""The BlendMask detector: build from a config file, learn, predict."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+
+TINY = osp.join(osp.dirname(__file__), '..', '..', 'configs',
+                'blendmask_tiny.py')
+
+
+def build(cfg_path=TINY, **model_overrides):
+    cfg = Config.fromfile(cfg_path)
+    cfg.model.update(model_overrides)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+def make_batch(num_gts=(2, 1), size=(96, 128), num_classes=80, seed=0):
+    """Images with filled rectangles as objects (shapes/math only)."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = size
+    inputs, samples = [], []
+    for n in num_gts:
+        img = torch.randint(0, 40, (3, H, W), generator=g).float()
+        masks = torch.zeros(n, H, W, dtype=torch.uint8)
+        boxes = []
+        for i in range(n):
+            x1, y1 = int(torch.randint(0, W // 2, (1, ), generator=g)), int(
+                torch.randint(0, H // 2, (1, ), generator=g))
+            x2, y2 = x1 + 20 + 10 * i, y1 + 24 + 8 * i
+            masks[i, y1:y2, x1:x2] = 1
+            img[:, y1:y2, x1:x2] = 200.0 - 40 * i
+            boxes.append([x1, y1, x2, y2])
+        s = DetDataSample(metainfo=dict(
+            img_shape=(H, W), ori_shape=(H, W), pad_shape=(H, W),
+            batch_input_shape=(H, W), scale_factor=(1.0, 1.0)))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor(boxes, dtype=torch.float32).view(-1, 4),
+            labels=torch.arange(n) % num_classes,
+            masks=BitmapMasks(masks.numpy(), H, W))
+        inputs.append(img)
+        samples.append(s)
+    return torch.stack(inputs), samples
+
+
+def run_loss(model, inputs, samples):
+    data = model.data_preprocessor(
+        dict(inputs=list(inputs), data_samples=copy.deepcopy(samples)), True)
+    return model(**data, mode='loss')
+
+
+def test_builds_from_config_and_keys():
+    model = build()
+    assert model.bbox_head.attn_channels == 4 * 7 * 7
+    losses = run_loss(model, *make_batch())
+    assert set(losses) == {'loss_cls', 'loss_bbox', 'loss_centerness',
+                           'loss_mask', 'loss_sem'}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_training_lowers_loss_on_fixed_batch():
+    model = build()
+    model.train()
+    batch = make_batch()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    history = []
+    for _ in range(8):
+        losses = run_loss(model, *batch)
+        loss = sum(losses.values())
+        history.append((loss.item(), losses['loss_mask'].item()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert history[-1][0] < history[0][0] * 0.8
+    assert history[-1][1] < history[0][1]
+
+
+def test_empty_gt_gives_finite_zero_mask_loss():
+    model = build()
+    losses = run_loss(model, *make_batch(num_gts=(0, 0)))
+    assert losses['loss_mask'].item() == 0.0
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    # one image with, one without GT
+    losses = run_loss(model, *make_batch(num_gts=(0, 2)))
+    assert losses['loss_mask'].item() > 0
+
+
+def test_predict_returns_image_size_masks():
+    model = build().eval()
+    inputs, samples = make_batch()
+    for s in samples:  # pretend the image was resized by 2 from 192x256
+        s.set_metainfo(dict(ori_shape=(192, 256), scale_factor=(0.5, 0.5)))
+    model.bbox_head.test_cfg.score_thr = 0.0  # untrained: keep something
+    data = model.data_preprocessor(dict(inputs=list(inputs),
+                                        data_samples=samples), False)
+    with torch.no_grad():
+        results = model(**data, mode='predict')
+    for r in results:
+        pred = r.pred_instances
+        assert 0 < len(pred) <= 100
+        assert pred.masks.shape[1:] == (192, 256)
+        assert pred.masks.dtype == torch.bool
+        assert pred.bboxes.shape == (len(pred), 4)
+        assert 'attns' not in pred
+
+
+def test_tensor_mode_runs_without_ground_truth():
+    model = build().eval()
+    outs = model(torch.randn(1, 3, 64, 96), mode='tensor')
+    (cls, box, ctr, attn), (bases, sem) = outs
+    assert attn[0].shape == (1, 4 * 7 * 7, 8, 12)
+    assert bases.shape == (1, 4, 8, 12)
+    assert sem is None
+
+
+def test_attn_channels_mismatch_is_reported():
+    cfg = Config.fromfile(TINY)
+    cfg.model.bbox_head.attn_channels = 123
+    with pytest.raises(ValueError, match='attn_channels'):
+        MODELS.build(cfg.model)
+
+
+def test_stride_mismatch_is_reported():
+    cfg = Config.fromfile(TINY)
+    cfg.model.mask_head.blender.bases_stride = 4
+    with pytest.raises(ValueError, match='bases_stride'):
+        MODELS.build(cfg.model)
+    # a basis reading P4 while declaring stride 8 crops the wrong region
+    cfg = Config.fromfile(TINY)
+    cfg.model.mask_head.basis.in_indices = (1, 2)
+    model = MODELS.build(cfg.model)
+    with pytest.raises(ValueError, match='out_stride'):
+        run_loss(model, *make_batch())
+
+
+@pytest.mark.parametrize('variant', ['assembler', 'one_basis', 'protonet',
+                                     'backbone_c3c5', 'p2p5', 'rt'])
+def test_variants_train_and_predict(variant):
+    cfg = Config.fromfile(TINY)
+    m = cfg.model
+    if variant == 'assembler':
+        m.mask_head.basis.num_bases = 4
+        m.mask_head.blender.update(merge='assembler', bottom_resolution=28,
+                                   num_bases=4)
+    elif variant == 'one_basis':
+        m.mask_head.basis.num_bases = 1
+        m.mask_head.blender.num_bases = 1
+    elif variant == 'protonet':
+        m.mask_head.basis = dict(
+            type='ProtoNetBasis', in_channels=32, in_indices=(0, 1, 2),
+            out_stride=4, channels=32, refine_channels=32, num_convs=2,
+            num_bases=4, norm_cfg=dict(type='GN', num_groups=8))
+    elif variant == 'backbone_c3c5':
+        m.mask_head.basis.update(feat_source='backbone', in_indices=(1, 3),
+                                 in_channels=(32, 128), num_classes=None)
+    elif variant == 'p2p5':
+        m.neck.update(start_level=0, num_outs=6)
+        m.bbox_head.feat_indices = (1, 2, 3, 4, 5)
+        m.mask_head.basis.update(in_indices=(0, 3), out_stride=4,
+                                 sem_in_index=1)
+    elif variant == 'rt':
+        m.neck.update(num_outs=4)
+        m.bbox_head.update(share_tower=True, strides=[8, 16, 32, 64],
+                           regress_ranges=((-1, 64), (64, 128), (128, 256),
+                                           (256, 1e8)))
+    model = MODELS.build(m)
+    model.init_weights()
+    losses = run_loss(model, *make_batch())
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    model.eval()
+    model.bbox_head.test_cfg.score_thr = 0.0
+    inputs, samples = make_batch()
+    data = model.data_preprocessor(dict(inputs=list(inputs),
+                                        data_samples=samples), False)
+    with torch.no_grad():
+        res = model(**data, mode='predict')
+    assert res[0].pred_instances.masks.shape[1:] == (96, 128)
