@@ -1,0 +1,293 @@
+"""Tiny, fast training/test config over the real coco128-seg data.
+
+Used by the command-line tests in ``tests/tools``. Everything model-specific
+lives in ``TINY_MODEL`` (a tiny mmdet ``CondInst``: ResNet-18 with
+16 base channels, 32-channel FPN, GN heads) so that swapping in BlendMask is
+a one-line change of ``MODEL_CFG`` (or passing ``model=`` to
+:func:`write_tiny_config`).
+
+:func:`write_tiny_config` writes the config plus subset annotation jsons
+(first ``num_train``/``num_val`` images of the real ``instances_train.json``
+/ ``instances_val.json``, so that COCO evaluation covers exactly the
+images that are run) into a directory and returns the config path.
+"""
+import json
+import os
+import os.path as osp
+import pprint
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DATA_ROOT = os.environ.get('MMBLEND_COCO128_SEG',
+                           '/work/shared/data/coco128-seg')
+IMG_SCALE = (128, 128)
+
+GN = dict(type='GN', num_groups=8, requires_grad=True)
+
+# Tiny mmdet CondInst. BN in the backbone is frozen-statistics BN
+# (norm_eval=True); the heads use GN (see mmblend.engine.model_wrapper for
+# why: BN at 1-2 images per device breaks instance-segmentation training).
+TINY_MODEL = dict(
+    type='CondInst',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_mask=True,
+        pad_size_divisor=32),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
+        style='pytorch',
+        init_cfg=None),
+    neck=dict(
+        type='FPN',
+        in_channels=[16, 32, 64, 128],
+        out_channels=32,
+        start_level=1,
+        add_extra_convs='on_output',
+        num_outs=5,
+        relu_before_extra_convs=True),
+    bbox_head=dict(
+        type='CondInstBboxHead',
+        num_params=169,
+        num_classes=80,
+        in_channels=32,
+        stacked_convs=1,
+        feat_channels=32,
+        strides=[8, 16, 32, 64, 128],
+        norm_on_bbox=True,
+        centerness_on_reg=True,
+        dcn_on_last_conv=False,
+        center_sampling=True,
+        conv_bias=True,
+        norm_cfg=GN,
+        loss_cls=dict(
+            type='FocalLoss',
+            use_sigmoid=True,
+            gamma=2.0,
+            alpha=0.25,
+            loss_weight=1.0),
+        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+        loss_centerness=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    mask_head=dict(
+        type='CondInstMaskHead',
+        num_layers=3,
+        feat_channels=8,
+        size_of_interest=8,
+        mask_out_stride=4,
+        max_masks_to_train=300,
+        mask_feature_head=dict(
+            in_channels=32,
+            feat_channels=16,
+            start_level=0,
+            end_level=2,
+            out_channels=8,
+            mask_stride=8,
+            num_stacked_convs=1,
+            norm_cfg=GN),
+        loss_mask=dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            eps=5e-6,
+            loss_weight=1.0)),
+    test_cfg=dict(
+        nms_pre=100,
+        min_bbox_size=0,
+        # score_thr=0: an almost untrained model must still output boxes so
+        # that COCO evaluation runs end to end.
+        score_thr=0.0,
+        nms=dict(type='nms', iou_threshold=0.6),
+        max_per_img=20,
+        mask_thr=0.5))
+
+# The one line to change when the BlendMask model lands.
+MODEL_CFG = TINY_MODEL
+
+CUSTOM_IMPORTS = dict(imports=['mmblend'], allow_failed_imports=False)
+
+
+def write_subset_ann(src_json, dst_json, num_images):
+    """Write the first ``num_images`` images (sorted by id) of a COCO json
+    together with their annotations and all categories."""
+    with open(src_json) as f:
+        coco = json.load(f)
+    images = sorted(coco['images'], key=lambda x: x['id'])
+    # keep images that have at least one annotation
+    annotated = {a['image_id'] for a in coco['annotations']}
+    images = [im for im in images if im['id'] in annotated][:num_images]
+    ids = {im['id'] for im in images}
+    out = dict(coco)
+    out['images'] = images
+    out['annotations'] = [
+        a for a in coco['annotations'] if a['image_id'] in ids
+    ]
+    with open(dst_json, 'w') as f:
+        json.dump(out, f)
+    return dst_json
+
+
+def tiny_config_dict(train_ann,
+                     val_ann,
+                     max_iters=3,
+                     checkpoint_interval=None,
+                     seed=0,
+                     batch_size=2,
+                     num_workers=0,
+                     lr=0.01,
+                     with_val=False,
+                     model=None):
+    """Build the tiny config as a plain dict (iteration-based loop).
+
+    ``with_val=False`` leaves validation out of training (``val_*=None``):
+    IterBasedTrainLoop would otherwise evaluate at ``max_iters``.
+    """
+    model = MODEL_CFG if model is None else model
+    if checkpoint_interval is None:
+        checkpoint_interval = max_iters
+    img_prefix = dict(img='images/train2017/')
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+             poly2mask=False),
+        dict(type='Resize', scale=IMG_SCALE, keep_ratio=True),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
+        dict(type='PackDetInputs'),
+    ]
+    test_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=IMG_SCALE, keep_ratio=True),
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+             poly2mask=False),
+        dict(type='PackDetInputs',
+             meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                        'scale_factor')),
+    ]
+    test_dataloader = dict(
+        batch_size=1,
+        num_workers=0,
+        persistent_workers=False,
+        drop_last=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type='CocoDataset',
+            data_root=DATA_ROOT + '/',
+            ann_file=val_ann,
+            data_prefix=img_prefix,
+            test_mode=True,
+            pipeline=test_pipeline))
+    test_evaluator = dict(
+        type='CocoMetric', ann_file=val_ann, metric=['bbox', 'segm'],
+        format_only=False)
+    return dict(
+        default_scope='mmdet',
+        custom_imports=CUSTOM_IMPORTS,
+        model=model,
+        train_dataloader=dict(
+            batch_size=batch_size,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            batch_sampler=None,
+            dataset=dict(
+                type='CocoDataset',
+                data_root=DATA_ROOT + '/',
+                ann_file=train_ann,
+                data_prefix=img_prefix,
+                filter_cfg=dict(filter_empty_gt=True, min_size=1),
+                pipeline=train_pipeline)),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                       val_interval=10**9),
+        val_dataloader=test_dataloader if with_val else None,
+        val_evaluator=test_evaluator if with_val else None,
+        val_cfg=dict(type='ValLoop') if with_val else None,
+        test_dataloader=test_dataloader,
+        test_evaluator=test_evaluator,
+        test_cfg=dict(type='TestLoop'),
+        optim_wrapper=dict(
+            type='OptimWrapper',
+            optimizer=dict(type='SGD', lr=lr, momentum=0.9,
+                           weight_decay=1e-4),
+            clip_grad=dict(max_norm=10, norm_type=2)),
+        param_scheduler=[],
+        auto_scale_lr=dict(enable=False, base_batch_size=16),
+        default_hooks=dict(
+            timer=dict(type='IterTimerHook'),
+            logger=dict(type='LoggerHook', interval=1),
+            param_scheduler=dict(type='ParamSchedulerHook'),
+            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                            interval=checkpoint_interval),
+            sampler_seed=dict(type='DistSamplerSeedHook'),
+            visualization=dict(type='DetVisualizationHook')),
+        env_cfg=dict(
+            cudnn_benchmark=False,
+            mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+            dist_cfg=dict(backend='nccl')),
+        vis_backends=[dict(type='LocalVisBackend')],
+        visualizer=dict(type='DetLocalVisualizer',
+                        vis_backends=[dict(type='LocalVisBackend')],
+                        name='visualizer'),
+        log_processor=dict(type='LogProcessor', window_size=1,
+                           by_epoch=False),
+        log_level='INFO',
+        load_from=None,
+        resume=False,
+        randomness=dict(seed=seed, deterministic=True),
+    )
+
+
+def write_tiny_config(out_dir,
+                      num_train=4,
+                      num_val=3,
+                      name='tiny_config.py',
+                      **kwargs):
+    """Write subset annotation jsons and the tiny config into ``out_dir``.
+
+    Args:
+        out_dir (str): Directory to write into (created if missing).
+        num_train (int): Number of (annotated) training images.
+        num_val (int): Number of (annotated) validation/test images.
+        name (str): File name of the config.
+        **kwargs: Forwarded to :func:`tiny_config_dict` (``max_iters``,
+            ``checkpoint_interval``, ``seed``, ``batch_size``,
+            ``num_workers``, ``lr``, ``with_val``, ``model``).
+
+    Returns:
+        str: Path of the written config file.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    train_ann = write_subset_ann(
+        osp.join(DATA_ROOT, 'instances_train.json'),
+        osp.join(out_dir, 'ann_train.json'), num_train)
+    val_ann = write_subset_ann(
+        osp.join(DATA_ROOT, 'instances_val.json'),
+        osp.join(out_dir, 'ann_val.json'), num_val)
+    cfg = tiny_config_dict(osp.abspath(train_ann), osp.abspath(val_ann),
+                           **kwargs)
+    path = osp.join(out_dir, name)
+    with open(path, 'w') as f:
+        f.write('# Generated by tests/tools/tiny_config.py\n')
+        for key, value in cfg.items():
+            f.write(f'{key} = {pprint.pformat(value, width=79)}\n')
+    return path
+
+
+def tool_env(num_threads=1):
+    """Environment for subprocesses running ``tools/*.py``: repo on
+    PYTHONPATH, CPU only, few threads (shared CI cores)."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env['CUDA_VISIBLE_DEVICES'] = ''
+    env['OMP_NUM_THREADS'] = str(num_threads)
+    env['MKL_NUM_THREADS'] = str(num_threads)
+    env.setdefault('PYTHONHASHSEED', '0')
+    return env

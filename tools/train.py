@@ -1,0 +1,173 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+# Adapted from mmdet 3.3 ``tools/train.py`` for mmblend.
+"""Train a detector with mmengine's Runner (mmdet 3.3 ``tools/train.py``
+flags and behaviour), with mmblend's registrations active.
+
+Differences from mmdet's script, all only when they matter:
+
+* ``import mmblend`` registers mmblend's modules and activates its safe
+  checkpoint-loading path before anything is built or loaded.
+* ``--amp`` without a CUDA (or other mmengine-supported AMP) device fails
+  early with a clear message and exit status 2 instead of an assertion
+  traceback from ``AmpOptimWrapper``.
+* With ``--launcher pytorch|slurm|mpi`` and no CUDA device, the process
+  group is initialised with ``gloo`` and the model is wrapped by
+  ``CPUAwareDDP`` (see :mod:`mmblend.engine.dist`). With CUDA, nothing
+  changes: mmengine initialises and wraps as usual.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+# Make ``import mmblend`` work from a source checkout without installing it.
+_REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmdet.utils import (register_all_modules,  # noqa: E402
+                         setup_cache_size_limit_of_dynamo)
+
+import mmblend  # noqa: E402,F401  (registrations + safe checkpoint loading)
+from mmblend.engine import prepare_cpu_distributed  # noqa: E402
+
+AMP_CPU_MESSAGE = (
+    '--amp needs a CUDA device; none is available here '
+    '(torch.cuda.is_available() is False). mmengine\'s AmpOptimWrapper only '
+    'supports CUDA/NPU/MLU/MUSA devices. Run without --amp on CPU.')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='enable automatically scaling LR.')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='If specify checkpoint path, resume from it, while if not '
+        'specify, try to auto resume from the latest checkpoint '
+        'in the work directory.')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
+    # will pass the `--local-rank` parameter to `tools/train.py` instead
+    # of `--local_rank`.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+    return args
+
+
+def amp_available() -> bool:
+    """Mirror of the device check in mmengine's ``AmpOptimWrapper``."""
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def main():
+    args = parse_args()
+
+    # Fail early (before loading data or models) instead of an assertion
+    # deep inside the Runner.
+    if args.amp and not amp_available():
+        print(f'error: {AMP_CPU_MESSAGE}', file=sys.stderr)
+        sys.exit(2)
+
+    # Reduce the number of repeated compilations and improve
+    # training speed.
+    setup_cache_size_limit_of_dynamo()
+    # register all modules in mmdet into the registries
+    # do not init the default scope here because it will be init in the runner
+    register_all_modules(init_default_scope=False)
+
+    # load config
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        # update configs according to CLI args if args.work_dir is not None
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        # use config filename as default work_dir if cfg.work_dir is None
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    # enable automatic-mixed-precision training
+    if args.amp is True:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    # enable automatically scaling LR
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' in cfg and \
+                'enable' in cfg.auto_scale_lr and \
+                'base_batch_size' in cfg.auto_scale_lr:
+            cfg.auto_scale_lr.enable = True
+        else:
+            raise RuntimeError('Can not find "auto_scale_lr" or '
+                               '"auto_scale_lr.enable" or '
+                               '"auto_scale_lr.base_batch_size" in your'
+                               ' configuration file.')
+
+    # resume is determined in this priority: resume from > auto_resume
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    # Multi-process on a CPU-only machine: gloo process group + CPUAwareDDP.
+    # No-op with CUDA or with --launcher none.
+    prepare_cpu_distributed(cfg)
+
+    # build the runner from config
+    if 'runner_type' not in cfg:
+        # build the default runner
+        runner = Runner.from_cfg(cfg)
+    else:
+        # build customized runner from the registry
+        # if 'runner_type' is set in the cfg
+        runner = RUNNERS.build(cfg)
+
+    # start training
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
