@@ -44,6 +44,7 @@ mmcv_ok() {
 
 if ! mmcv_ok; then
     say "installing mmcv==2.1.0 with ops (first time: compiled from source, ~10 min on 2 cores; later: pip's wheel cache)"
+    say "(pip may report that torch needs setuptools>=77.0.3 while mmcv builds with setuptools<70: expected, it is restored right after)"
     pipq -r requirements/build.txt
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation mmcv==2.1.0
     if ! mmcv_ok; then

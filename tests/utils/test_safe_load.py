@@ -135,6 +135,12 @@ def _runner(work_dir, max_iters, **kwargs):
         train_dataloader=_dataloader(),
         optim_wrapper=dict(
             optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        # like mmdet schedules: warm-up + step decay (their state is saved)
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                 end=2),
+            dict(type='MultiStepLR', milestones=[4], by_epoch=False)
+        ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=100),
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=3,
@@ -187,6 +193,8 @@ def test_default_torch_load_reads_mmengine_checkpoint(mmengine_ckpt):
     assert state['meta']['iter'] == 3
     assert set(state['state_dict']) == {'fc.weight', 'fc.bias'}
     assert 'momentum_buffer' in str(state['optimizer'])
+    assert [type(s['milestones']).__name__ for s in state['param_schedulers']
+            if 'milestones' in s] == ['Counter']
     # The statistics methods came back as the genuine functions.
     assert HistoryBuffer._statistics_methods['mean'] is HistoryBuffer.mean
 
@@ -211,6 +219,7 @@ def test_runner_resume(mmengine_ckpt, tmp_path):
         torch.testing.assert_close(seen['state'][k], v)
     # ...and training went on from there.
     assert runner.iter == 5
+    assert runner.param_schedulers[1]._global_step == 5  # 3 restored + 2
     assert len(runner.message_hub.log_scalars['train/loss'].data[0]) == 5
     state = torch.load(_last_checkpoint(tmp_path), map_location='cpu')
     assert state['meta']['iter'] == 5
