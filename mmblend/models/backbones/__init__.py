@@ -1,1 +1,3 @@
+from .resnet_dcn_interval import ResNetDCNInterval
 
+__all__ = ['ResNetDCNInterval']
