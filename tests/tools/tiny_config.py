@@ -109,10 +109,31 @@ TINY_MODEL = dict(
         max_per_img=20,
         mask_thr=0.5))
 
-# The one line to change when the BlendMask model lands.
+# The one line to change when the BlendMask model lands, e.g.
+# MODEL_CFG = model_from_config(osp.join(REPO_ROOT, 'tests', 'configs',
+#                                        'blendmask_tiny.py'))
 MODEL_CFG = TINY_MODEL
 
+# --cfg-options that make the model draw from torch's global RNG inside its
+# train step (random sub-sampling of positives), per detector type; used by
+# the resume-determinism test.
+RANDOM_SUBSAMPLING_OPTIONS = {
+    'CondInst': ['model.mask_head.max_masks_to_train=1'],
+    'BlendMask': ['model.mask_head.max_proposals=1'],
+}
+
 CUSTOM_IMPORTS = dict(imports=['mmblend'], allow_failed_imports=False)
+
+
+def model_from_config(path, **test_cfg):
+    """The ``model`` dict of a config file (``_base_`` resolved), with
+    ``score_thr=0`` in its test_cfg so an untrained model still outputs
+    detections for COCO evaluation (override with ``**test_cfg``)."""
+    from mmengine.config import Config
+    model = Config.fromfile(path).model.to_dict()
+    model.setdefault('test_cfg', {})
+    model['test_cfg'].update(dict(score_thr=0.0), **test_cfg)
+    return model
 
 
 def write_subset_ann(src_json, dst_json, num_images):
@@ -144,6 +165,7 @@ def tiny_config_dict(train_ann,
                      num_workers=0,
                      lr=0.01,
                      with_val=False,
+                     custom_hooks=None,
                      model=None):
     """Build the tiny config as a plain dict (iteration-based loop).
 
@@ -220,6 +242,7 @@ def tiny_config_dict(train_ann,
             clip_grad=dict(max_norm=10, norm_type=2)),
         param_scheduler=[],
         auto_scale_lr=dict(enable=False, base_batch_size=16),
+        custom_hooks=list(custom_hooks or []),
         default_hooks=dict(
             timer=dict(type='IterTimerHook'),
             logger=dict(type='LoggerHook', interval=1),
@@ -259,7 +282,8 @@ def write_tiny_config(out_dir,
         name (str): File name of the config.
         **kwargs: Forwarded to :func:`tiny_config_dict` (``max_iters``,
             ``checkpoint_interval``, ``seed``, ``batch_size``,
-            ``num_workers``, ``lr``, ``with_val``, ``model``).
+            ``num_workers``, ``lr``, ``with_val``, ``custom_hooks``,
+            ``model``).
 
     Returns:
         str: Path of the written config file.
