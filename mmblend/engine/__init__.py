@@ -4,8 +4,9 @@ from .dist import (accelerator_available, init_dist_cpu_aware,
                    prepare_cpu_distributed)
 from .hooks import IterTorchSeedHook
 from .model_wrapper import CPUAwareDDP
+from .progress_bar_hook import ProgressBarHook
 
 __all__ = [
-    'CPUAwareDDP', 'IterTorchSeedHook', 'accelerator_available',
-    'init_dist_cpu_aware', 'prepare_cpu_distributed'
+    'CPUAwareDDP', 'IterTorchSeedHook', 'ProgressBarHook',
+    'accelerator_available', 'init_dist_cpu_aware', 'prepare_cpu_distributed'
 ]
