@@ -1,3 +1,4 @@
 from .blendmask import BlendMask
+from .blendmask_panoptic import BlendMaskPanoptic
 
-__all__ = ['BlendMask']
+__all__ = ['BlendMask', 'BlendMaskPanoptic']
