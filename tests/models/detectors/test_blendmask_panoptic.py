@@ -94,6 +94,7 @@ def test_default_fusion_cfg_and_checks():
         MODELS.build(bad)
 
 
+@needs_sample
 def test_fpn_without_p2_is_rejected():
     cfg = Config.fromfile(SAMPLE_CFG).model
     cfg.neck.update(start_level=1, num_outs=6)  # P3..P8: stride 8 first
