@@ -37,7 +37,8 @@ class DeepLabV3PlusBasis(BaseBasisModule):
         channels (int): decoder width (128 in the ablations, 256 in the final
             models).
         low_level_channels (int): projection of the low-level input.
-            Defaults to 48 (DeepLabV3+).
+            Defaults to 64 (DeepLabV3+ uses 48, which GN with 32 groups
+            cannot divide).
         dilations (Sequence[int]): ASPP dilations on the stride-32 input;
             (1, 3, 6, 9) matches DeepLabV3+'s (1, 6, 12, 18) at stride 16.
         num_convs (int): 3x3 convs after the fusion. Defaults to 2.
@@ -49,7 +50,7 @@ class DeepLabV3PlusBasis(BaseBasisModule):
                  in_indices: Sequence[int] = (0, 2),
                  out_stride: int = 8,
                  channels: int = 128,
-                 low_level_channels: int = 48,
+                 low_level_channels: int = 64,
                  dilations: Sequence[int] = (1, 3, 6, 9),
                  num_convs: int = 2,
                  **kwargs) -> None:
