@@ -1,0 +1,7 @@
+# AdelaiDet zoo BlendMask R_101_3x (box AP 44.8 / mask AP 39.5 on val2017).
+_base_ = './blendmask_r50_3x.py'
+model = dict(
+    backbone=dict(
+        depth=101,
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='torchvision://resnet101')))

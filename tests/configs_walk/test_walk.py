@@ -1,0 +1,139 @@
+"""Every config under configs/ builds and runs one loss and one predict step.
+
+The walk is a glob (``configs/**/*.py`` outside ``_base_`` folders), so
+configs added later are covered automatically. Each model keeps its
+architecture; only the input is tiny (2 images of 64x96 with 1-2 rectangle
+objects) and pretrained weights are not loaded. Any registered mmdet model
+is accepted, not only BlendMask variants.
+"""
+import importlib.util
+import time
+
+import pytest
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+
+from mmdet.registry import MODELS
+from .walk_utils import (REPO, all_configs, config_id, strip_pretrained,
+                         to_plain, zero_score_thr)
+
+CONFIGS = all_configs()
+IMG_SIZE = (64, 96)
+TIMINGS = {}
+
+
+def _load_make_batch():
+    """``make_batch`` of the detector tests (loaded by path: tests/ is not a
+    package)."""
+    path = REPO / 'tests' / 'models' / 'detectors' / 'test_blendmask.py'
+    spec = importlib.util.spec_from_file_location('_blendmask_det_tests',
+                                                  path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.make_batch
+
+
+_make_batch = _load_make_batch()
+
+
+def make_batch(**kwargs):
+    """The detector tests' batch plus a semantic map (object pixels carry
+    their label, the rest 255 = ignore) for models that also need
+    ``gt_sem_seg`` (panoptic); other models ignore it."""
+    inputs, samples = _make_batch(**kwargs)
+    for s in samples:
+        gt = s.gt_instances
+        sem = torch.full(inputs.shape[-2:], 255, dtype=torch.long)
+        for mask, label in zip(gt.masks.to_tensor(torch.bool, 'cpu'),
+                               gt.labels):
+            sem[mask] = label
+        s.gt_sem_seg = PixelData(sem_seg=sem[None])
+    return inputs, samples
+
+
+@pytest.fixture(scope='module', autouse=True)
+def single_thread():
+    """One intra-op thread: the tiny inputs gain nothing from more, and on a
+    shared 2-core machine extra threads spin and multiply the wall time."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _num_classes(model_cfg) -> int:
+    for head in ('bbox_head', 'roi_head', 'mask_head', 'panoptic_head'):
+        h = model_cfg.get(head)
+        if isinstance(h, dict):
+            if isinstance(h.get('num_classes'), int):
+                return h['num_classes']
+            for sub in h.values():
+                if isinstance(sub, dict) and isinstance(
+                        sub.get('num_classes'), int):
+                    return sub['num_classes']
+                if isinstance(sub, list) and sub and isinstance(
+                        sub[0], dict) and isinstance(
+                            sub[0].get('num_classes'), int):
+                    return sub[0]['num_classes']
+    return 80
+
+
+def test_walk_finds_the_configs():
+    ids = {config_id(p) for p in CONFIGS}
+    assert {'blendmask_r50_1x.py', 'blendmask_r101_dcni3_3x.py',
+            'blendmask_rt_r50_3x.py', 'ablations/t2_r28_m2.py',
+            'adelaidet_zoo/blendmask_r101_dcni3_5x.py'} <= ids
+    assert not any('_base_' in i for i in ids)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[config_id(p) for p in CONFIGS])
+def test_config_builds_and_runs(path):
+    t0 = time.perf_counter()
+    cfg = Config.fromfile(str(path))
+    if 'model' not in cfg:
+        pytest.skip(f'{config_id(path)} defines no model')
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model_cfg = strip_pretrained(to_plain(cfg.model))
+    if isinstance(model_cfg.get('test_cfg'), dict):
+        model_cfg['test_cfg'] = zero_score_thr(model_cfg['test_cfg'])
+    num_classes = _num_classes(model_cfg)
+
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(model_cfg))
+    model.train()
+
+    # one loss step: finite losses, gradients reach the parameters
+    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes)
+    data = model.data_preprocessor(
+        dict(inputs=list(inputs), data_samples=samples), True)
+    losses = model(**data, mode='loss')
+    loss, log_vars = model.parse_losses(losses)
+    assert torch.isfinite(loss), log_vars
+    for name, value in log_vars.items():
+        assert torch.isfinite(torch.as_tensor(value)), (name, value)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.parameters())
+
+    # one predict step on the same tiny images
+    model.eval()
+    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes,
+                                 seed=1)
+    data = model.data_preprocessor(
+        dict(inputs=list(inputs), data_samples=samples), False)
+    with torch.no_grad():
+        results = model(**data, mode='predict')
+    assert len(results) == len(samples)
+    for res in results:
+        pred = res.pred_instances
+        assert pred.bboxes.shape[-1] == 4
+        assert torch.isfinite(pred.scores).all()
+        if 'masks' in pred and len(pred) > 0:
+            assert tuple(pred.masks.shape[1:]) == IMG_SIZE
+    if model_cfg.get('type') == 'BlendMask':
+        # score_thr is 0: the mask branch must have produced masks
+        assert any(len(r.pred_instances) > 0 for r in results)
+        assert all('masks' in r.pred_instances for r in results)
+    TIMINGS[config_id(path)] = time.perf_counter() - t0
