@@ -22,3 +22,12 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+
+# Before the first iteration: the dataset's classes vs the heads' num_classes
+# and GT masks in the train pipeline; every iteration: stop on a NaN/inf loss
+# (mmblend/engine/check_hooks.py). A config that sets its own custom_hooks
+# replaces this list: keep these two in it.
+custom_hooks = [
+    dict(type='DatasetCheckHook'),
+    dict(type='FiniteLossHook', interval=1)
+]

@@ -11,4 +11,6 @@ from ..evaluation.panopticapi_compat import install_panopticapi_alias
 
 install_panopticapi_alias()
 
-__all__ = []
+from .coco_instance_dataset import CocoInstanceDataset  # noqa: E402
+
+__all__ = ['CocoInstanceDataset']

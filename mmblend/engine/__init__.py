@@ -1,5 +1,6 @@
 """Engine components: CPU-aware distributed training helpers and a hook
 for exactly reproducible resuming."""
+from .check_hooks import DatasetCheckHook, FiniteLossHook  # noqa: F401
 from .dist import (accelerator_available, init_dist_cpu_aware,
                    prepare_cpu_distributed)
 from .hooks import IterTorchSeedHook

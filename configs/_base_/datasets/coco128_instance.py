@@ -4,7 +4,7 @@
 # evaluation; paths are relative to the repository root.
 # Model configs pick a small scale by overriding `img_scale` and
 # re-declaring the pipelines (see coco_instance.py).
-dataset_type = 'CocoDataset'
+dataset_type = 'CocoInstanceDataset'
 data_root = 'demo/data/coco128-seg/'
 backend_args = None
 img_scale = (1333, 800)

@@ -5,7 +5,7 @@
 #   img_scale = (1024, 640)
 #   train_pipeline = [..., dict(type='Resize', scale=img_scale, ...), ...]
 #   train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-dataset_type = 'CocoDataset'
+dataset_type = 'CocoInstanceDataset'
 data_root = 'data/coco/'
 backend_args = None
 img_scale = (1333, 800)

@@ -4,7 +4,7 @@
 # Training/validation settings are those of coco_instance.py.
 _base_ = './coco_instance.py'
 
-dataset_type = 'CocoDataset'
+dataset_type = 'CocoInstanceDataset'
 data_root = 'data/coco/'
 backend_args = None
 img_scale = (1333, 800)

@@ -6,7 +6,7 @@
 # training/evaluation, as in mmdet.
 # Model configs pick a small scale by overriding `img_scale` and
 # re-declaring the pipelines (see coco_instance.py).
-dataset_type = 'CocoDataset'
+dataset_type = 'CocoInstanceDataset'
 data_root = '../shared/data/tiny-coco/small_coco/'
 backend_args = None
 img_scale = (1333, 800)
