@@ -80,6 +80,12 @@ def test_two_rank_cpu_training(dist_run):
     for i in losses[0]:
         assert losses[0][i]['grad_norm'] == losses[1][i]['grad_norm'], \
             losses
+    # the mask loss is normalised by the all-reduced sum of centerness
+    # targets: both ranks use the same normaliser for different images
+    for i in losses[0]:
+        assert losses[0][i]['mask_avg_factor'] > 0, losses
+        assert losses[0][i]['mask_avg_factor'] == \
+            losses[1][i]['mask_avg_factor'], losses
 
     # rank 0 wrote the json scalars for every iteration
     runs = read_scalars(work_dir)

@@ -1,10 +1,8 @@
 """Tiny, fast training/test config over the real coco128-seg data.
 
-Used by the command-line tests in ``tests/tools``. Everything model-specific
-lives in ``TINY_MODEL`` (a tiny mmdet ``CondInst``: ResNet-18 with
-16 base channels, 32-channel FPN, GN heads) so that swapping in BlendMask is
-a one-line change of ``MODEL_CFG`` (or passing ``model=`` to
-:func:`write_tiny_config`).
+Used by the command-line tests in ``tests/tools``. The model is
+``MODEL_CFG``, the tiny BlendMask of ``tests/configs/blendmask_tiny.py``
+(pass ``model=`` to :func:`write_tiny_config` for another one).
 
 :func:`write_tiny_config` writes the config plus subset annotation jsons
 (first ``num_train``/``num_val`` images of the real ``instances_train.json``
@@ -17,102 +15,9 @@ import os.path as osp
 import pprint
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DATA_ROOT = os.environ.get('MMBLEND_COCO128_SEG',
-                           '/work/shared/data/coco128-seg')
+DATA_ROOT = os.environ.get(
+    'MMBLEND_COCO128_SEG', osp.join(REPO_ROOT, 'demo', 'data', 'coco128-seg'))
 IMG_SCALE = (128, 128)
-
-GN = dict(type='GN', num_groups=8, requires_grad=True)
-
-# Tiny mmdet CondInst. BN in the backbone is frozen-statistics BN
-# (norm_eval=True); the heads use GN (see mmblend.engine.model_wrapper for
-# why: BN at 1-2 images per device breaks instance-segmentation training).
-TINY_MODEL = dict(
-    type='CondInst',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_mask=True,
-        pad_size_divisor=32),
-    backbone=dict(
-        type='ResNet',
-        depth=18,
-        base_channels=16,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
-        style='pytorch',
-        init_cfg=None),
-    neck=dict(
-        type='FPN',
-        in_channels=[16, 32, 64, 128],
-        out_channels=32,
-        start_level=1,
-        add_extra_convs='on_output',
-        num_outs=5,
-        relu_before_extra_convs=True),
-    bbox_head=dict(
-        type='CondInstBboxHead',
-        num_params=169,
-        num_classes=80,
-        in_channels=32,
-        stacked_convs=1,
-        feat_channels=32,
-        strides=[8, 16, 32, 64, 128],
-        norm_on_bbox=True,
-        centerness_on_reg=True,
-        dcn_on_last_conv=False,
-        center_sampling=True,
-        conv_bias=True,
-        norm_cfg=GN,
-        loss_cls=dict(
-            type='FocalLoss',
-            use_sigmoid=True,
-            gamma=2.0,
-            alpha=0.25,
-            loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
-        loss_centerness=dict(
-            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
-    mask_head=dict(
-        type='CondInstMaskHead',
-        num_layers=3,
-        feat_channels=8,
-        size_of_interest=8,
-        mask_out_stride=4,
-        max_masks_to_train=300,
-        mask_feature_head=dict(
-            in_channels=32,
-            feat_channels=16,
-            start_level=0,
-            end_level=2,
-            out_channels=8,
-            mask_stride=8,
-            num_stacked_convs=1,
-            norm_cfg=GN),
-        loss_mask=dict(
-            type='DiceLoss',
-            use_sigmoid=True,
-            activate=True,
-            eps=5e-6,
-            loss_weight=1.0)),
-    test_cfg=dict(
-        nms_pre=100,
-        min_bbox_size=0,
-        # score_thr=0: an almost untrained model must still output boxes so
-        # that COCO evaluation runs end to end.
-        score_thr=0.0,
-        nms=dict(type='nms', iou_threshold=0.6),
-        max_per_img=20,
-        mask_thr=0.5))
-
-# The one line to change when the BlendMask model lands, e.g.
-# MODEL_CFG = model_from_config(osp.join(REPO_ROOT, 'tests', 'configs',
-#                                        'blendmask_tiny.py'))
-MODEL_CFG = TINY_MODEL
 
 # --cfg-options that make the model draw from torch's global RNG inside its
 # train step (random sub-sampling of positives), per detector type; used by
@@ -315,3 +220,8 @@ def tool_env(num_threads=1):
     env['MKL_NUM_THREADS'] = str(num_threads)
     env.setdefault('PYTHONHASHSEED', '0')
     return env
+
+
+# The CLI tests run the real BlendMask (tests/configs/blendmask_tiny.py).
+MODEL_CFG = model_from_config(
+    osp.join(REPO_ROOT, 'tests', 'configs', 'blendmask_tiny.py'))

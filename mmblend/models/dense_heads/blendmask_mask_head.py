@@ -159,13 +159,15 @@ class BlendMaskMaskHead(BaseMaskHead):
         else:
             # Keep every parameter in the graph (DDP) with a zero loss.
             loss_mask = bases.sum() * 0 + attns.sum() * 0
-        losses = dict(loss_mask=loss_mask * self.loss_mask_weight)
+        # ``mask_avg_factor`` is logged, not optimised (no 'loss' in its name)
+        losses = dict(loss_mask=loss_mask * self.loss_mask_weight,
+                      mask_avg_factor=denom.detach())
         if sem_logits is not None:
             losses['loss_sem'] = self.basis.loss_semantic(
                 sem_logits, batch_gt_instances,
                 batch_img_metas[0]['batch_input_shape'])
         for name, value in losses.items():
-            if not torch.isfinite(value):
+            if name.startswith('loss') and not torch.isfinite(value):
                 raise FloatingPointError(
                     f'{name} is {value.item()}: training diverged (lower the '
                     'learning rate or check the annotations)')
