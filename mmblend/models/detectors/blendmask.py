@@ -1,5 +1,7 @@
 """The BlendMask detector."""
 import copy
+import importlib.util
+import os.path as osp
 from typing import Tuple
 
 from torch import Tensor
@@ -66,6 +68,16 @@ class BlendMask(SingleStageInstanceSegmentor):
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 
+    def init_weights(self) -> None:
+        """Initialise, failing clearly when pretrained weights are missing.
+
+        mmengine would otherwise stop deep inside its loader (or with a bare
+        ``No module named 'torchvision'``); training from scratch by accident
+        must never happen silently.
+        """
+        check_pretrained(self.backbone)
+        super().init_weights()
+
     def _extract(self, batch_inputs: Tensor) -> Tuple[tuple, tuple]:
         """(features for the box head, features for the basis module)."""
         feats = self.backbone(batch_inputs)
@@ -105,3 +117,29 @@ class BlendMask(SingleStageInstanceSegmentor):
         """``(bbox_head outputs, (bases, sem_logits))`` without GT."""
         x, bottom = self._extract(batch_inputs)
         return self.bbox_head.forward(x), self.mask_head.forward(bottom)
+
+
+def check_pretrained(module) -> None:
+    """Raise an actionable error if ``module.init_cfg`` names pretrained
+    weights that cannot be loaded here (``torchvision://`` without
+    torchvision, or a missing local file)."""
+    init_cfg = getattr(module, 'init_cfg', None)
+    if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
+        return
+    ckpt = str(init_cfg.get('checkpoint', ''))
+    if ckpt.startswith('torchvision://'):
+        if importlib.util.find_spec('torchvision') is None:
+            raise RuntimeError(
+                f'backbone.init_cfg asks for ImageNet weights {ckpt!r}, which '
+                'mmengine loads through torchvision, and torchvision is not '
+                'installed (the pinned CPU stack has none). Either install '
+                'torchvision matching your torch on this machine, or download '
+                'the weights once and point the config at the file: '
+                "--cfg-options model.backbone.init_cfg.checkpoint="
+                "/path/to/resnet50.pth, or set model.backbone.init_cfg=None "
+                'to train from scratch on purpose.')
+    elif '://' not in ckpt and not osp.isfile(ckpt):
+        raise FileNotFoundError(
+            f'backbone pretrained checkpoint {ckpt!r} not found (from '
+            'model.backbone.init_cfg.checkpoint); fix the path, or set '
+            'model.backbone.init_cfg=None to train from scratch on purpose.')

@@ -1,5 +1,6 @@
 """The BlendMask detector: build from a config file, learn, predict."""
 import copy
+import importlib.util
 import os.path as osp
 
 import pytest
@@ -187,3 +188,17 @@ def test_variants_train_and_predict(variant):
     with torch.no_grad():
         res = model(**data, mode='predict')
     assert res[0].pred_instances.masks.shape[1:] == (96, 128)
+
+
+def test_missing_pretrained_weights_fail_clearly(tmp_path):
+    cfg = Config.fromfile(TINY)
+    cfg.model.backbone.init_cfg = dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'missing.pth'))
+    model = MODELS.build(cfg.model)
+    with pytest.raises(FileNotFoundError, match='init_cfg'):
+        model.init_weights()
+    if importlib.util.find_spec('torchvision') is None:
+        cfg.model.backbone.init_cfg.checkpoint = 'torchvision://resnet18'
+        model = MODELS.build(cfg.model)
+        with pytest.raises(RuntimeError, match='torchvision'):
+            model.init_weights()
