@@ -1,0 +1,182 @@
+"""Training iteration time and peak memory: BlendMask R-50 vs Mask R-CNN,
+CondInst, YOLACT and FCOS (R-50), batch 2 of random images with random
+rectangle ground truth (5 instances per image) at one common input size.
+
+One iteration = forward with losses + backward + SGD step (random init,
+backbone init_cfg=None; BN/GN as in each config). Median of N iterations
+after a warm-up, models round-robin, same torch threads. Peak memory: CPU ->
+peak RSS increase of a fresh subprocess over 2 iterations; CUDA ->
+torch.cuda.max_memory_allocated.
+
+    python benchmarks/bench_train.py [--size 384 384] [--repeats 3]
+"""
+import argparse
+import os
+import os.path as osp
+import subprocess
+import sys
+from collections import defaultdict
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import common  # noqa: E402
+import peers  # noqa: E402
+import torch  # noqa: E402
+
+MODELS = ['blendmask', 'mask_rcnn', 'condinst', 'yolact', 'fcos']
+
+
+def make_step(name, size, batch, device):
+    cfg = peers.load_cfg(name, 0)
+    model = common.build_model(cfg, device).train()
+    inputs, samples = common.fake_batch(model, batch, *size, device,
+                                        with_gt=True, num_gt=5)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+
+    def step():
+        losses = model(inputs, samples, mode='loss')
+        loss, _ = model.parse_losses(losses)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss)
+    return step
+
+
+def mem_child(name, size, batch, device):
+    common.setup()
+    step = make_step(name, size, batch, device)
+    if device == 'cuda':
+        step()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    before = common.current_rss_mb()
+    step()
+    step()
+    return common.max_rss_mb() - before
+
+
+def peak_mem(name, size, batch, device, threads):
+    cmd = [sys.executable, osp.abspath(__file__), '--mem-child', name,
+           '--size', *map(str, size), '--batch', str(batch), '--device',
+           device, '--threads', str(threads)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=900)
+        for line in out.stdout.splitlines()[::-1]:
+            if line.startswith('PEAK_MB '):
+                return float(line.split()[1])
+        print(out.stderr[-2000:], file=sys.stderr)
+    except subprocess.TimeoutExpired:
+        pass
+    return float('nan')
+
+
+def profile_step(name, size, batch, device, rows=15):
+    """torch.profiler table (self CPU time) of one training iteration."""
+    from torch.profiler import ProfilerActivity, profile
+    step = make_step(name, size, batch, device)
+    step()
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                     if device == 'cuda' else [])
+    with profile(activities=acts) as prof:
+        step()
+    key = 'self_cuda_time_total' if device == 'cuda' else \
+        'self_cpu_time_total'
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--out', default=osp.join(common.REPO_ROOT, 'benchmarks',
+                                              'results'))
+    ap.add_argument('--size', type=int, nargs=2, default=[384, 384])
+    ap.add_argument('--batch', type=int, default=2)
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--threads', type=int, default=0)
+    ap.add_argument('--models', nargs='+', default=MODELS)
+    ap.add_argument('--no-memory', action='store_true')
+    ap.add_argument('--profile', nargs='*', default=None,
+                    help='also write torch.profiler tables of these models')
+    ap.add_argument('--mem-child', default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.mem_child:
+        print('PEAK_MB', mem_child(args.mem_child, args.size, args.batch,
+                                   args.device))
+        return
+    if args.quick:
+        args.size, args.repeats, args.no_memory = [96, 96], 1, True
+        if args.models == MODELS:
+            args.models = ['blendmask', 'fcos']
+    common.setup()
+    dev = args.device
+    info = common.machine_info(dev)
+    threads = torch.get_num_threads()
+    steps = {n: make_step(n, args.size, args.batch, dev) for n in args.models}
+    times = common.interleaved(steps, dev, args.repeats, warmup=1)
+    it_ms = {n: common.median(t) * 1e3 for n, t in times.items()}
+    print('iteration ms', {k: round(v) for k, v in it_ms.items()}, flush=True)
+    del steps
+    mem = {}
+    if not args.no_memory:
+        for n in args.models:
+            mem[n] = peak_mem(n, args.size, args.batch, dev, threads)
+        print('peak MiB', mem, flush=True)
+    base = it_ms['blendmask']
+    rows = [[peers.LABELS[n], it_ms[n], it_ms[n] / base, base / it_ms[n],
+             mem.get(n, float('nan'))] for n in args.models]
+    targets = {}
+    if 'fcos' in it_ms:
+        r = base / it_ms['fcos']
+        targets['train blendmask/fcos <= 1.15'] = dict(value=r, target=1.15,
+                                                       met=r <= 1.15)
+    if 'condinst' in it_ms:
+        r = base / it_ms['condinst']
+        targets['train blendmask/condinst < 1.0'] = dict(value=r, target=1.0,
+                                                         met=r < 1.0)
+    for k, v in targets.items():
+        print(f"{k}: {v['value']:.3f} -> {'met' if v['met'] else 'MISSED'}")
+    profiles = {}
+    for n in (args.profile or []):
+        profiles[n] = profile_step(n, args.size, args.batch, dev)
+    name = 'bench_train' + ('_quick' if args.quick else '')
+    os.makedirs(args.out, exist_ok=True)
+    for n, table in profiles.items():
+        with open(osp.join(args.out, f'{name}_profile_{n}.txt'), 'w') as f:
+            f.write(table)
+    p = common.plt()
+    fig, ax = p.subplots(figsize=(7, 3.5))
+    ax.barh([r[0] for r in rows], [r[1] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel(f'training iteration ms (batch {args.batch}, '
+                  f'{args.size[0]}x{args.size[1]}, {dev}, median)')
+    fig.tight_layout()
+    fig.savefig(osp.join(args.out, f'{name}.png'), dpi=90)
+    p.close(fig)
+    common.finish_info(info)
+    tables = {'Training iteration': dict(
+        columns=['model', 'ms / iteration (median)', 'x BlendMask',
+                 'BlendMask / model', 'peak mem MiB'], rows=rows),
+        'Targets': dict(columns=['target', 'value', 'met'],
+                        rows=[[k, v['value'], v['met']]
+                              for k, v in targets.items()])}
+    notes = [f'batch {args.batch} random images {args.size[0]}x'
+             f'{args.size[1]} with 5 random rectangle GT each; torch threads '
+             f'{threads}; {args.repeats} timed rounds after 1 warm-up, '
+             'round-robin; forward + backward + SGD step.',
+             'Memory: peak RSS increase over 2 iterations in a fresh process '
+             '(CPU) — compare, do not add.']
+    common.write_results(args.out, name, info, tables, dict(
+        iteration_ms=it_ms, raw_s=times, peak_mem_mib=mem, targets=targets,
+        args=vars(args)), notes)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,263 @@
+"""Shared helpers of the mmblend benchmarks: machine info, model building,
+timing, and writing results (markdown table + json + PNG plot)."""
+import copy
+import datetime
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import torch  # noqa: E402
+
+MIM_CONFIGS = None
+
+
+def setup() -> None:
+    """Register mmdet + mmblend modules (idempotent)."""
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    import mmblend  # noqa: F401
+    from mmengine.logging import MMLogger
+    # quiet the per-parameter init messages of random-init models
+    MMLogger.get_instance('mmengine', log_level='WARNING')
+
+
+def mim_config(rel: str) -> str:
+    """Path of one of mmdet's bundled (.mim) configs."""
+    import mmdet
+    return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', rel)
+
+
+def repo_config(rel: str) -> str:
+    return osp.join(REPO_ROOT, rel)
+
+
+def machine_info(device: str = 'cpu') -> dict:
+    import mmcv
+    import mmdet
+    import mmengine
+    info = dict(
+        date=datetime.datetime.now().isoformat(timespec='seconds'),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        mmcv=mmcv.__version__,
+        mmengine=mmengine.__version__,
+        mmdet=mmdet.__version__,
+        device=device,
+        load_average_start=list(os.getloadavg()),
+    )
+    if device == 'cuda' and torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name(0)
+    return info
+
+
+def finish_info(info: dict) -> dict:
+    info['load_average_end'] = list(os.getloadavg())
+    return info
+
+
+def sync(device: str) -> None:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def timeit(fn: Callable, device: str, reps: int = 1) -> float:
+    """Seconds of one call of ``fn`` (mean over ``reps`` back-to-back)."""
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    sync(device)
+    return (time.perf_counter() - t0) / reps
+
+
+def interleaved(fns: Dict[str, Callable], device: str, repeats: int,
+                warmup: int = 1, reps: int = 1) -> Dict[str, List[float]]:
+    """Round-robin timing: each round runs every ``fn`` once (order rotated
+    each round), so load changes of a shared machine hit all of them alike.
+    Returns the per-round times (seconds)."""
+    names = list(fns)
+    for _ in range(warmup):
+        for n in names:
+            fns[n]()
+    times = {n: [] for n in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            times[n].append(timeit(fns[n], device, reps))
+    return times
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float('nan')
+
+
+def max_rss_mb() -> float:
+    """Peak resident set size of this process so far (MiB, Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+    except OSError:
+        return float('nan')
+
+
+def write_results(out_dir: str, name: str, info: dict, tables: Dict[str, dict],
+                  extra: dict, notes: Sequence[str] = ()) -> dict:
+    """Write ``<name>.json`` and ``<name>.md``.
+
+    ``tables``: title -> dict(columns=[...], rows=[[...], ...]).
+    Returns the json payload.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    payload = dict(name=name, machine=info, tables=tables, **extra)
+    with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
+        json.dump(payload, f, indent=1, default=_json_default)
+    lines = [f'# {name}', '']
+    lines.append('Machine: ' + ', '.join(
+        f'{k}={v}' for k, v in info.items()))
+    lines.append('')
+    for n in notes:
+        lines.append(f'- {n}')
+    if notes:
+        lines.append('')
+    for title, t in tables.items():
+        lines.append(f'## {title}')
+        lines.append('')
+        lines.append('| ' + ' | '.join(map(str, t['columns'])) + ' |')
+        lines.append('|' + ' --- |' * len(t['columns']))
+        for row in t['rows']:
+            lines.append('| ' + ' | '.join(_fmt(v) for v in row) + ' |')
+        lines.append('')
+    if os.path.exists(osp.join(out_dir, f'{name}.png')):
+        lines.append(f'![{name}]({name}.png)')
+        lines.append('')
+    with open(osp.join(out_dir, f'{name}.md'), 'w') as f:
+        f.write('\n'.join(lines))
+    return payload
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        if v != v:
+            return 'n/a'
+        if abs(v) >= 100:
+            return f'{v:.0f}'
+        if abs(v) >= 1:
+            return f'{v:.2f}'
+        return f'{v:.3g}'
+    return str(v)
+
+
+def _json_default(o):
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    return str(o)
+
+
+def plt():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as pyplot
+    return pyplot
+
+
+def to_device(model, device: str):
+    return model.to(device).eval() if device else model
+
+
+def build_model(cfg, device: str = 'cpu'):
+    from mmdet.registry import MODELS
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    model.init_weights()
+    return model.to(device)
+
+
+def strip_init(model_cfg) -> None:
+    """No pretrained weights: set every backbone init_cfg to None."""
+    if 'backbone' in model_cfg:
+        model_cfg.backbone.init_cfg = None
+
+
+def force_dets(model_cfg, num: int = 100) -> None:
+    """Make a randomly initialised model output exactly ``num`` detections
+    per image: score_thr 0, max_per_img=num, NMS threshold 1.0 (suppresses
+    nothing) and a large nms_pre."""
+    tc = model_cfg.get('test_cfg')
+    if tc is None:
+        return
+    if 'rcnn' in tc:  # two-stage
+        tc.rpn.nms_pre = max(tc.rpn.get('nms_pre', 1000), 1000)
+        tc.rpn.max_per_img = max(tc.rpn.get('max_per_img', 1000), 1000)
+        tc.rpn.nms = dict(type='nms', iou_threshold=1.0)
+        tc.rcnn.score_thr = 0.0
+        tc.rcnn.max_per_img = num
+        tc.rcnn.nms = dict(type='nms', iou_threshold=1.0)
+        return
+    tc.score_thr = 0.0
+    tc.max_per_img = num
+    tc.nms_pre = max(tc.get('nms_pre', 1000), 1000)
+    if 'nms' in tc:
+        tc.nms = dict(type='nms', iou_threshold=1.0)
+    if 'iou_thr' in tc:  # YOLACT's fast NMS
+        tc.iou_thr = 1.0
+        tc.top_k = max(tc.get('top_k', 200), num)
+
+
+def fake_batch(model, batch: int, h: int, w: int, device: str,
+               with_gt: bool = False, num_gt: int = 5, seed: int = 0):
+    """A preprocessed ``(inputs, data_samples)`` batch of random images of
+    size ``h x w`` (multiple of 32), optionally with random rectangle GT."""
+    import numpy as np
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    g = torch.Generator().manual_seed(seed)
+    rng = np.random.RandomState(seed)
+    samples = []
+    imgs = []
+    for _ in range(batch):
+        img = torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
+        s = DetDataSample()
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                    batch_input_shape=(h, w), scale_factor=(1.0, 1.0),
+                    img_id=0)
+        s.set_metainfo(meta)
+        if with_gt:
+            boxes, masks = [], np.zeros((num_gt, h, w), np.uint8)
+            for i in range(num_gt):
+                bw = rng.randint(w // 8, w // 2)
+                bh = rng.randint(h // 8, h // 2)
+                x1 = rng.randint(0, w - bw)
+                y1 = rng.randint(0, h - bh)
+                boxes.append([x1, y1, x1 + bw, y1 + bh])
+                masks[i, y1:y1 + bh, x1:x1 + bw] = 1
+            gt = InstanceData()
+            gt.bboxes = torch.tensor(boxes, dtype=torch.float32)
+            gt.labels = torch.from_numpy(rng.randint(0, 80, num_gt))
+            gt.masks = BitmapMasks(masks, h, w)
+            s.gt_instances = gt
+            s.ignored_instances = InstanceData(
+                bboxes=torch.zeros((0, 4)), labels=torch.zeros((0, ),
+                                                               dtype=torch.long))
+        samples.append(s)
+        imgs.append(img)
+    data = model.data_preprocessor(
+        dict(inputs=imgs, data_samples=samples), training=with_gt)
+    return data['inputs'].to(device), [
+        d.to(device) for d in data['data_samples']]

@@ -1,0 +1,89 @@
+"""Smoke tests of the benchmark scripts (``--quick``): they run and write
+well-formed results. No timing assertions."""
+import json
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BENCH = osp.join(ROOT, 'benchmarks')
+if BENCH not in sys.path:
+    sys.path.insert(0, BENCH)
+
+MACHINE_KEYS = {'date', 'cpu_count', 'torch', 'mmcv', 'mmdet',
+                'load_average_start', 'load_average_end', 'torch_threads'}
+
+
+def _check_common(out, name, table_titles, min_rows=1):
+    js = osp.join(out, f'{name}.json')
+    md = osp.join(out, f'{name}.md')
+    png = osp.join(out, f'{name}.png')
+    for f in (js, md, png):
+        assert osp.isfile(f), f
+    with open(png, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    with open(js) as f:
+        payload = json.load(f)
+    assert MACHINE_KEYS <= set(payload['machine'])
+    assert payload['machine']['cpu_count'] >= 1
+    text = open(md).read()
+    for title in table_titles:
+        assert title in payload['tables'], title
+        t = payload['tables'][title]
+        assert len(t['rows']) >= min_rows
+        assert all(len(r) == len(t['columns']) for r in t['rows'])
+        assert f'## {title}' in text
+        header = '| ' + ' | '.join(t['columns']) + ' |'
+        assert header in text
+    # markdown rows: one per json row
+    n_rows = sum(len(payload['tables'][t]['rows']) for t in payload['tables'])
+    n_md_rows = sum(1 for line in text.splitlines()
+                    if line.startswith('| ') and not line.startswith('| ---'))
+    assert n_md_rows == n_rows + len(payload['tables'])  # + headers
+    return payload
+
+
+def test_bench_blender_quick(tmp_path):
+    import bench_blender
+    bench_blender.main(['--quick', '--out', str(tmp_path)])
+    p = _check_common(str(tmp_path), 'bench_blender_quick',
+                      ['Mask path time (ms, median) vs detections'], 3)
+    for n, r in p['results_ms'].items():
+        assert {'blender', 'maskrcnn_head', 'paste_ours',
+                'paste_mmdet'} <= set(r)
+        assert all(v > 0 for v in r.values())
+    assert {'blender_scaling', 'maskrcnn_scaling', 'blender_over_maskrcnn',
+            'target_blender_le_1_50_of_maskrcnn'} <= set(p['summary'])
+
+
+def test_bench_inference_quick(tmp_path):
+    import bench_inference
+    bench_inference.main(['--quick', '--out', str(tmp_path)])
+    p = _check_common(str(tmp_path), 'bench_inference_quick', [
+        'End-to-end inference (100 forced detections per image)',
+        'BlendMask R50 per-stage breakdown', 'Targets'])
+    # the forced number of detections is reached
+    assert all(d == [100] for d in p['dets'].values()), p['dets']
+    assert all(d == [100] for d in p['dets_rt'].values()), p['dets_rt']
+    assert set(p['stage_ms']) == set(bench_inference.STAGES)
+    assert 'blendmask_rt/yolact550 <= 1.0' in p['targets']
+
+
+def test_bench_train_quick(tmp_path):
+    import bench_train
+    bench_train.main(['--quick', '--out', str(tmp_path)])
+    p = _check_common(str(tmp_path), 'bench_train_quick',
+                      ['Training iteration', 'Targets'], 1)
+    assert set(p['iteration_ms']) == {'blendmask', 'fcos'}
+    assert all(v > 0 for v in p['iteration_ms'].values())
+
+
+def test_compare_accuracy_quick(tmp_path):
+    import compare_accuracy
+    compare_accuracy.main(['--quick', '--out', str(tmp_path), '--work-dir',
+                           str(tmp_path / 'wd')])
+    p = _check_common(str(tmp_path), 'compare_accuracy_quick',
+                      ['Accuracy (COCO AP, from scratch, same budget)'], 1)
+    r = p['results'][0]
+    for k in ('train_mask_ap', 'val_mask_ap', 'train_box_ap', 'val_box_ap',
+              'train_s'):
+        assert k in r
