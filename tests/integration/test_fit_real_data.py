@@ -1,0 +1,102 @@
+"""It learns: a few hundred iterations on four real coco128-seg photos lift
+mask AP on those photos far above the untrained model's.
+
+Floors measured on a 2-core CPU (see the numbers in the assertions'
+comments) and set with a wide margin; the run takes about a minute.
+"""
+import copy
+import json
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
+TINY = osp.join(REPO, 'tests', 'configs', 'blendmask_tiny.py')
+IMAGE_IDS = (34, 42, 73, 81)  # zebra, dog, 2 motorbikes, airplane
+
+
+def subset(tmp_path, ids=IMAGE_IDS):
+    with open(osp.join(DATA, 'instances_train.json')) as f:
+        coco = json.load(f)
+    coco['images'] = [im for im in coco['images'] if im['id'] in ids]
+    coco['annotations'] = [a for a in coco['annotations']
+                           if a['image_id'] in ids]
+    path = tmp_path / 'fit.json'
+    path.write_text(json.dumps(coco))
+    return str(path)
+
+
+def fit_config(ann_file, work_dir, iters):
+    cfg = Config.fromfile(TINY)
+    scale = (224, 160)
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+             poly2mask=False),
+        dict(type='Resize', scale=scale, keep_ratio=True),
+        dict(type='PackDetInputs')
+    ]
+    test_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=scale, keep_ratio=True),
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+             poly2mask=False),
+        dict(type='PackDetInputs',
+             meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                        'scale_factor'))
+    ]
+    dataset = dict(type='CocoDataset', data_root=DATA, ann_file=ann_file,
+                   data_prefix=dict(img='images/train2017/'))
+    cfg.merge_from_dict(dict(
+        work_dir=work_dir,
+        default_scope='mmdet',
+        train_dataloader=dict(
+            batch_size=4, num_workers=0,
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            dataset=dict(dataset, pipeline=pipeline)),
+        test_dataloader=dict(
+            batch_size=4, num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(dataset, pipeline=test_pipeline, test_mode=True)),
+        test_evaluator=dict(type='CocoMetric', ann_file=ann_file,
+                            metric=['bbox', 'segm']),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=iters),
+        test_cfg=dict(type='TestLoop'),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=2e-3,
+                                          weight_decay=0.01),
+                           clip_grad=dict(max_norm=10)),
+        param_scheduler=[dict(type='LinearLR', start_factor=0.1,
+                              by_epoch=False, begin=0, end=30)],
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=50),
+                           checkpoint=dict(type='CheckpointHook',
+                                           interval=iters)),
+        randomness=dict(seed=0),
+        log_level='WARNING'))
+    return cfg
+
+
+def segm_ap(runner):
+    metrics = runner.test()
+    return metrics.get('coco/segm_mAP', 0.0), metrics.get('coco/bbox_mAP',
+                                                           0.0)
+
+
+def test_training_on_real_photos_lifts_mask_ap(tmp_path):
+    ann = subset(tmp_path)
+    cfg = fit_config(ann, str(tmp_path / 'work'), iters=300)
+    # the untrained model, keeping every detection so AP is defined
+    untrained_cfg = copy.deepcopy(cfg)
+    untrained_cfg.model.test_cfg.score_thr = 0.0
+    untrained_cfg.work_dir = str(tmp_path / 'untrained')
+    before, _ = segm_ap(Runner.from_cfg(untrained_cfg))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    after, after_box = segm_ap(runner)
+    print(f'mask AP before {before:.3f}, after {after:.3f}; '
+          f'box AP after {after_box:.3f}')
+    assert before < 0.02
+    assert after > 0.5, after  # measured 0.91 (before: 0.00)
+    assert after_box > 0.5, after_box  # measured 1.00
