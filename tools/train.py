@@ -16,7 +16,6 @@ Differences from mmdet's script, all only when they matter:
   changes: mmengine initialises and wraps as usual.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -25,15 +24,12 @@ _REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from mmdet.utils import (register_all_modules,  # noqa: E402
-                         setup_cache_size_limit_of_dynamo)
 
 import mmblend  # noqa: E402,F401  (registrations + safe checkpoint loading)
-from mmblend.engine import prepare_cpu_distributed  # noqa: E402
+from mmblend.engine.cli import (add_launcher_args,  # noqa: E402
+                                build_runner, load_config,
+                                parse_args_with_local_rank, setup_registries)
 
 AMP_CPU_MESSAGE = (
     '--amp needs a CUDA device; none is available here '
@@ -62,28 +58,8 @@ def parse_args():
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
-    # will pass the `--local-rank` parameter to `tools/train.py` instead
-    # of `--local_rank`.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    add_launcher_args(parser)
+    args = parse_args_with_local_rank(parser)
 
     return args
 
@@ -105,27 +81,8 @@ def main():
         print(f'error: {AMP_CPU_MESSAGE}', file=sys.stderr)
         sys.exit(2)
 
-    # Reduce the number of repeated compilations and improve
-    # training speed.
-    setup_cache_size_limit_of_dynamo()
-    # register all modules in mmdet into the registries
-    # do not init the default scope here because it will be init in the runner
-    register_all_modules(init_default_scope=False)
-
-    # load config
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        # update configs according to CLI args if args.work_dir is not None
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        # use config filename as default work_dir if cfg.work_dir is None
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    setup_registries()
+    cfg = load_config(args)
 
     # enable automatic-mixed-precision training
     if args.amp is True:
@@ -152,18 +109,9 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    # Multi-process on a CPU-only machine: gloo process group + CPUAwareDDP.
-    # No-op with CUDA or with --launcher none.
-    prepare_cpu_distributed(cfg)
-
-    # build the runner from config
-    if 'runner_type' not in cfg:
-        # build the default runner
-        runner = Runner.from_cfg(cfg)
-    else:
-        # build customized runner from the registry
-        # if 'runner_type' is set in the cfg
-        runner = RUNNERS.build(cfg)
+    # build the runner from config (gloo + CPUAwareDDP on a CPU-only
+    # multi-process run, see mmblend.engine.dist)
+    runner = build_runner(cfg, RUNNERS)
 
     # start training
     runner.train()

@@ -19,7 +19,6 @@ _base_ = './blendmask_panoptic_r50_3x.py'
 # (the sample lives in ../shared/ next to the repository).
 data_root = '{{fileDirname}}/../../../shared/data/coco_panoptic_sample/' \
     'sample_data/'
-dataset_type = 'CocoPanopticDataset'
 backend_args = None
 img_scale = (320, 320)
 GN = dict(type='GN', num_groups=8, requires_grad=True)
@@ -51,12 +50,12 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
+# Dataset type, filter_cfg, samplers, test_mode: coco_panoptic.py's.
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(
-        type=dataset_type,
         data_root=data_root,
         ann_file='panoptic_examples.json',
         data_prefix=dict(img='input_images/', seg='panoptic_examples/'),
@@ -65,27 +64,17 @@ val_dataloader = dict(
     batch_size=1,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='panoptic_examples.json',
-        data_prefix=dict(img='input_images/', seg='panoptic_examples/'),
-        pipeline=test_pipeline))
+    # the same two photos
+    dataset=dict(train_dataloader['dataset'], pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='CocoPanopticMetric',
     ann_file=data_root + 'panoptic_examples.json',
     seg_prefix=data_root + 'panoptic_examples/',
-    nproc=2,
-    backend_args=backend_args)
+    nproc=2)
 test_evaluator = dict(
-    type='CocoPanopticMetric',
-    ann_file=data_root + 'panoptic_examples.json',
-    seg_prefix=data_root + 'panoptic_examples/',
-    outfile_prefix='./work_dirs/{{fileBasenameNoExtension}}/results',
-    nproc=2,
-    backend_args=backend_args)
+    val_evaluator,
+    outfile_prefix='./work_dirs/{{fileBasenameNoExtension}}/results')
 
 # Short schedule for smoke/overfit runs.
 max_iters = 40

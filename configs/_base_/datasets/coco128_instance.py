@@ -2,67 +2,24 @@
 # polygon instance masks, shipped in the repo under demo/data/coco128-seg/
 # (see its README.md). For smoke/overfit training and pipeline-level
 # evaluation; paths are relative to the repository root.
-# Model configs pick a small scale by overriding `img_scale` and
-# re-declaring the pipelines (see coco_instance.py).
-dataset_type = 'CocoInstanceDataset'
-data_root = 'demo/data/coco128-seg/'
-backend_args = None
-img_scale = (1333, 800)
+# Pipelines and loader settings are those of coco_instance.py. Model configs
+# pick a small scale by overriding `img_scale` and re-declaring the
+# pipelines (see coco_instance.py).
+_base_ = './coco_instance.py'
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(
-        type='LoadAnnotations', with_bbox=True, with_mask=True,
-        poly2mask=False),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(
-        type='LoadAnnotations', with_bbox=True, with_mask=True,
-        poly2mask=False),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
+data_root = 'demo/data/coco128-seg/'
+
 train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
-        type=dataset_type,
         data_root=data_root,
         ann_file='instances_train.json',
-        data_prefix=dict(img='images/train2017/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        data_prefix=dict(img='images/train2017/')))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
         data_root=data_root,
         ann_file='instances_val.json',
-        data_prefix=dict(img='images/train2017/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        data_prefix=dict(img='images/train2017/')))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'instances_val.json',
-    metric=['bbox', 'segm'],
-    format_only=False,
-    backend_args=backend_args)
+val_evaluator = dict(ann_file=data_root + 'instances_val.json')
 test_evaluator = val_evaluator

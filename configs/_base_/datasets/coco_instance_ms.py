@@ -1,10 +1,9 @@
 # COCO instance segmentation with multi-scale training (shorter side
 # 640-800, longer side <= 1333), as used by the 3x schedules (mmdet's
-# *_ms-poly-3x_coco configs). Test scale: `img_scale`.
+# *_ms-poly-3x_coco configs). Test scale: `img_scale` (base).
 _base_ = './coco_instance.py'
 
 backend_args = None
-img_scale = (1333, 800)
 train_scales = [(1333, 640), (1333, 672), (1333, 704), (1333, 736),
                 (1333, 768), (1333, 800)]
 

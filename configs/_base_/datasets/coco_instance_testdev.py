@@ -4,11 +4,10 @@
 # Training/validation settings are those of coco_instance.py.
 _base_ = './coco_instance.py'
 
-dataset_type = 'CocoInstanceDataset'
-data_root = 'data/coco/'
 backend_args = None
 img_scale = (1333, 800)
 
+# coco_instance.py's test pipeline without LoadAnnotations.
 testdev_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
@@ -18,23 +17,11 @@ testdev_pipeline = [
                    'scale_factor'))
 ]
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
         ann_file='annotations/image_info_test-dev2017.json',
         data_prefix=dict(img='test2017/'),
-        test_mode=True,
-        pipeline=testdev_pipeline,
-        backend_args=backend_args))
+        pipeline=testdev_pipeline))
 test_evaluator = dict(
-    type='CocoMetric',
-    metric=['bbox', 'segm'],
     format_only=True,
-    ann_file=data_root + 'annotations/image_info_test-dev2017.json',
-    outfile_prefix='./work_dirs/coco_instance_testdev/results',
-    backend_args=backend_args)
+    ann_file=_base_.data_root + 'annotations/image_info_test-dev2017.json',
+    outfile_prefix='./work_dirs/coco_instance_testdev/results')

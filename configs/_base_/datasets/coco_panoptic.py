@@ -11,8 +11,12 @@
 # The metric reads the ground truth from `ann_file`/`seg_prefix`, so the test
 # pipeline loads no annotations (it also runs on bare images, e.g.
 # mmdet.apis.inference_detector).
-# Downstream configs may override `img_scale` AND re-declare the pipelines
-# (see coco_instance.py).
+# Loader settings (batch size, workers, samplers, filter_cfg) are those of
+# coco_instance.py; the dataset type, pipelines, annotations and metric are
+# panoptic. Downstream configs may override `img_scale` AND re-declare the
+# pipelines (see coco_instance.py).
+_base_ = './coco_instance.py'
+
 dataset_type = 'CocoPanopticDataset'
 data_root = 'data/coco/'
 backend_args = None
@@ -34,37 +38,24 @@ test_pipeline = [
                    'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/panoptic_train2017.json',
         data_prefix=dict(
             img='train2017/', seg='annotations/panoptic_train2017/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/panoptic_val2017.json',
         data_prefix=dict(img='val2017/', seg='annotations/panoptic_val2017/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
+    _delete_=True,
     type='CocoPanopticMetric',
     ann_file=data_root + 'annotations/panoptic_val2017.json',
     seg_prefix=data_root + 'annotations/panoptic_val2017/',
@@ -72,8 +63,4 @@ val_evaluator = dict(
 # tools/test.py: also write the predicted PNGs + json
 # (<outfile_prefix>.panoptic/*.png, <outfile_prefix>.panoptic.json).
 test_evaluator = dict(
-    type='CocoPanopticMetric',
-    ann_file=data_root + 'annotations/panoptic_val2017.json',
-    seg_prefix=data_root + 'annotations/panoptic_val2017/',
-    outfile_prefix='./work_dirs/coco_panoptic/results',
-    backend_args=backend_args)
+    val_evaluator, outfile_prefix='./work_dirs/coco_panoptic/results')

@@ -1,10 +1,10 @@
 # COCO panoptic with multi-scale training: shorter side chosen from
 # 640..800 (step 32), longer side <= 1333 (FCOS/AdelaiDet scale jitter, the
-# paper's "[640, 800]" for the panoptic 3x models). Test scale: `img_scale`.
+# paper's "[640, 800]" for the panoptic 3x models). Test scale: `img_scale`
+# (base).
 _base_ = './coco_panoptic.py'
 
 backend_args = None
-img_scale = (1333, 800)
 train_scales = [(1333, 640), (1333, 672), (1333, 704), (1333, 736),
                 (1333, 768), (1333, 800)]
 

@@ -1,0 +1,94 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+# Adapted from mmdet 3.3 ``tools/train.py`` and ``tools/test.py``.
+"""What ``tools/train.py`` and ``tools/test.py`` share: the common flags
+(``--cfg-options``, ``--launcher``, ``--local-rank``), the
+registry set-up, the config loading (launcher, ``--cfg-options``, work_dir
+priority) and the Runner construction, with mmdet 3.3's flags and
+behaviour."""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from .dist import prepare_cpu_distributed
+
+
+def add_launcher_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cfg-options`` and ``--launcher``."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+
+
+def parse_args_with_local_rank(
+        parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add ``--local-rank``, parse, and export ``LOCAL_RANK`` if unset."""
+    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
+    # will pass the `--local-rank` parameter to `tools/train.py` instead
+    # of `--local_rank`.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def setup_registries() -> None:
+    """mmdet's start-up: dynamo cache limit and module registration."""
+    from mmdet.utils import (register_all_modules,
+                             setup_cache_size_limit_of_dynamo)
+
+    # Reduce the number of repeated compilations and improve speed.
+    setup_cache_size_limit_of_dynamo()
+    # register all modules in mmdet into the registries
+    # do not init the default scope here because it will be init in the runner
+    register_all_modules(init_default_scope=False)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Load ``args.config`` and apply ``--launcher``, ``--cfg-options`` and
+    the work_dir priority (CLI > segment in file > config file name)."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        # update configs according to CLI args if args.work_dir is not None
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        # use config filename as default work_dir if cfg.work_dir is None
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def build_runner(cfg: Config, runners) -> Runner:
+    """Build the Runner: mmengine's default one, or ``cfg.runner_type`` from
+    the ``runners`` registry (mmdet's train.py uses mmengine's RUNNERS, its
+    test.py mmdet's)."""
+    # Multi-process on a CPU-only machine: gloo process group + CPUAwareDDP.
+    # No-op with CUDA or with --launcher none.
+    prepare_cpu_distributed(cfg)
+
+    if 'runner_type' not in cfg:
+        # build the default runner
+        return Runner.from_cfg(cfg)
+    # build customized runner from the registry
+    # if 'runner_type' is set in the cfg
+    return runners.build(cfg)
