@@ -29,6 +29,9 @@ import torch  # noqa: E402
 
 MAIN = ['blendmask', 'mask_rcnn', 'condinst', 'yolact', 'fcos']
 PAIR = ['blendmask_rt', 'yolact550']
+MEM_NOTE = ('Memory (CPU): peak RSS above the level before the call, '
+            'sampled every 2 ms during one inference (after a warm-up one) in '
+            'a fresh process per model; CUDA: max_memory_allocated.')
 STAGES = ['backbone', 'neck', 'head', 'basis', 'post-process', 'blender',
           'paste', 'other']
 
@@ -105,9 +108,10 @@ def mem_child(name, h, w, device):
         run()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    before = common.current_rss_mb()
-    run()
-    return common.max_rss_mb() - before
+    run()  # warm-up: allocator caches, lazy inits
+    with common.PeakRSS() as m:
+        run()
+    return m.delta
 
 
 def peak_mem(name, h, w, device, threads):
@@ -148,6 +152,9 @@ def main(argv=None):
     ap.add_argument('--repeats', type=int, default=5)
     ap.add_argument('--threads', type=int, default=0)
     ap.add_argument('--no-memory', action='store_true')
+    ap.add_argument('--only-memory', action='store_true',
+                    help='re-measure only the memory column of an existing '
+                    'result')
     ap.add_argument('--mem-child', default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads:
@@ -164,6 +171,18 @@ def main(argv=None):
     dev = args.device
     info = common.machine_info(dev)
     threads = torch.get_num_threads()
+    if args.only_memory:
+        mem = {n: peak_mem(n, *args.size, dev, threads) for n in main_models}
+        mem.update({n: peak_mem(n, *args.rt_size, dev, threads)
+                    for n in pair})
+        print('peak MiB', mem, flush=True)
+        labels = dict(peers.LABELS, yolact550='YOLACT-550 R50',
+                      blendmask_rt='BlendMask-RT-550 R50')
+        common.update_memory(
+            args.out, 'bench_inference' + ('_quick' if args.quick else ''),
+            'End-to-end inference (100 forced detections per image)',
+            'peak mem MiB', labels, mem, MEM_NOTE)
+        return
 
     lat, dets, raw = time_group(main_models, args.size, dev, args.repeats, 1)
     print('latency ms', {k: round(v, 1) for k, v in lat.items()}, dets,
@@ -247,9 +266,7 @@ def main(argv=None):
              ' BlendMask-RT is padded to a multiple of 32 (576x576).',
              'FCOS: mmdet fcos_r50-caffe..giou_1x config with a pytorch-style '
              'R-50 (same backbone as the others), box detection only.',
-             'Memory: peak RSS increase of one inference in a fresh '
-             'process (CPU; includes allocator caching) — compare, do not '
-             'add.']
+             MEM_NOTE]
     p = common.plt()
     fig, axes = p.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]

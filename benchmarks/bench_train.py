@@ -22,6 +22,9 @@ import common  # noqa: E402
 import peers  # noqa: E402
 import torch  # noqa: E402
 
+MEM_NOTE = ('Memory (CPU): peak RSS above the level before the iteration, '
+            'sampled every 2 ms during one iteration (after a warm-up one) in '
+            'a fresh process per model; CUDA: max_memory_allocated.')
 MODELS = ['blendmask', 'mask_rcnn', 'condinst', 'yolact', 'fcos']
 
 
@@ -42,6 +45,19 @@ def make_step(name, size, batch, device):
     return step
 
 
+def count_flops(name, size, batch):
+    """GFLOPs (2 x multiply-adds) of convs/linears of one training
+    forward (losses included), counted with torch.utils.flop_counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+    cfg = peers.load_cfg(name, 0)
+    model = common.build_model(cfg, 'cpu').train()
+    inputs, samples = common.fake_batch(model, batch, *size, 'cpu',
+                                        with_gt=True, num_gt=5)
+    with FlopCounterMode(display=False) as fc:
+        model(inputs, samples, mode='loss')
+    return fc.get_total_flops() / 1e9
+
+
 def mem_child(name, size, batch, device):
     common.setup()
     step = make_step(name, size, batch, device)
@@ -53,10 +69,10 @@ def mem_child(name, size, batch, device):
         step()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    before = common.current_rss_mb()
-    step()
-    step()
-    return common.max_rss_mb() - before
+    step()  # warm-up: optimizer state, allocator caches
+    with common.PeakRSS() as m:
+        step()
+    return m.delta
 
 
 def peak_mem(name, size, batch, device, threads):
@@ -103,6 +119,8 @@ def main(argv=None):
     ap.add_argument('--no-memory', action='store_true')
     ap.add_argument('--profile', nargs='*', default=None,
                     help='also write torch.profiler tables of these models')
+    ap.add_argument('--only-memory', action='store_true')
+    ap.add_argument('--name', default='bench_train')
     ap.add_argument('--mem-child', default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads:
@@ -119,6 +137,15 @@ def main(argv=None):
     dev = args.device
     info = common.machine_info(dev)
     threads = torch.get_num_threads()
+    if args.only_memory:
+        mem = {n: peak_mem(n, args.size, args.batch, dev, threads)
+               for n in args.models}
+        print('peak MiB', mem, flush=True)
+        common.update_memory(
+            args.out, 'bench_train' + ('_quick' if args.quick else ''),
+            'Training iteration', 'peak mem MiB', peers.LABELS, mem,
+            MEM_NOTE)
+        return
     steps = {n: make_step(n, args.size, args.batch, dev) for n in args.models}
     times = common.interleaved(steps, dev, args.repeats, warmup=1)
     it_ms = {n: common.median(t) * 1e3 for n, t in times.items()}
@@ -130,8 +157,14 @@ def main(argv=None):
             mem[n] = peak_mem(n, args.size, args.batch, dev, threads)
         print('peak MiB', mem, flush=True)
     base = it_ms['blendmask']
+    flops = {}
+    if not args.quick:
+        flops = {n: count_flops(n, args.size, args.batch)
+                 for n in args.models}
+        print('forward GFLOPs', flops, flush=True)
     rows = [[peers.LABELS[n], it_ms[n], it_ms[n] / base, base / it_ms[n],
-             mem.get(n, float('nan'))] for n in args.models]
+             flops.get(n, float('nan')), mem.get(n, float('nan'))]
+            for n in args.models]
     targets = {}
     if 'fcos' in it_ms:
         r = base / it_ms['fcos']
@@ -146,7 +179,7 @@ def main(argv=None):
     profiles = {}
     for n in (args.profile or []):
         profiles[n] = profile_step(n, args.size, args.batch, dev)
-    name = 'bench_train' + ('_quick' if args.quick else '')
+    name = args.name + ('_quick' if args.quick else '')
     os.makedirs(args.out, exist_ok=True)
     for n, table in profiles.items():
         with open(osp.join(args.out, f'{name}_profile_{n}.txt'), 'w') as f:
@@ -163,7 +196,8 @@ def main(argv=None):
     common.finish_info(info)
     tables = {'Training iteration': dict(
         columns=['model', 'ms / iteration (median)', 'x BlendMask',
-                 'BlendMask / model', 'peak mem MiB'], rows=rows),
+                 'BlendMask / model', 'train fwd GFLOPs', 'peak mem MiB'],
+        rows=rows),
         'Targets': dict(columns=['target', 'value', 'met'],
                         rows=[[k, v['value'], v['met']]
                               for k, v in targets.items()])}
@@ -171,10 +205,9 @@ def main(argv=None):
              f'{args.size[1]} with 5 random rectangle GT each; torch threads '
              f'{threads}; {args.repeats} timed rounds after 1 warm-up, '
              'round-robin; forward + backward + SGD step.',
-             'Memory: peak RSS increase over 2 iterations in a fresh process '
-             '(CPU) — compare, do not add.']
+             MEM_NOTE]
     common.write_results(args.out, name, info, tables, dict(
-        iteration_ms=it_ms, raw_s=times, peak_mem_mib=mem, targets=targets,
+        iteration_ms=it_ms, raw_s=times, fwd_gflops=flops, peak_mem_mib=mem, targets=targets,
         args=vars(args)), notes)
 
 

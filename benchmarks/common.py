@@ -117,6 +117,62 @@ def current_rss_mb() -> float:
         return float('nan')
 
 
+class PeakRSS:
+    """Peak resident set size (MiB) above the level at ``__enter__``,
+    sampled from /proc/self/statm by a thread every ``interval`` s (torch
+    ops release the GIL, so the sampler runs during them)."""
+
+    def __init__(self, interval: float = 0.002):
+        self.interval = interval
+        self.peak = 0.0
+
+    def __enter__(self):
+        import threading
+        self.base = current_rss_mb()
+        self.peak = self.base
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.is_set():
+                self.peak = max(self.peak, current_rss_mb())
+                self._stop.wait(self.interval)
+        self._t = threading.Thread(target=sample, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, current_rss_mb())
+
+    @property
+    def delta(self) -> float:
+        return self.peak - self.base
+
+
+def update_memory(out_dir: str, name: str, table: str, column: str,
+                  labels: Dict[str, str], mem: Dict[str, float],
+                  note: str) -> None:
+    """Replace the memory column of an existing result (json + md)."""
+    path = osp.join(out_dir, f'{name}.json')
+    with open(path) as f:
+        payload = json.load(f)
+    t = payload['tables'][table]
+    ci = t['columns'].index(column)
+    for row in t['rows']:
+        for key, label in labels.items():
+            if row[0] == label and key in mem:
+                row[ci] = mem[key]
+    payload['peak_mem_mib'] = mem
+    info = payload.pop('machine')
+    tables = payload.pop('tables')
+    payload.pop('name', None)
+    notes = payload.pop('notes', [])
+    notes = [n for n in notes if not n.startswith('Memory')] + [note]
+    write_results(out_dir, name, info, tables, dict(payload, notes=notes),
+                  notes)
+
+
 def write_results(out_dir: str, name: str, info: dict, tables: Dict[str, dict],
                   extra: dict, notes: Sequence[str] = ()) -> dict:
     """Write ``<name>.json`` and ``<name>.md``.
@@ -125,6 +181,8 @@ def write_results(out_dir: str, name: str, info: dict, tables: Dict[str, dict],
     Returns the json payload.
     """
     os.makedirs(out_dir, exist_ok=True)
+    extra = dict(extra)
+    extra.setdefault('notes', list(notes))
     payload = dict(name=name, machine=info, tables=tables, **extra)
     with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
         json.dump(payload, f, indent=1, default=_json_default)
