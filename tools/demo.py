@@ -7,7 +7,9 @@ images (does it generalise?), and save pictures of predicted masks.
     python tools/demo.py --iters 50      # a quick smoke run
 
 Outputs under --work-dir (default work_dirs/demo): the checkpoint, logs,
-``metrics.json`` and ``vis/*.jpg`` (ground truth left, prediction right).
+``metrics.json`` and ``vis/{train,val}/*.jpg`` (ground truth left,
+prediction right). ``--checkpoint CKPT`` evaluates and draws a trained model
+without training.
 """
 import argparse
 import copy
@@ -41,8 +43,11 @@ def parse_args(argv=None):
     parser.add_argument('--iters', type=int, help='training iterations')
     parser.add_argument('--long', action='store_true',
                         help='train 4x longer than the config says')
-    parser.add_argument('--num-vis', type=int, default=8,
-                        help='val images to draw')
+    parser.add_argument('--num-vis', type=int, default=6,
+                        help='images of each split to draw')
+    parser.add_argument('--checkpoint',
+                        help='skip training: evaluate and draw this '
+                        'checkpoint')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='score threshold of the pictures')
     return parser.parse_args(argv)
@@ -71,11 +76,12 @@ def evaluate(runner: Runner, cfg: Config, ann_file: str) -> dict:
     return TestLoop(runner, loader, evaluator).run()
 
 
-def draw(runner: Runner, cfg: Config, out_dir: str, num: int,
+def draw(runner: Runner, cfg: Config, ann_file: str, out_dir: str, num: int,
          score_thr: float) -> list:
-    """Ground truth (left) and predictions (right) of ``num`` val images."""
+    """Ground truth (left) and predictions (right) of ``num`` images."""
     import mmcv
     loader = copy.deepcopy(cfg.test_dataloader)
+    loader.dataset.ann_file = ann_file
     loader.batch_size = 1
     loader.persistent_workers = False
     loader = runner.build_dataloader(loader)
@@ -127,11 +133,16 @@ def main(argv=None) -> dict:
         sys.exit(f'demo data not found at {data_root!r}: run from the '
                  'repository root (it ships demo/data/coco128-seg)')
 
-    print(f'Training BlendMask ({osp.basename(args.config)}) for {iters} '
-          f'iterations on {data_root} (CPU, from scratch) ...', flush=True)
     start = time.time()
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    if args.checkpoint:
+        runner.call_hook('before_run')  # log paths the test loops write to
+        runner.load_checkpoint(args.checkpoint)
+    else:
+        print(f'Training BlendMask ({osp.basename(args.config)}) for {iters} '
+              f'iterations on {data_root} (CPU, from scratch) ...',
+              flush=True)
+        runner.train()
     train_min = (time.time() - start) / 60
 
     print('Evaluating on the training images and on the val images ...',
@@ -142,16 +153,21 @@ def main(argv=None) -> dict:
         'val (22 imgs, held out)': evaluate(runner, cfg,
                                             'instances_val.json'),
     }
-    pictures = draw(runner, cfg, osp.join(args.work_dir, 'vis'),
-                    args.num_vis, args.score_thr)
+    pictures = [
+        path for split in ('train', 'val')
+        for path in draw(runner, cfg, f'instances_{split}.json',
+                         osp.join(args.work_dir, 'vis', split), args.num_vis,
+                         args.score_thr)
+    ]
     table = format_table(metrics)
     summary = dict(config=args.config, iters=iters,
                    train_minutes=round(train_min, 1), metrics=metrics,
                    pictures=pictures)
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
         json.dump(summary, f, indent=2)
-    print(f'\nBlendMask after {iters} iterations ({train_min:.1f} min of '
-          'training), COCO AP in %:\n')
+    trained = args.checkpoint or (f'after {iters} iterations '
+                                  f'({train_min:.1f} min of training)')
+    print(f'\nBlendMask {trained}, COCO AP in %:\n')
     print(table)
     print(f'\nmetrics: {osp.join(args.work_dir, "metrics.json")}\n'
           f'pictures ({len(pictures)}): {osp.join(args.work_dir, "vis")}/')
