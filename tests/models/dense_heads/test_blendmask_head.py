@@ -108,3 +108,26 @@ def test_feat_indices_select_levels():
     assert outs[0][0].shape[-1] == 8
     with pytest.raises(ValueError, match='feat_indices'):
         make_head()((p2, ) + feats())
+
+
+def test_predict_runs_top_layer_only_at_detections():
+    """predict() evaluates the top layer at the kept detections only; the
+    result equals the dense conv at those locations."""
+    head = make_head().eval()
+    x = feats()
+    metas_ = [dict(m, img_shape=(64, 64)) for m in metas()]
+    samples = []
+    from mmdet.structures import DetDataSample
+    for m in metas_:
+        samples.append(DetDataSample(metainfo=m))
+    head.test_cfg.score_thr = 0.0
+    with torch.no_grad():
+        dense = head.predict_by_feat(*head(x), batch_img_metas=metas_)
+        sparse = head.predict(x, samples)
+    assert not head._attn_at_detections
+    for d, s in zip(dense, sparse):
+        assert len(s) > 0
+        torch.testing.assert_close(s.bboxes, d.bboxes)
+        torch.testing.assert_close(s.scores, d.scores)
+        torch.testing.assert_close(s.attns, d.attns, rtol=1e-4, atol=1e-5)
+        assert 'attn_levels' not in s
