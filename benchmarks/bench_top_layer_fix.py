@@ -69,14 +69,15 @@ def main(argv=None):
             if mode == 'dense':
                 ref = pred
             else:
-                same = (torch.equal(ref.bboxes, pred.bboxes)
-                        and torch.equal(ref.labels, pred.labels)
-                        and int((ref.masks != pred.masks).sum()))
+                same_boxes = torch.equal(ref.bboxes, pred.bboxes) and \
+                    torch.equal(ref.labels, pred.labels)
+                mask_diff = int((ref.masks != pred.masks).sum())
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
     out = dict(size=args.size, threads=args.threads, dets=len(ref),
                seconds=times, median=med,
                ratio_sparse_over_dense=med['sparse'] / med['dense'],
-               differing_mask_pixels=same if same is not False else None,
+               identical_boxes_and_labels=same_boxes,
+               differing_mask_pixels=mask_diff,
                load_average=os.getloadavg())
     os.makedirs(args.out, exist_ok=True)
     with open(osp.join(args.out, 'top_layer_fix.json'), 'w') as f:
