@@ -14,10 +14,8 @@ CPU -> peak RSS increase of a fresh subprocess during one inference
     python benchmarks/bench_inference.py [--size 800 1216] [--repeats 5]
 """
 import argparse
-import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -99,35 +97,14 @@ def mem_child(name, h, w, device):
     """Run in a fresh process: peak memory of one inference (MiB)."""
     common.setup()
     model = get_model(name, device)
-    run = make_runner(model, h, w, device)
-    if device == 'cuda':
-        run()
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        run()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    run()  # warm-up: allocator caches, lazy inits
-    with common.PeakRSS() as m:
-        run()
-    return m.delta
+    return common.peak_memory_mib(make_runner(model, h, w, device), device)
 
 
 def peak_mem(name, h, w, device, threads):
     cmd = [sys.executable, osp.abspath(__file__), '--mem-child', name,
            '--size', str(h), str(w), '--device', device,
            '--threads', str(threads)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True,
-                             timeout=600)
-        for line in out.stdout.splitlines()[::-1]:
-            if line.startswith('PEAK_MB '):
-                return float(line.split()[1])
-        print(out.stderr[-2000:], file=sys.stderr)
-    except subprocess.TimeoutExpired:
-        pass
-    return float('nan')
+    return common.run_mem_child(cmd, timeout=600)
 
 
 def time_group(names, size, device, repeats, warmup):

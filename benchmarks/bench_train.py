@@ -13,9 +13,7 @@ torch.cuda.max_memory_allocated.
 import argparse
 import os
 import os.path as osp
-import subprocess
 import sys
-from collections import defaultdict
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import common  # noqa: E402
@@ -60,35 +58,15 @@ def count_flops(name, size, batch):
 
 def mem_child(name, size, batch, device):
     common.setup()
-    step = make_step(name, size, batch, device)
-    if device == 'cuda':
-        step()
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    step()  # warm-up: optimizer state, allocator caches
-    with common.PeakRSS() as m:
-        step()
-    return m.delta
+    return common.peak_memory_mib(make_step(name, size, batch, device),
+                                  device)
 
 
 def peak_mem(name, size, batch, device, threads):
     cmd = [sys.executable, osp.abspath(__file__), '--mem-child', name,
            '--size', *map(str, size), '--batch', str(batch), '--device',
            device, '--threads', str(threads)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True,
-                             timeout=900)
-        for line in out.stdout.splitlines()[::-1]:
-            if line.startswith('PEAK_MB '):
-                return float(line.split()[1])
-        print(out.stderr[-2000:], file=sys.stderr)
-    except subprocess.TimeoutExpired:
-        pass
-    return float('nan')
+    return common.run_mem_child(cmd, timeout=900)
 
 
 def profile_step(name, size, batch, device, rows=15):

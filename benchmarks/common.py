@@ -10,7 +10,7 @@ import resource
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Sequence
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -148,6 +148,40 @@ class PeakRSS:
     @property
     def delta(self) -> float:
         return self.peak - self.base
+
+
+def peak_memory_mib(fn: Callable, device: str) -> float:
+    """Peak memory (MiB) of one ``fn()`` call above the level before it,
+    after a warm-up call (allocator caches, lazy inits, optimizer state):
+    ``torch.cuda.max_memory_allocated`` on CUDA, sampled RSS on CPU."""
+    if device == 'cuda':
+        fn()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    fn()
+    with PeakRSS() as m:
+        fn()
+    return m.delta
+
+
+def run_mem_child(cmd: List[str], timeout: float) -> float:
+    """Run a ``--mem-child`` command in a fresh process and return the value
+    of its last ``PEAK_MB <x>`` line (NaN, with its stderr, on failure)."""
+    import subprocess
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=timeout)
+        for line in out.stdout.splitlines()[::-1]:
+            if line.startswith('PEAK_MB '):
+                return float(line.split()[1])
+        print(out.stderr[-2000:], file=sys.stderr)
+    except subprocess.TimeoutExpired:
+        pass
+    return float('nan')
 
 
 def update_memory(out_dir: str, name: str, table: str, column: str,
