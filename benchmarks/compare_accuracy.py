@@ -17,7 +17,6 @@ Results are rewritten after every model (partial runs keep what finished).
 import argparse
 import copy
 import json
-import os
 import os.path as osp
 import sys
 import time

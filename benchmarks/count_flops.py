@@ -6,14 +6,12 @@ ops such as RoIAlign and grid_sample are not counted) of one inference with
     python benchmarks/count_flops.py [--size 512 768]
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import common  # noqa: E402
-import torch  # noqa: E402
 
 
 def main(argv=None):

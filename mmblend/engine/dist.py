@@ -36,7 +36,6 @@ import subprocess
 import warnings
 from typing import Optional
 
-import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.device import (is_cuda_available, is_mlu_available,
                              is_musa_available, is_npu_available)

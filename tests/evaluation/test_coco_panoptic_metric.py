@@ -1,6 +1,5 @@
 """mmdet's panoptic components on the real COCO panoptic sample (2 val2017
 images, 50 segments) with mmblend's panopticapi fallback."""
-import copy
 import json
 import os.path as osp
 import subprocess

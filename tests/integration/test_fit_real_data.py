@@ -8,7 +8,6 @@ import copy
 import json
 import os.path as osp
 
-import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 

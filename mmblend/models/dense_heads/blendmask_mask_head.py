@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
