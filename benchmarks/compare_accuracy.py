@@ -11,6 +11,11 @@ CocoMetric on the training images (fit) and on the val images.
 
     python benchmarks/compare_accuracy.py --iters 200
     python benchmarks/compare_accuracy.py --quick      # smoke run
+    # two concurrent runs (one thread each), then one table:
+    python benchmarks/compare_accuracy.py --threads 1 --models blendmask \
+        yolact --name part_a --out /tmp/acc &
+    ...
+    python benchmarks/compare_accuracy.py --merge /tmp/acc/part_*.json
 
 Results are rewritten after every model (partial runs keep what finished).
 """
@@ -219,7 +224,7 @@ def run_one(name, args, device):
     return res
 
 
-def write(args, info, results, done):
+def write(args, info, results, done, extra_notes=()):
     rows = [[r['label'], r['iters'], r['train_s'], r['s_per_iter'],
              r['train_mask_ap'], r['train_mask_ap50'], r['train_box_ap'],
              r['val_mask_ap'], r['val_mask_ap50'], r['val_box_ap']]
@@ -241,9 +246,11 @@ def write(args, info, results, done):
             if args.train_eval_subset else '') + '; val = the 22 held-out '
         'images.',
         'Models finished: ' + ', '.join(done),
+        *extra_notes,
     ]
     name = args.name + ('_quick' if args.quick else '')
-    common.finish_info(info)
+    if 'merged_runs' not in info:  # merged: each run's own loads
+        common.finish_info(info)
     common.write_results(args.out, name, info, tables,
                          dict(results=results, args=vars(args)), notes)
     if results:
@@ -266,6 +273,31 @@ def write(args, info, results, done):
                              dict(results=results, args=vars(args)), notes)
 
 
+def merge(args) -> list:
+    """One table from several runs' jsons, rows in ``MODELS`` order."""
+    runs = []
+    for path in args.merge:
+        with open(path) as f:
+            runs.append(json.load(f))
+    results = sorted((r for run in runs for r in run['results']),
+                     key=lambda r: MODELS.index(r['model']))
+    first = runs[0]['args']
+    for key in ('iters', 'batch', 'size', 'train_eval_subset'):
+        setattr(args, key, first[key])
+        if any(run['args'][key] != first[key] for run in runs):
+            raise ValueError(f'--merge: the runs differ in {key}')
+    info = dict(runs[0]['machine'])
+    for key in ('date', 'torch_threads', 'load_average_start',
+                'load_average_end'):  # one value per run
+        info[key] = [run['machine'].get(key) for run in runs]
+    info['merged_runs'] = [run['name'] for run in runs]
+    note = (f'Merged from {len(runs)} runs that trained concurrently on the '
+            'same machine: training times are comparable only roughly '
+            '(speed is measured by bench_train.py).')
+    write(args, info, results, [r['model'] for r in results], [note])
+    return results
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
@@ -284,7 +316,12 @@ def main(argv=None):
     ap.add_argument('--train-eval-subset', type=int, default=0,
                     help='evaluate the fit on the first N training images '
                     '(0: all 88)')
+    ap.add_argument('--merge', nargs='+', metavar='JSON',
+                    help='no training: write one table from the result '
+                    'jsons of earlier (e.g. concurrent) runs')
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args)
     if args.quick:
         args.iters, args.batch, args.size = 1, 2, [96, 96]
         if args.models == MODELS:

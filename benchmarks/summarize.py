@@ -21,20 +21,9 @@ PAIRS = [
     ('bench_inference', 'raw_s', 'blendmask', 'fcos', 1.15, '<='),
     ('bench_inference', 'raw_s', 'blendmask', 'yolact', None, ''),
     ('bench_inference', 'raw_rt_s', 'blendmask_rt', 'yolact550', 1.0, '<='),
-    ('proto_sparse_attn', 'raw_s', 'blendmask', 'mask_rcnn', 0.75, '<='),
-    ('proto_sparse_attn', 'raw_s', 'blendmask', 'condinst', 0.8, '<='),
-    ('proto_sparse_attn', 'raw_s', 'blendmask', 'fcos', 1.15, '<='),
-    ('proto_sparse_attn', 'raw_s', 'blendmask_sparse_attn', 'condinst', 0.8,
-     '<='),
-    ('proto_sparse_attn', 'raw_s', 'blendmask_sparse_attn', 'fcos', 1.15,
-     '<='),
-    ('proto_sparse_attn', 'raw_s', 'blendmask_sparse_attn', 'blendmask',
-     None, ''),
     ('bench_train', 'raw_s', 'blendmask', 'fcos', 1.15, '<='),
     ('bench_train', 'raw_s', 'blendmask', 'condinst', 1.0, '<'),
     ('bench_train', 'raw_s', 'blendmask', 'mask_rcnn', None, ''),
-    ('bench_train_recheck', 'raw_s', 'blendmask', 'fcos', 1.15, '<='),
-    ('bench_train_recheck', 'raw_s', 'blendmask', 'condinst', 1.0, '<'),
 ]
 
 

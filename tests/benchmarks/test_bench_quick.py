@@ -4,6 +4,8 @@ import json
 import os.path as osp
 import sys
 
+import pytest
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(ROOT, 'benchmarks')
 if BENCH not in sys.path:
@@ -87,3 +89,28 @@ def test_compare_accuracy_quick(tmp_path):
     for k in ('train_mask_ap', 'val_mask_ap', 'train_box_ap', 'val_box_ap',
               'train_s'):
         assert k in r
+    # --merge: one table from two runs' jsons, rows in MODELS order
+    with open(tmp_path / 'compare_accuracy_quick.json') as f:
+        other = json.load(f)
+    other['name'] = 'other_run'
+    other['results'][0].update(model='condinst', label='CondInst')
+    (tmp_path / 'other').mkdir()
+    with open(tmp_path / 'other' / 'other.json', 'w') as f:
+        json.dump(other, f)
+    compare_accuracy.main([
+        '--merge', str(tmp_path / 'other' / 'other.json'),
+        str(tmp_path / 'compare_accuracy_quick.json'), '--out',
+        str(tmp_path / 'merged'), '--name', 'merged'])
+    m = _check_common(str(tmp_path / 'merged'), 'merged',
+                      ['Accuracy (COCO AP, from scratch, same budget)'], 2)
+    assert [r['model'] for r in m['results']] == ['blendmask', 'condinst']
+    assert len(m['machine']['merged_runs']) == 2
+    assert any('Merged from 2 runs' in n for n in m['notes'])
+    other['args']['iters'] += 1
+    with open(tmp_path / 'other' / 'other.json', 'w') as f:
+        json.dump(other, f)
+    with pytest.raises(ValueError, match='differ in iters'):
+        compare_accuracy.main([
+            '--merge', str(tmp_path / 'other' / 'other.json'),
+            str(tmp_path / 'compare_accuracy_quick.json'), '--out',
+            str(tmp_path / 'merged')])

@@ -47,6 +47,10 @@ class BlendMaskHead(CondInstBboxHead):
       P3-P7.
     * ``share_tower=True`` (BlendMask-RT) uses one conv tower for
       classification and regression.
+    * the top layer runs only where its output is used: at the FCOS
+      positives in :meth:`loss` and at the final detections in
+      :meth:`predict` (see :meth:`attns_at`); :meth:`forward`
+      (``mode='tensor'``) gives the dense maps.
 
     Args:
         attn_channels (int): K*M*M, 0 for no top layer. The
@@ -64,8 +68,10 @@ class BlendMaskHead(CondInstBboxHead):
                  share_tower: bool = False,
                  **kwargs) -> None:
         self.share_tower = share_tower
-        # set by predict(): the top layer then runs at the detections only
-        self._attn_at_detections = False
+        # set by loss() / predict(): forward() then returns the box-tower
+        # output in place of attentions, and the top layer runs later at
+        # the positives / detections only
+        self._sparse_top_layer = False
         self.feat_indices = None if feat_indices is None else tuple(
             feat_indices)
         super().__init__(*args, num_params=attn_channels, **kwargs)
@@ -129,11 +135,32 @@ class BlendMaskHead(CondInstBboxHead):
         if self.top_layer is None:
             b, _, h, w = reg_feat.shape
             attn = reg_feat.new_zeros((b, 0, h, w))
-        elif self._attn_at_detections:
-            attn = reg_feat  # the top layer runs later, at the detections
+        elif self._sparse_top_layer:
+            attn = reg_feat  # the top layer runs later, see attns_at()
         else:
             attn = self.top_layer(reg_feat)
         return cls_score, bbox_pred, centerness, attn
+
+    def loss(self, x: Tuple[Tensor], batch_data_samples: SampleList) -> dict:
+        """FCOS losses; the top layer is evaluated later, by
+        :meth:`get_positive_infos`, at the positives only (a few hundred of
+        the thousands of locations): the same attentions and gradients as
+        the dense conv at a fraction of its cost."""
+        self._sparse_top_layer = self.top_layer is not None
+        try:
+            losses = super().loss(x, batch_data_samples)
+        finally:
+            self._sparse_top_layer = False
+        raw = self._raw_positive_infos
+        if self.top_layer is not None:
+            raw['tower_feats'] = raw.pop('param_preds')
+        return losses
+
+    def loss_by_feat(self, *args, **kwargs) -> dict:
+        # a direct call passes dense attentions: forget an earlier loss()'s
+        # tower features
+        self._raw_positive_infos.pop('tower_feats', None)
+        return super().loss_by_feat(*args, **kwargs)
 
     def predict(self, x: Tuple[Tensor], batch_data_samples: SampleList,
                 rescale: bool = False) -> InstanceList:
@@ -145,11 +172,11 @@ class BlendMaskHead(CondInstBboxHead):
         every location of every level (the dense layer costs about as much
         as an R-50 backbone at 800x1216).
         """
-        self._attn_at_detections = self.top_layer is not None
+        self._sparse_top_layer = self.top_layer is not None
         try:
             return super().predict(x, batch_data_samples, rescale=rescale)
         finally:
-            self._attn_at_detections = False
+            self._sparse_top_layer = False
 
     def attns_at(self, tower_feats: List[Tensor], levels: Tensor,
                  indices: Tensor) -> Tensor:
@@ -164,6 +191,9 @@ class BlendMaskHead(CondInstBboxHead):
             Tensor: ``[D, K*M*M]``, equal to ``top_layer(tower)`` there.
         """
         weight = self.top_layer.weight.flatten(1).t()  # [C*9, K*M*M]
+        if len(indices) == 0:  # keeps the layer in the graph (DDP)
+            return torch.addmm(self.top_layer.bias,
+                               weight.new_zeros((0, weight.size(0))), weight)
         out = weight.new_zeros((len(indices), weight.size(1)))
         offsets = torch.arange(3, device=indices.device)
         for lvl in levels.unique().tolist():
@@ -199,18 +229,29 @@ class BlendMaskHead(CondInstBboxHead):
         if 'pos_inds_list' not in raw:
             raise RuntimeError('get_positive_infos() needs a loss() call first')
         num_imgs = len(raw['pos_inds_list'])
-        attns = torch.cat([
-            a.permute(0, 2, 3, 1).reshape(num_imgs, a.size(2) * a.size(3),
-                                          a.size(1))
-            for a in raw['param_preds']
-        ], dim=1)
+        tower = raw.get('tower_feats')
+        if tower is None:  # dense attentions [B, K*M*M, Hl, Wl] per level
+            attns = torch.cat([
+                a.permute(0, 2, 3, 1).reshape(num_imgs, a.size(2) * a.size(3),
+                                              a.size(1))
+                for a in raw['param_preds']
+            ], dim=1)
+        else:  # box-tower outputs: the top layer at the positives only
+            sizes = torch.tensor([t.size(2) * t.size(3) for t in tower],
+                                 device=tower[0].device)
+            starts = sizes.cumsum(0) - sizes
         bbox_targets = torch.cat(
             [t.reshape(num_imgs, -1, 4) for t in raw['bbox_targets']], dim=1)
         infos = []
         for i, (pos_inds, gt_inds) in enumerate(
                 zip(raw['pos_inds_list'], raw['pos_gt_inds_list'])):
             info = InstanceData()
-            info.attns = attns[i][pos_inds]
+            if tower is None:
+                info.attns = attns[i][pos_inds]
+            else:
+                levels = torch.searchsorted(starts, pos_inds, right=True) - 1
+                info.attns = self.attns_at([t[i] for t in tower], levels,
+                                           pos_inds - starts[levels])
             info.pos_assigned_gt_inds = gt_inds
             info.centerness_targets = self.centerness_target(
                 bbox_targets[i][pos_inds]) if len(pos_inds) else \
@@ -241,7 +282,7 @@ class BlendMaskHead(CondInstBboxHead):
         tower outputs from which :meth:`attns_at` computes the attentions of
         the kept detections only.
         """
-        sparse = self._attn_at_detections
+        sparse = self._sparse_top_layer
         cfg = copy.deepcopy(self.test_cfg if cfg is None else cfg)
         nms_pre = cfg.get('nms_pre', -1)
         score_thr = cfg.get('score_thr', 0)

@@ -73,6 +73,71 @@ def test_positive_infos():
                                    attn[lvl][0, :, k // hw, k % hw])
 
 
+def samples_with(gt_list):
+    from mmdet.structures import DetDataSample
+    out = []
+    for m, gt in zip(metas(), gt_list):
+        s = DetDataSample(metainfo=m)
+        s.gt_instances = gt
+        out.append(s)
+    return out
+
+
+def test_loss_runs_top_layer_only_at_positives():
+    """loss() evaluates the top layer at the FCOS positives only: the same
+    attentions, losses and gradients as the dense conv."""
+    head = make_head()
+    x = tuple(f.requires_grad_() for f in feats())
+    # dense reference: forward + loss_by_feat, the inherited path
+    dense_losses = head.loss_by_feat(*head(x), gts(), metas())
+    dense = head.get_positive_infos()
+    assert 'tower_feats' not in head._raw_positive_infos
+    (sum(i.attns.square().sum() for i in dense) +
+     sum(dense_losses.values())).backward()
+    ref = {n: p.grad.clone() for n, p in head.named_parameters()
+           if p.grad is not None}
+    ref_x = [f.grad.clone() for f in x]
+    head.zero_grad()
+    for f in x:
+        f.grad = None
+    sparse_losses = head.loss(x, samples_with(gts()))
+    assert not head._sparse_top_layer
+    assert 'tower_feats' in head._raw_positive_infos
+    sparse = head.get_positive_infos()
+    for d, s in zip(dense, sparse):
+        assert torch.equal(d.pos_inds, s.pos_inds)
+        torch.testing.assert_close(s.attns, d.attns, rtol=1e-4, atol=1e-5)
+    for k in dense_losses:
+        torch.testing.assert_close(sparse_losses[k], dense_losses[k])
+    (sum(i.attns.square().sum() for i in sparse) +
+     sum(sparse_losses.values())).backward()
+    assert set(ref) == {n for n, p in head.named_parameters()
+                        if p.grad is not None}
+    for n, p in head.named_parameters():
+        if n in ref:
+            torch.testing.assert_close(p.grad, ref[n], rtol=1e-4, atol=1e-5,
+                                       msg=n)
+    for f, g in zip(x, ref_x):
+        torch.testing.assert_close(f.grad, g, rtol=1e-4, atol=1e-5)
+    # a later direct loss_by_feat call goes back to its dense attentions
+    head.loss_by_feat(*head(x), gts(), metas())
+    assert 'tower_feats' not in head._raw_positive_infos
+
+
+def test_sparse_loss_without_positives_keeps_top_layer_in_graph():
+    """No GT anywhere: empty attentions that still reach the top layer, so
+    DDP (find_unused_parameters=False) sees a gradient for it."""
+    head = make_head()
+    empty = InstanceData(bboxes=torch.zeros(0, 4),
+                         labels=torch.zeros(0, dtype=torch.long))
+    head.loss(feats(), samples_with([empty, empty.clone()]))
+    infos = head.get_positive_infos()
+    assert [i.attns.shape for i in infos] == [(0, 18), (0, 18)]
+    sum(i.attns.sum() for i in infos).backward()
+    assert head.top_layer.weight.grad is not None
+    assert head.top_layer.bias.grad is not None
+
+
 def test_no_top_layer_for_assembler():
     head = make_head(attn_channels=0)
     assert head.top_layer is None
@@ -124,7 +189,7 @@ def test_predict_runs_top_layer_only_at_detections():
     with torch.no_grad():
         dense = head.predict_by_feat(*head(x), batch_img_metas=metas_)
         sparse = head.predict(x, samples)
-    assert not head._attn_at_detections
+    assert not head._sparse_top_layer
     for d, s in zip(dense, sparse):
         assert len(s) > 0
         torch.testing.assert_close(s.bboxes, d.bboxes)
