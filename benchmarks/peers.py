@@ -15,6 +15,8 @@ CONFIGS = {
     'fcos': ('mim', 'fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-'
              'centeronreg-giou_1x_coco.py'),
     'blendmask_rt': ('repo', 'configs/blendmask_rt_r50_3x.py'),
+    # the paper's ablation width (128) of the same bottom module
+    'blendmask_w128': ('repo', 'configs/ablations/t7_semantic.py'),
 }
 LABELS = {
     'blendmask': 'BlendMask R50 (56_4_14)',
@@ -23,6 +25,7 @@ LABELS = {
     'yolact': 'YOLACT R50',
     'fcos': 'FCOS R50 (box only)',
     'blendmask_rt': 'BlendMask-RT R50',
+    'blendmask_w128': 'BlendMask R50, bottom width 128 (Table 7 +semantic)',
 }
 
 
