@@ -146,18 +146,13 @@ def main(argv=None):
             for n in args.models]
     targets = {}
     # the targets are the final model's; its width-128 variant is reported
-    # beside it (same targets, marked as such)
+    # beside it against the same targets
     for ours in ('blendmask', 'blendmask_w128'):
-        if ours not in it_ms:
-            continue
-        for peer, bound, strict in (('fcos', 1.15, False),
-                                    ('condinst', 1.0, True)):
-            if peer in it_ms:
+        for peer, bound, op in common.TRAIN_TARGETS:
+            if ours in it_ms and peer in it_ms:
                 r = it_ms[ours] / it_ms[peer]
-                op = '<' if strict else '<='
                 targets[f'train {ours}/{peer} {op} {bound}'] = dict(
-                    value=r, target=bound,
-                    met=r < bound if strict else r <= bound)
+                    value=r, target=bound, met=common.meets(r, bound, op))
     for k, v in targets.items():
         print(f"{k}: {v['value']:.3f} -> {'met' if v['met'] else 'MISSED'}")
     profiles = {}

@@ -100,6 +100,16 @@ def interleaved(fns: Dict[str, Callable], device: str, repeats: int,
     return times
 
 
+# Training-time targets of issue #7 (peer, bound, comparison), used by
+# bench_train and summarize.
+TRAIN_TARGETS = (('fcos', 1.15, '<='), ('condinst', 1.0, '<'))
+
+
+def meets(value: float, bound: float, op: str) -> bool:
+    """``value op bound`` for ``op`` in ``'<'``, ``'<='``."""
+    return value < bound if op == '<' else value <= bound
+
+
 def median(xs: Sequence[float]) -> float:
     return statistics.median(xs) if xs else float('nan')
 

@@ -21,8 +21,8 @@ PAIRS = [
     ('bench_inference', 'raw_s', 'blendmask', 'fcos', 1.15, '<='),
     ('bench_inference', 'raw_s', 'blendmask', 'yolact', None, ''),
     ('bench_inference', 'raw_rt_s', 'blendmask_rt', 'yolact550', 1.0, '<='),
-    ('bench_train', 'raw_s', 'blendmask', 'fcos', 1.15, '<='),
-    ('bench_train', 'raw_s', 'blendmask', 'condinst', 1.0, '<'),
+] + [('bench_train', 'raw_s', 'blendmask', peer, bound, op)
+      for peer, bound, op in common.TRAIN_TARGETS] + [
     ('bench_train', 'raw_s', 'blendmask', 'mask_rcnn', None, ''),
 ]
 
@@ -50,7 +50,7 @@ def main(argv=None):
         if lim is None:
             verdict = ''
         else:
-            ok = [(v < lim) if op == '<' else (v <= lim) for v in vals]
+            ok = [common.meets(v, lim, op) for v in vals]
             verdict = 'met' if all(ok) else 'missed' if not any(ok) else \
                 'mixed'
         rows.append([name, f'{a} / {b}', len(ta), med, mn, per,
