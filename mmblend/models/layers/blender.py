@@ -3,16 +3,16 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.ops import RoIAlign
 from torch import Tensor
 
 from mmdet.registry import MODELS
+from .resize import MODES as TOP_INTERPS
+from .resize import resize
 from .roi_pool import RoIPool
 
 POOLERS = ('RoIAlign', 'RoIPool')
 MERGES = ('blender', 'assembler')
-TOP_INTERPS = ('bilinear', 'nearest')
 
 
 @MODELS.register_module()
@@ -141,12 +141,7 @@ class Blender(nn.Module):
         if n == 0:
             return crops.sum(dim=1)
         attns = attns.view(n, K, M, M)
-        if M != R:
-            if self.top_interp == 'bilinear':
-                attns = F.interpolate(
-                    attns, (R, R), mode='bilinear', align_corners=False)
-            else:
-                attns = F.interpolate(attns, (R, R), mode='nearest')
+        attns = resize(attns, (R, R), self.top_interp)
         if K == 1:
             return (crops.sigmoid() * attns.sigmoid())[:, 0]
         return (crops * attns.softmax(dim=1)).sum(dim=1)

@@ -3,11 +3,11 @@ from typing import List, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from torch import Tensor
 
 from mmdet.registry import MODELS
+from ..layers.resize import resize
 from .base_basis import BaseBasisModule, conv_stack
 
 
@@ -80,7 +80,6 @@ class DeepLabV3PlusBasis(BaseBasisModule):
         branches = [conv(high) for conv in self.aspp]
         branches.append(pooled.expand_as(branches[0]))
         x = self.aspp_project(torch.cat(branches, dim=1))
-        x = F.interpolate(x, low.shape[-2:], mode='bilinear',
-                          align_corners=False)
+        x = resize(x, low.shape[-2:])
         x = self.fuse(torch.cat([x, self.low_project(low)], dim=1))
         return self.bases(x)

@@ -2,10 +2,10 @@
 from typing import List, Sequence
 
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from mmdet.registry import MODELS
+from ..layers.resize import resize
 from .base_basis import BaseBasisModule, conv_stack
 
 
@@ -64,10 +64,8 @@ class ProtoNetBasis(BaseBasisModule):
             for feat, refine in zip(inputs, self.refine):
                 feat = refine(feat)
                 if feat.shape[-2:] != size:
-                    feat = F.interpolate(feat, size, mode='bilinear',
-                                         align_corners=False)
+                    feat = resize(feat, size)
                 x = x + feat
         x = self.tower(x)
-        x = F.interpolate(x, scale_factor=2, mode='bilinear',
-                          align_corners=False)
+        x = resize(x, (2 * x.size(2), 2 * x.size(3)))
         return self.bases(self.head(x))

@@ -1,0 +1,55 @@
+"""Resizing as two small matrix products.
+
+``F.interpolate`` (bilinear) costs up to 7x more than the same resize done as
+``A_h @ x @ A_w^T`` on CPU, mostly in its backward (measured in
+``benchmarks/README.md``, "Training-step hot spots"). The resizes of
+BlendMask's mask branch are small (the attentions' M x M -> R x R, the
+bottom modules' stride-32 -> stride-8 and x2 upsamplings), so the matrices
+are tiny and the products give the same numbers as ``F.interpolate``
+(``align_corners=False``), in forward and backward, on any device.
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+MODES = ('bilinear', 'nearest')
+
+
+def interp_matrix(in_size: int, out_size: int, mode: str = 'bilinear',
+                  device=None, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``[out_size, in_size]`` matrix ``A`` such that ``A @ v`` resizes a
+    length-``in_size`` signal ``v`` as 1-D ``F.interpolate(..., mode,
+    align_corners=False)`` does."""
+    if mode not in MODES:
+        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    # index arithmetic in the type torch's kernels use: float64 for bilinear
+    # on float64 inputs, float32 otherwise
+    op = torch.float64 if dtype == torch.float64 and mode == 'bilinear' \
+        else torch.float32
+    scale = torch.tensor(float(in_size), dtype=op, device=device) / out_size
+    dst = torch.arange(out_size, dtype=op, device=device)
+    rows = torch.arange(out_size, device=device)
+    A = torch.zeros((out_size, in_size), dtype=op, device=device)
+    if mode == 'nearest':
+        src = (dst * scale).floor().long().clamp(max=in_size - 1)
+        A[rows, src] = 1
+    else:
+        src = ((dst + 0.5) * scale - 0.5).clamp(min=0)
+        i0 = src.long().clamp(max=in_size - 1)
+        i1 = (i0 + 1).clamp(max=in_size - 1)
+        w1 = src - i0
+        A.index_put_((rows, i0), 1 - w1, accumulate=True)
+        A.index_put_((rows, i1), w1, accumulate=True)
+    return A.to(dtype)
+
+
+def resize(x: Tensor, size: Tuple[int, int], mode: str = 'bilinear') -> Tensor:
+    """``F.interpolate(x, size, mode=mode, align_corners=False)`` for
+    ``x [..., H, W]`` -> ``[..., size[0], size[1]]``, as two matmuls."""
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x
+    a_h = interp_matrix(h, size[0], mode, x.device, x.dtype)
+    a_w = interp_matrix(w, size[1], mode, x.device, x.dtype)
+    return a_h @ x @ a_w.t()
