@@ -201,7 +201,7 @@ def main(argv=None):
             columns=['step', 'before ms (F.interpolate, median)',
                      'after ms (matmuls, median)', 'after / before',
                      'before min ms', 'after min ms', 'min after / before',
-                     'max |loss diff|', 'basis grad max rel diff'],
+                     'max abs loss diff', 'basis grad max rel diff'],
             rows=rows)},
         dict(results=results, seconds={'/'.join(k): v
                                        for k, v in times.items()}),

@@ -21,7 +21,9 @@ PAIRS = [
     ('bench_inference', 'raw_s', 'blendmask', 'fcos', 1.15, '<='),
     ('bench_inference', 'raw_s', 'blendmask', 'yolact', None, ''),
     ('bench_inference', 'raw_rt_s', 'blendmask_rt', 'yolact550', 1.0, '<='),
-] + [('bench_train', 'raw_s', 'blendmask', peer, bound, op)
+] + [(run, 'raw_s', ours, peer, bound, op)
+      for run in ('bench_train', 'bench_train_targets')
+      for ours in ('blendmask', 'blendmask_w128')
       for peer, bound, op in common.TRAIN_TARGETS] + [
     ('bench_train', 'raw_s', 'blendmask', 'mask_rcnn', None, ''),
 ]
