@@ -15,12 +15,13 @@ process (``F.interpolate`` patched back in for "before"):
 
 Losses and basis-module gradients of the two paths are compared.
 
-    python benchmarks/bench_resize_fix.py --threads 1 --repeats 9
+    python benchmarks/bench_resize_fix.py --threads 1 --repeats 11
 """
 import argparse
 import os
 import os.path as osp
 import sys
+from contextlib import nullcontext
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import common  # noqa: E402
@@ -153,10 +154,8 @@ def main(argv=None):
     for key, fn in fns.items():
         for path in ('before', 'after'):
             def run(fn=fn, path=path, key=key):
-                if path == 'before':
-                    with use_interpolate():
-                        outputs[key + (path, )] = fn()
-                else:
+                ctx = use_interpolate if path == 'before' else nullcontext
+                with ctx():
                     outputs[key + (path, )] = fn()
             timed[key + (path, )] = run
     times = common.interleaved(timed, args.device, args.repeats, warmup=1)
