@@ -12,7 +12,6 @@
 
     python benchmarks/bench_blender.py [--device cuda] [--quick]
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -52,18 +51,11 @@ def build(device):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--out', default=osp.join(common.REPO_ROOT, 'benchmarks',
-                                              'results'))
+    ap = common.arg_parser(__doc__)
     ap.add_argument('--size', type=int, nargs=2, default=[800, 1216],
                     help='input H W')
     ap.add_argument('--nums', type=int, nargs='+', default=NUMS)
-    ap.add_argument('--threads', type=int, default=0)
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = common.parse_args(ap, argv)
     if args.quick:
         args.size, args.nums = [128, 192], [1, 10, 20]
     common.setup()

@@ -120,23 +120,16 @@ def time_group(names, size, device, repeats, warmup):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--out', default=osp.join(common.REPO_ROOT, 'benchmarks',
-                                              'results'))
+    ap = common.arg_parser(__doc__)
     ap.add_argument('--size', type=int, nargs=2, default=[800, 1216])
     ap.add_argument('--rt-size', type=int, nargs=2, default=[550, 550])
     ap.add_argument('--repeats', type=int, default=5)
-    ap.add_argument('--threads', type=int, default=0)
     ap.add_argument('--no-memory', action='store_true')
     ap.add_argument('--only-memory', action='store_true',
                     help='re-measure only the memory column of an existing '
                     'result')
     ap.add_argument('--mem-child', default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = common.parse_args(ap, argv)
     if args.mem_child:
         print('PEAK_MB', mem_child(args.mem_child, *args.size, args.device))
         return

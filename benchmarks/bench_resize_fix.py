@@ -17,7 +17,6 @@ Losses and basis-module gradients of the two paths are compared.
 
     python benchmarks/bench_resize_fix.py --threads 1 --repeats 11
 """
-import argparse
 import os
 import os.path as osp
 import sys
@@ -127,19 +126,12 @@ def resize_ops_step(device, size):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--out', default=osp.join(common.REPO_ROOT, 'benchmarks',
-                                              'results'))
+    ap = common.arg_parser(__doc__)
     ap.add_argument('--size', type=int, nargs=2, default=[320, 320])
     ap.add_argument('--repeats', type=int, default=9)
-    ap.add_argument('--threads', type=int, default=0)
     ap.add_argument('--models', nargs='+',
                     default=['blendmask', 'blendmask_rt'])
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = common.parse_args(ap, argv)
     if args.quick:
         args.size, args.repeats, args.models = [96, 96], 1, ['blendmask']
     common.setup()

@@ -85,15 +85,10 @@ def profile_step(name, size, batch, device, rows=15):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--out', default=osp.join(common.REPO_ROOT, 'benchmarks',
-                                              'results'))
+    ap = common.arg_parser(__doc__)
     ap.add_argument('--size', type=int, nargs=2, default=[384, 384])
     ap.add_argument('--batch', type=int, default=2)
     ap.add_argument('--repeats', type=int, default=3)
-    ap.add_argument('--threads', type=int, default=0)
     ap.add_argument('--models', nargs='+', default=MODELS)
     ap.add_argument('--no-memory', action='store_true')
     ap.add_argument('--profile', nargs='*', default=None,
@@ -101,9 +96,7 @@ def main(argv=None):
     ap.add_argument('--only-memory', action='store_true')
     ap.add_argument('--name', default='bench_train')
     ap.add_argument('--mem-child', default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = common.parse_args(ap, argv)
     if args.mem_child:
         print('PEAK_MB', mem_child(args.mem_child, args.size, args.batch,
                                    args.device))

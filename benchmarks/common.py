@@ -1,5 +1,6 @@
-"""Shared helpers of the mmblend benchmarks: machine info, model building,
-timing, and writing results (markdown table + json + PNG plot)."""
+"""Shared helpers of the mmblend benchmarks: command line, machine info, model
+building, timing, and writing results (markdown table + json + PNG plot)."""
+import argparse
 import copy
 import datetime
 import json
@@ -19,6 +20,29 @@ if REPO_ROOT not in sys.path:
 import torch  # noqa: E402
 
 MIM_CONFIGS = None
+
+
+def arg_parser(doc: str) -> argparse.ArgumentParser:
+    """Parser with the options every main benchmark script takes:
+    ``--device``, ``--quick``, ``--out`` and ``--threads``; the first line
+    of ``doc`` is its description."""
+    ap = argparse.ArgumentParser(description=doc.split('\n')[0])
+    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks',
+                                              'results'))
+    ap.add_argument('--threads', type=int, default=0,
+                    help='torch threads (0: torch default)')
+    return ap
+
+
+def parse_args(ap: argparse.ArgumentParser,
+               argv: Sequence[str] = None) -> argparse.Namespace:
+    """Parse ``argv`` and apply ``--threads``."""
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def setup() -> None:

@@ -19,7 +19,6 @@ CocoMetric on the training images (fit) and on the val images.
 
 Results are rewritten after every model (partial runs keep what finished).
 """
-import argparse
 import copy
 import json
 import os.path as osp
@@ -299,18 +298,13 @@ def merge(args) -> list:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--out', default=osp.join(common.REPO_ROOT, 'benchmarks',
-                                              'results'))
+    ap = common.arg_parser(__doc__)
     ap.add_argument('--work-dir', default=osp.join(common.REPO_ROOT,
                                                    'work_dirs', 'bench_acc'))
     ap.add_argument('--iters', type=int, default=200)
     ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--size', type=int, nargs=2, default=[288, 288])
     ap.add_argument('--models', nargs='+', default=MODELS)
-    ap.add_argument('--threads', type=int, default=0)
     ap.add_argument('--name', default='compare_accuracy',
                     help='results file name (without extension)')
     ap.add_argument('--train-eval-subset', type=int, default=0,
@@ -319,16 +313,13 @@ def main(argv=None):
     ap.add_argument('--merge', nargs='+', metavar='JSON',
                     help='no training: write one table from the result '
                     'jsons of earlier (e.g. concurrent) runs')
-    args = ap.parse_args(argv)
+    args = common.parse_args(ap, argv)
     if args.merge:
         return merge(args)
     if args.quick:
         args.iters, args.batch, args.size = 1, 2, [96, 96]
         if args.models == MODELS:
             args.models = ['blendmask']
-    import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
     common.setup()
     info = common.machine_info(args.device)
     results, done = [], []

@@ -9,7 +9,6 @@ shapes), split into convolutions (``*conv*`` operators) and everything else.
 
     python benchmarks/profile_train_diff.py --threads 1 --size 320 320
 """
-import argparse
 import os
 import os.path as osp
 import sys
@@ -48,20 +47,13 @@ def is_conv(op: str) -> bool:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--out', default=osp.join(common.REPO_ROOT, 'benchmarks',
-                                              'results'))
+    ap = common.arg_parser(__doc__)
     ap.add_argument('--size', type=int, nargs=2, default=[320, 320])
     ap.add_argument('--rounds', type=int, default=3)
-    ap.add_argument('--threads', type=int, default=0)
     ap.add_argument('--models', nargs=2, default=['blendmask', 'fcos'],
                     metavar=('OURS', 'BASE'))
     ap.add_argument('--rows', type=int, default=25)
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = common.parse_args(ap, argv)
     if args.quick:
         args.size, args.rounds = [96, 96], 1
     common.setup()
