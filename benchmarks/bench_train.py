@@ -138,9 +138,7 @@ def main(argv=None):
              flops.get(n, float('nan')), mem.get(n, float('nan'))]
             for n in args.models]
     targets = {}
-    # the targets are the final model's; its width-128 variant is reported
-    # beside it against the same targets
-    for ours in ('blendmask', 'blendmask_w128'):
+    for ours in common.TRAIN_MODELS:
         for peer, bound, op in common.TRAIN_TARGETS:
             if ours in it_ms and peer in it_ms:
                 r = it_ms[ours] / it_ms[peer]

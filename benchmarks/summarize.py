@@ -23,7 +23,7 @@ PAIRS = [
     ('bench_inference', 'raw_rt_s', 'blendmask_rt', 'yolact550', 1.0, '<='),
 ] + [(run, 'raw_s', ours, peer, bound, op)
       for run in ('bench_train', 'bench_train_targets')
-      for ours in ('blendmask', 'blendmask_w128')
+      for ours in common.TRAIN_MODELS
       for peer, bound, op in common.TRAIN_TARGETS] + [
     ('bench_train', 'raw_s', 'blendmask', 'mask_rcnn', None, ''),
 ]
