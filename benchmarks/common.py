@@ -19,8 +19,6 @@ if REPO_ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-MIM_CONFIGS = None
-
 
 def arg_parser(doc: str) -> argparse.ArgumentParser:
     """Parser with the options every main benchmark script takes:

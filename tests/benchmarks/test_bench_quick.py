@@ -116,21 +116,6 @@ def test_compare_accuracy_quick(tmp_path):
             str(tmp_path / 'merged')])
 
 
-def test_bench_resize_fix_quick(tmp_path):
-    import bench_resize_fix
-    bench_resize_fix.main(['--quick', '--out', str(tmp_path)])
-    p = _check_common(str(tmp_path), 'resize_fix_quick',
-                      ['Resize as matmuls: before/after'], 4)
-    assert set(p['results']) == {'blendmask/heads', 'blendmask/iteration',
-                                 'blender/blender', 'resizes/resizes'}
-    for key, r in p['results'].items():
-        assert r['before_ms'] > 0 and r['after_ms'] > 0
-        # both paths compute the same losses and gradients
-        if key != 'blender/blender':
-            assert r['max_loss_diff'] < 1e-4, r
-            assert r['basis_grad_rel_diff'] < 1e-4, r
-
-
 def test_profile_train_diff_quick(tmp_path):
     import profile_train_diff
     profile_train_diff.main(['--quick', '--out', str(tmp_path)])
