@@ -33,8 +33,4 @@ test: install
 	exit $$rc
 
 demo: install
-	@if [ -f tools/demo.py ]; then \
-		$(PY) tools/demo.py $(DEMO_ARGS); \
-	else \
-		echo "make demo: not yet available (see issue 'Train, test and demo')"; \
-	fi
+	@$(PY) tools/demo.py $(DEMO_ARGS)

@@ -30,6 +30,7 @@ import mmblend  # noqa: E402,F401  (registrations + safe checkpoint loading)
 from mmblend.engine.cli import (add_launcher_args,  # noqa: E402
                                 build_runner, load_config,
                                 parse_args_with_local_rank, setup_registries)
+from mmblend.engine.dist import accelerator_available  # noqa: E402
 
 AMP_CPU_MESSAGE = (
     '--amp needs a CUDA device; none is available here '
@@ -64,20 +65,14 @@ def parse_args():
     return args
 
 
-def amp_available() -> bool:
-    """Mirror of the device check in mmengine's ``AmpOptimWrapper``."""
-    from mmengine.device import (is_cuda_available, is_mlu_available,
-                                 is_musa_available, is_npu_available)
-    return (is_cuda_available() or is_npu_available() or is_mlu_available()
-            or is_musa_available())
-
-
 def main():
     args = parse_args()
 
     # Fail early (before loading data or models) instead of an assertion
     # deep inside the Runner.
-    if args.amp and not amp_available():
+    # the devices accelerator_available() accepts are those of
+    # AmpOptimWrapper's own check
+    if args.amp and not accelerator_available():
         print(f'error: {AMP_CPU_MESSAGE}', file=sys.stderr)
         sys.exit(2)
 

@@ -25,8 +25,8 @@ resume = False
 
 # Before the first iteration: the dataset's classes vs the heads' num_classes
 # and GT masks in the train pipeline; every iteration: stop on a NaN/inf loss
-# (mmblend/engine/check_hooks.py). A config that sets its own custom_hooks
-# replaces this list: keep these two in it.
+# (mmblend/engine/dataset_check_hook.py, finite_loss_hook.py). A config that
+# sets its own custom_hooks replaces this list: keep these two in it.
 custom_hooks = [
     dict(type='DatasetCheckHook'),
     dict(type='FiniteLossHook', interval=1)

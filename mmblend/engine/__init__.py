@@ -1,13 +1,15 @@
-"""Engine components: CPU-aware distributed training helpers and a hook
-for exactly reproducible resuming."""
-from .check_hooks import DatasetCheckHook, FiniteLossHook  # noqa: F401
+"""Engine components: CPU-aware distributed training helpers and hooks
+(one per ``<name>_hook.py``)."""
+from .dataset_check_hook import DatasetCheckHook
 from .dist import (accelerator_available, init_dist_cpu_aware,
                    prepare_cpu_distributed)
-from .hooks import IterTorchSeedHook
+from .finite_loss_hook import FiniteLossHook
+from .iter_torch_seed_hook import IterTorchSeedHook
 from .model_wrapper import CPUAwareDDP
 from .progress_bar_hook import ProgressBarHook
 
 __all__ = [
-    'CPUAwareDDP', 'IterTorchSeedHook', 'ProgressBarHook',
+    'CPUAwareDDP', 'DatasetCheckHook', 'FiniteLossHook', 'IterTorchSeedHook',
+    'ProgressBarHook',
     'accelerator_available', 'init_dist_cpu_aware', 'prepare_cpu_distributed'
 ]

@@ -21,7 +21,7 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from mmblend.datasets import CocoInstanceDataset
-from mmblend.engine.check_hooks import DatasetCheckHook, FiniteLossHook
+from mmblend.engine import DatasetCheckHook, FiniteLossHook
 from mmdet.registry import DATASETS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

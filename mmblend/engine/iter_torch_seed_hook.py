@@ -1,4 +1,4 @@
-"""Hooks for reproducible resuming."""
+"""A hook for exactly reproducible resuming: torch re-seeded per iteration."""
 from typing import Optional, Sequence
 
 import numpy as np
