@@ -93,13 +93,21 @@ class BlendMaskMaskHead(BaseMaskHead):
                 f'{type(self.basis).__name__}; fix its in_indices/out_stride')
 
     def _mask_loss(self, preds: Tensor, targets: Tensor) -> Tensor:
-        """Per-instance mean BCE, ``[n, R, R]`` x2 -> ``[n]``."""
-        if self.blender.output_is_logits:
-            loss = F.binary_cross_entropy_with_logits(
-                preds, targets, reduction='none')
-        else:
-            loss = F.binary_cross_entropy(
-                preds.clamp(1e-6, 1 - 1e-6), targets, reduction='none')
+        """Per-instance mean BCE, ``[n, R, R]`` x2 -> ``[n]`` (float32).
+
+        Computed in float32 with autocast disabled: under mixed precision
+        (``--amp``) the one-basis blender's probabilities arrive in float16,
+        whose ``1 - 1e-6`` clamp rounds to 1, and CUDA autocast refuses
+        ``F.binary_cross_entropy`` altogether.
+        """
+        with torch.autocast(device_type=preds.device.type, enabled=False):
+            preds, targets = preds.float(), targets.float()
+            if self.blender.output_is_logits:
+                loss = F.binary_cross_entropy_with_logits(
+                    preds, targets, reduction='none')
+            else:
+                loss = F.binary_cross_entropy(
+                    preds.clamp(1e-6, 1 - 1e-6), targets, reduction='none')
         return loss.flatten(1).mean(dim=1)
 
     def loss_by_feat(self, bases: Tensor, sem_logits: Optional[Tensor],
