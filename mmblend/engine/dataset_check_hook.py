@@ -45,7 +45,8 @@ class DatasetCheckHook(Hook):
 
     * the number of classes in the dataset's ``metainfo`` equals the model's
       ``bbox_head.num_classes`` and, if it has a semantic head, the basis
-      module's ``mask_head.basis.num_classes`` (panoptic models:
+      module's ``mask_head.basis.num_classes`` (two-stage models: those of
+      ``roi_head``; panoptic models:
       ``thing_classes`` / ``stuff_classes`` against ``num_things_classes`` /
       ``num_stuff_classes``) -> ``ValueError`` naming both counts and the
       config keys to change;
@@ -96,13 +97,17 @@ class DatasetCheckHook(Hook):
         out = []
         if inst_classes is None:
             return out
-        bbox_head = getattr(model, 'bbox_head', None)
+        # one-stage heads sit on the model, two-stage ones on its roi_head
+        host, prefix = model, 'model'
+        if getattr(model, 'roi_head', None) is not None:
+            host, prefix = model.roi_head, 'model.roi_head'
+        bbox_head = getattr(host, 'bbox_head', None)
         if isinstance(getattr(bbox_head, 'num_classes', None), int):
-            out.append(('model.bbox_head.num_classes', bbox_head.num_classes,
-                        len(inst_classes), inst_key))
-        basis = getattr(getattr(model, 'mask_head', None), 'basis', None)
+            out.append((f'{prefix}.bbox_head.num_classes',
+                        bbox_head.num_classes, len(inst_classes), inst_key))
+        basis = getattr(getattr(host, 'mask_head', None), 'basis', None)
         if isinstance(getattr(basis, 'num_classes', None), int):
-            out.append(('model.mask_head.basis.num_classes',
+            out.append((f'{prefix}.mask_head.basis.num_classes',
                         basis.num_classes, len(inst_classes), inst_key))
         if panoptic:
             out.append(('model.panoptic_fusion_head.num_things_classes',
@@ -146,7 +151,9 @@ class DatasetCheckHook(Hook):
 
     def check_masks(self, runner, dataset) -> None:
         model = self._model(runner)
-        if getattr(model, 'mask_head', None) is None:
+        host = model if getattr(model, 'roi_head', None) is None \
+            else model.roi_head
+        if getattr(host, 'mask_head', None) is None:
             return
         for leaf in leaf_datasets(dataset):
             pipeline = getattr(leaf, 'pipeline', None)

@@ -1,0 +1,4 @@
+from .blend_roi_head import BlendRoIHead
+from .mask_heads import BlendRoIMaskHead
+
+__all__ = ['BlendRoIHead', 'BlendRoIMaskHead']

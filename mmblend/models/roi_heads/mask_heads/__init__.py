@@ -1,0 +1,3 @@
+from .blend_roi_mask_head import BlendRoIMaskHead
+
+__all__ = ['BlendRoIMaskHead']
