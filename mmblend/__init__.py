@@ -1,11 +1,17 @@
 """mmblend: BlendMask for MMDetection 3.x.
 
 Importing this package (configs do it through
-``custom_imports = dict(imports=['mmblend'])``) registers every mmblend module
-in mmdet's registries and activates the safe checkpoint-loading path.
+``custom_imports = dict(imports=['mmblend'])``) first applies the environment
+shims of :mod:`mmblend.compat` (safe checkpoint loading, the ``panopticapi``
+fallback, the lvis numpy-2 shim; in that order, documented there), then
+registers every mmblend module in mmdet's registries. Nothing else in
+mmblend changes anything outside mmblend at import time.
 """
+from . import compat
 from .version import __version__
-from . import utils  # noqa: F401  (safe checkpoint loading, first)
-from . import datasets, engine, evaluation, models  # noqa: F401
+
+compat.apply_all()
+
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 
 __all__ = ['__version__']

@@ -2,15 +2,10 @@
 
 mmblend uses mmdet's datasets (``CocoDataset``, ``LVISV1Dataset``,
 ``CocoPanopticDataset``, ...) unchanged; the dataset configs live in
-``configs/_base_/datasets``. Importing this package first installs the
-``panopticapi`` fallback (see :mod:`mmblend.evaluation.panopticapi_compat`),
-so that it is in place before mmdet's dataset / evaluation modules are
-imported through mmblend.
+``configs/_base_/datasets``. The ``panopticapi`` fallback that mmdet's
+panoptic dataset pipeline needs is installed before this package is
+imported, by :mod:`mmblend.compat` (``import mmblend``).
 """
-from ..evaluation.panopticapi_compat import install_panopticapi_alias
-
-install_panopticapi_alias()
-
-from .coco_instance_dataset import CocoInstanceDataset  # noqa: E402
+from .coco_instance_dataset import CocoInstanceDataset
 
 __all__ = ['CocoInstanceDataset']

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 import mmblend  # noqa: F401  (installs the panopticapi fallback)
-from mmblend.evaluation.panopticapi_compat import real_panopticapi_available
-from mmblend.evaluation.panopticapi_compat.utils import rgb2id
+from mmblend.compat.panopticapi import real_panopticapi_available
+from mmblend.compat.panopticapi.utils import rgb2id
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SAMPLE = osp.join(REPO, '..', 'shared', 'data', 'coco_panoptic_sample',
@@ -65,7 +65,7 @@ def test_alias_is_ours_and_patched_into_mmdet():
     import panopticapi
     from mmdet.evaluation.functional import panoptic_utils
     from mmdet.evaluation.metrics import coco_panoptic_metric
-    assert panopticapi.__name__ == 'mmblend.evaluation.panopticapi_compat'
+    assert panopticapi.__name__ == 'mmblend.compat.panopticapi'
     assert panoptic_utils.PQStat is panopticapi.evaluation.PQStat
     assert coco_panoptic_metric.panopticapi is panopticapi
 

@@ -14,8 +14,8 @@ lvis = pytest.importorskip('lvis')
 
 import mmblend  # noqa: E402,F401  (applies the shim, registers metrics)
 from mmblend.evaluation import CompatLVISMetric  # noqa: E402
-from mmblend.evaluation.lvis_compat import (NumpyAliasProxy,  # noqa: E402
-                                            patch_lvis_numpy)
+from mmblend.compat.lvis_numpy import (NumpyAliasProxy,  # noqa: E402
+                                       patch_lvis_numpy)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COCO128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')

@@ -5,7 +5,7 @@
 #   data/coco/annotations/panoptic_{train,val}2017/*.png
 # LoadPanopticAnnotations gives gt_instances (things) and gt_sem_seg (things
 # and stuff, VOID = 255). Evaluation: mmdet's CocoPanopticMetric, made to
-# work without the official panopticapi by mmblend's panopticapi_compat
+# work without the official panopticapi by mmblend.compat.panopticapi
 # (installed by importing mmblend: the model configs carry
 # `custom_imports = dict(imports=['mmblend'])`).
 # The metric reads the ground truth from `ann_file`/`seg_prefix`, so the test

@@ -2,7 +2,7 @@
 from mmdet.evaluation.metrics import LVISMetric
 from mmdet.registry import METRICS
 
-from ..lvis_compat import patch_lvis_numpy
+from ...compat.lvis_numpy import patch_lvis_numpy
 
 
 @METRICS.register_module()
@@ -12,7 +12,7 @@ class CompatLVISMetric(LVISMetric):
     lvis-api 0.5.3 (the ``lvis`` package on PyPI) uses the removed
     ``np.float`` alias in ``LVISEval.accumulate``. Constructing this metric
     makes sure the narrowly scoped shim
-    :func:`mmblend.evaluation.lvis_compat.patch_lvis_numpy` (which only
+    :func:`mmblend.compat.lvis_numpy.patch_lvis_numpy` (which only
     changes the ``np`` name inside ``lvis.eval``) is active; everything else,
     arguments and results included, is mmdet's ``LVISMetric`` unchanged.
 

@@ -1,4 +1,4 @@
-"""Safe checkpoint loading (mmblend.utils.safe_load).
+"""Safe checkpoint loading (mmblend.compat.safe_load).
 
 * A real mmengine ``Runner`` checkpoint resumes / loads / tests under torch's
   default ``torch.load`` (``weights_only=True``) once mmblend is imported.
@@ -23,9 +23,9 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 import mmblend  # noqa: F401  (activates the safe loading path)
-from mmblend.utils.safe_load import (ALLOWED_GETATTR, GETATTR_GLOBAL_NAME,
-                                     guarded_getattr, register_safe_globals,
-                                     safe_globals_list)
+from mmblend.compat.safe_load import (ALLOWED_GETATTR, GETATTR_GLOBAL_NAME,
+                                      guarded_getattr, register_safe_globals,
+                                      safe_globals_list)
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging.history_buffer import HistoryBuffer

@@ -1,7 +1,7 @@
 """PQ/SQ/RQ of mmblend's panopticapi re-implementation on crafted cases.
 
 All expected numbers are computed by hand from the panopticapi rules (see
-the module docstring of ``mmblend.evaluation.panopticapi_compat.evaluation``)
+the module docstring of ``mmblend.compat.panopticapi.evaluation``)
 on 10x10 id maps; columns are the last axis.
 """
 import json
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmblend.evaluation.panopticapi_compat import evaluation as pq_eval
-from mmblend.evaluation.panopticapi_compat import utils as pq_utils
-from mmblend.evaluation.panopticapi_compat.evaluation import (
+from mmblend.compat.panopticapi import evaluation as pq_eval
+from mmblend.compat.panopticapi import utils as pq_utils
+from mmblend.compat.panopticapi.evaluation import (
     OFFSET, VOID, PQStat, pq_compute, pq_compute_single_image)
 
 # 1, 3: things; 2: stuff

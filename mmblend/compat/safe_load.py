@@ -34,8 +34,17 @@ let a downloaded checkpoint run arbitrary code, so instead
   :data:`ALLOWED_GETATTR` (``HistoryBuffer.min/max/current/mean``) and raises
   :class:`pickle.UnpicklingError` for anything else.
 
-Importing :mod:`mmblend` (e.g. through ``custom_imports`` in a config) calls
-:func:`register_safe_globals`; calling it again is harmless.
+Upstream defect: mmengine 0.10.7 pickles Python objects into checkpoints
+and registers nothing with ``torch.serialization.add_safe_globals``, while
+torch >= 2.6 defaults to ``weights_only=True``.
+
+Applied first by :func:`mmblend.compat.apply_all` (i.e. by ``import
+mmblend``, e.g. through ``custom_imports`` in a config); calling
+:func:`register_safe_globals` again is harmless.
+
+Delete when the pinned mmengine writes checkpoints that stock torch loads
+with ``weights_only=True`` (then ``tests/compat/test_safe_load.py``'s
+"stock torch refuses" test fails and says so).
 """
 import pickle
 import types

@@ -8,13 +8,23 @@ MMDetection 3.x imports:
 * ``panopticapi.utils``: ``rgb2id``, ``id2rgb`` (+ ``IdGenerator``,
   ``get_traceback``, ``save_json``).
 
-:func:`install_panopticapi_alias` (called when :mod:`mmblend.evaluation` is
-imported, i.e. by ``custom_imports=dict(imports=['mmblend'])``) makes this
+Upstream defect: mmdet 3.3's ``CocoPanopticMetric``, panoptic utilities
+and ``DetInferencer`` need ``panopticapi``, which is not on PyPI (only
+installable from its git repository, which an offline or pinned install
+cannot reach).
+
+:func:`install_panopticapi_alias` (applied by
+:func:`mmblend.compat.apply_all`, i.e. by ``import mmblend``) makes this
 package importable as ``panopticapi`` **only if no real panopticapi is
 installed**, and fills the names into mmdet modules that were imported before
 (their ``try: import panopticapi ... except ImportError: ... = None`` already
-ran). Set the environment variable ``MMBLEND_NO_PANOPTICAPI_ALIAS=1`` to turn
-the alias off.
+ran: :func:`patch_mmdet_modules`). Set the environment variable
+``MMBLEND_NO_PANOPTICAPI_ALIAS=1`` to turn the alias off.
+
+Delete when panopticapi can be pinned from PyPI (or
+mmdet stops importing it): then install it in ``requirements/`` and keep
+``tests/evaluation/test_coco_panoptic_metric.py``, which also runs with the
+real package.
 """
 import importlib
 import importlib.util

@@ -10,10 +10,14 @@ Rather than editing the installed package or setting ``numpy.float`` globally
 module object that forwards every attribute to numpy and additionally
 provides the removed scalar aliases (``float``, ``int``, ``bool``, ``object``,
 ``str``, ``complex``). ``numpy`` itself is left untouched. The patch is
-applied when ``mmblend.evaluation`` is imported (thus by
-``custom_imports=dict(imports=['mmblend'])``) and again by
+applied by :func:`mmblend.compat.apply_all` (i.e. by ``import mmblend``,
+thus by ``custom_imports=dict(imports=['mmblend'])``) and again by
 :class:`mmblend.evaluation.CompatLVISMetric`; it is idempotent and a no-op
 when numpy still has ``np.float`` or lvis is not installed.
+
+Upstream defect: lvis-api 0.5.3 (the latest ``lvis`` on PyPI) uses
+``np.float``. Delete when a fixed ``lvis`` release is pinned (together with
+``CompatLVISMetric``, which then is plain ``LVISMetric``).
 """
 import importlib
 import types
