@@ -40,7 +40,7 @@ class Blender(nn.Module):
       tile ``(i, j)`` of the ``g x g`` grid of the ``R x R`` crop is taken from
       basis ``i * g + j``. Returns logits.
     * ``pooler='RoIPool'`` (Table 6) uses mmcv's kernel on CUDA and mmblend's
-      exact CPU re-implementation elsewhere.
+      CPU implementation of it elsewhere.
 
     Args:
         num_bases (int): K, the number of bases. Defaults to 4.
