@@ -69,12 +69,23 @@ class BaseBasisModule(BaseModule):
         feat_source (str): 'neck' (FPN levels) or 'backbone' (C2..C5).
         num_classes (int): foreground classes C for the auxiliary semantic
             head; ``None`` disables it.
-        sem_in_index (int): index of the semantic head's input (P3).
-        sem_stride (int): stride of that input. Defaults to 8.
+        sem_in_index (int): index of the semantic head's input (P3) in the
+            same feature tuple as ``in_indices``.
+        sem_stride (int): stride of that input. Defaults to 8. Checked
+            against the logits' size in :meth:`loss_semantic`.
         sem_channels (int): width of the semantic head. Defaults to 128.
+        sem_in_channels (int, optional): channels of the semantic head's
+            input. Defaults to those of ``in_indices``' entry equal to
+            ``sem_in_index``, else (FPN levels all have the same width) to
+            ``in_channels[0]`` with ``feat_source='neck'``; required with
+            ``feat_source='backbone'`` when ``sem_in_index`` is not one of
+            ``in_indices`` (C2..C5 differ in width).
         sem_loss_weight (float): Defaults to 0.3 (paper).
         norm_cfg (dict): norm of all convs; GN by default because BN breaks
             at the 1–2 images per device these models train with.
+        sem_norm_cfg (dict, optional): norm of the semantic head's convs.
+            Defaults to ``norm_cfg`` (AdelaiDet: plain BN there, SyncBN in
+            the bases).
     """
 
     def __init__(self,
@@ -90,6 +101,8 @@ class BaseBasisModule(BaseModule):
                  sem_loss_weight: float = 0.3,
                  norm_cfg: OptConfigType = dict(
                      type='GN', num_groups=32, requires_grad=True),
+                 sem_in_channels: Optional[int] = None,
+                 sem_norm_cfg: OptConfigType = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if feat_source not in ('neck', 'backbone'):
@@ -110,18 +123,30 @@ class BaseBasisModule(BaseModule):
         self.sem_stride = sem_stride
         self.sem_loss_weight = sem_loss_weight
         self.norm_cfg = norm_cfg
+        self.sem_in_channels = sem_in_channels
         if num_classes is not None:
             sem_in = self._sem_in_channels()
+            sem_norm = norm_cfg if sem_norm_cfg is None else sem_norm_cfg
             self.sem_convs = nn.Sequential(
                 ConvModule(sem_in, sem_channels, 3, padding=1,
-                           norm_cfg=norm_cfg),
+                           norm_cfg=sem_norm),
                 ConvModule(sem_channels, sem_channels, 3, padding=1,
-                           norm_cfg=norm_cfg))
+                           norm_cfg=sem_norm))
             self.sem_logits = nn.Conv2d(sem_channels, num_classes + 1, 1)
 
     def _sem_in_channels(self) -> int:
+        if self.sem_in_channels is not None:
+            return self.sem_in_channels
         if self.sem_in_index in self.in_indices:
             return self.in_channels[self.in_indices.index(self.sem_in_index)]
+        if self.feat_source == 'backbone':
+            raise ValueError(
+                f'{type(self).__name__}: sem_in_index={self.sem_in_index} is '
+                f'not one of in_indices {self.in_indices}, and backbone levels '
+                'differ in width: set sem_in_channels to the channels of '
+                f'backbone output {self.sem_in_index}, or set sem_in_index to '
+                f'one of {self.in_indices} (the semantic head reads a '
+                f'stride-{self.sem_stride} level, e.g. C3)')
         return self.in_channels[0]
 
     def select(self, feats: Sequence[Tensor]) -> List[Tensor]:
@@ -143,15 +168,57 @@ class BaseBasisModule(BaseModule):
         bases = self._forward_bases(self.select(feats))
         sem = None
         if self.num_classes is not None and self.training:
-            sem = self.sem_logits(self.sem_convs(feats[self.sem_in_index]))
+            sem = self.sem_logits(self.sem_convs(self._sem_input(feats)))
         return bases, sem
+
+    def _sem_input(self, feats: Sequence[Tensor]) -> Tensor:
+        """The semantic head's input, checked against its configuration."""
+        name = type(self).__name__
+        if not -len(feats) <= self.sem_in_index < len(feats):
+            raise ValueError(
+                f'{name}: sem_in_index={self.sem_in_index} but only '
+                f'{len(feats)} {self.feat_source} levels exist')
+        feat = feats[self.sem_in_index]
+        expected = self.sem_convs[0].conv.in_channels
+        if feat.size(1) != expected:
+            raise ValueError(
+                f'{name}: the semantic head was built for {expected} input '
+                f'channels but {self.feat_source} level sem_in_index='
+                f'{self.sem_in_index} has {feat.size(1)}: set sem_in_channels='
+                f'{feat.size(1)} or point sem_in_index at the level it was '
+                'meant for')
+        return feat
 
     def loss_semantic(self, sem_logits: Tensor,
                       batch_gt_instances: InstanceList,
                       pad_shape: Tuple[int, int]) -> Tensor:
-        """Weighted cross-entropy of the auxiliary semantic head."""
+        """Weighted cross-entropy of the auxiliary semantic head.
+
+        Args:
+            sem_logits: ``[B, C+1, H/s, W/s]`` with ``s = sem_stride``.
+            batch_gt_instances: per image ``masks`` and ``labels``.
+            pad_shape: ``(H, W)`` of the padded batch input.
+
+        Raises:
+            ValueError: if the logits are not at ``sem_stride`` (e.g.
+                ``sem_in_index`` on a stride-4 level with ``sem_stride=8``),
+                which would otherwise train a corner of the logits against
+                the whole image.
+        """
         targets = build_semantic_targets(batch_gt_instances, pad_shape,
                                          self.sem_stride, self.num_classes)
+        # one cell of slack per side for odd sizes (ceil vs floor)
+        if (abs(sem_logits.size(2) - targets.size(1)) > 1
+                or abs(sem_logits.size(3) - targets.size(2)) > 1):
+            H, W = pad_shape
+            raise ValueError(
+                f'{type(self).__name__}: semantic logits of size '
+                f'{tuple(sem_logits.shape[-2:])} for a {H}x{W} input are at '
+                f'stride ~{H / sem_logits.size(2):g}, not sem_stride='
+                f'{self.sem_stride} (targets {tuple(targets.shape[-2:])}): '
+                f'sem_in_index={self.sem_in_index} reads a level of another '
+                'stride; set sem_in_index to the stride-'
+                f'{self.sem_stride} level or sem_stride to its stride')
         h = min(targets.size(1), sem_logits.size(2))
         w = min(targets.size(2), sem_logits.size(3))
         loss = F.cross_entropy(sem_logits[:, :, :h, :w], targets[:, :h, :w])
