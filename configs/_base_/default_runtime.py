@@ -31,3 +31,12 @@ custom_hooks = [
     dict(type='DatasetCheckHook'),
     dict(type='FiniteLossHook', interval=1)
 ]
+
+# `tools/test.py CONFIG CKPT --tta` (ours or mmdet's): the views of
+# `tta_pipeline` (dataset configs) merged with their masks: boxes and masks
+# unflipped, class-aware NMS, each kept box keeps its mask
+# (mmblend/models/test_time_augs/det_tta_with_masks.py). Panoptic models
+# refuse it with an error.
+tta_model = dict(
+    type='DetTTAModelWithMasks',
+    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))

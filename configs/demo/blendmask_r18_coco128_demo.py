@@ -41,6 +41,24 @@ test_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                     'scale_factor'))
 ]
+# --tta: the test scale and 1.25x it, each as is and flipped.
+tta_scales = [img_scale, (480, 320)]
+tta_pipeline = [
+    test_pipeline[0],
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=s, keep_ratio=True)
+             for s in tta_scales],
+            [dict(type='RandomFlip', prob=1.),
+             dict(type='RandomFlip', prob=0.)],
+            [dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+                  poly2mask=False)],
+            [dict(type='PackDetInputs',
+                  meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                             'scale_factor', 'flip', 'flip_direction'))],
+        ])
+]
 train_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True,
     dataset=dict(pipeline=train_pipeline, filter_cfg=dict(min_size=8)))

@@ -31,6 +31,27 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
+# Test-time augmentation (`tools/test.py ... --tta`, merged by `tta_model` of
+# default_runtime.py): the test scale and 1.25x it, each as is and flipped
+# (4 views). The loader is test_pipeline's. A config that changes the test
+# scale re-declares this too (see configs/blendmask_rt_r50_3x.py).
+tta_scales = [img_scale, (1666, 1000)]
+tta_pipeline = [
+    test_pipeline[0],
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=s, keep_ratio=True)
+             for s in tta_scales],
+            [dict(type='RandomFlip', prob=1.),
+             dict(type='RandomFlip', prob=0.)],
+            [dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+                  poly2mask=False)],
+            [dict(type='PackDetInputs',
+                  meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                             'scale_factor', 'flip', 'flip_direction'))],
+        ])
+]
 train_dataloader = dict(
     batch_size=2,
     num_workers=2,

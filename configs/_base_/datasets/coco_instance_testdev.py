@@ -16,6 +16,22 @@ testdev_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
+# --tta: coco_instance.py's views, without LoadAnnotations.
+tta_scales = [img_scale, (1666, 1000)]
+tta_pipeline = [
+    testdev_pipeline[0],
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=s, keep_ratio=True)
+             for s in tta_scales],
+            [dict(type='RandomFlip', prob=1.),
+             dict(type='RandomFlip', prob=0.)],
+            [dict(type='PackDetInputs',
+                  meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                             'scale_factor', 'flip', 'flip_direction'))],
+        ])
+]
 test_dataloader = dict(
     dataset=dict(
         ann_file='annotations/image_info_test-dev2017.json',

@@ -29,7 +29,8 @@ class DetTTAModelWithMasks(DetTTAModel):
     image (all views predict at ``ori_shape``, ``rescale=True``), all
     detections are pooled, class-aware NMS (``tta_cfg.nms``) keeps the best
     ones, and each kept detection keeps its own mask; at most
-    ``tta_cfg.max_per_img`` remain, in decreasing score order.
+    ``tta_cfg.max_per_img`` remain, in decreasing score order. The merged
+    sample carries the meta of the first unflipped view.
 
     Panoptic detectors are refused when built: their semantic maps and
     fused panoptic segmentation have no merge here.
@@ -120,6 +121,8 @@ class DetTTAModelWithMasks(DetTTAModel):
         results.scores = scores[keep]
         results.labels = labels[keep]
         results.masks = masks[keep]
-        merged = data_samples[0]
+        # the result keeps the meta of an unflipped view (the first one)
+        merged = next((s for s in data_samples if not s.metainfo['flip']),
+                      data_samples[0])
         merged.pred_instances = results
         return merged

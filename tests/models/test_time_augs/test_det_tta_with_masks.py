@@ -64,7 +64,8 @@ def test_flipped_view_is_unflipped_and_merged(direction):
     box = [2., 3., 12., 15.]  # asymmetric, so a missing unflip shows
     plain = view([box], [0.6], [1])
     flipped = view([box], [0.9], [1], flip=True, direction=direction)
-    (merged, ) = build().merge_preds([[plain, flipped]])
+    (merged, ) = build().merge_preds([[flipped, plain]])
+    assert merged.flip is False  # the meta of the unflipped view
     res = merged.pred_instances
     assert len(res) == 1  # same object twice: one survives NMS
     assert res.scores.tolist() == pytest.approx([0.9])  # the best view's
