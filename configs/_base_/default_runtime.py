@@ -1,4 +1,11 @@
 default_scope = 'mmdet'
+# Registers every mmblend module (models, CocoInstanceDataset,
+# CompatLVISMetric, the hooks below, ...) in mmdet's registries. Set here
+# and in no other base: mmengine refuses a key that two `_base_` files of
+# one list both set, and every runnable config has exactly one runtime, so
+# any `_base_/models/*` + `_base_/datasets/*` + schedule + this runtime
+# composes (tests/configs_walk/test_base_pairs.py).
+custom_imports = dict(imports=['mmblend'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -30,6 +30,20 @@ RANDOM_SUBSAMPLING_OPTIONS = {
 CUSTOM_IMPORTS = dict(imports=['mmblend'], allow_failed_imports=False)
 
 
+def config_train_samplers():
+    """``(sampler, batch_sampler)`` of the training loader of
+    configs/_base_/datasets/coco_instance.py, which every config inherits:
+    the CLI tests (resume, 2-rank DDP) run exactly the configs' sampling."""
+    from mmengine.config import Config
+    loader = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
+                 'coco_instance.py')).train_dataloader
+    return loader.sampler.to_dict(), loader.batch_sampler.to_dict()
+
+
+TRAIN_SAMPLER, TRAIN_BATCH_SAMPLER = config_train_samplers()
+
+
 def model_from_config(path, **test_cfg):
     """The ``model`` dict of a config file (``_base_`` resolved), with
     ``score_thr=0`` in its test_cfg so an untrained model still outputs
@@ -123,8 +137,8 @@ def tiny_config_dict(train_ann,
             batch_size=batch_size,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
-            sampler=dict(type='InfiniteSampler', shuffle=True),
-            batch_sampler=None,
+            sampler=TRAIN_SAMPLER,
+            batch_sampler=TRAIN_BATCH_SAMPLER,
             dataset=dict(
                 type='CocoDataset',
                 data_root=DATA_ROOT + '/',
@@ -152,7 +166,7 @@ def tiny_config_dict(train_ann,
             timer=dict(type='IterTimerHook'),
             logger=dict(type='LoggerHook', interval=1),
             param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+            checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
                             interval=checkpoint_interval),
             sampler_seed=dict(type='DistSamplerSeedHook'),
             visualization=dict(type='DetVisualizationHook')),

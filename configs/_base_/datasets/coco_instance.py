@@ -56,7 +56,10 @@ train_dataloader = dict(
     batch_size=2,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # Never ends an epoch: an iteration-based loop over a finite sampler
+    # sleeps 2 s at every epoch end (mmengine's _InfiniteDataloaderIterator);
+    # see configs/README.md "Samplers".
+    sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
         type=dataset_type,

@@ -4,12 +4,11 @@
 # Training uses repeat-factor sampling (ClassBalancedDataset, threshold
 # 1e-3) and multi-scale resize, as mmdet's LVIS configs; evaluation uses
 # CompatLVISMetric (mmdet's LVISMetric with the numpy-2 fix of the lvis
-# package, registered by `custom_imports = dict(imports=['mmblend'])`).
+# package, registered by `custom_imports = dict(imports=['mmblend'])` of
+# ../default_runtime.py).
 # Requires the `lvis` package (requirements/runtime.txt).
 # Pipelines and loader settings are those of coco_instance_ms.py.
 _base_ = './coco_instance_ms.py'
-
-custom_imports = dict(imports=['mmblend'], allow_failed_imports=False)
 
 dataset_type = 'LVISV1Dataset'
 data_root = 'data/lvis_v1/'

@@ -1,7 +1,9 @@
 # BlendMask R-50-FPN, the paper's final model (Table 8): R_K_M = 56_4_14,
 # bilinear top interpolation, DeepLabV3+ bottom module of width 256 on
 # P3+P5 (bases at stride 8) with the auxiliary semantic loss (weight 0.3).
-custom_imports = dict(imports=['mmblend'], allow_failed_imports=False)
+# mmblend's modules are registered by `custom_imports` in
+# ../default_runtime.py (set in that one base only, so that this file
+# composes with any dataset, schedule and runtime base).
 
 num_classes = 80
 model = dict(
