@@ -16,7 +16,7 @@ DEMO_ARGS ?=
 
 help:
 	@echo "make demo     install, then run tools/demo.py \$$(DEMO_ARGS)"
-	@echo "make test     install, then run the test suite (pytest \$$(PYTEST_ARGS))"
+	@echo "make test     install, lint (ruff), then run the test suite (pytest \$$(PYTEST_ARGS))"
 	@echo "make install  create/reuse \$$(VENV) ($(VENV)) and install the pinned stack + mmblend"
 
 venv:
@@ -25,9 +25,15 @@ venv:
 install: venv
 	@VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/install.sh
 
+# First the linter (ruff.toml: pyflakes + isort); lint errors fail `make
+# test` before pytest runs, so $$PYTEST_RC_FILE stays empty ("not run").
 # pytest's exit status is also written to $$PYTEST_RC_FILE when that is set
 # (.ci/run uses it to accept exit 5, "no tests collected").
 test: install
+	@$(PY) -m ruff check . || { \
+		if [ -n "$${PYTEST_RC_FILE:-}" ]; then : > "$$PYTEST_RC_FILE"; fi; \
+		echo "make test: lint errors (ruff.toml);" \
+			"'$(PY) -m ruff check --fix .' fixes most"; exit 1; }
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
 	exit $$rc

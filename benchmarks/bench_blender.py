@@ -16,8 +16,9 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import common  # noqa: E402
 import torch  # noqa: E402
+
+import common  # noqa: E402
 
 NUMS = [1, 10, 100, 200, 300, 1000]
 
@@ -60,6 +61,7 @@ def main(argv=None):
         args.size, args.nums = [128, 192], [1, 10, 20]
     common.setup()
     from mmengine.config import ConfigDict
+
     from mmblend.models.dense_heads.blendmask_mask_head import paste_masks
     dev = args.device
     info = common.machine_info(dev)

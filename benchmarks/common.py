@@ -47,8 +47,9 @@ def setup() -> None:
     """Register mmdet + mmblend modules (idempotent)."""
     from mmdet.utils import register_all_modules
     register_all_modules()
-    import mmblend  # noqa: F401
     from mmengine.logging import MMLogger
+
+    import mmblend  # noqa: F401
     # quiet the per-parameter init messages of random-init models
     MMLogger.get_instance('mmengine', log_level='WARNING')
 

@@ -22,6 +22,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     common.setup()
     from torch.utils.flop_counter import FlopCounterMode
+
     from bench_inference import get_model, make_runner
     H, W = args.size
     res = {}

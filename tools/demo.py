@@ -23,10 +23,9 @@ _REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
+from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner, TestLoop  # noqa: E402
-
-from mmdet.utils import register_all_modules  # noqa: E402
 
 import mmblend  # noqa: E402,F401
 

@@ -15,16 +15,19 @@ _REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from mmengine import ConfigDict  # noqa: E402
-
 from mmdet.engine.hooks.utils import trigger_visualization_hook  # noqa: E402
 from mmdet.evaluation import DumpDetResults  # noqa: E402
 from mmdet.registry import RUNNERS  # noqa: E402
+from mmengine import ConfigDict  # noqa: E402
 
 import mmblend  # noqa: E402,F401  (registrations + safe checkpoint loading)
-from mmblend.engine.cli import (add_launcher_args,  # noqa: E402
-                                build_runner, load_config,
-                                parse_args_with_local_rank, setup_registries)
+from mmblend.engine.cli import (  # noqa: E402
+    add_launcher_args,
+    build_runner,
+    load_config,
+    parse_args_with_local_rank,
+    setup_registries,
+)
 
 
 # TODO: support fuse_conv_bn and format_only

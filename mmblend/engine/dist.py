@@ -37,8 +37,12 @@ import warnings
 from typing import Optional
 
 from mmengine.config import Config, ConfigDict
-from mmengine.device import (is_cuda_available, is_mlu_available,
-                             is_musa_available, is_npu_available)
+from mmengine.device import (
+    is_cuda_available,
+    is_mlu_available,
+    is_musa_available,
+    is_npu_available,
+)
 from mmengine.dist import init_dist, is_distributed
 from torch import distributed as torch_dist
 

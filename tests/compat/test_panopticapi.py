@@ -14,7 +14,12 @@ from PIL import Image
 from mmblend.compat.panopticapi import evaluation as pq_eval
 from mmblend.compat.panopticapi import utils as pq_utils
 from mmblend.compat.panopticapi.evaluation import (
-    OFFSET, VOID, PQStat, pq_compute, pq_compute_single_image)
+    OFFSET,
+    VOID,
+    PQStat,
+    pq_compute,
+    pq_compute_single_image,
+)
 
 # 1, 3: things; 2: stuff
 CATS = {

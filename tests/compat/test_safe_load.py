@@ -20,18 +20,22 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from torch.utils.data import Dataset
-
-import mmblend  # noqa: F401  (activates the safe loading path)
-from mmblend.compat.safe_load import (ALLOWED_GETATTR, GETATTR_GLOBAL_NAME,
-                                      guarded_getattr, register_safe_globals,
-                                      safe_globals_list)
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
 from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+import mmblend  # noqa: F401  (activates the safe loading path)
+from mmblend.compat.safe_load import (
+    ALLOWED_GETATTR,
+    GETATTR_GLOBAL_NAME,
+    guarded_getattr,
+    register_safe_globals,
+    safe_globals_list,
+)
 
 _ENV_OVERRIDES = ('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD',
                   'TORCH_FORCE_WEIGHTS_ONLY_LOAD')

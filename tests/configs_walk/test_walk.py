@@ -11,13 +11,19 @@ import time
 
 import pytest
 import torch
+from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-from mmdet.registry import MODELS
-from .walk_utils import (REPO, all_configs, config_id, strip_pretrained,
-                         to_plain, zero_score_thr)
+from .walk_utils import (
+    REPO,
+    all_configs,
+    config_id,
+    strip_pretrained,
+    to_plain,
+    zero_score_thr,
+)
 
 CONFIGS = all_configs()
 IMG_SIZE = (64, 96)

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
@@ -22,7 +23,6 @@ from torch.utils.data import DataLoader
 
 from mmblend.datasets import CocoInstanceDataset
 from mmblend.engine import DatasetCheckHook, FiniteLossHook
-from mmdet.registry import DATASETS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 C128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')

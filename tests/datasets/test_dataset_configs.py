@@ -6,11 +6,11 @@ import os
 import os.path as osp
 
 import pytest
+from mmdet.registry import DATASETS, METRICS, TRANSFORMS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmblend  # noqa: F401
-from mmdet.registry import DATASETS, METRICS, TRANSFORMS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(REPO, 'configs', '_base_', 'datasets')

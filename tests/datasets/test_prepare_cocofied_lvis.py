@@ -91,10 +91,9 @@ def test_mapping_is_complete(conv):
 
 
 def test_cocofy_and_evaluate(conv, tmp_path):
+    from mmdet.registry import DATASETS, METRICS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-
-    from mmdet.registry import DATASETS, METRICS
     with open(osp.join(COCO128, 'instances_train.json')) as f:
         coco = json.load(f)
     lvis_file = tmp_path / 'lvis_v0.5_val.json'

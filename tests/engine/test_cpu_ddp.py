@@ -10,8 +10,11 @@ from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 
 import mmblend.engine.dist as mdist
-from mmblend.engine import (CPUAwareDDP, init_dist_cpu_aware,
-                            prepare_cpu_distributed)
+from mmblend.engine import (
+    CPUAwareDDP,
+    init_dist_cpu_aware,
+    prepare_cpu_distributed,
+)
 
 cpu_only = pytest.mark.skipif(
     mdist.accelerator_available(), reason='CPU-only code path')

@@ -27,9 +27,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope='module')
 def dataset():
-    from mmengine.registry import init_default_scope
-
     from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
     return DATASETS.build(
         dict(

@@ -13,9 +13,8 @@ import torch
 lvis = pytest.importorskip('lvis')
 
 import mmblend  # noqa: E402,F401  (applies the shim, registers metrics)
+from mmblend.compat.lvis_numpy import NumpyAliasProxy, patch_lvis_numpy  # noqa: E402
 from mmblend.evaluation import CompatLVISMetric  # noqa: E402
-from mmblend.compat.lvis_numpy import (NumpyAliasProxy,  # noqa: E402
-                                       patch_lvis_numpy)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COCO128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')
@@ -89,9 +88,8 @@ def build_lvis_v1_from_coco(coco: dict) -> dict:
 @pytest.fixture(scope='module')
 def lvis_val(tmp_path_factory):
     """(annotation file, LVISV1Dataset with GT masks, per-image GT)."""
-    from mmengine.registry import init_default_scope
-
     from mmdet.datasets import LVISV1Dataset
+    from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
     with open(osp.join(COCO128, 'instances_val.json')) as f:
         coco = json.load(f)

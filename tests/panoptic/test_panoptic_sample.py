@@ -13,11 +13,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from mmdet.registry import DATASETS, METRICS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from PIL import Image
-
-from mmdet.registry import DATASETS, METRICS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(REPO, 'configs', 'panoptic',

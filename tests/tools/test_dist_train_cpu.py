@@ -16,8 +16,14 @@ import sys
 
 import pytest
 
-from cli_utils import (TRAIN, explain, free_port, parse_log_losses,
-                       read_scalars, run_tool)
+from cli_utils import (
+    TRAIN,
+    explain,
+    free_port,
+    parse_log_losses,
+    read_scalars,
+    run_tool,
+)
 from tiny_config import write_tiny_config
 
 MAX_ITERS = 3

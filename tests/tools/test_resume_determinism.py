@@ -28,8 +28,11 @@ import numpy as np
 import pytest
 
 from cli_utils import TRAIN, explain, read_scalars, run_tool
-from tiny_config import (MODEL_CFG, RANDOM_SUBSAMPLING_OPTIONS,
-                         write_tiny_config)
+from tiny_config import (
+    MODEL_CFG,
+    RANDOM_SUBSAMPLING_OPTIONS,
+    write_tiny_config,
+)
 
 N = 2
 HOOK = dict(type='IterTorchSeedHook')

@@ -4,9 +4,9 @@ import math
 import torch
 import torch.nn as nn
 from mmcv.ops import RoIAlign
+from mmdet.registry import MODELS
 from torch import Tensor
 
-from mmdet.registry import MODELS
 from .resize import MODES as TOP_INTERPS
 from .resize import resize
 from .roi_pool import RoIPool

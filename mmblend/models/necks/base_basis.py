@@ -5,10 +5,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
+from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from mmengine.model import BaseModule
 from torch import Tensor
-
-from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
 
 def build_semantic_targets(batch_gt_instances: InstanceList,

@@ -2,9 +2,9 @@
 from typing import List, Sequence
 
 import torch.nn as nn
+from mmdet.registry import MODELS
 from torch import Tensor
 
-from mmdet.registry import MODELS
 from ..layers.resize import resize
 from .base_basis import BaseBasisModule, conv_stack
 

@@ -2,7 +2,6 @@
 import pytest
 import torch
 from mmcv.ops import ModulatedDeformConv2dPack
-
 from mmdet.registry import MODELS
 
 DCN = dict(type='DCNv2', deform_groups=1, fallback_on_stride=False)

@@ -3,11 +3,14 @@ targets built from GT masks."""
 import numpy as np
 import pytest
 import torch
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from mmengine.structures import InstanceData
 
-from mmdet.structures.mask import BitmapMasks, PolygonMasks
-from mmblend.models import (DeepLabV3PlusBasis, ProtoNetBasis,
-                            build_semantic_targets)
+from mmblend.models import (
+    DeepLabV3PlusBasis,
+    ProtoNetBasis,
+    build_semantic_targets,
+)
 
 GN = dict(type='GN', num_groups=4)
 

@@ -5,9 +5,9 @@ bases' (AdelaiDet: BN there, SyncBN in the bases)."""
 import numpy as np
 import pytest
 import torch
+from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
-from mmdet.structures.mask import BitmapMasks
 from mmblend.models import DeepLabV3PlusBasis, ProtoNetBasis
 
 GN = dict(type='GN', num_groups=4)
