@@ -21,9 +21,10 @@ import time
 from collections import defaultdict
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import torch  # noqa: E402
+
 import common  # noqa: E402
 import peers  # noqa: E402
-import torch  # noqa: E402
 
 MAIN = ['blendmask', 'mask_rcnn', 'condinst', 'yolact', 'fcos']
 PAIR = ['blendmask_rt', 'yolact550']

@@ -16,9 +16,10 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import torch  # noqa: E402
+
 import common  # noqa: E402
 import peers  # noqa: E402
-import torch  # noqa: E402
 
 MEM_NOTE = ('Memory (CPU): peak RSS above the level before the iteration, '
             'sampled every 2 ms during one iteration (after a warm-up one) in '

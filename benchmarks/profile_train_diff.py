@@ -14,10 +14,11 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import torch  # noqa: E402
+
 import bench_train  # noqa: E402
 import common  # noqa: E402
 import peers  # noqa: E402
-import torch  # noqa: E402
 
 
 def self_times(name, size, device, rounds):
