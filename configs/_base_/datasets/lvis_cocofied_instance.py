@@ -8,9 +8,11 @@
 #       data/lvis_v0.5/annotations/lvis_v0.5_val_cocofied.json
 # It is a COCO-format json with COCO category ids/names, read by CocoDataset
 # and scored by CocoMetric (standard COCO AP, no LVIS federated rules).
-# Only the val/test side differs from coco_instance.py (pipelines, loader
-# settings and the COCO training set are inherited from it).
-_base_ = './coco_instance.py'
+# Only the val/test side differs from coco_instance_ms.py (pipelines, loader
+# settings and the multi-scale COCO training set of the 3x models are
+# inherited from it), so a 3x model config re-based on this file differs in
+# the test set only (configs/lvis/blendmask_r101_dcni3_3x_lvis-v0.5-cocofied.py).
+_base_ = './coco_instance_ms.py'
 
 dataset_type = 'CocoDataset'
 data_root = 'data/lvis_v0.5/'
