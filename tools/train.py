@@ -14,6 +14,10 @@ Differences from mmdet's script, all only when they matter:
   group is initialised with ``gloo`` and the model is wrapped by
   ``CPUAwareDDP`` (see :mod:`mmblend.engine.dist`). With CUDA, nothing
   changes: mmengine initialises and wraps as usual.
+* ``--resume`` logs which checkpoint it resumes from, and an empty or stale
+  ``last_checkpoint`` (a crash while it was written) falls back to the
+  newest complete checkpoint instead of ``resume('')``
+  (:func:`mmblend.engine.cli.apply_resume`).
 """
 import argparse
 import os.path as osp
@@ -28,7 +32,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 
 import mmblend  # noqa: E402,F401  (registrations + safe checkpoint loading)
 from mmblend.engine.cli import (add_launcher_args,  # noqa: E402
-                                build_runner, load_config,
+                                apply_resume, build_runner, load_config,
                                 parse_args_with_local_rank, setup_registries)
 from mmblend.engine.dist import accelerator_available  # noqa: E402
 
@@ -96,17 +100,16 @@ def main():
                                '"auto_scale_lr.base_batch_size" in your'
                                ' configuration file.')
 
-    # resume is determined in this priority: resume from > auto_resume
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    # resume is determined in this priority: resume from > auto_resume;
+    # auto: last_checkpoint, or the newest complete checkpoint when it is
+    # empty or stale (mmblend.engine.checkpoint_hook)
+    resume_message = apply_resume(cfg, args.resume)
 
     # build the runner from config (gloo + CPUAwareDDP on a CPU-only
     # multi-process run, see mmblend.engine.dist)
     runner = build_runner(cfg, RUNNERS)
+    if resume_message:
+        runner.logger.info(resume_message)
 
     # start training
     runner.train()

@@ -50,6 +50,11 @@ What is checked, and what happens (all before the first training step):
   ``data_prefix['img']`` + ``file_name``). The first image of a local dataset
   is checked when the dataset is built, so a wrong ``data_prefix`` is
   reported before training; any other missing image when it is loaded.
+* An image file that is empty, truncated, not an image or not of the
+  annotated size (mmblend's ``LoadImageFromFile``): training skips it with
+  a warning; test mode gives it a black placeholder marked ``bad_image``,
+  which ``BadImageEvaluator`` turns into an empty prediction and counts, or,
+  with ``bad_image='error'``, raises ``BadImageError``.
 """
 import json
 import os
@@ -57,11 +62,15 @@ import os.path as osp
 import warnings
 from typing import List, Optional, Union
 
+import numpy as np
+from mmengine.dataset import Compose
 from mmengine.fileio import exists, get_local_path
 
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.transforms import LoadAnnotations
 from mmdet.registry import DATASETS
+
+from .transforms.loading import BAD_IMAGE_KEY, BadImageError
 
 IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
 ANN_KEYS = ('id', 'image_id', 'category_id', 'bbox', 'area')
@@ -108,14 +117,25 @@ class CocoInstanceDataset(CocoDataset):
         missing_mask (str): what to do when the pipeline loads masks and
             annotations have no ``segmentation``: ``'error'`` (default) or
             ``'skip'`` (drop those instances, with a warning).
+        bad_image (str): test mode, an image the loader rejects (see
+            :mod:`mmblend.datasets.transforms.loading`): ``'empty'``
+            (default: a black placeholder whose sample is marked
+            ``bad_image``, so that ``BadImageEvaluator`` gives it an empty
+            prediction and counts it) or ``'error'`` (fail fast). Training
+            re-draws instead (the loader returns None).
         *args, **kwargs: as :class:`~mmdet.datasets.CocoDataset`.
     """
 
-    def __init__(self, *args, missing_mask: str = 'error', **kwargs) -> None:
+    def __init__(self, *args, missing_mask: str = 'error',
+                 bad_image: str = 'empty', **kwargs) -> None:
         if missing_mask not in ('error', 'skip'):
             raise ValueError(f"missing_mask must be 'error' or 'skip', got "
                              f'{missing_mask!r}')
+        if bad_image not in ('empty', 'error'):
+            raise ValueError(f"bad_image must be 'empty' or 'error', got "
+                             f'{bad_image!r}')
         self.missing_mask = missing_mask
+        self.bad_image = bad_image
         # the values as written in the config, for the messages
         given = dict(zip(('ann_file', 'metainfo', 'data_root', 'data_prefix'),
                          args), **kwargs)
@@ -379,13 +399,42 @@ class CocoInstanceDataset(CocoDataset):
 
     def prepare_data(self, idx: int):
         try:
-            return super().prepare_data(idx)
+            data = super().prepare_data(idx)
         except FileNotFoundError as e:
             data_info = self.get_data_info(idx)
             path = data_info.get('img_path')
             if path is not None and (e.filename == path or path in str(e)):
                 raise FileNotFoundError(self._image_message(data_info)) from e
             raise
+        if data is None and self.test_mode:
+            return self._bad_image_sample(idx)
+        return data
+
+    def _bad_image_sample(self, idx: int) -> Optional[dict]:
+        """Test mode, the loader rejected image ``idx`` (bad file): a
+        placeholder sample marked ``bad_image`` (``bad_image='empty'``) or
+        ``BadImageError`` (``'error'``)."""
+        loader = self.pipeline.transforms[0] if self.pipeline.transforms \
+            else None
+        data_info = self.get_data_info(idx)
+        problem = getattr(loader, 'bad', {}).get(data_info['img_path'])
+        if problem is None:  # None from another transform: mmengine's error
+            return None
+        message = (f"bad image '{data_info['img_path']}' (image id "
+                   f"{data_info.get('img_id')}) in test mode: "
+                   f'{problem.reason}')
+        if self.bad_image == 'error':
+            raise BadImageError(
+                f"{message}. bad_image='error' in the dataset config; with "
+                "bad_image='empty' the image gets an empty prediction "
+                '(its objects count as missed)')
+        h, w = data_info['height'], data_info['width']
+        img = np.zeros((h, w, 3), np.float32 if loader.to_float32 else
+                       np.uint8)
+        data_info.update(img=img, img_shape=(h, w), ori_shape=(h, w))
+        data = Compose(self.pipeline.transforms[1:])(data_info)
+        data['data_samples'].set_metainfo({BAD_IMAGE_KEY: problem.reason})
+        return data
 
     # -------------------------------------------------------------- filter
     def filter_data(self) -> List[dict]:

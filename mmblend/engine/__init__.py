@@ -1,5 +1,6 @@
 """Engine components: CPU-aware distributed training helpers and hooks
 (one per ``<name>_hook.py``)."""
+from .checkpoint_hook import CrashSafeCheckpointHook
 from .dataset_check_hook import DatasetCheckHook
 from .dist import (accelerator_available, init_dist_cpu_aware,
                    prepare_cpu_distributed)
@@ -9,7 +10,8 @@ from .model_wrapper import CPUAwareDDP
 from .progress_bar_hook import ProgressBarHook
 
 __all__ = [
-    'CPUAwareDDP', 'DatasetCheckHook', 'FiniteLossHook', 'IterTorchSeedHook',
+    'CPUAwareDDP', 'CrashSafeCheckpointHook', 'DatasetCheckHook',
+    'FiniteLossHook', 'IterTorchSeedHook',
     'ProgressBarHook',
     'accelerator_available', 'init_dist_cpu_aware', 'prepare_cpu_distributed'
 ]

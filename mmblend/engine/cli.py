@@ -8,10 +8,12 @@ behaviour."""
 import argparse
 import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from .checkpoint_hook import find_resume_checkpoint
 from .dist import prepare_cpu_distributed
 
 
@@ -60,8 +62,9 @@ def setup_registries() -> None:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    """Load ``args.config`` and apply ``--launcher``, ``--cfg-options`` and
-    the work_dir priority (CLI > segment in file > config file name)."""
+    """Load ``args.config`` and apply ``--launcher``, ``--cfg-options``,
+    the work_dir priority (CLI > segment in file > config file name) and
+    :func:`wrap_evaluators`."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -75,7 +78,22 @@ def load_config(args: argparse.Namespace) -> Config:
         # use config filename as default work_dir if cfg.work_dir is None
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    wrap_evaluators(cfg)
     return cfg
+
+
+def wrap_evaluators(cfg: Config) -> None:
+    """Wrap ``val_evaluator`` and ``test_evaluator`` (a metric config or a
+    list of them) in :class:`~mmblend.evaluation.BadImageEvaluator`: bad
+    images of a test-mode ``CocoInstanceDataset`` are scored as missed and
+    counted (``bad_images``). An evaluator given as
+    ``dict(type=..., metrics=...)`` is left as it is."""
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(key)
+        if not evaluator or (isinstance(evaluator, dict)
+                             and 'metrics' in evaluator):
+            continue
+        cfg[key] = dict(type='BadImageEvaluator', metrics=evaluator)
 
 
 def build_runner(cfg: Config, runners) -> Runner:
@@ -92,3 +110,31 @@ def build_runner(cfg: Config, runners) -> Runner:
     # build customized runner from the registry
     # if 'runner_type' is set in the cfg
     return runners.build(cfg)
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
+    """Apply ``--resume [CKPT]`` to ``cfg`` and say what will be resumed.
+
+    ``--resume CKPT`` resumes from ``CKPT``. ``--resume`` alone
+    (``resume='auto'``) resumes from the checkpoint that
+    :func:`~mmblend.engine.checkpoint_hook.find_resume_checkpoint` finds in
+    the work dir (``last_checkpoint``, or the newest complete checkpoint when
+    that file is empty or names a missing file); with none there, training
+    starts from scratch, as with mmengine.
+
+    Returns:
+        str | None: The message to log once the runner (and its logger)
+        exists; None without ``--resume``.
+    """
+    if resume is None:
+        return None
+    if resume != 'auto':
+        cfg.resume, cfg.load_from = True, resume
+        return f"--resume: resuming from '{resume}' (given on the command " \
+            'line)'
+    ckpt, how = find_resume_checkpoint(cfg.work_dir)
+    if ckpt is None:
+        cfg.resume, cfg.load_from = False, None
+        return f'--resume: nothing to resume ({how}); training from scratch'
+    cfg.resume, cfg.load_from = True, ckpt
+    return f"--resume: resuming from '{ckpt}' ({how})"

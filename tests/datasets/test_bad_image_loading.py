@@ -1,0 +1,240 @@
+"""mmblend's LoadImageFromFile on real photos broken under their real names
+(tests/datasets/bad_files.py): what each defect gives, skipping in training
+(mmengine re-draws), the budget with 2 DataLoader workers, the test-mode
+placeholder and BadImageEvaluator."""
+import logging
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MMLogger
+from mmengine.structures import InstanceData
+from torch.utils.data import DataLoader
+
+from bad_files import DEFECTS, KIND, make_dataset
+from mmblend.datasets.transforms import (BadImageError, LoadImageFromFile,
+                                         check_image_bytes)
+from mmblend.evaluation import BadImageEvaluator
+from mmdet.registry import DATASETS, TRANSFORMS
+from mmdet.structures import DetDataSample
+
+PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+         poly2mask=False),
+    dict(type='Resize', scale=(96, 96), keep_ratio=True),
+    dict(type='PackDetInputs'),
+]
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp('bad'), num_images=8)
+
+
+@pytest.fixture
+def warnings_log():
+    """Records what mmengine's current logger warns."""
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = MMLogger.get_current_instance()
+    handler = Keep(level=logging.WARNING)
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def _info(data, name, **extra):
+    img = next(i for i in data['images'] if i['file_name'] == name)
+    return dict(img_path=osp.join(data['img_dir'], name), img_id=img['id'],
+                height=img['height'], width=img['width'], **extra)
+
+
+def _ds(data, test_mode=False, **kwargs):
+    return DATASETS.build(dict(
+        type='CocoInstanceDataset', data_root='', ann_file=data['ann_file'],
+        data_prefix=dict(img=data['img_dir'] + '/'), test_mode=test_mode,
+        pipeline=PIPELINE, **kwargs))
+
+
+def test_pipelines_build_mmblends_loader():
+    """Every config's `LoadImageFromFile` (mmdet scope) is mmblend's; mmcv's
+    stays reachable as `mmcv.LoadImageFromFile`."""
+    assert type(TRANSFORMS.build(dict(type='LoadImageFromFile'))) is \
+        LoadImageFromFile
+    assert type(TRANSFORMS.build(dict(type='mmcv.LoadImageFromFile'))) \
+        is not LoadImageFromFile
+
+
+def test_each_defect_is_named(data, warnings_log):
+    load = LoadImageFromFile()
+    for name, defect in data['bad'].items():
+        info = _info(data, name, sample_idx=0)
+        assert load(dict(info)) is None, defect
+        (msg, ) = [m for m in warnings_log if info['img_path'] in m]
+        assert f"image id {info['img_id']}" in msg and 'skipped' in msg
+        assert load.bad[info['img_path']].kind == KIND[defect]
+        warnings_log.clear()
+    assert 'EXIF-rotated' in load.bad[_info(
+        data, _name(data, 'exif'))['img_path']].reason
+    assert "color_type='color_ignore_orientation'" in load.bad[_info(
+        data, _name(data, 'exif'))['img_path']].reason
+    # a good photo loads as with mmcv's loader
+    info = _info(data, data['good'][0], sample_idx=0)
+    out = load(dict(info))
+    assert out['img'].shape == (info['height'], info['width'], 3)
+    mmcv_load = TRANSFORMS.build(dict(type='mmcv.LoadImageFromFile'))
+    assert np.array_equal(out['img'], mmcv_load(dict(info))['img'])
+    # each file is warned about once per process (per loader instance)
+    warnings_log.clear()
+    load = LoadImageFromFile()
+    for _ in range(3):
+        load(dict(_info(data, _name(data, 'html'), sample_idx=0)))
+    assert len(warnings_log) == 1 and load.num_bad_loads == 3
+
+
+def _name(data, defect):
+    return next(n for n, d in data['bad'].items() if d == defect)
+
+
+def test_what_mmcv_does_with_the_same_files(data):
+    """Negative control: mmcv's loader fails on the broken files or, worse,
+    decodes the truncated one and the wrong size silently."""
+    mmcv_load = TRANSFORMS.build(dict(type='mmcv.LoadImageFromFile'))
+    for defect in ('empty', 'html'):
+        with pytest.raises(Exception):
+            mmcv_load(_info(data, _name(data, defect)))
+    for defect in ('size', 'exif'):
+        info = _info(data, _name(data, defect))
+        assert mmcv_load(dict(info))['img'].shape[:2] != (info['height'],
+                                                           info['width'])
+
+
+def test_exif_rotated_loads_with_ignore_orientation(data):
+    info = _info(data, _name(data, 'exif'), sample_idx=0)
+    out = LoadImageFromFile(color_type='color_ignore_orientation')(info)
+    assert out['img'].shape[:2] == (info['height'], info['width'])
+
+
+def test_error_mode_and_inference_raise(data):
+    info = _info(data, _name(data, 'truncated'))
+    with pytest.raises(BadImageError, match='truncated JPEG') as e:
+        LoadImageFromFile()(dict(info))  # no sample_idx: inference
+    assert info['img_path'] in str(e.value)
+    assert 'check_dataset.py' in str(e.value)
+    with pytest.raises(BadImageError, match=f"image id {info['img_id']}"):
+        LoadImageFromFile(on_bad='error')(dict(info, sample_idx=0))
+    with pytest.raises(ValueError, match='on_bad'):
+        LoadImageFromFile(on_bad='ignore')
+
+
+def test_check_size_off_and_missing_file(data):
+    info = _info(data, _name(data, 'size'), sample_idx=0)
+    assert LoadImageFromFile(check_size=False)(dict(info)) is not None
+    with pytest.raises(FileNotFoundError):
+        LoadImageFromFile()(dict(info, img_path=info['img_path'] + '.nope'))
+    img, problem = check_image_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 50)
+    assert img is None and problem.kind == 'undecodable'
+
+
+def test_training_dataset_redraws_good_samples(data, warnings_log):
+    ds = _ds(data, filter_cfg=dict(filter_empty_gt=True))
+    good = {osp.join(data['img_dir'], n) for n in data['good']}
+    for idx in range(len(ds)):
+        sample = ds[idx]  # a bad index is replaced by another sample
+        assert sample['data_samples'].img_path in good
+    named = {p for p in (osp.join(data['img_dir'], n) for n in data['bad'])
+             if any(p in m for m in warnings_log)}
+    assert len(named) == len(data['bad'])
+
+
+def test_budget_stops_mostly_corrupt_dataset(tmp_path):
+    """8 of 10 files corrupt, 2 DataLoader workers: a clear error instead of
+    endless re-draws."""
+    bad = make_dataset(tmp_path, num_images=10,
+                       defects=DEFECTS + ('truncated', 'html', 'empty'))
+    assert len(bad['bad']) == 8
+    ds = DATASETS.build(dict(
+        type='CocoInstanceDataset', data_root='', ann_file=bad['ann_file'],
+        data_prefix=dict(img=bad['img_dir'] + '/'),
+        pipeline=[dict(type='LoadImageFromFile', min_loads=20)] +
+        PIPELINE[1:]))
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=True,
+                        collate_fn=pseudo_collate)
+    with pytest.raises(RuntimeError) as e:
+        for _ in range(20):
+            for _ in loader:
+                pass
+    msg = str(e.value)
+    assert 'too many bad images' in msg
+    assert 'this data-loading process' in msg and 'max_bad_fraction=0.05' \
+        in msg and 'check_dataset.py' in msg
+    assert any(osp.join(bad['img_dir'], n) in msg for n in bad['bad'])
+    # the 20% of good files alone stay under a permissive budget
+    ds.pipeline.transforms[0].max_bad_fraction = 0.95
+    for idx in range(len(ds)):
+        ds[idx]
+
+
+def test_test_mode_placeholder_and_fail_fast(data):
+    ds = _ds(data, test_mode=True)
+    name = _name(data, 'html')
+    idx = next(i for i in range(len(ds))
+               if ds.get_data_info(i)['img_path'].endswith(name))
+    sample = ds[idx]
+    meta = sample['data_samples'].metainfo
+    assert 'cannot be decoded' in meta['bad_image']
+    assert meta['img_id'] == ds.get_data_info(idx)['img_id']
+    assert meta['ori_shape'] == (ds.get_data_info(idx)['height'],
+                                 ds.get_data_info(idx)['width'])
+    assert not sample['inputs'].any()  # black placeholder
+    # good images are unmarked
+    good = next(i for i in range(len(ds)) if i != idx and not any(
+        ds.get_data_info(i)['img_path'].endswith(n) for n in data['bad']))
+    assert 'bad_image' not in ds[good]['data_samples'].metainfo
+    ds = _ds(data, test_mode=True, bad_image='error')
+    with pytest.raises(BadImageError, match=f"bad_image='error'") as e:
+        ds[idx]
+    assert name in str(e.value)
+
+
+class _Recorder:
+    """A metric that keeps what it is given (to see what CocoMetric gets)."""
+
+    def __init__(self):
+        self.seen = []
+        self.dataset_meta = None
+
+    def process(self, data_batch, data_samples):
+        self.seen.extend(data_samples)
+
+    def evaluate(self, size):
+        return dict(recorded=len(self.seen))
+
+
+def test_bad_image_evaluator_empties_and_counts():
+    rec = _Recorder()
+    evaluator = BadImageEvaluator([rec])
+    samples = []
+    for i, bad in enumerate([False, True, False, True, True]):
+        s = DetDataSample(metainfo=dict(img_id=i))
+        if bad:
+            s.set_metainfo(dict(bad_image='empty file'))
+        s.pred_instances = InstanceData(
+            bboxes=torch.rand(3, 4), scores=torch.rand(3),
+            labels=torch.zeros(3, dtype=torch.long),
+            masks=torch.ones(3, 4, 4, dtype=torch.bool))
+        samples.append(s)
+    evaluator.process(samples[:2])
+    evaluator.process(samples[2:])
+    assert [len(s['pred_instances']['bboxes']) for s in rec.seen] == \
+        [3, 0, 3, 0, 0]
+    assert rec.seen[1]['img_id'] == 1  # kept: COCO counts its objects missed
+    assert rec.seen[1]['pred_instances']['masks'].shape == (0, 4, 4)
+    assert evaluator.evaluate(5) == dict(recorded=5, bad_images=3)
