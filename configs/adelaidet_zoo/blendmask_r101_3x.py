@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         depth=101,
         init_cfg=dict(type='Pretrained',
-                      checkpoint='torchvision://resnet101')))
+                      checkpoint='open-mmlab://detectron2/resnet101_caffe')))
