@@ -1,7 +1,10 @@
 """mmblend: BlendMask for MMDetection 3.x.
 
-Install with ``make install`` (it installs torch 2.13.0 CPU and builds mmcv
-2.1.0 with ops first); ``pip install -e .`` alone expects both to be present.
+``pip install -e .`` into an existing MMDetection 3.3 environment keeps its
+torch and mmcv (``install_requires`` are ranges, requirements/runtime.txt);
+extras: ``lvis`` (LVIS datasets/metrics), ``onnxruntime`` (ONNX inference),
+``tests``. ``make install`` installs the exact CPU stack instead
+(requirements/constraints.txt, torch 2.13.0 CPU, mmcv 2.1.0 built with ops).
 """
 import os.path as osp
 
@@ -43,9 +46,17 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     include_package_data=True,
-    python_requires='>=3.8',
+    # the Python that make test / CI run on (README: Python 3.11)
+    python_requires='>=3.11',
     install_requires=parse_requirements('runtime.txt'),
-    extras_require={'tests': parse_requirements('tests.txt')},
+    extras_require={
+        # LVISV1Dataset / LVISMetric (pulls opencv-python, Cython,
+        # matplotlib); the exact version is in requirements/constraints.txt
+        'lvis': ['lvis'],
+        # CPU inference of exported models
+        'onnxruntime': ['onnxruntime'],
+        'tests': parse_requirements('tests.txt'),
+    },
     license='Apache License 2.0',
     zip_safe=False,
 )

@@ -2,21 +2,30 @@
 # Install mmblend and its pinned stack into the virtualenv $VENV (idempotent).
 # Called by `make install` / `make test` / `make demo`.
 #
+# The exact versions come from requirements/constraints.txt (passed to pip
+# with -c; setup.py itself declares ranges):
+#
 #   1. create/reuse the venv                     (python3 -m venv)
-#   2. torch==2.13.0 (CPU wheel; never a bare `torch`, which would pull a
+#   2. torch (2.13.0, CPU wheel; never a bare `torch`, which would pull a
 #      multi-GB CUDA build)
-#   3. mmcv==2.1.0 built from source with ops, ONLY if `import mmcv.ops`
+#   3. mmcv (2.1.0) built from source with ops, ONLY if `import mmcv.ops`
 #      fails. The build needs setuptools<70 and --no-build-isolation (it
 #      compiles against the installed torch); pip caches the built wheel in
 #      ~/.cache/pip/wheels, so later venvs reuse it in seconds.
-#   4. setuptools back to the runtime pin (torch 2.13 wants >=77.0.3)
-#   5. mmblend itself (editable) + test requirements
+#   4. setuptools back to the constraints' range (torch 2.13 wants >=77.0.3)
+#   5. mmblend itself (editable, extra `lvis`) + test requirements
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 PY="$VENV/bin/python"
+CONSTRAINTS=requirements/constraints.txt
+pin() {  # the `name==version` line of $1 in the constraints file
+    grep -E "^$1==" "$CONSTRAINTS" || { echo "[install] ERROR: no $1== pin in $CONSTRAINTS" >&2; exit 1; }
+}
+TORCH_PIN=$(pin torch); TORCH_VERSION=${TORCH_PIN#torch==}
+MMCV_PIN=$(pin mmcv); MMCV_VERSION=${MMCV_PIN#mmcv==}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 say() { echo "[install] $*"; }
@@ -33,39 +42,40 @@ if [ ! -x "$PY" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-if ! "$PY" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" >/dev/null 2>&1; then
-    say "installing torch==2.13.0 (CPU)"
-    pipq torch==2.13.0
+if ! "$PY" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" >/dev/null 2>&1; then
+    say "installing $TORCH_PIN (CPU)"
+    pipq "$TORCH_PIN"
 fi
 
 mmcv_ok() {
-    "$PY" -c "import sys, mmcv, mmcv.ops; sys.exit(mmcv.__version__ != '2.1.0')" >/dev/null 2>&1
+    "$PY" -c "import sys, mmcv, mmcv.ops; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" >/dev/null 2>&1
 }
 
 if ! mmcv_ok; then
-    say "installing mmcv==2.1.0 with ops (first time: compiled from source, ~10 min on 2 cores; later: pip's wheel cache)"
+    say "installing $MMCV_PIN with ops (first time: compiled from source, ~10 min on 2 cores; later: pip's wheel cache)"
     say "(pip may report that torch needs setuptools>=77.0.3 while mmcv builds with setuptools<70: expected, it is restored right after)"
     pipq -r requirements/build.txt
-    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation mmcv==2.1.0
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation "$MMCV_PIN"
     if ! mmcv_ok; then
         # An mmcv without working ops was installed or cached (e.g. built
         # against another torch): rebuild it, bypassing pip's cache.
-        say "mmcv.ops still not importable: rebuilding mmcv==2.1.0 from source"
+        say "mmcv.ops still not importable: rebuilding $MMCV_PIN from source"
         MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation \
-            --no-cache-dir --force-reinstall --no-deps mmcv==2.1.0
+            --no-cache-dir --force-reinstall --no-deps "$MMCV_PIN"
         if ! mmcv_ok; then
             "$PY" -c "import mmcv.ops" || true
-            say "ERROR: mmcv==2.1.0 with ops is not importable"
+            say "ERROR: $MMCV_PIN with ops is not importable"
             exit 1
         fi
     fi
 fi
 
 # Runtime setuptools pin (restores it after the mmcv build step).
-pipq "$(grep -E '^setuptools' requirements/runtime.txt)"
+pipq "$(grep -E '^setuptools' "$CONSTRAINTS")"
 
 say "installing mmblend (editable) and test requirements"
-pipq --no-build-isolation --use-pep517 -e . -r requirements/tests.txt
+pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis]' \
+    -r requirements/tests.txt
 
 "$PY" - <<'EOF'
 import warnings
