@@ -17,13 +17,14 @@ from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
 
 @MODELS.register_module()
 class BlendMaskMaskHead(BaseMaskHead):
-    """Mask head of BlendMask, fed by :class:`BlendMaskHead`'s positives.
+    """Mask head of BlendMask, fed by the positives of a host box head
+    (:class:`BlendMaskHead` or any ``Blend*Head`` of the mixing mechanism).
 
     Training: every FCOS positive uses its matched GT box as the proposal;
     the target is the GT mask cropped and resized to ``R x R`` (mmcv
     RoIAlign, aligned); the loss is the per-instance mean BCE weighted by
-    the positive's centerness target and normalised by the sum of centerness
-    targets (all-reduced across processes, so every rank uses the same
+    the positive's mask-loss weight (centerness target where the host defines
+    one, else 1) and normalised by the sum of those weights (all-reduced across processes, so every rank uses the same
     normaliser). An image without GT contributes a finite zero.
 
     Inference: the blender runs on the FCOS detections; masks are pasted at
@@ -122,11 +123,13 @@ class BlendMaskMaskHead(BaseMaskHead):
             sem_logits: ``[B, C+1, H/8, W/8]`` or None.
             batch_gt_instances: GT with ``bboxes``, ``labels``, ``masks``
                 (padded to the batch input).
-            positive_infos: from :meth:`BlendMaskHead.get_positive_infos`.
+            positive_infos: from the host's ``get_positive_infos()``
+                (``attns``, ``pos_assigned_gt_inds``, ``mask_weights``).
         """
         if positive_infos is None:
             raise ValueError('BlendMaskMaskHead needs positive_infos from a '
-                             'BlendMaskHead bbox head')
+                             'Blend* bbox head (BlendMaskHead, BlendATSSHead, '
+                             '...)')
         self._check_bases(bases, batch_img_metas)
         R = self.blender.bottom_resolution
         gt_rois, gt_targets, pos_gt, attns, weights = [], [], [], [], []
@@ -143,7 +146,7 @@ class BlendMaskMaskHead(BaseMaskHead):
                     device=boxes.device).to_tensor(boxes.dtype, boxes.device))
             pos_gt.append(info.pos_assigned_gt_inds + num_gts)
             attns.append(info.attns)
-            weights.append(info.centerness_targets)
+            weights.append(info.mask_weights)
             num_gts += len(gt)
         pos_gt = torch.cat(pos_gt)
         attns = torch.cat(attns)

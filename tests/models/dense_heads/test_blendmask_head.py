@@ -1,5 +1,5 @@
 """BlendMaskHead: positives bookkeeping, attention layout, inference
-threshold on cls * ctr."""
+threshold on cls * ctr. (Detections' attentions: test_blend_hosts.py.)"""
 import pytest
 import torch
 from mmengine.config import ConfigDict
@@ -44,12 +44,18 @@ def metas():
                  batch_input_shape=(64, 64), scale_factor=(1., 1.))] * 2
 
 
+def dense_attns(head, towers):
+    """The top layer as a dense conv over every level's box tower."""
+    return [head.top_layer(t) for t in towers]
+
+
 def test_top_layer_and_attention_layout():
     head = make_head()
     assert head.top_layer.out_channels == 18
     assert head.top_layer.weight.std() < 0.02  # std 0.01 init
-    cls, box, ctr, attn = head(feats())
-    assert [a.shape for a in attn] == [(2, 18, 8, 8), (2, 18, 4, 4)]
+    towers, cls, box, ctr = head(feats())
+    assert [a.shape for a in dense_attns(head, towers)] == [(2, 18, 8, 8),
+                                                            (2, 18, 4, 4)]
     assert len(cls) == len(box) == len(ctr) == 2
 
 
@@ -62,9 +68,9 @@ def test_positive_infos():
     a, b = infos
     assert len(a) > 0 and len(b) == 0
     assert set(a.pos_assigned_gt_inds.tolist()) <= {0, 1}
-    assert ((a.centerness_targets > 0) & (a.centerness_targets <= 1)).all()
+    assert ((a.mask_weights > 0) & (a.mask_weights <= 1)).all()
     # attention of a positive = the top layer's output at its location
-    attn = outs[3]
+    attn = dense_attns(head, outs[0])
     n0 = 8 * 8
     for p, idx in zip(a.pos_inds.tolist(), range(len(a))):
         lvl, k = (0, p) if p < n0 else (1, p - n0)
@@ -85,43 +91,29 @@ def samples_with(gt_list):
 
 def test_loss_runs_top_layer_only_at_positives():
     """loss() evaluates the top layer at the FCOS positives only: the same
-    attentions, losses and gradients as the dense conv."""
+    attentions and gradients as the dense conv gathered there."""
     head = make_head()
     x = tuple(f.requires_grad_() for f in feats())
-    # dense reference: forward + loss_by_feat, the inherited path
-    dense_losses = head.loss_by_feat(*head(x), gts(), metas())
-    dense = head.get_positive_infos()
-    assert 'tower_feats' not in head._raw_positive_infos
-    (sum(i.attns.square().sum() for i in dense) +
-     sum(dense_losses.values())).backward()
-    ref = {n: p.grad.clone() for n, p in head.named_parameters()
-           if p.grad is not None}
-    ref_x = [f.grad.clone() for f in x]
-    head.zero_grad()
-    for f in x:
-        f.grad = None
-    sparse_losses = head.loss(x, samples_with(gts()))
-    assert not head._sparse_top_layer
-    assert 'tower_feats' in head._raw_positive_infos
+    head.loss(x, samples_with(gts()))
     sparse = head.get_positive_infos()
-    for d, s in zip(dense, sparse):
-        assert torch.equal(d.pos_inds, s.pos_inds)
-        torch.testing.assert_close(s.attns, d.attns, rtol=1e-4, atol=1e-5)
-    for k in dense_losses:
-        torch.testing.assert_close(sparse_losses[k], dense_losses[k])
-    (sum(i.attns.square().sum() for i in sparse) +
-     sum(sparse_losses.values())).backward()
-    assert set(ref) == {n for n, p in head.named_parameters()
-                        if p.grad is not None}
-    for n, p in head.named_parameters():
-        if n in ref:
-            torch.testing.assert_close(p.grad, ref[n], rtol=1e-4, atol=1e-5,
-                                       msg=n)
-    for f, g in zip(x, ref_x):
-        torch.testing.assert_close(f.grad, g, rtol=1e-4, atol=1e-5)
-    # a later direct loss_by_feat call goes back to its dense attentions
-    head.loss_by_feat(*head(x), gts(), metas())
-    assert 'tower_feats' not in head._raw_positive_infos
+    towers = head._raw_positive_infos['box_towers']
+    dense = dense_attns(head, towers)
+    flat = torch.cat([a.flatten(2) for a in dense], dim=2)  # [B, KMM, N]
+    gathered = [flat[i][:, info.pos_inds].t() for i, info in enumerate(sparse)]
+    for s, d in zip(sparse, gathered):
+        torch.testing.assert_close(s.attns, d, rtol=1e-5, atol=1e-6)
+
+    def grads(attns):
+        head.zero_grad()
+        for f in x:
+            f.grad = None
+        sum(a.square().sum() for a in attns).backward(retain_graph=True)
+        return ([p.grad.clone() for p in head.top_layer.parameters()] +
+                [f.grad.clone() for f in x])
+
+    for g_sparse, g_dense in zip(grads([i.attns for i in sparse]),
+                                 grads(gathered)):
+        torch.testing.assert_close(g_sparse, g_dense, rtol=1e-4, atol=1e-6)
 
 
 def test_sparse_loss_without_positives_keeps_top_layer_in_graph():
@@ -142,9 +134,9 @@ def test_no_top_layer_for_assembler():
     head = make_head(attn_channels=0)
     assert head.top_layer is None
     outs = head(feats())
-    assert outs[3][0].shape == (2, 0, 8, 8)
     head.loss_by_feat(*outs, gts(), metas())
-    assert head.get_positive_infos()[0].attns.shape[1] == 0
+    info = head.get_positive_infos()[0]
+    assert len(info) > 0 and info.attns.shape == (len(info), 0)
 
 
 def test_threshold_applies_to_cls_times_ctr():
@@ -157,9 +149,11 @@ def test_threshold_applies_to_cls_times_ctr():
     cls[0][0, 1, 2, 2], ctr[0][0, 0, 2, 2] = logit(0.9), logit(0.01)
     cls[0][0, 0, 5, 5], ctr[0][0, 0, 5, 5] = logit(0.3), logit(0.5)
     box = [torch.full((1, 4, 8, 8), 8.0), torch.full((1, 4, 4, 4), 16.0)]
-    attn = [torch.randn(1, 18, 8, 8), torch.randn(1, 18, 4, 4)]
-    res = head.predict_by_feat(cls, box, ctr, attn,
-                               batch_img_metas=metas()[:1])[0]
+    towers = [torch.randn(1, 8, 8, 8), torch.randn(1, 8, 4, 4)]
+    with torch.no_grad():
+        res = head.predict_by_feat(towers, cls, box, ctr,
+                                   batch_img_metas=metas()[:1])[0]
+        attn = dense_attns(head, towers)
     assert len(res) == 1
     assert res.labels.tolist() == [0]
     torch.testing.assert_close(res.scores, torch.tensor([0.15]).sqrt())
@@ -169,30 +163,7 @@ def test_threshold_applies_to_cls_times_ctr():
 def test_feat_indices_select_levels():
     head = make_head(feat_indices=(1, 2))
     p2 = torch.randn(2, 8, 16, 16)
-    outs = head((p2, ) + feats())
-    assert outs[0][0].shape[-1] == 8
+    towers, cls, *_ = head((p2, ) + feats())
+    assert cls[0].shape[-1] == towers[0].shape[-1] == 8
     with pytest.raises(ValueError, match='feat_indices'):
         make_head()((p2, ) + feats())
-
-
-def test_predict_runs_top_layer_only_at_detections():
-    """predict() evaluates the top layer at the kept detections only; the
-    result equals the dense conv at those locations."""
-    head = make_head().eval()
-    x = feats()
-    metas_ = [dict(m, img_shape=(64, 64)) for m in metas()]
-    samples = []
-    from mmdet.structures import DetDataSample
-    for m in metas_:
-        samples.append(DetDataSample(metainfo=m))
-    head.test_cfg.score_thr = 0.0
-    with torch.no_grad():
-        dense = head.predict_by_feat(*head(x), batch_img_metas=metas_)
-        sparse = head.predict(x, samples)
-    assert not head._sparse_top_layer
-    for d, s in zip(dense, sparse):
-        assert len(s) > 0
-        torch.testing.assert_close(s.bboxes, d.bboxes)
-        torch.testing.assert_close(s.scores, d.scores)
-        torch.testing.assert_close(s.attns, d.attns, rtol=1e-4, atol=1e-5)
-        assert 'attn_levels' not in s

@@ -119,8 +119,8 @@ def test_predict_returns_image_size_masks():
 def test_tensor_mode_runs_without_ground_truth():
     model = build().eval()
     outs = model(torch.randn(1, 3, 64, 96), mode='tensor')
-    (cls, box, ctr, attn), (bases, sem) = outs
-    assert attn[0].shape == (1, 4 * 7 * 7, 8, 12)
+    (towers, cls, box, ctr), (bases, sem) = outs
+    assert model.bbox_head.top_layer(towers[0]).shape == (1, 4 * 7 * 7, 8, 12)
     assert bases.shape == (1, 4, 8, 12)
     assert sem is None
 
