@@ -1,6 +1,7 @@
-"""tools/analysis_tools/vis_bases.py: one panel per image with the K bases,
-the top detections' attentions, per-basis products and masks, and mmdet's
-overlay; on a real coco128-seg photo."""
+"""mmblend.visualization.bases_panel and tools/analysis_tools/vis_bases.py:
+one panel per image with the K bases, the top detections' attentions,
+per-basis products and masks, and mmdet's overlay; on a real coco128-seg
+photo."""
 import copy
 import importlib.util
 import os.path as osp
@@ -10,6 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmblend.visualization import (blend_internals, draw_panel, load_image,
+                                   make_panel)
 from mmdet.registry import MODELS
 
 from tiny_config import DATA_ROOT, REPO_ROOT
@@ -43,8 +46,8 @@ def test_panel_layout_and_content(cfg, tmp_path):
     model = tiny_model(cfg)
     K = model.mask_head.blender.num_bases
     out = str(tmp_path / 'panel.png')
-    info = vis_bases.make_panel(model, cfg, IMAGE, out, num_instances=3,
-                                class_names=CLASSES)
+    info = make_panel(model, cfg, IMAGE, out, num_instances=3,
+                      class_names=CLASSES)
     n = len(info.scores)
     assert n == 3 and info.bases.shape[0] == K
     h, w = info.image.shape[:2]
@@ -67,7 +70,7 @@ def test_panel_layout_and_content(cfg, tmp_path):
         band = png[r * png.shape[0] // rows:(r + 1) * png.shape[0] // rows]
         assert band.std() > 10, r
 
-    fig = vis_bases.draw_panel(info, info.image, CLASSES)
+    fig = draw_panel(info, info.image, CLASSES)
     titles = [ax.get_title() for ax in fig.axes]
     assert len(fig.axes) == rows * cols
     assert titles[0] == 'overlay'
@@ -100,6 +103,6 @@ def test_cli_writes_one_panel_per_image(cfg, tmp_path):
 
 def test_assembler_has_no_attentions(cfg):
     model = tiny_model(cfg, merge='assembler')
-    data = vis_bases.load_image(cfg, IMAGE)
+    data = load_image(cfg, IMAGE)
     with pytest.raises(ValueError, match="merge='blender'"):
-        vis_bases.blend_internals(model, data, 3)
+        blend_internals(model, data, 3)

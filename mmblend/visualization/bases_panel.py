@@ -1,0 +1,227 @@
+"""The pictures of paper Fig. 1 / Fig. 3: what BlendMask's blender blends.
+
+For one image: the K bases, and for its top detections the K attention maps
+(M x M, upsampled to the box), the K per-basis products and the final mask,
+beside mmdet's visualizer overlay, as one panel
+(``tools/analysis_tools/vis_bases.py``, ``make demo``).
+
+All calls into BlendMask's internals are in :func:`blend_internals`.
+"""
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class BlendInternals:
+    """What the blender saw and made for the top detections of one image.
+
+    Attributes (numpy, input scale ``h x w`` = the resized image, unpadded):
+        image: ``[h, w, 3]`` uint8 RGB, the network input before
+            normalisation.
+        bases: ``[K, h, w]`` bases upsampled to the input.
+        bboxes: ``[n, 4]`` boxes (x1, y1, x2, y2) at input scale.
+        scores, labels: ``[n]``.
+        attns: ``[n, K, R, R]`` attention weights over the box (M x M
+            resized to R x R, softmax over K; sigmoid when K == 1).
+        products: ``[n, K, R, R]`` per-basis terms of the blend.
+        masks: ``[n, R, R]`` final mask probabilities.
+    """
+    image: np.ndarray
+    bases: np.ndarray
+    bboxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    attns: np.ndarray
+    products: np.ndarray
+    masks: np.ndarray
+
+
+@torch.no_grad()
+def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
+    """Run ``model`` on one collated image and return the blender's pieces.
+
+    The only function here that touches BlendMask's internals
+    (``_extract``, ``bbox_head.predict``, ``mask_head.forward``,
+    ``mask_head.blender``): adapt it here when they change.
+
+    Args:
+        model: a :class:`~mmblend.models.BlendMask` in eval mode.
+        data: ``dict(inputs=[Tensor[3, h, w] uint8 BGR], data_samples=[...])``
+            from the test pipeline (one image).
+        num_instances: how many top-scoring detections to keep.
+    """
+    from mmblend.models.layers.resize import resize
+    blender = model.mask_head.blender
+    if blender.merge_type != 'blender':
+        raise ValueError(
+            f"vis_bases draws attentions; merge='{blender.merge_type}' has "
+            "none (only merge='blender' configs are supported)")
+    raw = data['inputs'][0]
+    batch = model.data_preprocessor(data, False)
+    inputs, samples = batch['inputs'], batch['data_samples']
+    x, bottom = model._extract(inputs)
+    dets = model.bbox_head.predict(x, samples, rescale=False)[0]
+    bases = model.mask_head.forward(bottom)[0]  # [1, K, H/s, W/s]
+    order = dets.scores.argsort(descending=True)[:num_instances]
+    dets = dets[order]
+    n, K, M = len(dets), blender.num_bases, blender.attn_size
+    R = blender.bottom_resolution
+    rois = torch.cat([dets.bboxes.new_zeros((n, 1)), dets.bboxes], dim=1)
+    crops = blender.crop(bases, rois)  # [n, K, R, R]
+    logits = blender.merge(crops, dets.attns)  # [n, R, R]
+    attns = resize(dets.attns.view(n, K, M, M), (R, R), blender.top_interp)
+    if K == 1:
+        attns = attns.sigmoid()
+        products = crops.sigmoid() * attns
+    else:
+        attns = attns.softmax(dim=1)
+        products = crops * attns
+    if not torch.allclose(products.sum(dim=1), logits, atol=1e-4):
+        raise RuntimeError(
+            'the per-basis products do not add up to the blender output: '
+            'Blender.merge changed, adapt vis_bases.blend_internals')
+    masks = logits.sigmoid() if blender.output_is_logits else logits
+
+    h, w = samples[0].img_shape[:2]
+    s = blender.bases_stride
+    up = F.interpolate(bases, scale_factor=s, mode='bilinear',
+                       align_corners=False)[0, :, :h, :w]
+    image = raw[:, :h, :w].flip(0).permute(1, 2, 0).byte().cpu().numpy()
+    return BlendInternals(
+        image=np.ascontiguousarray(image), bases=up.cpu().numpy(),
+        bboxes=dets.bboxes.cpu().numpy(), scores=dets.scores.cpu().numpy(),
+        labels=dets.labels.cpu().numpy(), attns=attns.cpu().numpy(),
+        products=products.cpu().numpy(), masks=masks.cpu().numpy())
+
+
+def box_region(box: np.ndarray, h: int, w: int) -> tuple:
+    """Integer ``(x1, y1, x2, y2)`` of ``box`` inside an ``h x w`` image,
+    at least one pixel wide and high."""
+    x1 = int(np.clip(np.floor(box[0]), 0, w - 1))
+    y1 = int(np.clip(np.floor(box[1]), 0, h - 1))
+    x2 = int(np.clip(np.ceil(box[2]), x1 + 1, w))
+    y2 = int(np.clip(np.ceil(box[3]), y1 + 1, h))
+    return x1, y1, x2, y2
+
+
+def to_box(maps: np.ndarray, size: tuple) -> np.ndarray:
+    """Resize ``[..., R, R]`` maps to ``size = (bh, bw)`` (bilinear)."""
+    t = torch.from_numpy(np.ascontiguousarray(maps)).float()
+    lead = t.shape[:-2]
+    t = t.reshape(-1, 1, *t.shape[-2:])
+    t = F.interpolate(t, size=size, mode='bilinear', align_corners=False)
+    return t.reshape(*lead, *size).numpy()
+
+
+def draw_panel(info: BlendInternals, overlay: np.ndarray,
+               class_names: Optional[Sequence[str]] = None):
+    """The panel as a matplotlib figure.
+
+    Layout: ``1 + n`` rows x ``2 + 2K`` columns. Row 0: overlay, K bases.
+    Row ``i``: box region, K attentions, K products, mask. Axis titles name
+    the cells ('overlay', 'basis k', 'det i', 'attn k', 'prod k', 'mask').
+    """
+    import matplotlib
+    matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
+
+    n, K = info.attns.shape[:2]
+    cols, rows = 2 + 2 * K, 1 + n
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 1.9 * rows),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_axis_off()
+    h, w = info.image.shape[:2]
+
+    def show(ax, img, title, heat=None, cmap='viridis', vmin=None,
+             vmax=None):
+        ax.set_axis_on()
+        ax.imshow(img)
+        if heat is not None:
+            ax.imshow(heat, cmap=cmap, alpha=0.6, vmin=vmin, vmax=vmax)
+        ax.set_title(title, fontsize=8)
+
+    show(axes[0, 0], overlay, 'overlay')
+    for k in range(K):
+        show(axes[0, 1 + k], info.image, f'basis {k + 1}', info.bases[k],
+             cmap='coolwarm')
+    for i in range(n):
+        x1, y1, x2, y2 = box_region(info.bboxes[i], h, w)
+        crop = info.image[y1:y2, x1:x2]
+        size = crop.shape[:2]
+        label = int(info.labels[i])
+        name = class_names[label] if class_names and \
+            label < len(class_names) else str(label)
+        row = axes[1 + i]
+        show(row[0], crop, f'det {i + 1}: {name} {info.scores[i]:.2f}')
+        attns = to_box(info.attns[i], size)
+        prods = to_box(info.products[i], size)
+        lim = float(np.abs(prods).max()) or 1.0
+        for k in range(K):
+            show(row[1 + k], crop, f'attn {k + 1}', attns[k], vmin=0,
+                 vmax=1)
+            show(row[1 + K + k], crop, f'prod {k + 1}', prods[k],
+                 cmap='coolwarm', vmin=-lim, vmax=lim)
+        show(row[1 + 2 * K], crop, 'mask', to_box(info.masks[i], size),
+             cmap='gray', vmin=0, vmax=1)
+    fig.tight_layout()
+    return fig
+
+
+def load_image(cfg, img_path: str) -> dict:
+    """One image through the config's test pipeline (without annotations),
+    collated as ``dict(inputs=[...], data_samples=[...])``."""
+    from mmcv.transforms import Compose
+    from mmdet.utils import get_test_pipeline_cfg
+    steps = [t for t in get_test_pipeline_cfg(cfg)
+             if 'LoadAnnotations' not in t['type']]
+    sample = Compose(steps)(dict(img_path=img_path, img_id=0))
+    return dict(inputs=[sample['inputs']],
+                data_samples=[sample['data_samples']])
+
+
+def make_panel(model, cfg, img_path: str, out_file: str,
+               num_instances: int = 3, score_thr: float = 0.3,
+               class_names: Optional[Sequence[str]] = None) -> BlendInternals:
+    """Write the panel of ``img_path`` to ``out_file`` (PNG).
+
+    Args:
+        model: BlendMask in eval mode (unwrapped).
+        cfg: its config (for the test pipeline).
+        score_thr: score threshold of mmdet's overlay only (the rows show the
+            top ``num_instances`` detections whatever their score).
+
+    Returns:
+        the :class:`BlendInternals` drawn.
+    """
+    import mmcv
+    from mmdet.visualization import DetLocalVisualizer
+    if not osp.isfile(img_path):
+        raise FileNotFoundError(f'image {img_path!r} not found')
+    model.eval()
+    data = load_image(cfg, img_path)
+    info = blend_internals(model, data, num_instances)
+    with torch.no_grad():
+        result = model.test_step(load_image(cfg, img_path))[0]
+    names = class_names or (getattr(model, 'dataset_meta', None) or
+                            {}).get('classes')
+    vis = DetLocalVisualizer(name=f'vis_bases_{id(info)}')
+    if names:
+        vis.dataset_meta = dict(classes=names)
+    img = mmcv.imread(img_path, channel_order='rgb')
+    vis.add_datasample('overlay', img, data_sample=result, draw_gt=False,
+                       show=False, pred_score_thr=score_thr)
+    fig = draw_panel(info, vis.get_image(), names)
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    fig.savefig(out_file, dpi=100)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return info
