@@ -31,9 +31,14 @@ if _REPO_ROOT not in sys.path:
 from mmengine.registry import RUNNERS  # noqa: E402
 
 import mmblend  # noqa: E402,F401  (registrations + safe checkpoint loading)
-from mmblend.engine.cli import (add_launcher_args,  # noqa: E402
-                                apply_resume, build_runner, load_config,
-                                parse_args_with_local_rank, setup_registries)
+from mmblend.engine.cli import (  # noqa: E402
+    add_launcher_args,
+    apply_resume,
+    build_runner,
+    load_config,
+    parse_args_with_local_rank,
+    setup_registries,
+)
 from mmblend.engine.dist import accelerator_available  # noqa: E402
 
 AMP_CPU_MESSAGE = (

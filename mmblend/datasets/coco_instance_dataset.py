@@ -63,12 +63,11 @@ import warnings
 from typing import List, Optional, Union
 
 import numpy as np
-from mmengine.dataset import Compose
-from mmengine.fileio import exists, get_local_path
-
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.transforms import LoadAnnotations
 from mmdet.registry import DATASETS
+from mmengine.dataset import Compose
+from mmengine.fileio import exists, get_local_path
 
 from .transforms.loading import BAD_IMAGE_KEY, BadImageError
 

@@ -51,8 +51,10 @@ def parse_args_with_local_rank(
 
 def setup_registries() -> None:
     """mmdet's start-up: dynamo cache limit and module registration."""
-    from mmdet.utils import (register_all_modules,
-                             setup_cache_size_limit_of_dynamo)
+    from mmdet.utils import (
+        register_all_modules,
+        setup_cache_size_limit_of_dynamo,
+    )
 
     # Reduce the number of repeated compilations and improve speed.
     setup_cache_size_limit_of_dynamo()

@@ -18,10 +18,9 @@ placeholder and marks its data sample with the metainfo key ``bad_image``
 """
 from typing import Any, List, Optional, Sequence, Union
 
+from mmdet.registry import EVALUATOR
 from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.structures import BaseDataElement
-
-from mmdet.registry import EVALUATOR
 
 from ..datasets.transforms.loading import BAD_IMAGE_KEY
 

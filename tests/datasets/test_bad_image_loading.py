@@ -8,17 +8,20 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from bad_files import DEFECTS, KIND, make_dataset
+from mmdet.registry import DATASETS, TRANSFORMS
+from mmdet.structures import DetDataSample
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 from torch.utils.data import DataLoader
 
-from bad_files import DEFECTS, KIND, make_dataset
-from mmblend.datasets.transforms import (BadImageError, LoadImageFromFile,
-                                         check_image_bytes)
+from mmblend.datasets.transforms import (
+    BadImageError,
+    LoadImageFromFile,
+    check_image_bytes,
+)
 from mmblend.evaluation import BadImageEvaluator
-from mmdet.registry import DATASETS, TRANSFORMS
-from mmdet.structures import DetDataSample
 
 PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -199,7 +202,7 @@ def test_test_mode_placeholder_and_fail_fast(data):
         ds.get_data_info(i)['img_path'].endswith(n) for n in data['bad']))
     assert 'bad_image' not in ds[good]['data_samples'].metainfo
     ds = _ds(data, test_mode=True, bad_image='error')
-    with pytest.raises(BadImageError, match=f"bad_image='error'") as e:
+    with pytest.raises(BadImageError, match="bad_image='error'") as e:
         ds[idx]
     assert name in str(e.value)
 

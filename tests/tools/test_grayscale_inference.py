@@ -7,11 +7,10 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.runner import save_checkpoint
-
 from mmdet.apis import DetInferencer, inference_detector, init_detector
 from mmdet.registry import MODELS
+from mmengine.config import Config
+from mmengine.runner import save_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'tests', 'configs', 'blendmask_tiny_coco128.py')

@@ -60,9 +60,8 @@ import mmcv
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
-from mmengine.logging import print_log
-
 from mmdet.registry import TRANSFORMS
+from mmengine.logging import print_log
 
 # A JPEG ends with its EOI marker; tools may append a few bytes of padding.
 _JPEG_SOI = b'\xff\xd8'

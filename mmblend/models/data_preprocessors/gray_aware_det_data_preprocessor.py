@@ -2,7 +2,6 @@
 from typing import Union
 
 import torch
-
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.registry import MODELS
 
