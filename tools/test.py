@@ -74,8 +74,9 @@ def main():
         if 'tta_model' not in cfg:
             warnings.warn('Cannot find ``tta_model`` in config, '
                           'we will set it as default.')
+            # mmdet's DetTTAModel refuses masks; ours merges them
             cfg.tta_model = dict(
-                type='DetTTAModel',
+                type='DetTTAModelWithMasks',
                 tta_cfg=dict(
                     nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
         if 'tta_pipeline' not in cfg:

@@ -16,7 +16,8 @@ import mmdet
 from mmdet.registry import MODELS
 
 from cli_utils import TEST, explain, run_tool
-from tiny_config import DATA_ROOT, REPO_ROOT, write_subset_ann
+from tiny_config import (DATA_ROOT, REPO_ROOT, write_subset_ann,
+                         write_tiny_config)
 
 MMDET_TEST = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                       'test.py')
@@ -88,10 +89,16 @@ def check_results(pkl, num_images):
 
 
 def test_tta_with_ours_and_mmdets_test_py(tmp_path):
+    """mmdet's test.py on a config with our tta_model / tta_pipeline; ours
+    on a config with neither (its defaults: DetTTAModelWithMasks, flip)."""
     cfg, ckpt, _ = write_config_and_checkpoint(tmp_path)
-    for tool, name in ((TEST, 'ours'), (MMDET_TEST, 'mmdet')):
+    bare = write_tiny_config(str(tmp_path / 'bare'), num_train=1,
+                             num_val=NUM_IMAGES)
+    assert 'tta_model' not in Config.fromfile(bare)
+    for tool, config, name in ((MMDET_TEST, cfg, 'mmdet'),
+                               (TEST, bare, 'ours')):
         pkl = str(tmp_path / f'{name}.pkl')
-        proc = run_tool([tool, cfg, ckpt, '--tta', '--out', pkl,
+        proc = run_tool([tool, config, ckpt, '--tta', '--out', pkl,
                          '--work-dir', str(tmp_path / name)])
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, explain(proc)
@@ -99,4 +106,3 @@ def test_tta_with_ours_and_mmdets_test_py(tmp_path):
             explain(proc)
         assert 'Average Precision' in out
         check_results(pkl, NUM_IMAGES)
-
