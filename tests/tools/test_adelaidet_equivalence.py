@@ -18,10 +18,11 @@ Checked per part: data preprocessor (BGR caffe normalisation), backbone
 (caffe style, FrozenBN) C3..C5, FPN P3..P7 (P6 for 550), FCOS towers with
 class / box (ReLU, no per-level scale, stride-scaled at test) / centerness
 outputs, the top layer, the Proto-FPN bases, the semantic head (class order),
-and the blender on boxes of the photo's ground truth. Not checked here: the
-DCN blocks of R_101_dcni3_5x (no deformable conv in torch.nn.functional;
-their keys and shapes are checked in test_adelaidet2mmblend.py) and the
-post-processing (box decoding, NMS, mask pasting).
+and the blender on boxes of the photo's ground truth. R_101_dcni3_5x's
+modulated deformable convs are written with ``F.grid_sample`` following
+detectron2's kernel (offset/mask layout and sampling), with offsets large
+enough to move the taps by pixels. Not checked here: the post-processing
+(box decoding, NMS, mask pasting).
 """
 import importlib.util
 import json
@@ -47,6 +48,7 @@ MEAN_BGR = (103.53, 116.28, 123.675)
 CONFIGS = {
     'R_50_3x': 'configs/adelaidet_zoo/blendmask_r50_3x.py',
     '550_R_50_3x': 'configs/adelaidet_zoo/blendmask_550_r50_3x.py',
+    'R_101_dcni3_5x': 'configs/adelaidet_zoo/blendmask_r101_dcni3_5x.py',
 }
 
 
@@ -75,6 +77,10 @@ def random_adelaidet_state(shapes: dict, seed: int = 0) -> dict:
             fan_in = shape[1] * shape[2] * shape[3]
             sd[k] = torch.randn(shape, generator=g, dtype=torch.float64) * \
                 math.sqrt(1.0 / fan_in)
+            if k.endswith('stem.conv1.weight'):  # pixels are O(100)
+                sd[k] = sd[k] * 0.01
+            if 'conv2_offset' in k:  # DCN offsets of about a pixel or two
+                sd[k] = sd[k] * 2
         elif k.endswith('.weight'):  # norm weights
             sd[k] = torch.rand(shape, generator=g, dtype=torch.float64) + 0.5
         else:  # biases
@@ -98,6 +104,37 @@ def conv(x, sd, p, stride=1, padding=0, bias=True):
                     stride=stride, padding=padding)
 
 
+def ref_modulated_deform_conv(x, weight, offset_mask):
+    """detectron2's DeformBottleneckBlock conv2 with DEFORM_MODULATED
+    (3x3, stride 1, padding 1, one deformable group): ``conv2_offset``'s
+    output is split in three, ``offset = cat(o1, o2)``, ``mask =
+    sigmoid(o3)``; per kernel tap ``k = i * 3 + j`` channel ``2k`` of the
+    offset is the y shift and ``2k + 1`` the x shift, and the input is
+    sampled bilinearly at ``(h - 1 + i + dy, w - 1 + j + dx)``, zero outside
+    (``modulated_deformable_im2col`` in detectron2's
+    layers/csrc/deformable/deform_conv_cuda_kernel.cu), weighted by the mask.
+    """
+    o1, o2, m = torch.chunk(offset_mask, 3, dim=1)
+    offset, mask = torch.cat((o1, o2), dim=1), m.sigmoid()
+    _, _, Hx, Wx = x.shape
+    ys = torch.arange(Hx, dtype=x.dtype)[:, None] - 1
+    xs = torch.arange(Wx, dtype=x.dtype)[None, :] - 1
+    out = 0
+    for i in range(3):
+        for j in range(3):
+            k = i * 3 + j
+            y = ys + i + offset[:, 2 * k]
+            xx = xs + j + offset[:, 2 * k + 1]
+            grid = torch.stack([2 * xx / (Wx - 1) - 1, 2 * y / (Hx - 1) - 1],
+                               dim=-1)
+            tap = F.grid_sample(x, grid, mode='bilinear',
+                                padding_mode='zeros', align_corners=True)
+            tap = tap * mask[:, k:k + 1]
+            out = out + torch.einsum('oc,bchw->bohw', weight[:, :, i, j],
+                                     tap)
+    return out
+
+
 def ref_backbone(x, sd):
     """MSRA ResNet (stride in the 1x1 conv), FrozenBN; returns res3..res5."""
     b = 'backbone.bottom_up.'
@@ -112,8 +149,13 @@ def ref_backbone(x, sd):
             stride = 2 if (i == 0 and s > 2) else 1
             out = F.relu(frozen_bn(conv(x, sd, p + 'conv1', stride, 0, False),
                                    sd, p + 'conv1.norm'))
-            out = F.relu(frozen_bn(conv(out, sd, p + 'conv2', 1, 1, False),
-                                   sd, p + 'conv2.norm'))
+            if p + 'conv2_offset.weight' in sd:  # DCNv2 block
+                out = ref_modulated_deform_conv(
+                    out, sd[p + 'conv2.weight'],
+                    conv(out, sd, p + 'conv2_offset', 1, 1))
+            else:
+                out = conv(out, sd, p + 'conv2', 1, 1, False)
+            out = F.relu(frozen_bn(out, sd, p + 'conv2.norm'))
             out = frozen_bn(conv(out, sd, p + 'conv3', 1, 0, False), sd,
                             p + 'conv3.norm')
             if p + 'shortcut.weight' in sd:
