@@ -23,17 +23,16 @@ RetinaNet, ATSS, GFL) and :class:`PointPositivesMixin` (FCOS-style point
 targets, with the matched GT index kept as in mmdet's CondInst).
 """
 from inspect import signature
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.structures import InstanceData
-from torch import Tensor
-
 from mmdet.models.dense_heads import CondInstBboxHead
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
 from mmdet.models.utils import filter_scores_and_topk
 from mmdet.utils import InstanceList
+from mmengine.structures import InstanceData
+from torch import Tensor
 
 CANDIDATES = 'blend_candidates'  # img_meta key used inside predict_by_feat
 

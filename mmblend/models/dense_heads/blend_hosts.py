@@ -7,13 +7,16 @@ convention; :class:`~mmblend.models.dense_heads.blend_host_mixin.
 BlendHostMixin` adds the top layer and the positives for the mask branch.
 """
 import torch
-from torch import Tensor
-
 from mmdet.models.dense_heads import ATSSHead, FCOSHead, GFLHead, RetinaHead
 from mmdet.registry import MODELS
+from torch import Tensor
 
-from .blend_host_mixin import (AnchorPositivesMixin, BlendHostMixin,
-                               PointPositivesMixin, centerness)
+from .blend_host_mixin import (
+    AnchorPositivesMixin,
+    BlendHostMixin,
+    PointPositivesMixin,
+    centerness,
+)
 
 
 @MODELS.register_module()

@@ -5,13 +5,13 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 from mmcv.cnn import Scale
+from mmdet.models.utils import filter_scores_and_topk
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import cat_boxes
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdet.models.utils import filter_scores_and_topk
-from mmdet.registry import MODELS
-from mmdet.structures.bbox import cat_boxes
 from .blend_hosts import BlendFCOSHead
 
 
