@@ -161,8 +161,9 @@ def test_unknown_missing_and_mismatched_keys_are_named(r50_target):
         tool.convert(bad, r50_target)
     bad = dict(src)
     del bad['backbone.fpn_lateral4.weight']
-    with pytest.raises(tool.ConversionError,
-                       match=r'no value: neck\.lateral_convs\.1\.conv\.weight'):
+    with pytest.raises(
+            tool.ConversionError,
+            match=r'no value: neck\.lateral_convs\.1\.conv\.weight'):
         tool.convert(bad, r50_target)
     bad = dict(src)
     bad['top_layer.weight'] = torch.zeros(392, 256, 3, 3)  # attn 4x7x7

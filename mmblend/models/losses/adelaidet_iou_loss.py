@@ -1,5 +1,6 @@
-"""AdelaiDet's FCOS box loss: IoU with +1 smoothing (``adet/layers/iou_loss.py``
-and ``compute_ious`` in ``adet/utils/comm.py``)."""
+"""AdelaiDet's FCOS box loss: IoU with +1 smoothing
+(``adet/layers/iou_loss.py`` and ``compute_ious`` in
+``adet/utils/comm.py``)."""
 from typing import Optional
 
 import torch

@@ -141,8 +141,8 @@ class BaseBasisModule(BaseModule):
         if self.feat_source == 'backbone':
             raise ValueError(
                 f'{type(self).__name__}: sem_in_index={self.sem_in_index} is '
-                f'not one of in_indices {self.in_indices}, and backbone levels '
-                'differ in width: set sem_in_channels to the channels of '
+                f'not one of in_indices {self.in_indices}, and backbone '
+                'levels differ in width: set sem_in_channels to the channels of '
                 f'backbone output {self.sem_in_index}, or set sem_in_index to '
                 f'one of {self.in_indices} (the semantic head reads a '
                 f'stride-{self.sem_stride} level, e.g. C3)')
@@ -163,7 +163,11 @@ class BaseBasisModule(BaseModule):
     def forward(self, feats: Sequence[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         """Return bases ``[B, K, H/s, W/s]`` and semantic logits
         ``[B, C+1, H/8, W/8]`` (``None`` without the semantic head or at
-        inference)."""
+        inference), from the neck's levels ``feats`` or, with
+        ``feat_source='backbone'``, the backbone's (``feats.backbone``, see
+        :class:`~mmblend.models.detectors.blendmask.NeckFeatures`)."""
+        if self.feat_source == 'backbone':  # a plain tuple: the backbone's
+            feats = getattr(feats, 'backbone', feats)
         bases = self._forward_bases(self.select(feats))
         sem = None
         if self.num_classes is not None and self.training:

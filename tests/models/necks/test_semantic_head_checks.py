@@ -65,7 +65,8 @@ def test_backbone_source_needs_the_semantic_input_named():
     assert torch.isfinite(loss) and loss > 0
     # a wrong sem_in_channels is reported by key, not by a conv traceback
     m = DeepLabV3PlusBasis(sem_in_index=1, sem_in_channels=12, **kw).train()
-    with pytest.raises(ValueError, match='built for 12 input channels.*has 24'):
+    with pytest.raises(ValueError,
+                       match='built for 12 input channels.*has 24'):
         m(backbone_feats())
     # C2 with its width given builds, and then fails the stride check
     m = DeepLabV3PlusBasis(sem_in_index=0, sem_in_channels=8, **kw).train()
