@@ -88,7 +88,7 @@ def wrap_evaluators(cfg: Config) -> None:
     """Wrap ``val_evaluator`` and ``test_evaluator`` (a metric config or a
     list of them) in :class:`~mmblend.evaluation.BadImageEvaluator`: bad
     images of a test-mode ``CocoInstanceDataset`` are scored as missed and
-    counted (``bad_images``). An evaluator given as
+    counted (``data/bad_images``). An evaluator given as
     ``dict(type=..., metrics=...)`` is left as it is."""
     for key in ('val_evaluator', 'test_evaluator'):
         evaluator = cfg.get(key)

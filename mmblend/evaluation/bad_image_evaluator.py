@@ -9,9 +9,9 @@ placeholder and marks its data sample with the metainfo key ``bad_image``
   metrics see it: the sample keeps its ``img_id``, so ``CocoMetric`` scores
   the image's objects as missed, instead of the model's guesses on the
   placeholder, and
-* adds ``bad_images``, the number of marked samples of the whole dataset
-  (summed over all ranks, the padding of a distributed sampler dropped, as
-  every mmengine metric does), to the metrics.
+* adds ``data/bad_images``, the number of marked samples of the whole
+  dataset (summed over all ranks, the padding of a distributed sampler
+  dropped, as every mmengine metric does), to the metrics.
 
 ``tools/train.py`` and ``tools/test.py`` wrap ``val_evaluator`` and
 ``test_evaluator`` in it (:func:`mmblend.engine.cli.load_config`).
@@ -29,7 +29,7 @@ class _BadImageCount(BaseMetric):
     """One result per sample (1: marked bad), so that mmengine's
     ``collect_results`` sums exactly the dataset's samples over ranks."""
 
-    default_prefix = None
+    default_prefix = 'data'
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         self.results.extend(int(BAD_IMAGE_KEY in s) for s in data_samples)
@@ -41,7 +41,8 @@ class _BadImageCount(BaseMetric):
 @EVALUATOR.register_module()
 class BadImageEvaluator(Evaluator):
     """mmengine's ``Evaluator`` that empties the predictions of bad images
-    and reports their number as ``bad_images`` (see the module docstring).
+    and reports their number as ``data/bad_images`` (see the module
+    docstring).
 
     Args:
         metrics (dict | BaseMetric | Sequence): As ``Evaluator``.

@@ -240,4 +240,4 @@ def test_bad_image_evaluator_empties_and_counts():
         [3, 0, 3, 0, 0]
     assert rec.seen[1]['img_id'] == 1  # kept: COCO counts its objects missed
     assert rec.seen[1]['pred_instances']['masks'].shape == (0, 4, 4)
-    assert evaluator.evaluate(5) == dict(recorded=5, bad_images=3)
+    assert evaluator.evaluate(5) == {'recorded': 5, 'data/bad_images': 3}

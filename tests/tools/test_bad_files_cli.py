@@ -3,7 +3,7 @@ truncated JPEG, a 0-byte file, an HTML page saved as .jpg, a resized copy
 and an EXIF-rotated photo under their real names
 (tests/datasets/bad_files.py): training runs all its iterations with finite
 losses and names every bad file; testing gives the bad images empty
-predictions (their objects count as missed) and reports bad_images
+predictions (their objects count as missed) and reports data/bad_images
 (fail-fast, bad_image='error': tests/datasets/test_bad_image_loading.py)."""
 import math
 import os.path as osp
@@ -56,7 +56,7 @@ def test_train_then_test_with_bad_files(tmp_path):
     proc = run_tool([TEST, cfg, osp.join(work, f'iter_{ITERS}.pth'),
                      '--work-dir', str(tmp_path / 'test'), '--out', preds])
     assert proc.returncode == 0, explain(proc)
-    assert 'bad_images: 5' in proc.stdout + proc.stderr, explain(proc)
+    assert 'data/bad_images: 5' in proc.stdout + proc.stderr, explain(proc)
     with open(preds, 'rb') as f:
         results = pickle.load(f)
     assert len(results) == 10

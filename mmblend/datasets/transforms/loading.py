@@ -48,7 +48,7 @@ of bad draws, i.e. of bad images in the dataset.
 
 Test mode (``test_mode=True`` datasets) re-draws nothing: a
 :class:`~mmblend.datasets.CocoInstanceDataset` then gives the image an empty
-prediction, counted as ``bad_images`` with the metrics
+prediction, counted as ``data/bad_images`` with the metrics
 (:class:`~mmblend.evaluation.BadImageEvaluator`), or fails fast with
 ``bad_image='error'``; other datasets stop with mmengine's error after the
 warning.
