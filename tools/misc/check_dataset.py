@@ -32,6 +32,7 @@ mmdet drops it) and a crowd-only image (``filter_empty_gt`` drops it).
 import argparse
 import json
 import math
+import os
 import os.path as osp
 import sys
 import time
@@ -91,7 +92,7 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('--split', choices=('train', 'val', 'test'),
                         default='train')
-    parser.add_argument('--nproc', type=int, default=4,
+    parser.add_argument('--nproc', type=int, default=min(4, os.cpu_count() or 1),
                         help='image-decoding processes')
     parser.add_argument('--strict', action='store_true',
                         help='warnings make the exit status non-zero too')
