@@ -16,8 +16,9 @@ arguments, in this order, on a local file system:
 2. ``last_checkpoint`` is replaced the same way;
 3. only then are checkpoints beyond ``max_keep_ckpts`` deleted.
 
-Temporary files left by a killed run are removed when training starts. For
-other storage backends (``backend_args`` naming e.g. petrel/S3) it falls back
+Temporary files left by a killed run are removed when training starts.
+``save_best`` checkpoints (``best_*.pth``) are still written as mmengine
+does. For other storage backends (``backend_args`` naming e.g. petrel/S3) it falls back
 to mmengine's behaviour with a warning, as ``os.replace`` does not exist
 there.
 

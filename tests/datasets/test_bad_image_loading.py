@@ -140,8 +140,10 @@ def test_error_mode_and_inference_raise(data):
 def test_check_size_off_and_missing_file(data):
     info = _info(data, _name(data, 'size'), sample_idx=0)
     assert LoadImageFromFile(check_size=False)(dict(info)) is not None
+    missing = dict(info, img_path=info['img_path'] + '.nope')
     with pytest.raises(FileNotFoundError):
-        LoadImageFromFile()(dict(info, img_path=info['img_path'] + '.nope'))
+        LoadImageFromFile()(dict(missing))
+    assert LoadImageFromFile(ignore_empty=True)(dict(missing)) is None
     img, problem = check_image_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 50)
     assert img is None and problem.kind == 'undecodable'
 

@@ -22,7 +22,8 @@ A *bad image* is one that
   ``color_type='color_ignore_orientation'``.
 
 A missing file is not a bad image: it means a wrong path (``data_root`` /
-``data_prefix``) and raises ``FileNotFoundError`` as before.
+``data_prefix``) and raises ``FileNotFoundError`` as before (unless mmcv's
+``ignore_empty=True``).
 
 What happens to a bad image (``on_bad``):
 
@@ -178,7 +179,8 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
             Defaults to 100.
         **kwargs: mmcv's ``LoadImageFromFile`` arguments (``to_float32``,
             ``color_type``, ``imdecode_backend``, ``backend_args``, ...;
-            ``ignore_empty`` is not needed: empty files are skipped).
+            ``ignore_empty=True`` also returns None for a missing file, as
+            mmcv's; bad files need no flag).
     """
 
     def __init__(self,
@@ -221,7 +223,12 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
         """
         filename = results['img_path']
         self.num_loads += 1
-        content = self._read(filename)  # a missing file raises, as mmcv's
+        try:
+            content = self._read(filename)
+        except FileNotFoundError:
+            if self.ignore_empty:  # mmcv's meaning: skip missing files too
+                return None
+            raise
         expected = None
         if self.check_size and 'height' in results and 'width' in results:
             expected = (int(results['height']), int(results['width']))
@@ -246,7 +253,7 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
                 f'{message}. Find every bad image of a dataset with '
                 'tools/misc/check_dataset.py CONFIG')
         if filename not in self.bad:
-            print_log(f'{message}; skipped, another sample is drawn',
+            print_log(f'{message}; skipped (training draws another sample)',
                       logger='current', level=logging.WARNING)
         self.bad[filename] = problem
         self.num_bad_loads += 1
