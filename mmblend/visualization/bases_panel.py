@@ -47,7 +47,7 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
     """Run ``model`` on one collated image and return the blender's pieces.
 
     The only function here that touches BlendMask's internals
-    (``_extract``, ``bbox_head.predict``, ``mask_head.forward``,
+    (``extract_feat``, ``bbox_head.predict``, ``mask_head.forward``,
     ``mask_head.blender``): adapt it here when they change.
 
     Args:
@@ -65,9 +65,9 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
     raw = data['inputs'][0]
     batch = model.data_preprocessor(data, False)
     inputs, samples = batch['inputs'], batch['data_samples']
-    x, bottom = model._extract(inputs)
+    x = model.extract_feat(inputs)
     dets = model.bbox_head.predict(x, samples, rescale=False)[0]
-    bases = model.mask_head.forward(bottom)[0]  # [1, K, H/s, W/s]
+    bases = model.mask_head.forward(x)[0]  # [1, K, H/s, W/s]
     order = dets.scores.argsort(descending=True)[:num_instances]
     dets = dets[order]
     n, K, M = len(dets), blender.num_bases, blender.attn_size

@@ -77,11 +77,6 @@ class BlendMaskMaskHead(BaseMaskHead):
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 
-    @property
-    def feat_source(self) -> str:
-        """'neck' or 'backbone': which features the detector must pass."""
-        return self.basis.feat_source
-
     def forward(self, x: Sequence[Tensor],
                 positive_infos: OptInstanceList = None
                 ) -> Tuple[Tensor, Optional[Tensor]]:

@@ -2,28 +2,40 @@
 import copy
 import importlib.util
 import os.path as osp
-from typing import Tuple
+from typing import Sequence
 
+from mmdet.models.detectors.single_stage_instance_seg import (
+    SingleStageInstanceSegmentor,
+)
+from mmdet.registry import MODELS
+from mmdet.structures import OptSampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from mmdet.models.detectors.single_stage_instance_seg import \
-    SingleStageInstanceSegmentor
-from mmdet.models.detectors.base import BaseDetector
-from mmdet.registry import MODELS
-from mmdet.structures import OptSampleList, SampleList
-from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+
+class NeckFeatures(tuple):
+    """The neck's levels (the tuple mmdet's heads take) with the backbone's
+    outputs attached as ``backbone``, for a basis module with
+    ``feat_source='backbone'`` (Table 4's C3+C5 bases)."""
+
+    def __new__(cls, levels: Sequence[Tensor], backbone: Sequence[Tensor]):
+        feats = super().__new__(cls, levels)
+        feats.backbone = tuple(backbone)
+        return feats
 
 
 @MODELS.register_module()
 class BlendMask(SingleStageInstanceSegmentor):
-    """BlendMask (Chen et al., CVPR 2020): FCOS + bases + blender.
+    """BlendMask (Chen et al., CVPR 2020): a box head + bases + blender.
 
-    ``bbox_head`` is a :class:`~mmblend.models.BlendMaskHead`; its
+    ``bbox_head`` is a host with BlendMask's top layer:
+    :class:`~mmblend.models.BlendMaskHead` (the paper's FCOS) or any
+    ``Blend*Head`` (``BlendATSSHead``, ``BlendGFLHead``, ...); its
     ``attn_channels`` is taken from the mask head's blender (set it only to
     double-check). ``mask_head`` is a
-    :class:`~mmblend.models.BlendMaskMaskHead`, fed with the FPN outputs or,
-    when its basis module has ``feat_source='backbone'`` (Table 4, C3+C5),
-    with the backbone outputs.
+    :class:`~mmblend.models.BlendMaskMaskHead`. Training and inference are
+    mmdet's :class:`SingleStageInstanceSegmentor` wiring: box-head losses,
+    its positives to the mask head; detections to the blender.
 
     ``_forward`` (mode='tensor') runs on images alone and returns the raw
     head outputs and the bases, e.g. for FLOPs counting or export.
@@ -38,16 +50,16 @@ class BlendMask(SingleStageInstanceSegmentor):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        BaseDetector.__init__(
-            self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck) if neck is not None else None
-        mask_head = copy.deepcopy(mask_head)
-        mask_head.update(train_cfg=copy.deepcopy(train_cfg),
-                         test_cfg=copy.deepcopy(test_cfg))
-        self.mask_head = MODELS.build(mask_head)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            bbox_head=None,
+            mask_head=copy.deepcopy(mask_head),
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
         blender = self.mask_head.blender
-        bbox_head = copy.deepcopy(bbox_head)
         given = bbox_head.get('attn_channels')
         if given is not None and given != blender.attn_channels:
             raise ValueError(
@@ -55,18 +67,17 @@ class BlendMask(SingleStageInstanceSegmentor):
                 f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
                 f'M={blender.attn_size}, merge={blender.merge_type}); '
                 'remove attn_channels from bbox_head to derive it')
-        bbox_head.update(attn_channels=blender.attn_channels,
-                         train_cfg=copy.deepcopy(train_cfg),
-                         test_cfg=copy.deepcopy(test_cfg))
-        self.bbox_head = MODELS.build(bbox_head)
+        self.bbox_head = MODELS.build(
+            dict(copy.deepcopy(bbox_head),
+                 attn_channels=blender.attn_channels,
+                 train_cfg=copy.deepcopy(train_cfg),
+                 test_cfg=copy.deepcopy(test_cfg)))
         sem_classes = self.mask_head.basis.num_classes
         if sem_classes is not None and \
                 sem_classes != self.bbox_head.num_classes:
             raise ValueError(
                 f'the semantic head has num_classes={sem_classes} but '
                 f'bbox_head has {self.bbox_head.num_classes}')
-        self.train_cfg = train_cfg
-        self.test_cfg = test_cfg
 
     def init_weights(self) -> None:
         """Initialise, failing clearly when pretrained weights are missing.
@@ -78,45 +89,20 @@ class BlendMask(SingleStageInstanceSegmentor):
         check_pretrained(self.backbone)
         super().init_weights()
 
-    def _extract(self, batch_inputs: Tensor) -> Tuple[tuple, tuple]:
-        """(features for the box head, features for the basis module)."""
+    def extract_feat(self, batch_inputs: Tensor) -> NeckFeatures:
+        """The neck's levels, with the backbone's attached (see
+        :class:`NeckFeatures`)."""
         feats = self.backbone(batch_inputs)
-        neck_feats = self.neck(feats) if self.with_neck else feats
-        if self.mask_head.feat_source == 'backbone':
-            return neck_feats, feats
-        return neck_feats, neck_feats
-
-    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-             **kwargs) -> dict:
-        x, bottom = self._extract(batch_inputs)
-        losses = self.bbox_head.loss(x, batch_data_samples, **kwargs)
-        positive_infos = self.bbox_head.get_positive_infos()
-        losses.update(
-            self.mask_head.loss(
-                bottom, batch_data_samples, positive_infos=positive_infos,
-                **kwargs))
-        return losses
-
-    def predict(self,
-                batch_inputs: Tensor,
-                batch_data_samples: SampleList,
-                rescale: bool = True,
-                **kwargs) -> SampleList:
-        x, bottom = self._extract(batch_inputs)
-        results_list = self.bbox_head.predict(
-            x, batch_data_samples, rescale=False)
-        results_list = self.mask_head.predict(
-            bottom, batch_data_samples, rescale=rescale,
-            results_list=results_list)
-        return self.add_pred_to_datasample(batch_data_samples, results_list)
+        levels = self.neck(feats) if self.with_neck else feats
+        return NeckFeatures(levels, backbone=feats)
 
     def _forward(self,
                  batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None,
                  **kwargs) -> tuple:
         """``(bbox_head outputs, (bases, sem_logits))`` without GT."""
-        x, bottom = self._extract(batch_inputs)
-        return self.bbox_head.forward(x), self.mask_head.forward(bottom)
+        x = self.extract_feat(batch_inputs)
+        return self.bbox_head.forward(x), self.mask_head.forward(x)
 
 
 def check_pretrained(module) -> None:

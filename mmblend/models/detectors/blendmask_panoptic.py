@@ -2,14 +2,13 @@
 import copy
 from typing import List, Sequence, Tuple
 
+from mmdet.registry import MODELS
+from mmdet.structures import OptSampleList, SampleList
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
 from torch import Tensor
 
-from mmdet.registry import MODELS
-from mmdet.structures import OptSampleList, SampleList
-from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
-                         OptMultiConfig)
 from .blendmask import BlendMask
 
 # Fusion defaults (``test_cfg.panoptic``), on BlendMaskHead's score scale
@@ -153,15 +152,16 @@ class BlendMaskPanoptic(BlendMask):
                 'BlendMaskPanoptic needs gt_sem_seg in every data sample: '
                 'load it with LoadPanopticAnnotations (with_seg=True) and '
                 'pad it with DetDataPreprocessor(pad_seg=True)')
-        x, bottom = self._extract(batch_inputs)
+        # as mmdet's panoptic detectors: the instance heads (the wiring of
+        # SingleStageInstanceSegmentor.loss) and the semantic head share the
+        # features, so the backbone runs once
+        x = self.extract_feat(batch_inputs)
         self._check_semantic_input(
             x, [s.metainfo for s in batch_data_samples])
         losses = self.bbox_head.loss(x, batch_data_samples, **kwargs)
-        positive_infos = self.bbox_head.get_positive_infos()
-        losses.update(
-            self.mask_head.loss(
-                bottom, batch_data_samples, positive_infos=positive_infos,
-                **kwargs))
+        losses.update(self.mask_head.loss(
+            x, batch_data_samples,
+            positive_infos=self.bbox_head.get_positive_infos(), **kwargs))
         sem_losses = self.semantic_head.loss(x, batch_data_samples)
         clash = set(sem_losses) & set(losses)
         if clash:
@@ -202,13 +202,12 @@ class BlendMaskPanoptic(BlendMask):
                 rescale: bool = True,
                 **kwargs) -> SampleList:
         batch_img_metas = [s.metainfo for s in batch_data_samples]
-        x, bottom = self._extract(batch_inputs)
+        x = self.extract_feat(batch_inputs)
         self._check_semantic_input(x, batch_img_metas)
-        results_list = self.bbox_head.predict(
-            x, batch_data_samples, rescale=False)
         results_list = self.mask_head.predict(
-            bottom, batch_data_samples, rescale=rescale,
-            results_list=results_list)
+            x, batch_data_samples, rescale=rescale,
+            results_list=self.bbox_head.predict(
+                x, batch_data_samples, rescale=False))
         seg_preds = self.predict_semantic(x, batch_img_metas, rescale)
         pan_results = self.fuse(results_list, seg_preds)
         for sample, instances, pan in zip(batch_data_samples, results_list,
@@ -223,6 +222,6 @@ class BlendMaskPanoptic(BlendMask):
                  **kwargs) -> Tuple:
         """``(bbox_head outputs, (bases, sem_logits), seg_preds)`` without
         GT; ``seg_preds [B, num_stuff + 1, H/4, W/4]``."""
-        x, bottom = self._extract(batch_inputs)
-        return (self.bbox_head.forward(x), self.mask_head.forward(bottom),
+        x = self.extract_feat(batch_inputs)
+        return (self.bbox_head.forward(x), self.mask_head.forward(x),
                 self.semantic_head.forward(x)['seg_preds'])
