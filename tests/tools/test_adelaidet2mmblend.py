@@ -25,6 +25,7 @@ CONFIGS = {
     'R_50_3x': 'blendmask_r50_3x.py',
     '550_R_50_3x': 'blendmask_550_r50_3x.py',
     'R_101_dcni3_5x': 'blendmask_r101_dcni3_5x.py',
+    'Panoptic/R_50_3x': 'blendmask_panoptic_r50_3x.py',
 }
 
 
@@ -65,7 +66,7 @@ def adelaidet_state(name, seed=0):
 @pytest.mark.parametrize('name', sorted(CONFIGS))
 def test_zoo_checkpoint_converts_and_loads_strictly(name, tmp_path):
     src = adelaidet_state(name)
-    path = str(tmp_path / f'{name}.pth')
+    path = str(tmp_path / 'model_final.pth')
     torch.save(src, path)  # the flat layout of AdelaiDet's releases
     out = str(tmp_path / 'out.pth')
     # the config is picked from the keys ...
@@ -77,7 +78,9 @@ def test_zoo_checkpoint_converts_and_loads_strictly(name, tmp_path):
     result = model.load_state_dict(saved['state_dict'], strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert saved['meta']['dataset_meta']['classes'] == classes
-    assert len(classes) == 80 and classes[0] == 'person'
+    panoptic = name.startswith('Panoptic/')
+    assert len(classes) == (133 if panoptic else 80)
+    assert classes[0] == 'person'
     sd = saved['state_dict']
 
     # every AdelaiDet tensor went somewhere, and only the documented
@@ -108,6 +111,17 @@ def test_zoo_checkpoint_converts_and_loads_strictly(name, tmp_path):
                        src['proposal_generator.fcos_head.cls_logits.weight'])
     assert torch.equal(sd['bbox_head.conv_centerness.bias'],
                        src['proposal_generator.fcos_head.ctrness.bias'])
+    if panoptic:
+        # detectron2's panoptic semantic labels (prepare_panoptic_fpn.py):
+        # 0 = all things, 1..53 = stuff; mmdet: stuff 0..52, things 53
+        w = src['panoptic_module.predictor.weight']
+        got = sd['semantic_head.conv_logits.weight']
+        assert torch.equal(got[53], w[0]) and torch.equal(got[:53], w[1:])
+        # P2 is FPN index 0 there, P3 index 1
+        assert torch.equal(sd['neck.lateral_convs.0.conv.weight'],
+                           src['backbone.fpn_lateral2.weight'])
+        assert torch.equal(sd['neck.fpn_convs.5.conv.bias'],
+                           src['backbone.top_block.p7.bias'])
 
 
 def test_layouts_pkl_model_dict_and_centerness_name(tmp_path):
@@ -187,11 +201,13 @@ def test_wrong_config_and_panoptic_are_refused(tmp_path, capsys):
     assert 'R-50' in err and 'blendmask_r101_3x.py' in err
     assert 'backbone.layer3.6' in err  # R-101 blocks without weights
     assert not osp.exists(tmp_path / 'out.pth')
-    pan = dict(adelaidet_state('R_50_3x'))
-    pan['panoptic_module.predictor.weight'] = torch.zeros(54, 128, 1, 1)
-    torch.save(pan, path)
-    assert tool.main([path, str(tmp_path / 'out.pth')]) == 1
-    assert 'panoptic' in capsys.readouterr().err
+    # a panoptic checkpoint (same file name as the instance one on
+    # AdelaiDet's model zoo) is not an instance model
+    torch.save(adelaidet_state('Panoptic/R_50_3x'), path)
+    assert tool.main([path, str(tmp_path / 'out.pth'), '--config',
+                      osp.join(ZOO, 'blendmask_r50_3x.py')]) == 1
+    err = capsys.readouterr().err
+    assert 'panoptic R-50' in err and 'panoptic_module' in err
     assert tool.main([str(tmp_path / 'nope.pth'),
                       str(tmp_path / 'out.pth')]) == 1
     assert 'does not exist' in capsys.readouterr().err

@@ -49,6 +49,7 @@ CONFIGS = {
     'R_50_3x': 'configs/adelaidet_zoo/blendmask_r50_3x.py',
     '550_R_50_3x': 'configs/adelaidet_zoo/blendmask_550_r50_3x.py',
     'R_101_dcni3_5x': 'configs/adelaidet_zoo/blendmask_r101_dcni3_5x.py',
+    'Panoptic/R_50_3x': 'configs/adelaidet_zoo/blendmask_panoptic_r50_3x.py',
 }
 
 
@@ -136,7 +137,7 @@ def ref_modulated_deform_conv(x, weight, offset_mask):
 
 
 def ref_backbone(x, sd):
-    """MSRA ResNet (stride in the 1x1 conv), FrozenBN; returns res3..res5."""
+    """MSRA ResNet (stride in the 1x1 conv), FrozenBN; returns res2..res5."""
     b = 'backbone.bottom_up.'
     x = F.relu(frozen_bn(conv(x, sd, b + 'stem.conv1', 2, 3, False), sd,
                          b + 'stem.conv1.norm'))
@@ -165,17 +166,20 @@ def ref_backbone(x, sd):
                 short = x
             x = F.relu(out + short)
             i += 1
-        if s >= 3:
-            outs.append(x)
+        outs.append(x)
     return outs
 
 
 def ref_fpn(cs, sd):
-    """detectron2 FPN (sum, nearest x2) + AdelaiDet's P6(/P7) on P5."""
+    """detectron2 FPN (sum, nearest x2) on res3..res5 (res2..res5 for
+    panoptic) + AdelaiDet's P6(/P7) on P5."""
     b = 'backbone.'
-    prev = conv(cs[2], sd, b + 'fpn_lateral5')
+    prev = conv(cs[3], sd, b + 'fpn_lateral5')
     outs = [conv(prev, sd, b + 'fpn_output5', padding=1)]
-    for lvl, c in ((4, cs[1]), (3, cs[0])):
+    for lvl in (4, 3, 2):
+        if f'{b}fpn_lateral{lvl}.weight' not in sd:
+            break
+        c = cs[lvl - 2]
         prev = conv(c, sd, f'{b}fpn_lateral{lvl}') + F.interpolate(
             prev, scale_factor=2.0, mode='nearest')
         outs.insert(0, conv(prev, sd, f'{b}fpn_output{lvl}', padding=1))
@@ -237,6 +241,25 @@ def ref_protonet(feats, sd):
     x = F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
     x = conv_bn_relu(x, sd, f'{b}tower.{n + 1}')
     return conv(x, sd, f'{b}tower.{last}')
+
+
+def ref_sem_seg_fpn_head(ps, sd):
+    """detectron2 SemSegFPNHead.layers on P2..P5: per level conv (no bias)
+    + GN(32) + ReLU blocks, each followed by a x2 bilinear upsampling until
+    stride 4, summed, 1x1 predictor (logits at stride 4)."""
+    b = 'panoptic_module.'
+    x = 0
+    for lvl, f in zip((2, 3, 4, 5), ps):
+        for j in range(max(1, lvl - 2)):
+            p = f'{b}p{lvl}.{2 * j}'
+            f = F.relu(F.group_norm(F.conv2d(f, sd[p + '.weight'], padding=1),
+                                    32, sd[p + '.norm.weight'],
+                                    sd[p + '.norm.bias'], eps=1e-5))
+            if lvl > 2:
+                f = F.interpolate(f, scale_factor=2, mode='bilinear',
+                                  align_corners=False)
+        x = x + f
+    return conv(x, sd, b + 'predictor')
 
 
 def ref_seg_head(p3, sd):
@@ -361,17 +384,18 @@ def test_converted_model_matches_adelaidet(name):
     with torch.no_grad():
         cs_ref = ref_backbone(x_ref, sd)
         cs = model.backbone(x)
-        for i, (a, b) in enumerate(zip(cs[1:], cs_ref)):
-            close(a, b, f'backbone res{i + 3}')
+        for i, (a, b) in enumerate(zip(cs, cs_ref)):
+            close(a, b, f'backbone res{i + 2}')
 
         ps_ref = ref_fpn(cs_ref, sd)
         ps = model.neck(cs)
         assert len(ps) == len(ps_ref)
+        p2 = int('backbone.fpn_lateral2.weight' in sd)  # panoptic: P2..P7
         for i, (a, b) in enumerate(zip(ps, ps_ref)):
-            close(a, b, f'FPN P{i + 3}')
+            close(a, b, f'FPN P{i + 3 - p2}')
 
         head = model.bbox_head
-        out_ref = ref_fcos(ps_ref, sd, head.strides)
+        out_ref = ref_fcos(ps_ref[p2:], sd, head.strides)
         cls, reg, ctr, attn = head_outputs(head, ps)
         for lvl, r in enumerate(out_ref):
             close(cls[lvl], r['cls'], f'cls logits P{lvl + 3}')
@@ -383,13 +407,13 @@ def test_converted_model_matches_adelaidet(name):
 
         basis = model.mask_head.basis
         bases, _ = basis(ps)
-        bases_ref = ref_protonet(ps_ref, sd)
+        bases_ref = ref_protonet(ps_ref[p2:p2 + 3], sd)
         close(bases, bases_ref, 'bases')
 
         # semantic head: AdelaiDet row 0 = background, row c+1 = class c;
         # mmblend row c = class c, row C = background
         sem = basis.sem_logits(basis.sem_convs(ps[basis.sem_in_index]))
-        sem_ref = ref_seg_head(ps_ref[0], sd)
+        sem_ref = ref_seg_head(ps_ref[p2], sd)
         C = head.num_classes
         close(sem[:, :C], sem_ref[:, 1:], 'semantic logits, classes')
         close(sem[:, C], sem_ref[:, 0], 'semantic logits, background')
@@ -402,3 +426,11 @@ def test_converted_model_matches_adelaidet(name):
         masks = model.mask_head.blender(bases, attns, rois)
         masks_ref = ref_blend(bases_ref, boxes, attns)
         close(masks, masks_ref, 'blended mask logits')
+
+        if p2:  # panoptic semantic head: detectron2 row 0 = things,
+            # 1..53 = stuff; mmdet 0..52 = stuff, 53 = things
+            seg = model.semantic_head(ps)['seg_preds']
+            seg_ref = ref_sem_seg_fpn_head(ps_ref[:4], sd)
+            n = model.semantic_head.num_stuff_classes
+            close(seg[:, :n], seg_ref[:, 1:], 'panoptic logits, stuff')
+            close(seg[:, n], seg_ref[:, 0], 'panoptic logits, things')

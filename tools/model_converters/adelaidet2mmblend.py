@@ -4,15 +4,19 @@ Usage::
 
     python tools/model_converters/adelaidet2mmblend.py IN OUT [--config CFG]
 
-``IN`` is a checkpoint of AdelaiDet's model zoo or of AdelaiDet training: a
+``IN`` is a checkpoint of AdelaiDet's model zoo or of AdelaiDet training
+(instance or panoptic BlendMask): a
 flat ``{key: tensor}`` dict (what its release scripts write), detectron2's
 ``{'model': state_dict, ...}``, or a ``.pkl`` of numpy arrays (read with an
 unpickler that only admits numpy arrays). ``OUT`` is written in mmdet's
 layout, ``{'state_dict': ..., 'meta': {'dataset_meta': {'classes': ...}}}``,
 and loads with ``strict=True`` into ``CFG``: one of
 ``configs/adelaidet_zoo/blendmask_{r50_1x,r50_3x,r101_3x,r101_dcni3_5x,
-550_r50_3x}.py``; without ``--config`` the matching one is chosen from the
-checkpoint's keys (R-50 1x and 3x have the same model: r50_3x is used). The
+550_r50_3x,panoptic_r50_3x}.py``; without ``--config`` the matching one is
+chosen from the checkpoint's keys (R-50 1x and 3x have the same model:
+r50_3x is used; instance and panoptic checkpoints, which AdelaiDet publishes
+under the same file names, are told apart by the ``panoptic_module.*``
+keys). The
 result is checked by building ``CFG``'s model and loading strictly: unknown
 or missing keys, shape mismatches and a config that does not match the
 checkpoint (e.g. R-50 weights into the R-101 config) stop the conversion
@@ -29,9 +33,9 @@ Key mapping (AdelaiDet / detectron2 -> mmblend; ``s`` = 2..5,
 ``backbone.bottom_up.res{s}.{i}.shortcut.weight``           ``backbone.layer{s-1}.{i}.downsample.0.weight``
 ``backbone.bottom_up.res{s}.{i}.shortcut.norm.*``           ``backbone.layer{s-1}.{i}.downsample.1.*``
 ``backbone.bottom_up.res{s}.{i}.conv2_offset.*`` (DCNv2)    ``backbone.layer{s-1}.{i}.conv2.conv_offset.*``
-``backbone.fpn_lateral{3,4,5}.*``                           ``neck.lateral_convs.{0,1,2}.conv.*``
-``backbone.fpn_output{3,4,5}.*``                            ``neck.fpn_convs.{0,1,2}.conv.*``
-``backbone.top_block.p6.*`` / ``.p7.*``                     ``neck.fpn_convs.3.conv.*`` / ``neck.fpn_convs.4.conv.*``
+``backbone.fpn_lateral{l}.*`` (l = 3..5, panoptic 2..5)     ``neck.lateral_convs.{l-b}.conv.*`` (b = lowest l)
+``backbone.fpn_output{l}.*``                                ``neck.fpn_convs.{l-b}.conv.*``
+``backbone.top_block.p6.*`` / ``.p7.*``                     ``neck.fpn_convs.{6-b}.conv.*`` / ``neck.fpn_convs.{7-b}.conv.*``
 ``proposal_generator.fcos_head.cls_tower.{3k}.*``           ``bbox_head.cls_convs.{k}.conv.*``
 ``proposal_generator.fcos_head.cls_tower.{3k+1}.*`` (GN)    ``bbox_head.cls_convs.{k}.gn.*``
 ``proposal_generator.fcos_head.bbox_tower.{3k}/{3k+1}.*``   ``bbox_head.reg_convs.{k}.conv/gn.*``
@@ -48,6 +52,9 @@ Key mapping (AdelaiDet / detectron2 -> mmblend; ``s`` = 2..5,
 ``basis_module.seg_head.{0,3}.weight``                      ``mask_head.basis.sem_convs.{0,1}.conv.weight``
 ``basis_module.seg_head.{1,4}.*``                           ``mask_head.basis.sem_convs.{0,1}.bn.*``
 ``basis_module.seg_head.6.*``                               ``mask_head.basis.sem_logits.*``, rows reordered
+``panoptic_module.p{l}.{2j}.weight`` (l = 2..5)             ``semantic_head.conv_upsample_layers.{l-2}.conv.{j}.conv.weight``
+``panoptic_module.p{l}.{2j}.norm.*`` (GN)                   ``semantic_head.conv_upsample_layers.{l-2}.conv.{j}.gn.*``
+``panoptic_module.predictor.*``                             ``semantic_head.conv_logits.*``, rows reordered
 ==========================================================  =================================================
 
 (``n`` = ``BASIS_MODULE.NUM_CONVS``; ``tower.{n}`` is the parameter-free
@@ -66,10 +73,14 @@ Filled or dropped explicitly, and reported:
 The semantic head's logits: AdelaiDet's row 0 is background and row
 ``c + 1`` class ``c``; mmblend's row ``c`` is class ``c`` and row ``C``
 background. Shapes are equal, so only this converter can get it right: rows
-(and biases) are moved ``[1, ..., C, 0]``.
+(and biases) are moved ``[1, ..., C, 0]``. The same holds for the panoptic
+semantic head: detectron2's ``prepare_panoptic_fpn.py`` labels all things 0
+and the stuff classes 1..53; mmdet's ``PanopticFPNHead`` has the stuff
+classes at 0..52 and "things" at 53 (both order the stuff classes by
+category id).
 
-Not converted: panoptic checkpoints (``panoptic_module.*`` keys; stopped
-with an error) and FCOS heads with BN towers (``RT_R_50_4x_bn-head_*``).
+Not converted: FCOS heads with BN towers (``RT_R_50_4x_bn-head_*``) and DLA
+backbones.
 """
 import argparse
 import os.path as osp
@@ -161,10 +172,6 @@ def load_source(path: str) -> Dict[str, Tensor]:
 # ------------------------------------------------------------ inspection
 def describe(src: Dict[str, Tensor]) -> dict:
     """Architecture of an AdelaiDet checkpoint, read from its keys."""
-    if any(k.startswith('panoptic_module.') for k in src):
-        raise ConversionError(
-            'this is a panoptic BlendMask checkpoint (panoptic_module.* '
-            'keys); only instance checkpoints are converted')
     blocks = {}
     for k in src:
         m = re.match(r'backbone\.bottom_up\.res(\d)\.(\d+)\.', k)
@@ -185,8 +192,16 @@ def describe(src: Dict[str, Tensor]) -> dict:
                if k.startswith(head + name + '.')]
         return 0 if not idx else max(idx) // 3 + 1
 
+    levels = [int(m.group(1)) for m in (
+        re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src)
+        if m]
+    if not levels:
+        raise ConversionError('no FPN in the checkpoint '
+                              '(backbone.fpn_lateral* keys)')
     return dict(
         depth=depths[counts],
+        fpn_min_level=min(levels),
+        panoptic=any(k.startswith('panoptic_module.') for k in src),
         dcn=any('conv2_offset' in k for k in src),
         p7='backbone.top_block.p7.weight' in src,
         cls_convs=tower_len('cls_tower'),
@@ -197,7 +212,10 @@ def describe(src: Dict[str, Tensor]) -> dict:
 
 def pick_config(info: dict) -> str:
     """The adelaidet_zoo config that builds the checkpoint's model."""
-    if info['share_convs'] and not info['p7'] and info['depth'] == 50 \
+    if info['panoptic']:
+        name = 'blendmask_panoptic_r50_3x.py' if (
+            info['depth'], info['dcn']) == (50, False) else None
+    elif info['share_convs'] and not info['p7'] and info['depth'] == 50 \
             and not info['dcn']:
         name = 'blendmask_550_r50_3x.py'
     elif info['share_convs'] == 0 and info['p7']:
@@ -217,8 +235,10 @@ def pick_config(info: dict) -> str:
 def summary(info: dict) -> str:
     towers = (f"shared tower of {info['share_convs']}" if info['share_convs']
               else f"towers {info['cls_convs']}+{info['box_convs']}")
-    return (f"R-{info['depth']}{' dcn' if info['dcn'] else ''}, "
-            f"FPN to {'P7' if info['p7'] else 'P6'}, {towers} convs")
+    return (f"{'panoptic ' if info['panoptic'] else ''}"
+            f"R-{info['depth']}{' dcn' if info['dcn'] else ''}, "
+            f"FPN P{info['fpn_min_level']} to {'P7' if info['p7'] else 'P6'}"
+            f", {towers} convs")
 
 
 # --------------------------------------------------------------- mapping
@@ -227,9 +247,11 @@ def _map_norm(prefix_to: str, rest: str) -> Optional[str]:
         'num_batches_tracked', ) else None
 
 
-def map_key(key: str) -> Optional[str]:
+def map_key(key: str, fpn_min_level: int = 3) -> Optional[str]:
     """mmblend key of an AdelaiDet key (None: no rule matches).
 
+    ``fpn_min_level``: the lowest FPN level of the checkpoint (3; 2 for
+    panoptic models), index 0 of mmdet's FPN lists.
     ``basis_module.tower.*`` is handled by :func:`convert` (its indices
     depend on the tower depth).
     """
@@ -254,14 +276,27 @@ def map_key(key: str) -> Optional[str]:
         if m2:
             return f'{pre}.conv2.conv_offset.{m2.group(1)}'
         return None
-    m = re.fullmatch(r'backbone\.fpn_(lateral|output)([345])\.(weight|bias)',
+    b = fpn_min_level
+    m = re.fullmatch(r'backbone\.fpn_(lateral|output)([2-5])\.(weight|bias)',
                      key)
-    if m:
+    if m and int(m.group(2)) >= b:
         kind = 'lateral_convs' if m.group(1) == 'lateral' else 'fpn_convs'
-        return f'neck.{kind}.{int(m.group(2)) - 3}.conv.{m.group(3)}'
+        return f'neck.{kind}.{int(m.group(2)) - b}.conv.{m.group(3)}'
     m = re.fullmatch(r'backbone\.top_block\.p([67])\.(weight|bias)', key)
     if m:
-        return f'neck.fpn_convs.{int(m.group(1)) - 3}.conv.{m.group(2)}'
+        return f'neck.fpn_convs.{int(m.group(1)) - b}.conv.{m.group(2)}'
+    m = re.fullmatch(r'panoptic_module\.p([2-5])\.(\d+)\.(weight|norm\.(.+))',
+                     key)
+    if m and int(m.group(2)) % 2 == 0:
+        pre = (f'semantic_head.conv_upsample_layers.{int(m.group(1)) - 2}'
+               f'.conv.{int(m.group(2)) // 2}')
+        if m.group(4) is None:
+            return f'{pre}.conv.weight'
+        return f'{pre}.gn.{m.group(4)}' if m.group(4) in ('weight',
+                                                          'bias') else None
+    m = re.fullmatch(r'panoptic_module\.predictor\.(weight|bias)', key)
+    if m:
+        return f'semantic_head.conv_logits.{m.group(1)}'
     m = re.fullmatch(
         r'proposal_generator\.fcos_head\.(cls|bbox|share)_tower\.(\d+)\.'
         r'(weight|bias)', key)
@@ -362,10 +397,14 @@ def convert(src: Dict[str, Tensor],
             value, or shape mismatches, each listed.
     """
     tower_map = _basis_tower_keys(src)
+    levels = [int(m.group(1)) for m in (
+        re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src)
+        if m]
+    fpn_min_level = min(levels) if levels else 3
     out = OrderedDict()
     unknown, origin = [], {}
     for k, v in src.items():
-        new = tower_map.get(k) or map_key(k)
+        new = tower_map.get(k) or map_key(k, fpn_min_level)
         if new is None:
             unknown.append(k)
             continue
@@ -374,8 +413,8 @@ def convert(src: Dict[str, Tensor],
                 f'{origin[new]!r} and {k!r} both map to {new!r} (e.g. both '
                 'ctrness and centerness keys)')
         origin[new] = k
-        if new == 'mask_head.basis.sem_logits.weight' or \
-                new == 'mask_head.basis.sem_logits.bias':
+        if new.startswith(('mask_head.basis.sem_logits.',
+                           'semantic_head.conv_logits.')):
             v = reorder_semantic_rows(v)
         out[new] = v
     notes = []
@@ -470,10 +509,13 @@ def convert_file(src_path: str, out_path: str,
             f'{src_path} ({summary(info)}) does not match {config}: {e}'
         ) from None
     num_classes = model.bbox_head.num_classes
+    sem_head = getattr(model, 'semantic_head', None)
+    if sem_head is not None:  # panoptic: things + stuff
+        num_classes += sem_head.num_stuff_classes
     if classes is not None and len(classes) != num_classes:
         raise ConversionError(
-            f'{config}: the dataset has {len(classes)} classes but '
-            f'bbox_head.num_classes is {num_classes}')
+            f'{config}: the dataset has {len(classes)} classes but the '
+            f'model predicts {num_classes}')
     model.load_state_dict(state_dict, strict=True)
     ckpt = dict(
         state_dict=state_dict,
@@ -490,6 +532,8 @@ def convert_file(src_path: str, out_path: str,
             print(f'  {n}')
         print('  semantic head: logits rows reordered (background 0 -> C)'
               if info['semantic'] else '  no semantic head')
+        if info['panoptic']:
+            print('  panoptic head: logits rows reordered (things 0 -> 53)')
         print(f'wrote {out_path} ({len(state_dict)} tensors) for {config}')
     return ckpt
 
