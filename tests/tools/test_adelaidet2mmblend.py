@@ -112,6 +112,9 @@ def test_zoo_checkpoint_converts_and_loads_strictly(name, tmp_path):
     assert torch.equal(sd['bbox_head.conv_centerness.bias'],
                        src['proposal_generator.fcos_head.ctrness.bias'])
     if panoptic:
+        meta = saved['meta']['dataset_meta']
+        assert len(meta['thing_classes']) == 80
+        assert len(meta['stuff_classes']) == 53
         # detectron2's panoptic semantic labels (prepare_panoptic_fpn.py):
         # 0 = all things, 1..53 = stuff; mmdet: stuff 0..52, things 53
         w = src['panoptic_module.predictor.weight']

@@ -490,6 +490,22 @@ def build_target(config: str):
     return model, tuple(classes) if classes is not None else None
 
 
+def dataset_meta(config: str, classes: Optional[tuple]) -> dict:
+    """``meta['dataset_meta']`` of the written checkpoint: the class names
+    and, for panoptic datasets, the thing/stuff split."""
+    from mmengine.config import Config
+
+    from mmdet.registry import DATASETS
+    meta = dict(classes=classes)
+    ds = Config.fromfile(config).get('test_dataloader', {}).get('dataset', {})
+    if ds.get('type') and not (ds.get('metainfo') or {}):
+        info = DATASETS.get(ds['type']).METAINFO
+        for key in ('thing_classes', 'stuff_classes'):
+            if key in info:
+                meta[key] = tuple(info[key])
+    return meta
+
+
 def convert_file(src_path: str, out_path: str,
                  config: Optional[str] = None, verbose: bool = True) -> dict:
     """Convert ``src_path`` to ``out_path`` for ``config`` (chosen from the
@@ -520,7 +536,7 @@ def convert_file(src_path: str, out_path: str,
     ckpt = dict(
         state_dict=state_dict,
         meta=dict(
-            dataset_meta=dict(classes=classes),
+            dataset_meta=dataset_meta(config, classes),
             converted_from=osp.basename(src_path),
             converter='tools/model_converters/adelaidet2mmblend.py',
             config=osp.relpath(config, REPO_ROOT)
