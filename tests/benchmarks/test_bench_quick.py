@@ -128,3 +128,20 @@ def test_profile_train_diff_quick(tmp_path):
         'Totals (self CPU ms of one iteration, median of rounds)']['rows']
     # convolutions + everything else = the whole difference
     assert rows[2][1] + rows[3][1] == pytest.approx(rows[0][1] - rows[1][1])
+
+
+def test_bench_mixing_quick(tmp_path):
+    import bench_mixing
+    bench_mixing.main(['--quick', '--out', str(tmp_path)])
+    p = _check_common(str(tmp_path), 'bench_mixing_quick',
+                      [bench_mixing.TABLE], len(bench_mixing.HOSTS))
+    # every host and its mixed model, both with the forced detections
+    assert set(p['dets']) == {n for h in bench_mixing.HOSTS
+                              for n in (h, f'blend_{h}')}
+    assert all(d == [100] for d in p['dets'].values()), p['dets']
+    for host, k in p['keys'].items():
+        assert k['shared_keys'] > 300 and k['extra_keys'] > 0, (host, k)
+    for r in p['ratios'].values():
+        assert r['verdict'] in ('met', 'mixed', 'missed')
+        assert r['flop_ratio'] > 1.0  # the add-on costs something
+    assert sum(p['stage_ms'].values()) > 0
