@@ -153,6 +153,11 @@ def test_layouts_pkl_model_dict_and_centerness_name(tmp_path):
     assert torch.equal(
         ckpt['state_dict']['bbox_head.conv_centerness.weight'],
         src['proposal_generator.fcos_head.ctrness.weight'])
+    # mmdet's init_detector takes the class names from the checkpoint
+    from mmdet.apis import init_detector
+    model = init_detector(osp.join(REPO, ckpt['meta']['config']), out,
+                          device='cpu')
+    assert model.dataset_meta['classes'][:2] == ('person', 'bicycle')
 
 
 def test_pkl_with_code_is_refused(tmp_path):
