@@ -145,3 +145,21 @@ def test_bench_mixing_quick(tmp_path):
         assert r['verdict'] in ('met', 'mixed', 'missed')
         assert r['flop_ratio'] > 1.0  # the add-on costs something
     assert sum(p['stage_ms'].values()) > 0
+
+
+def test_bench_roi_mask_head_quick(tmp_path):
+    import bench_roi_mask_head
+    bench_roi_mask_head.main(['--quick', '--out', str(tmp_path)])
+    p = _check_common(str(tmp_path), 'bench_roi_mask_head_quick',
+                      ['Mask branch time (ms, median) vs RoIs'], 2)
+    for r in p['results_ms'].values():
+        assert {'roi_feats', 'fcn_head', 'blend_head', 'bases',
+                'stock_predict_mask', 'ours_predict_mask'} <= set(r)
+        assert all(v > 0 for v in r.values())
+    for s in p['summary'].values():
+        # FLOPs are deterministic: the blender head (bases included) costs
+        # less than FCNMaskHead's 4 x 256-channel tower and deconv
+        assert 0 < s['head_gflops_ratio'] < 1
+        assert s['gflops']['bases'] < s['gflops']['blend_head']
+        assert {'head_ratio', 'head_ratio_per_round', 'branch_ratio_per_round',
+                'predict_mask_ratio', 'target_head_le_0_25'} <= set(s)

@@ -272,3 +272,18 @@ def test_semantic_loss_uses_the_padded_input_size(cfg):
     x = tuple(torch.zeros(1, 32, 160 // s, 224 // s)
               for s in (4, 8, 16, 32, 64))
     assert model.roi_head.input_shape(x) == (160, 224)
+
+
+def test_readme_snippet_is_the_config(tmp_path):
+    """The README's two-stage snippet, verbatim, is the shipped config."""
+    with open(osp.join(REPO, 'README.md')) as f:
+        text = f.read()
+    section = text.split(
+        "### Two-stage: the blender as Mask R-CNN's mask head")[1]
+    code = section.split('```python\n')[1].split('```')[0]
+    path = tmp_path / 'snippet.py'
+    path.write_text(code)
+    snippet, ours = Config.fromfile(str(path)), Config.fromfile(CONFIG)
+    for key in ('model', 'custom_imports', 'custom_hooks',
+                'train_dataloader', 'test_evaluator'):
+        assert snippet[key] == ours[key], key
