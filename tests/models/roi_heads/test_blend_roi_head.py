@@ -287,3 +287,22 @@ def test_readme_snippet_is_the_config(tmp_path):
     for key in ('model', 'custom_imports', 'custom_hooks',
                 'train_dataloader', 'test_evaluator'):
         assert snippet[key] == ours[key], key
+
+
+def test_batch_without_gt_trains_with_zero_mask_loss(cfg):
+    """No GT: no positive RoI, finite zero mask loss, and every mask-branch
+    parameter still in the graph (DDP)."""
+    from mmengine.structures import InstanceData
+    model = build(cfg)
+    model.train()
+    data = real_batch(cfg, model, ids=PHOTOS[:1])
+    gt = data['data_samples'][0].gt_instances
+    data['data_samples'][0].gt_instances = gt[gt.labels < 0]
+    data['data_samples'][0].ignored_instances = InstanceData(
+        bboxes=gt.bboxes[:0], labels=gt.labels[:0])
+    losses = model(**data, mode='loss')
+    assert losses['loss_mask'] == 0 and torch.isfinite(losses['loss_sem'])
+    loss, _ = model.parse_losses(losses)
+    loss.backward()
+    for name, p in model.roi_head.mask_head.named_parameters():
+        assert p.grad is not None, name

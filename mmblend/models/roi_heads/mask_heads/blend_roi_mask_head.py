@@ -208,9 +208,15 @@ class BlendRoIMaskHead(FCNMaskHead):
         Returns:
             Tensor: ``[n, 1, R, R]`` class-agnostic mask logits.
         """
-        preds = self.blender(bases, self.predict_attentions(roi_feats), rois)
+        attns = self.predict_attentions(roi_feats)
+        preds = self.blender(bases, attns, rois)
         if not self.blender.output_is_logits:
             preds = torch.logit(preds, eps=1e-6)
+        if len(rois) == 0:
+            # no RoI (a batch without positives): keep the attention
+            # predictor in the graph with zero gradients, as FCNMaskHead's
+            # convs are (DDP needs every parameter used)
+            preds = preds + attns.sum() * 0
         return preds[:, None]
 
     def loss_semantic(self, sem_logits: Tensor,
