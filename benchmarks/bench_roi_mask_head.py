@@ -142,9 +142,10 @@ def main(argv=None):
                      r['bases'], head, head_rounds,
                      fl['blend_head'] / fl['fcn_head'], branch,
                      r['stock_predict_mask'], r['ours_predict_mask'], pred])
+        met = summary[str(n)]['target_head_le_0_25']
         print(f'{n} RoIs: blender head / FCNMaskHead = {head:.3f} (per-round '
               f'median {head_rounds:.3f}; target <= {TARGET}: '
-              f"{'met' if summary[str(n)]['target_head_le_0_25'] else 'MISSED'}"
+              f"{'met' if met else 'MISSED'}"
               f"); GFLOPs {summary[str(n)]['head_gflops_ratio']:.3f}"
               f'; with the shared RoIAlign {branch:.3f}; whole branch with '
               f'paste {pred:.3f}')

@@ -306,3 +306,17 @@ def test_batch_without_gt_trains_with_zero_mask_loss(cfg):
     loss.backward()
     for name, p in model.roi_head.mask_head.named_parameters():
         assert p.grad is not None, name
+
+
+def test_proto_fpn_bases_at_stride_4(cfg):
+    """The other bottom module: Proto-FPN on P3-P5, bases at stride 4."""
+    proto = copy.deepcopy(cfg)
+    proto.model.roi_head.mask_head.basis = dict(
+        type='ProtoNetBasis', in_channels=32, in_indices=(1, 2, 3),
+        out_stride=4, channels=32, refine_channels=32, num_classes=80,
+        sem_in_index=1, sem_channels=32, norm_cfg=GN8)
+    model = build(proto)
+    model.train()
+    assert model.roi_head.mask_head.blender.bases_stride == 4
+    losses = model(**real_batch(proto, model, ids=PHOTOS[:1]), mode='loss')
+    assert torch.isfinite(losses['loss_mask']) and losses['loss_mask'] > 0

@@ -175,8 +175,8 @@ class BlendRoIMaskHead(FCNMaskHead):
                      if i < len(feat_strides))
         raise ValueError(
             f'{type(self.basis).__name__} reads neck levels in_indices='
-            f'{self.basis.in_indices}, at strides {read} in this detector, and '
-            f'gives bases at stride {h / bases.size(2):g}, not its '
+            f'{self.basis.in_indices}, at strides {read} in this detector, '
+            f'and gives bases at stride {h / bases.size(2):g}, not its '
             f'out_stride={s}. The neck outputs strides '
             f"{tuple(feat_strides)}: Mask R-CNN's FPN starts at P2, one level "
             "below FCOS's (P3), so P3+P5 are in_indices=(1, 3) (and the "
