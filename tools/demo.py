@@ -7,8 +7,10 @@ images (does it generalise?), and save pictures of predicted masks.
     python tools/demo.py --iters 50      # a quick smoke run
 
 Outputs under --work-dir (default work_dirs/demo): the checkpoint, logs,
-``metrics.json`` and ``vis/{train,val}/*.jpg`` (ground truth left,
-prediction right). ``--checkpoint CKPT`` evaluates and draws a trained model
+``metrics.json``, ``vis/{train,val}/*.jpg`` (ground truth left,
+prediction right) and ``vis/bases_panel.png`` (bases, attentions and masks
+of a training photo, see tools/analysis_tools/vis_bases.py).
+``--checkpoint CKPT`` evaluates and draws a trained model
 without training.
 """
 import argparse
@@ -104,6 +106,30 @@ def draw(runner: Runner, cfg: Config, ann_file: str, out_dir: str, num: int,
     return written
 
 
+# The training photo of the bases panel (two giraffes: large, distinct
+# instances; README "Demo").
+BASES_PHOTO = '000000000025.jpg'
+
+
+def draw_bases(runner: Runner, cfg: Config, ann_file: str, out_file: str,
+               score_thr: float, photo: str = BASES_PHOTO) -> str:
+    """The bases/attentions panel (mmblend.visualization) of ``photo``, an
+    image of ``ann_file``; call after :func:`draw` (class names)."""
+    from mmblend.visualization import make_panel
+    dataset = cfg.test_dataloader.dataset
+    with open(osp.join(dataset.data_root, ann_file)) as f:
+        names = {im['file_name'] for im in json.load(f)['images']}
+    if photo not in names:
+        raise FileNotFoundError(
+            f'{photo} is not an image of {ann_file} (bases panel)')
+    img_path = osp.join(dataset.data_root, dataset.data_prefix['img'], photo)
+    model = getattr(runner.model, 'module', runner.model)
+    make_panel(model, cfg, img_path, out_file, num_instances=3,
+               score_thr=score_thr,
+               class_names=runner.visualizer.dataset_meta.get('classes'))
+    return out_file
+
+
 def format_table(metrics: dict) -> str:
     header = '| split | ' + ' | '.join(k for k, _ in METRIC_KEYS) + ' |'
     lines = [header, '|' + '---|' * (len(METRIC_KEYS) + 1)]
@@ -158,10 +184,13 @@ def main(argv=None) -> dict:
                          osp.join(args.work_dir, 'vis', split), args.num_vis,
                          args.score_thr)
     ]
+    bases_panel = draw_bases(
+        runner, cfg, 'instances_train.json',
+        osp.join(args.work_dir, 'vis', 'bases_panel.png'), args.score_thr)
     table = format_table(metrics)
     summary = dict(config=args.config, iters=iters,
                    train_minutes=round(train_min, 1), metrics=metrics,
-                   pictures=pictures)
+                   pictures=pictures, bases_panel=bases_panel)
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     trained = args.checkpoint or (f'after {iters} iterations '
@@ -169,7 +198,8 @@ def main(argv=None) -> dict:
     print(f'\nBlendMask {trained}, COCO AP in %:\n')
     print(table)
     print(f'\nmetrics: {osp.join(args.work_dir, "metrics.json")}\n'
-          f'pictures ({len(pictures)}): {osp.join(args.work_dir, "vis")}/')
+          f'pictures ({len(pictures)}): {osp.join(args.work_dir, "vis")}/\n'
+          f'bases and attentions of a training photo: {bases_panel}')
     return summary
 
 
