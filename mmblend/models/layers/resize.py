@@ -11,6 +11,7 @@ are tiny and the products give the same numbers as ``F.interpolate``
 from typing import Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 MODES = ('bilinear', 'nearest')
@@ -50,6 +51,29 @@ def resize(x: Tensor, size: Tuple[int, int], mode: str = 'bilinear') -> Tensor:
     h, w = x.shape[-2:]
     if (h, w) == tuple(size):
         return x
+    if torch.onnx.is_in_onnx_export():
+        return _resize_traceable(x, size, mode)
     a_h = interp_matrix(h, size[0], mode, x.device, x.dtype)
     a_w = interp_matrix(w, size[1], mode, x.device, x.dtype)
     return a_h @ x @ a_w.t()
+
+
+def _resize_traceable(x: Tensor, size: Tuple[int, int], mode: str) -> Tensor:
+    """:func:`resize` while exporting to ONNX, where the matrices would be
+    traced as constants of the export input's size: bilinear as
+    ``F.interpolate`` (an ONNX ``Resize``, equal to the matrices up to float
+    rounding), nearest by gathering the rows/columns :func:`interp_matrix`
+    selects, computed in the graph from the traced sizes (the same float32
+    index arithmetic, so the same pixels)."""
+    if mode == 'bilinear':
+        return F.interpolate(x, size=size, mode='bilinear',
+                             align_corners=False)
+    if mode not in MODES:
+        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    for dim, out_size in ((-2, size[0]), (-1, size[1])):
+        in_size = x.shape[dim]
+        scale = torch.full((), in_size, dtype=torch.float32) / out_size
+        dst = torch.arange(out_size, dtype=torch.float32)
+        src = (dst * scale).floor().long().clamp(max=in_size - 1)
+        x = x.index_select(dim % x.dim(), src.to(x.device))
+    return x
