@@ -320,3 +320,17 @@ def test_proto_fpn_bases_at_stride_4(cfg):
     assert model.roi_head.mask_head.blender.bases_stride == 4
     losses = model(**real_batch(proto, model, ids=PHOTOS[:1]), mode='loss')
     assert torch.isfinite(losses['loss_mask']) and losses['loss_mask'] > 0
+
+
+def test_tensor_mode_returns_the_mask_logits(cfg):
+    """``mode='tensor'`` (StandardRoIHead.forward, used by FLOP counters and
+    exporters) goes through the blender: class-agnostic R x R logits for
+    the first 100 proposals."""
+    model = build(cfg)
+    model.eval()
+    data = real_batch(cfg, model, ids=PHOTOS[:1])
+    with torch.no_grad():
+        outs = model(**data, mode='tensor')
+    mask_preds = outs[-1][-1]
+    assert mask_preds.shape[1:] == (1, 28, 28)
+    assert 0 < mask_preds.shape[0] <= 100
