@@ -6,11 +6,16 @@ import os.path as osp
 
 import mmdet
 import pytest
+from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 
-from mmdet.registry import MODELS
-from .walk_utils import (CONFIG_ROOT, changed_keys, flat_config,
-                         strip_pretrained, to_plain)
+from .walk_utils import (
+    CONFIG_ROOT,
+    changed_keys,
+    flat_config,
+    strip_pretrained,
+    to_plain,
+)
 
 LVIS_V1 = CONFIG_ROOT / 'lvis' / 'blendmask_r50_fpn_sample1e-3_ms-1x_lvis-v1.py'
 TABLE11 = CONFIG_ROOT / 'lvis' / 'blendmask_r101_dcni3_3x_lvis-v0.5-cocofied.py'

@@ -15,11 +15,10 @@ import time
 
 import pytest
 import torch
+from mmdet.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import DATA_SAMPLERS
 from mmengine.runner import Runner
-
-from mmdet.registry import DATASETS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COCO_BASE = osp.join(REPO, 'configs', '_base_', 'datasets',
