@@ -91,6 +91,7 @@ def export_onnx(model: torch.nn.Module, inputs: Tensor, img_shape: Tensor,
 def load_model(config: str, checkpoint: Optional[str],
                device: str = 'cpu') -> torch.nn.Module:
     """``init_detector`` with mmblend registered."""
-    import mmblend  # noqa: F401
     from mmdet.apis import init_detector
+
+    import mmblend  # noqa: F401
     return init_detector(config, checkpoint, device=device)

@@ -196,9 +196,14 @@ def blend(blender: Blender, bases: Tensor, attns: Tensor,
     RoIAlign: ``bases [1, K, Hb, Wb]``, ``attns [D, K*M*M]``, ``boxes [D,
     4]`` (input pixels) -> mask probabilities ``[D, R, R]``."""
     pooler = blender.pooler
-    crops = roi_align(bases, boxes.to(bases.dtype),
+    # one dummy detection appended (and dropped) keeps every shape non-empty
+    # without a detection: ONNX Reshape cannot infer -1 next to a 0
+    num = boxes.shape[0]
+    boxes = torch.cat([boxes.to(bases.dtype), boxes.new_zeros((1, 4))])
+    attns = torch.cat([attns, attns.new_zeros((1, attns.shape[1]))])
+    crops = roi_align(bases, boxes,
                       torch.zeros_like(boxes[:, 0], dtype=torch.long),
                       blender.bottom_resolution, pooler.spatial_scale,
                       pooler.sampling_ratio)
-    out = blender.merge(crops, attns)
+    out = blender.merge(crops, attns)[:num]
     return out.sigmoid() if blender.output_is_logits else out

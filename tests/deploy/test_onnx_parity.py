@@ -1,0 +1,107 @@
+"""ONNX export parity on real photos with a trained checkpoint.
+
+The tiny BlendMask (tests/configs/blendmask_tiny.py) is trained on four
+coco128 photos (as tests/integration/test_fit_real_data.py does), exported
+on one photo, and run by onnxruntime (``OnnxDetector``) on photos of other
+sizes next to PyTorch (``inference_detector``).
+"""
+import importlib.util
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from matching import assert_same_detections, boundaries
+from mmdet.apis import inference_detector, init_detector
+from mmengine.runner import Runner
+
+ort = pytest.importorskip('onnxruntime')
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PHOTOS = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images',
+                  'train2017')
+EXPORT_PHOTO = '000000000034.jpg'  # 640x425: input (h, w) 160x224 padded
+# other padded input sizes (h, w): 192x160, 224x160, 160x192; 42 has the
+# export photo's padded size and another img_shape
+COMPARE_PHOTOS = ('000000000073.jpg', '000000000064.jpg',
+                  '000000000138.jpg', '000000000042.jpg')
+SCORE_THR = 0.02  # on sigmoid(cls) * sigmoid(ctr): >= 5 per photo
+ITERS = 120
+
+
+def _fit_module():
+    spec = importlib.util.spec_from_file_location(
+        'fit_real_data',
+        osp.join(REPO, 'tests', 'integration', 'test_fit_real_data.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """(config, checkpoint) of the tiny model after ITERS iterations."""
+    fit = _fit_module()
+    tmp = tmp_path_factory.mktemp('onnx_fit')
+    cfg = fit.fit_config(fit.subset(tmp), str(tmp / 'work'), iters=ITERS)
+    torch.manual_seed(0)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    runner.save_checkpoint(str(tmp), 'tiny.pth', save_optimizer=False)
+    cfg.model.test_cfg.score_thr = SCORE_THR
+    return cfg, str(tmp / 'tiny.pth')
+
+
+@pytest.fixture(scope='module')
+def exported(trained, tmp_path_factory):
+    cfg, ckpt = trained
+    out = str(tmp_path_factory.mktemp('onnx') / 'tiny.onnx')
+    cfg_file = out.replace('.onnx', '_cfg.py')
+    cfg.dump(cfg_file)
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'deployment',
+                                  'export_onnx.py'), cfg_file, ckpt, '--out',
+         out, '--image', osp.join(PHOTOS, EXPORT_PHOTO)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'wrote' in proc.stdout, proc.stdout
+    return cfg_file, ckpt, out
+
+
+def test_onnxruntime_matches_pytorch_on_other_photos(exported):
+    from mmblend.deploy import OnnxDetector
+    cfg_file, ckpt, onnx_file = exported
+    model = init_detector(cfg_file, ckpt, device='cpu')
+    det = OnnxDetector(onnx_file, cfg_file)
+    max_per_img = model.test_cfg.max_per_img
+    shapes = set()
+    for name in COMPARE_PHOTOS:
+        path = osp.join(PHOTOS, name)
+        ref = inference_detector(model, path)
+        out = det(path)
+        shapes.add(tuple(out.metainfo['batch_input_shape']))
+        r, o = ref.pred_instances, out.pred_instances
+        assert len(r) >= 5, (name, len(r))  # it detects something
+        assert o.masks.dtype == torch.bool
+        assert o.masks.shape[1:] == r.masks.shape[1:] == tuple(
+            out.metainfo['ori_shape'][:2])
+        stats = assert_same_detections(
+            r, o, boundaries(r, o, SCORE_THR, max_per_img))
+        print(name, tuple(out.metainfo['batch_input_shape']), len(r), len(o),
+              stats)
+        assert stats['matched'] >= min(len(r), len(o)) - 2, (name, stats)
+        assert r.masks.any(dim=(1, 2)).sum() >= 3  # masks are not empty
+    assert len(shapes) >= 3, shapes  # other input sizes than the export's
+
+
+def test_bgr_array_equals_path(exported):
+    import mmcv
+
+    from mmblend.deploy import OnnxDetector
+    cfg_file, _, onnx_file = exported
+    det = OnnxDetector(onnx_file, cfg_file)
+    path = osp.join(PHOTOS, COMPARE_PHOTOS[0])
+    a = det(path).pred_instances
+    b = det(mmcv.imread(path)).pred_instances
+    assert torch.equal(a.bboxes, b.bboxes) and torch.equal(a.masks, b.masks)
