@@ -1,5 +1,10 @@
-from .bases_panel import (BlendInternals, blend_internals, draw_panel,
-                          load_image, make_panel)
+from .bases_panel import (
+    BlendInternals,
+    blend_internals,
+    draw_panel,
+    load_image,
+    make_panel,
+)
 
 __all__ = [
     'BlendInternals', 'blend_internals', 'draw_panel', 'load_image',

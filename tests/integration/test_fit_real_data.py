@@ -99,3 +99,31 @@ def test_training_on_real_photos_lifts_mask_ap(tmp_path):
     assert before < 0.02
     assert after > 0.5, after  # measured 0.91 (before: 0.00)
     assert after_box > 0.5, after_box  # measured 1.00
+
+
+def test_atss_host_on_real_photos_lifts_mask_ap(tmp_path):
+    """The mask branch on mmdet's ATSS head (BlendATSSHead with ATSS's own
+    anchors, assigner and test settings) learns the same four photos."""
+    import mmdet
+    atss = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim',
+                                    'configs', 'atss',
+                                    'atss_r50_fpn_1x_coco.py')).model
+    ann = subset(tmp_path)
+    cfg = fit_config(ann, str(tmp_path / 'work'), iters=40)
+    cfg.model.bbox_head = dict(
+        atss.bbox_head, type='BlendATSSHead', in_channels=32,
+        feat_channels=32, stacked_convs=2,
+        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True))
+    cfg.model.train_cfg = atss.train_cfg
+    cfg.model.test_cfg = dict(atss.test_cfg, mask_thr=0.5)
+    untrained_cfg = copy.deepcopy(cfg)
+    untrained_cfg.model.test_cfg.score_thr = 0.0
+    untrained_cfg.work_dir = str(tmp_path / 'untrained')
+    before, _ = segm_ap(Runner.from_cfg(untrained_cfg))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    after, after_box = segm_ap(runner)
+    print(f'ATSS host: mask AP before {before:.3f}, after {after:.3f}; '
+          f'box AP after {after_box:.3f}')
+    assert before < 0.02
+    assert after >= 0.3, after  # measured 0.65 at 20, 0.93 at 120 iterations
