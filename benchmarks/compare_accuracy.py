@@ -29,7 +29,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import common  # noqa: E402
 
 MODELS = ['blendmask', 'yolact', 'mask_rcnn', 'condinst',
-          'blendmask_weighted_sum', 'blendmask_assembler']
+          'blendmask_weighted_sum', 'blendmask_assembler', 'blendmask_atss']
 LR = 2e-3
 LABELS = {
     'blendmask': 'BlendMask (blender 28_4_7)',
@@ -38,6 +38,7 @@ LABELS = {
     'mask_rcnn': 'Mask R-CNN',
     'blendmask_weighted_sum': 'BlendMask, weighted sum (M=1)',
     'blendmask_assembler': 'BlendMask, assembler (K=16)',
+    'blendmask_atss': 'BlendMask on ATSS (BlendATSSHead)',
 }
 GN = dict(type='GN', num_groups=16, requires_grad=True)
 BACKBONE = dict(type='ResNet', depth=18, base_channels=32, num_stages=4,
@@ -51,6 +52,18 @@ C = 64  # FPN / head width
 def model_cfg(name: str):
     """The ``model`` dict of one light model."""
     from mmengine.config import Config, ConfigDict
+    if name == 'blendmask_atss':
+        # the same light BlendMask with mmdet's ATSS head as the host
+        # (configs/mixing/blendmask-atss_*: its head, assigner, test_cfg)
+        m = model_cfg('blendmask')
+        atss = Config.fromfile(common.repo_config(
+            'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py')).model
+        m.bbox_head = atss.bbox_head
+        m.bbox_head.update(in_channels=C, feat_channels=C, stacked_convs=2,
+                           norm_cfg=GN)
+        m.train_cfg = atss.train_cfg
+        m.test_cfg = atss.test_cfg
+        return m
     if name.startswith('blendmask'):
         cfg = Config.fromfile(common.repo_config(
             'configs/demo/blendmask_r18_coco128_demo.py'))
