@@ -4,6 +4,7 @@ from typing import Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
 from torch import Tensor
 
 from ..models.dense_heads.blendmask_head import BlendMaskHead
@@ -30,6 +31,13 @@ def check_exportable(model: nn.Module) -> None:
                 'ONNX export supports BlendMaskHead configs (model.bbox_head.'
                 f"type='BlendMaskHead'), got {type(head).__name__}, whose "
                 'post-processing the exported graph would not reproduce')
+    for name, module in model.named_modules():
+        if isinstance(module, (DeformConv2d, ModulatedDeformConv2d)):
+            raise ValueError(
+                f'op {type(module).__name__} ({name}; model.backbone.dcn / '
+                'stage_with_dcn) cannot be exported: ONNX has no deformable '
+                "convolution that onnxruntime runs (mmcv's symbolic needs "
+                "mmcv's custom-op library); export a config without DCN")
     blender = model.mask_head.blender
     if blender.pooler_type != 'RoIAlign':
         raise ValueError(

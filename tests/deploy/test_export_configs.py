@@ -118,3 +118,16 @@ def test_export_cli_reports_refusal(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'op RoIPool' in proc.stderr and 'blender.pooler' in proc.stderr
     assert not (tmp_path / 'x.onnx').exists()
+
+
+def test_dcn_config_is_refused_naming_the_op():
+    from mmblend.deploy import check_exportable
+    cfg = Config.fromfile(osp.join(REPO, 'configs',
+                                   'blendmask_r101_dcni3_3x.py'))
+    cfg.model.backbone.init_cfg = None
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = init_detector(cfg, None, device='cpu')
+    with pytest.raises(ValueError, match=r'op ModulatedDeformConv2dPack '
+                       r'\(backbone\..*model\.backbone\.dcn'):
+        check_exportable(model)
