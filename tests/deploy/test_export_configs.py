@@ -60,7 +60,10 @@ def build(cfg: Config):
 
 @pytest.mark.parametrize('config', [
     'blendmask_r50_3x.py', 'blendmask_rt_r50_3x.py',
-    'ablations/t5_top_nearest.py'
+    'ablations/t5_top_nearest.py',
+    'ablations/t1_assembler_r28_k16.py',  # no top layer
+    'ablations/t3_k1.py',  # the blender returns probabilities
+    'ablations/t4_c3c5.py',  # bases from the backbone
 ])
 def test_config_exports_with_parity(config, tmp_path):
     from mmblend.deploy import OnnxDetector, Preprocessor, export_onnx

@@ -105,3 +105,23 @@ def test_bgr_array_equals_path(exported):
     a = det(path).pred_instances
     b = det(mmcv.imread(path)).pred_instances
     assert torch.equal(a.bboxes, b.bboxes) and torch.equal(a.masks, b.masks)
+
+
+def test_no_detection(exported):
+    """A black image and a zero image size (every box clipped to nothing)
+    run the graph's empty paths: NMS, top layer and blender with D = 0."""
+    import numpy as np
+
+    from mmblend.deploy import OnnxDetector
+    cfg_file, ckpt, onnx_file = exported
+    det = OnnxDetector(onnx_file, cfg_file)
+    inputs, _ = det.preprocess(osp.join(PHOTOS, COMPARE_PHOTOS[0]))
+    boxes, scores, labels, masks = det.run(inputs, torch.tensor([0, 0]))
+    assert boxes.shape == (0, 4) and scores.shape == labels.shape == (0, )
+    assert masks.shape[0] == 0 and masks.shape[1] == masks.shape[2] > 1
+    black = np.zeros((300, 400, 3), np.uint8)
+    model = init_detector(cfg_file, ckpt, device='cpu')
+    r = inference_detector(model, black).pred_instances
+    o = det(black).pred_instances
+    assert o.masks.shape == (len(o), 300, 400)
+    assert_same_detections(r, o, boundaries(r, o, SCORE_THR, 100))
