@@ -8,6 +8,7 @@ import mmdet
 import pytest
 from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
+from mmengine.registry import DefaultScope
 
 from .walk_utils import (
     CONFIG_ROOT,
@@ -66,7 +67,9 @@ def test_lvis_v1_class_count_is_checked(lvis):
     model['backbone']['depth'] = 18
     model['neck']['in_channels'] = [64, 128, 256, 512]
     model['mask_head']['basis']['num_classes'] = 80
-    with pytest.raises(ValueError, match='1203'):
+    # under mmdet's scope whatever an earlier test left as the default
+    with DefaultScope.overwrite_default_scope('mmdet'), \
+            pytest.raises(ValueError, match='1203'):
         MODELS.build(ConfigDict(model))
 
 
