@@ -7,7 +7,6 @@ extras: ``lvis`` (LVIS datasets/metrics), ``onnxruntime`` (ONNX inference),
 (requirements/constraints.txt, torch 2.13.0 CPU, mmcv 2.1.0 built with ops).
 """
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -30,8 +30,9 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import common  # noqa: E402
 import torch  # noqa: E402
+
+import common  # noqa: E402
 from bench_blender import random_boxes  # noqa: E402
 
 NUMS = [100, 200]
@@ -41,8 +42,8 @@ STOCK = 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 
 def build_roi_head(path: str, device: str):
-    from mmengine.config import Config
     from mmdet.registry import MODELS
+    from mmengine.config import Config
     cfg = Config.fromfile(path)
     m = cfg.model
     head = MODELS.build(dict(copy.deepcopy(m.roi_head),
@@ -71,8 +72,8 @@ def main(argv=None):
     if args.quick:
         args.size, args.nums, args.repeats = [128, 192], [10, 20], 1
     common.setup()
-    from mmengine.structures import InstanceData
     from mmdet.structures.bbox import bbox2roi
+    from mmengine.structures import InstanceData
     dev = args.device
     info = common.machine_info(dev)
     H, W = args.size

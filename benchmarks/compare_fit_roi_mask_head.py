@@ -51,8 +51,9 @@ def main(argv=None):
     if args.quick:
         args.iters = 2
     common.setup()
-    from mmengine.runner import Runner
     import pathlib
+
+    from mmengine.runner import Runner
     fit = _fit_module()
     info = common.machine_info(args.device)
     rows, results = [], {}

@@ -2,8 +2,11 @@
 (one per ``<name>_hook.py``)."""
 from .checkpoint_hook import CrashSafeCheckpointHook
 from .dataset_check_hook import DatasetCheckHook
-from .dist import (accelerator_available, init_dist_cpu_aware,
-                   prepare_cpu_distributed)
+from .dist import (
+    accelerator_available,
+    init_dist_cpu_aware,
+    prepare_cpu_distributed,
+)
 from .finite_loss_hook import FiniteLossHook
 from .iter_torch_seed_hook import IterTorchSeedHook
 from .model_wrapper import CPUAwareDDP

@@ -7,17 +7,20 @@ read: tests/models/test_time_augs.)"""
 import os.path as osp
 import pickle
 
+import mmdet
 import numpy as np
 import pycocotools.mask as mask_util
 import torch
+from mmdet.registry import MODELS
 from mmengine.config import Config
 
-import mmdet
-from mmdet.registry import MODELS
-
 from cli_utils import TEST, explain, run_tool
-from tiny_config import (DATA_ROOT, REPO_ROOT, write_subset_ann,
-                         write_tiny_config)
+from tiny_config import (
+    DATA_ROOT,
+    REPO_ROOT,
+    write_subset_ann,
+    write_tiny_config,
+)
 
 MMDET_TEST = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                       'test.py')

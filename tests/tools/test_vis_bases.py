@@ -9,12 +9,15 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from mmblend.visualization import (blend_internals, draw_panel, load_image,
-                                   make_panel)
-from mmdet.registry import MODELS
-
+from mmblend.visualization import (
+    blend_internals,
+    draw_panel,
+    load_image,
+    make_panel,
+)
 from tiny_config import DATA_ROOT, REPO_ROOT
 
 spec = importlib.util.spec_from_file_location(

@@ -52,8 +52,9 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
             sys.exit(f'error: {what} {path!r} not found')
     if args.num_instances < 1:
         sys.exit('error: --num-instances must be >= 1')
-    import mmblend  # noqa: F401  (registrations + safe checkpoint loading)
     from mmdet.apis import init_detector
+
+    import mmblend  # noqa: F401  (registrations + safe checkpoint loading)
     model = init_detector(args.config, args.checkpoint, device=args.device)
     written = []
     for img_path in args.images:

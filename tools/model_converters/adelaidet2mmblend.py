@@ -474,11 +474,11 @@ def _first(items: Sequence[str], n: int = 8) -> str:
 def build_target(config: str):
     """``(model, classes)`` of an mmblend config, on CPU, not initialised
     from pretrained weights."""
+    from mmdet.registry import DATASETS, MODELS
+    from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
     import mmblend  # noqa: F401
-    from mmdet.registry import DATASETS, MODELS
-    from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(config)
     cfg.model.backbone.pop('init_cfg', None)
@@ -493,9 +493,8 @@ def build_target(config: str):
 def dataset_meta(config: str, classes: Optional[tuple]) -> dict:
     """``meta['dataset_meta']`` of the written checkpoint: the class names
     and, for panoptic datasets, the thing/stuff split."""
-    from mmengine.config import Config
-
     from mmdet.registry import DATASETS
+    from mmengine.config import Config
     meta = dict(classes=classes)
     ds = Config.fromfile(config).get('test_dataloader', {}).get('dataset', {})
     if ds.get('type') and not (ds.get('metainfo') or {}):

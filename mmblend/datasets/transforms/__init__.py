@@ -1,9 +1,9 @@
 """Data transforms of mmblend (registered in mmdet's ``TRANSFORMS``)."""
 from .loading import (
-                      BadImageError,
-                      ImageProblem,
-                      LoadImageFromFile,
-                      check_image_bytes,
+    BadImageError,
+    ImageProblem,
+    LoadImageFromFile,
+    check_image_bytes,
 )
 
 __all__ = [

@@ -1,13 +1,13 @@
 from .blend_host_mixin import (
-                               AnchorPositivesMixin,
-                               BlendHostMixin,
-                               PointPositivesMixin,
+    AnchorPositivesMixin,
+    BlendHostMixin,
+    PointPositivesMixin,
 )
 from .blend_hosts import (
-                               BlendATSSHead,
-                               BlendFCOSHead,
-                               BlendGFLHead,
-                               BlendRetinaHead,
+    BlendATSSHead,
+    BlendFCOSHead,
+    BlendGFLHead,
+    BlendRetinaHead,
 )
 from .blendmask_head import BlendMaskHead
 from .blendmask_mask_head import BlendMaskMaskHead, paste_masks

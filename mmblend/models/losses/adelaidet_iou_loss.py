@@ -5,10 +5,9 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from torch import Tensor
-
 from mmdet.models.losses.utils import weighted_loss
 from mmdet.registry import MODELS
+from torch import Tensor
 
 LOSS_TYPES = ('iou', 'linear_iou', 'giou')
 

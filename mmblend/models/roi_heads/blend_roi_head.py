@@ -1,13 +1,13 @@
 """StandardRoIHead with the blender mask head (paper §4.3, two-stage)."""
 from typing import List, Optional, Sequence, Tuple
 
-from torch import Tensor
-from torch.nn.modules.utils import _pair
-
 from mmdet.models.roi_heads.standard_roi_head import StandardRoIHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList
+from torch import Tensor
+from torch.nn.modules.utils import _pair
+
 from .mask_heads.blend_roi_mask_head import BlendRoIMaskHead
 
 

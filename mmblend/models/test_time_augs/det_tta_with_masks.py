@@ -3,12 +3,11 @@ from typing import List
 
 import torch
 from mmcv.ops import batched_nms
-from mmengine.structures import InstanceData
-from torch import Tensor
-
 from mmdet.models.test_time_augs import DetTTAModel
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+from torch import Tensor
 
 # Image axes a flip direction reverses, for masks ``[N, H, W]``.
 _FLIP_DIMS = {

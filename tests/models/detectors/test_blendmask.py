@@ -5,12 +5,11 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.structures import InstanceData
-
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from mmengine.config import Config
+from mmengine.structures import InstanceData
 
 TINY = osp.join(osp.dirname(__file__), '..', '..', 'configs',
                 'blendmask_tiny.py')

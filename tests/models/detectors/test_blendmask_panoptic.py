@@ -9,12 +9,11 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.structures import InstanceData
-
-from mmdet.evaluation.functional import INSTANCE_OFFSET
-from mmdet.registry import DATASETS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

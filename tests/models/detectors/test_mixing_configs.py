@@ -9,9 +9,8 @@ import re
 
 import pytest
 import torch
-from mmengine.config import Config
-
 from mmdet.registry import DATASETS, MODELS
+from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

@@ -3,7 +3,6 @@
 adet/layers/iou_loss.py), written here from their definitions."""
 import pytest
 import torch
-
 from mmdet.models.losses import GIoULoss
 from mmdet.registry import MODELS
 

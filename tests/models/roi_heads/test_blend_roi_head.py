@@ -6,9 +6,8 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-
 from mmdet.registry import DATASETS, MODELS
+from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

@@ -10,7 +10,6 @@ import json
 import os.path as osp
 
 from mmengine.runner import Runner
-
 from test_blend_roi_head import DATA, small_cfg
 
 IMAGE_IDS = (34, 42, 73, 81)  # zebra, dog, 2 motorbikes, airplane

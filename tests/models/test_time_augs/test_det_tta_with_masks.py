@@ -4,11 +4,10 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.structures import InstanceData
-
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.structures import InstanceData
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

@@ -4,11 +4,11 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
-from torch import Tensor
-
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import FCNMaskHead
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
+from torch import Tensor
+
 from ...layers.resize import resize
 
 
