@@ -3,8 +3,8 @@ exactly what the head computed before it (commit 47d3f74, where the top
 layer ran behind a ``_sparse_top_layer`` flag): losses, the gradients of the
 heads and the neck, and the predictions of the tiny BlendMask on real
 coco128 photos of two sizes plus an image without GT, same weights
-(bitwise equal when the refactor landed; the tolerances only absorb BLAS
-differences).
+(bitwise equal when the refactor landed at the reference's thread count;
+the tolerances only absorb the reduction order of other thread counts).
 
 ``python tests/models/dense_heads/test_blendmask_head_regression.py`` wrote
 ``blendmask_head_reference.pth`` with the code of that commit.
@@ -94,8 +94,9 @@ def test_matches_the_head_before_the_refactor():
                                    atol=1e-7, msg=k)
     assert now['grads'].keys() == ref['grads'].keys()
     for k, v in ref['grads'].items():
-        torch.testing.assert_close(now['grads'][k], v, rtol=1e-5,
-                                   atol=1e-8, msg=k)
+        # the order of BLAS reductions (thread count) moves small entries
+        torch.testing.assert_close(now['grads'][k], v, rtol=1e-4,
+                                   atol=1e-5 * float(v.abs().max()), msg=k)
     for i in range(3):
         for k, v in ref[f'pred{i}'].items():
             if k.startswith('mask'):
