@@ -83,17 +83,21 @@ def segm_ap(runner):
                                                            0.0)
 
 
-def test_training_on_real_photos_lifts_mask_ap(tmp_path):
-    ann = subset(tmp_path)
-    cfg = fit_config(ann, str(tmp_path / 'work'), iters=300)
-    # the untrained model, keeping every detection so AP is defined
+def fit(cfg, tmp_path):
+    """(mask AP untrained, mask AP and box AP trained) on the photos; the
+    untrained model keeps every detection so that AP is defined."""
     untrained_cfg = copy.deepcopy(cfg)
     untrained_cfg.model.test_cfg.score_thr = 0.0
     untrained_cfg.work_dir = str(tmp_path / 'untrained')
     before, _ = segm_ap(Runner.from_cfg(untrained_cfg))
     runner = Runner.from_cfg(cfg)
     runner.train()
-    after, after_box = segm_ap(runner)
+    return (before, ) + segm_ap(runner)
+
+
+def test_training_on_real_photos_lifts_mask_ap(tmp_path):
+    cfg = fit_config(subset(tmp_path), str(tmp_path / 'work'), iters=300)
+    before, after, after_box = fit(cfg, tmp_path)
     print(f'mask AP before {before:.3f}, after {after:.3f}; '
           f'box AP after {after_box:.3f}')
     assert before < 0.02
@@ -108,22 +112,15 @@ def test_atss_host_on_real_photos_lifts_mask_ap(tmp_path):
     atss = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim',
                                     'configs', 'atss',
                                     'atss_r50_fpn_1x_coco.py')).model
-    ann = subset(tmp_path)
-    cfg = fit_config(ann, str(tmp_path / 'work'), iters=40)
+    cfg = fit_config(subset(tmp_path), str(tmp_path / 'work'), iters=40)
     cfg.model.bbox_head = dict(
         atss.bbox_head, type='BlendATSSHead', in_channels=32,
         feat_channels=32, stacked_convs=2,
         norm_cfg=dict(type='GN', num_groups=8, requires_grad=True))
     cfg.model.train_cfg = atss.train_cfg
     cfg.model.test_cfg = dict(atss.test_cfg, mask_thr=0.5)
-    untrained_cfg = copy.deepcopy(cfg)
-    untrained_cfg.model.test_cfg.score_thr = 0.0
-    untrained_cfg.work_dir = str(tmp_path / 'untrained')
-    before, _ = segm_ap(Runner.from_cfg(untrained_cfg))
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    after, after_box = segm_ap(runner)
+    before, after, after_box = fit(cfg, tmp_path)
     print(f'ATSS host: mask AP before {before:.3f}, after {after:.3f}; '
           f'box AP after {after_box:.3f}')
     assert before < 0.02
-    assert after >= 0.3, after  # measured 0.65 at 20, 0.93 at 120 iterations
+    assert after >= 0.3, after  # measured 0.80 (0.65 at 20 iterations)

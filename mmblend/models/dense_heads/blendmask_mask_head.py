@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
@@ -17,6 +18,8 @@ from mmdet.utils import (
     reduce_mean,
 )
 from torch import Tensor
+
+from ..layers.blender import Blender
 
 
 @MODELS.register_module()
@@ -56,22 +59,7 @@ class BlendMaskMaskHead(BaseMaskHead):
                  test_cfg: OptConfigType = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.basis = MODELS.build(basis)
-        blender = dict(blender)
-        blender.setdefault('type', 'Blender')
-        blender.setdefault('bases_stride', self.basis.out_stride)
-        blender.setdefault('num_bases', self.basis.num_bases)
-        self.blender = MODELS.build(blender)
-        if self.blender.bases_stride != self.basis.out_stride:
-            raise ValueError(
-                f'Blender.bases_stride={self.blender.bases_stride} but the '
-                f'basis module {type(self.basis).__name__} outputs stride '
-                f'{self.basis.out_stride}: the blender would crop the wrong '
-                'region. Set them equal (or leave bases_stride unset).')
-        if self.blender.num_bases != self.basis.num_bases:
-            raise ValueError(
-                f'Blender.num_bases={self.blender.num_bases} but the basis '
-                f'module predicts {self.basis.num_bases} bases')
+        self.basis, self.blender = build_basis_and_blender(basis, blender)
         self.loss_mask_weight = loss_mask_weight
         self.max_proposals = max_proposals
         self.train_cfg = train_cfg
@@ -231,6 +219,30 @@ class BlendMaskMaskHead(BaseMaskHead):
             del results.attns
             out.append(results)
         return out
+
+
+def build_basis_and_blender(basis: ConfigType,
+                            blender: ConfigType) -> Tuple[nn.Module, Blender]:
+    """Build a bottom module and its blender; the blender's
+    ``bases_stride`` and ``num_bases`` default to the basis module's and
+    must equal them (clear errors otherwise)."""
+    basis = MODELS.build(basis)
+    blender = dict(blender)
+    blender.setdefault('type', 'Blender')
+    blender.setdefault('bases_stride', basis.out_stride)
+    blender.setdefault('num_bases', basis.num_bases)
+    blender = MODELS.build(blender)
+    if blender.bases_stride != basis.out_stride:
+        raise ValueError(
+            f'Blender.bases_stride={blender.bases_stride} but the basis '
+            f'module {type(basis).__name__} outputs stride '
+            f'{basis.out_stride}: the blender would crop the wrong region. '
+            'Set them equal (or leave bases_stride unset).')
+    if blender.num_bases != basis.num_bases:
+        raise ValueError(
+            f'Blender.num_bases={blender.num_bases} but the basis module '
+            f'predicts {basis.num_bases} bases')
+    return basis, blender
 
 
 def paste_masks(probs: Tensor, boxes: Tensor, img_h: int, img_w: int,

@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from torch import Tensor
 
+from ...dense_heads.blendmask_mask_head import build_basis_and_blender
 from ...layers.resize import resize
 
 
@@ -115,22 +116,7 @@ class BlendRoIMaskHead(FCNMaskHead):
             predictor_cfg=predictor_cfg,
             loss_mask=loss_mask,
             init_cfg=init_cfg)
-        self.basis = MODELS.build(basis)
-        blender = dict(blender)
-        blender.setdefault('type', 'Blender')
-        blender.setdefault('bases_stride', self.basis.out_stride)
-        blender.setdefault('num_bases', self.basis.num_bases)
-        self.blender = MODELS.build(blender)
-        if self.blender.bases_stride != self.basis.out_stride:
-            raise ValueError(
-                f'Blender.bases_stride={self.blender.bases_stride} but the '
-                f'basis module {type(self.basis).__name__} outputs stride '
-                f'{self.basis.out_stride}: the blender would crop the wrong '
-                'region. Set them equal (or leave bases_stride unset).')
-        if self.blender.num_bases != self.basis.num_bases:
-            raise ValueError(
-                f'Blender.num_bases={self.blender.num_bases} but the basis '
-                f'module predicts {self.basis.num_bases} bases')
+        self.basis, self.blender = build_basis_and_blender(basis, blender)
         if self.blender.attn_channels == 0:
             raise ValueError(
                 "BlendRoIMaskHead predicts attentions; merge='assembler' "
