@@ -26,7 +26,7 @@ TESTS = osp.join(common.REPO_ROOT, 'tests', 'models', 'roi_heads')
 
 def _fit_module():
     """The fit test's helpers (loaded by path: tests/ is not a package)."""
-    sys.path.insert(0, TESTS)
+    sys.path[:0] = [TESTS, osp.dirname(osp.dirname(TESTS))]  # + fit_utils
     path = osp.join(TESTS, 'test_blend_roi_head_fit.py')
     spec = importlib.util.spec_from_file_location('_roi_fit', path)
     mod = importlib.util.module_from_spec(spec)

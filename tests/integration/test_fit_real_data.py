@@ -5,27 +5,14 @@ Floors measured on a 2-core CPU (see the numbers in the assertions'
 comments) and set with a wide margin; the run takes about a minute.
 """
 import copy
-import json
 import os.path as osp
 
+from fit_utils import DATA, segm_ap, subset
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 TINY = osp.join(REPO, 'tests', 'configs', 'blendmask_tiny.py')
-IMAGE_IDS = (34, 42, 73, 81)  # zebra, dog, 2 motorbikes, airplane
-
-
-def subset(tmp_path, ids=IMAGE_IDS):
-    with open(osp.join(DATA, 'instances_train.json')) as f:
-        coco = json.load(f)
-    coco['images'] = [im for im in coco['images'] if im['id'] in ids]
-    coco['annotations'] = [a for a in coco['annotations']
-                           if a['image_id'] in ids]
-    path = tmp_path / 'fit.json'
-    path.write_text(json.dumps(coco))
-    return str(path)
 
 
 def fit_config(ann_file, work_dir, iters):
@@ -75,12 +62,6 @@ def fit_config(ann_file, work_dir, iters):
         randomness=dict(seed=0),
         log_level='WARNING'))
     return cfg
-
-
-def segm_ap(runner):
-    metrics = runner.test()
-    return metrics.get('coco/segm_mAP', 0.0), metrics.get('coco/bbox_mAP',
-                                                           0.0)
 
 
 def fit(cfg, tmp_path):

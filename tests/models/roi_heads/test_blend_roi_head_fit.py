@@ -6,24 +6,10 @@ assertions' comments) and set with a margin; 100 iterations, about 80 s
 of CPU time (1 thread).
 """
 import copy
-import json
-import os.path as osp
 
+from fit_utils import DATA, segm_ap, subset
 from mmengine.runner import Runner
-from test_blend_roi_head import DATA, small_cfg
-
-IMAGE_IDS = (34, 42, 73, 81)  # zebra, dog, 2 motorbikes, airplane
-
-
-def subset(tmp_path, ids=IMAGE_IDS) -> str:
-    with open(osp.join(DATA, 'instances_train.json')) as f:
-        coco = json.load(f)
-    coco['images'] = [im for im in coco['images'] if im['id'] in ids]
-    coco['annotations'] = [a for a in coco['annotations']
-                           if a['image_id'] in ids]
-    path = tmp_path / 'fit.json'
-    path.write_text(json.dumps(coco))
-    return str(path)
+from test_blend_roi_head import small_cfg
 
 
 def fit_config(ann_file: str, work_dir: str, iters: int):
@@ -62,12 +48,6 @@ def fit_config(ann_file: str, work_dir: str, iters: int):
         log_level='WARNING'))
     cfg.param_scheduler = cfg.param_scheduler[:1]
     return cfg
-
-
-def segm_ap(runner):
-    metrics = runner.test()
-    return metrics.get('coco/segm_mAP', 0.0), metrics.get('coco/bbox_mAP',
-                                                           0.0)
 
 
 def test_training_on_real_photos_lifts_mask_ap(tmp_path):
