@@ -7,7 +7,7 @@
 # * shorter side sampled from {440, 462, ..., 550} for training, 550 at test
 #   (longer side <= 916, as AdelaiDet's Base-550.yaml);
 # * 270k iterations, steps 180k/240k, batch 16.
-_base_ = './blendmask_r50_3x.py'
+_base_ = ['./blendmask_r50_3x.py', './_base_/basis/protonet_basis.py']
 model = dict(
     neck=dict(num_outs=4),
     bbox_head=dict(
@@ -16,20 +16,7 @@ model = dict(
         strides=[8, 16, 32, 64],
         regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 1e8))),
     mask_head=dict(
-        basis=dict(
-            _delete_=True,
-            type='ProtoNetBasis',
-            in_channels=256,
-            in_indices=(0, 1, 2),  # P3, P4, P5
-            out_stride=4,
-            channels=128,
-            refine_channels=128,
-            num_convs=2,
-            num_bases=4,
-            num_classes=80,
-            sem_in_index=0,
-            sem_loss_weight=0.3,
-            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+        basis=dict(_base_.protonet_basis, _delete_=True),
         blender=dict(bases_stride=4)))
 
 img_scale = (916, 550)

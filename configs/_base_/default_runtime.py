@@ -1,4 +1,7 @@
-default_scope = 'mmdet'
+# mmdet's runtime (default_scope mmdet, hooks, visualizer, env) with an
+# iteration-based checkpoint and log, mmblend registered and our hooks.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
 # Registers every mmblend module (models, CocoInstanceDataset,
 # CompatLVISMetric, the hooks below, ...) in mmdet's registries. Set here
 # and in no other base: mmengine refuses a key that two `_base_` files of
@@ -8,28 +11,10 @@ default_scope = 'mmdet'
 custom_imports = dict(imports=['mmblend'], allow_failed_imports=False)
 
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
     # atomic writes, old checkpoints deleted after the new one is complete
     checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
-                    interval=10000, max_keep_ckpts=3),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
-
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
-
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
-
-log_level = 'INFO'
-load_from = None
-resume = False
+                    interval=10000, max_keep_ckpts=3))
+log_processor = dict(by_epoch=False)
 
 # Before the first iteration: the dataset's classes vs the heads' num_classes
 # and GT masks in the train pipeline; every iteration: stop on a NaN/inf loss

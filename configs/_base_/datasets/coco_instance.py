@@ -1,12 +1,19 @@
-# COCO 2017 instance segmentation (train2017 / val2017), mmdet 3.x style.
-# Masks are kept as polygons (poly2mask=False) and rasterised on demand.
+# COCO 2017 instance segmentation (train2017 / val2017): mmdet's own
+# dataset base (paths, loader settings, filter, CocoMetric bbox + segm) with
+# what differs here:
+# * `CocoInstanceDataset` (mmblend/datasets/): mmdet's CocoDataset that
+#   skips a broken image with a warning naming it (budget per process);
+# * masks kept as polygons (poly2mask=False), rasterised on demand;
+# * a training sampler that never ends an epoch (below);
+# * the `tta_pipeline` of `tools/test.py --tta`.
 # Downstream configs may override `img_scale` AND re-declare the pipelines
 # (a base variable is substituted when this file is loaded), e.g.
 #   img_scale = (1024, 640)
 #   train_pipeline = [..., dict(type='Resize', scale=img_scale, ...), ...]
 #   train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+_base_ = 'mmdet::_base_/datasets/coco_instance.py'
+
 dataset_type = 'CocoInstanceDataset'
-data_root = 'data/coco/'
 backend_args = None
 img_scale = (1333, 800)
 
@@ -53,42 +60,10 @@ tta_pipeline = [
         ])
 ]
 train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
     # Never ends an epoch: an iteration-based loop over a finite sampler
     # sleeps 2 s at every epoch end (mmengine's _InfiniteDataloaderIterator);
     # see configs/README.md "Samplers".
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_val2017.json',
-        data_prefix=dict(img='val2017/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+    dataset=dict(type=dataset_type, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type=dataset_type, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/instances_val2017.json',
-    metric=['bbox', 'segm'],
-    format_only=False,
-    backend_args=backend_args)
-test_evaluator = val_evaluator

@@ -11,14 +11,13 @@
 # The metric reads the ground truth from `ann_file`/`seg_prefix`, so the test
 # pipeline loads no annotations (it also runs on bare images, e.g.
 # mmdet.apis.inference_detector).
-# Loader settings (batch size, workers, samplers, filter_cfg) are those of
-# coco_instance.py; the dataset type, pipelines, annotations and metric are
-# panoptic. Downstream configs may override `img_scale` AND re-declare the
-# pipelines (see coco_instance.py).
-_base_ = './coco_instance.py'
+# mmdet's own panoptic dataset base (paths, loader settings, metric) with
+# the training sampler of coco_instance.py (never ends an epoch), the test
+# pipeline without annotations and the test-time outputs written. No
+# `tta_pipeline`: panoptic models refuse `--tta`. Downstream configs may
+# override `img_scale` AND re-declare the pipelines (see coco_instance.py).
+_base_ = 'mmdet::_base_/datasets/coco_panoptic.py'
 
-dataset_type = 'CocoPanopticDataset'
-data_root = 'data/coco/'
 backend_args = None
 img_scale = (1333, 800)
 
@@ -38,29 +37,13 @@ test_pipeline = [
                    'scale_factor'))
 ]
 train_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/panoptic_train2017.json',
-        data_prefix=dict(
-            img='train2017/', seg='annotations/panoptic_train2017/'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/panoptic_val2017.json',
-        data_prefix=dict(img='val2017/', seg='annotations/panoptic_val2017/'),
-        pipeline=test_pipeline))
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(
-    _delete_=True,
-    type='CocoPanopticMetric',
-    ann_file=data_root + 'annotations/panoptic_val2017.json',
-    seg_prefix=data_root + 'annotations/panoptic_val2017/',
-    backend_args=backend_args)
 # tools/test.py: also write the predicted PNGs + json
 # (<outfile_prefix>.panoptic/*.png, <outfile_prefix>.panoptic.json).
 test_evaluator = dict(
-    val_evaluator, outfile_prefix='./work_dirs/coco_panoptic/results')
+    _base_.val_evaluator,
+    outfile_prefix='./work_dirs/coco_panoptic/results')

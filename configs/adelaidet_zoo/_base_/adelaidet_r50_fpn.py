@@ -25,6 +25,7 @@
 # ../blendmask_panoptic_r50_3x.py (panoptic).
 _base_ = [
     '../../_base_/models/blendmask_r50_fpn.py',
+    '../../_base_/basis/protonet_basis.py',
     '../../_base_/schedules/schedule_1x.py', '../../_base_/default_runtime.py'
 ]
 model = dict(
@@ -43,18 +44,9 @@ model = dict(
                        loss_type='giou', loss_weight=1.0)),
     mask_head=dict(
         basis=dict(
+            _base_.protonet_basis,
             _delete_=True,
-            type='ProtoNetBasis',
-            in_channels=256,
-            in_indices=(0, 1, 2),  # P3, P4, P5
-            out_stride=4,
-            channels=128,
-            refine_channels=128,
             num_convs=3,
-            num_bases=4,
-            num_classes=80,
-            sem_in_index=0,
-            sem_loss_weight=0.3,
             norm_cfg=dict(type='SyncBN', requires_grad=True),
             sem_norm_cfg=dict(type='BN', requires_grad=True)),
         blender=dict(bases_stride=4)))
