@@ -29,7 +29,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import common  # noqa: E402
 
 MODELS = ['blendmask', 'yolact', 'mask_rcnn', 'condinst',
-          'blendmask_weighted_sum', 'blendmask_assembler', 'blendmask_atss']
+          'blendmask_weighted_sum', 'blendmask_assembler', 'blendmask_atss',
+          'mask_rcnn_blender']
 LR = 2e-3
 LABELS = {
     'blendmask': 'BlendMask (blender 28_4_7)',
@@ -39,6 +40,7 @@ LABELS = {
     'blendmask_weighted_sum': 'BlendMask, weighted sum (M=1)',
     'blendmask_assembler': 'BlendMask, assembler (K=16)',
     'blendmask_atss': 'BlendMask on ATSS (BlendATSSHead)',
+    'mask_rcnn_blender': 'Mask R-CNN + blender mask head (BlendRoIHead)',
 }
 GN = dict(type='GN', num_groups=16, requires_grad=True)
 BACKBONE = dict(type='ResNet', depth=18, base_channels=32, num_stages=4,
@@ -121,6 +123,19 @@ def model_cfg(name: str):
         m.roi_head.mask_roi_extractor.out_channels = C
         m.roi_head.mask_head.update(in_channels=C, conv_out_channels=C,
                                     num_convs=2)
+        return m
+    if name == 'mask_rcnn_blender':
+        # the same light Mask R-CNN with the blender as its mask head
+        # (configs/mixing/mask-rcnn_r50_fpn_blender_*: its RoI and mask heads)
+        m = model_cfg('mask_rcnn')
+        mixed = Config.fromfile(common.repo_config(
+            'configs/mixing/mask-rcnn_r50_fpn_blender_1x_coco.py')).model
+        m.roi_head.type = mixed.roi_head.type
+        m.roi_head.mask_head = mixed.roi_head.mask_head
+        m.roi_head.mask_head.update(in_channels=C, attn_conv_channels=C)
+        m.roi_head.mask_head.basis.update(
+            in_channels=C, channels=C, low_level_channels=32,
+            sem_channels=C, norm_cfg=GN)
         return m
     raise KeyError(name)
 
@@ -251,7 +266,11 @@ def write(args, info, results, done, extra_notes=()):
         '(fixed square resize, as YOLACT needs equal-size images in a batch), flip, AdamW lr 2e-3 (wd 0.05, grad clip 10), warm-up + cosine, '
         'seed 0, from scratch (no pretrained weights).',
         'Backbone R-18 at half width (32 base channels), FPN 64 ch, 2-conv '
-        'towers (GN) for all models; Mask R-CNN: 2 mask convs, 256-d fc.',
+        'towers (GN) for all models; Mask R-CNN: 2 mask convs, 256-d fc; '
+        'Mask R-CNN + blender: the same with the BlendRoIHead + '
+        'BlendRoIMaskHead of configs/mixing/ (class-agnostic 28_4_14, 2 '
+        'attention convs of 64 ch, DeepLabV3+ bases of 64 ch on P3+P5, '
+        'semantic loss).',
         'train = fit on the training images' + (
             f' (first {args.train_eval_subset} of them, scored against the '
             'full train annotation file restricted to those images)'
@@ -303,9 +322,10 @@ def merge(args) -> list:
                 'load_average_end'):  # one value per run
         info[key] = [run['machine'].get(key) for run in runs]
     info['merged_runs'] = [run['name'] for run in runs]
-    note = (f'Merged from {len(runs)} runs that trained concurrently on the '
-            'same machine: training times are comparable only roughly '
-            '(speed is measured by bench_train.py).')
+    note = (f'Merged from {len(runs)} runs on the same machine (dates, '
+            'threads and loads above; some may have overlapped): training '
+            'times are comparable only roughly (speed is measured by '
+            'bench_train.py).')
     write(args, info, results, [r['model'] for r in results], [note])
     return results
 
