@@ -163,3 +163,36 @@ def test_bench_roi_mask_head_quick(tmp_path):
         assert s['gflops']['bases'] < s['gflops']['blend_head']
         assert {'head_ratio', 'head_ratio_per_round', 'branch_ratio_per_round',
                 'predict_mask_ratio', 'target_head_le_0_25'} <= set(s)
+
+
+def test_compare_accuracy_models_build():
+    """Every light model of compare_accuracy.py builds (the --quick run
+    above trains only the first)."""
+    from mmdet.registry import MODELS
+
+    import compare_accuracy
+    for name in compare_accuracy.MODELS:
+        model = MODELS.build(compare_accuracy.model_cfg(name))
+        assert sum(p.numel() for p in model.parameters()) > 0, name
+    mixed = compare_accuracy.model_cfg('mask_rcnn_blender').roi_head
+    assert mixed.type == 'BlendRoIHead'
+    assert mixed.mask_head.basis.in_channels == compare_accuracy.C
+
+
+def test_bench_train_convs_quick(tmp_path):
+    import bench_train_convs
+    bench_train_convs.main(['--quick', '--out', str(tmp_path),
+                            '--thread-counts', '1'])
+    p = _check_common(str(tmp_path), 'bench_train_convs_quick', [
+        'Training step: BlendMask R50 / FCOS R50 vs the FLOPs ratio',
+        'Convolutions by model part (forward + backward, replayed alone)',
+        'BlendMask mask-branch convolutions'])
+    convs = p['results']['1']['convs']
+    parts = {bench_train_convs.part_of(c['module']) for c in convs
+             if c['model'] == 'blendmask'}
+    assert {'backbone', 'neck', 'bbox_head', 'basis module',
+            'semantic head'} <= parts
+    # FCOS has no mask branch; every replayed conv did work
+    assert not any(c['module'].startswith('mask_head') for c in convs
+                   if c['model'] == 'fcos')
+    assert all(c['gflop'] > 0 and c['ms'] > 0 for c in convs)
