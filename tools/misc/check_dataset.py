@@ -260,7 +260,8 @@ def check(cfg: Config, split: str, nproc: int) -> Tuple[List[Problem], dict]:
     setup_registries()
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     ds_cfg = _dataset_cfg(cfg, split)
-    ds_cfg.pop('type')
+    for key in ('type', '_scope_'):  # registry keys (mmdet:: bases set
+        ds_cfg.pop(key, None)        # `_scope_`), not dataset arguments
     ds_cfg['lazy_init'] = True
     dataset = CocoInstanceDataset(**ds_cfg)
     facts = dict(ann_file=dataset.ann_file, images=0, seconds=0.0)
