@@ -12,7 +12,6 @@ width.
     python benchmarks/compare_fit_roi_mask_head.py --threads 1 [--iters 100]
 """
 import copy
-import importlib.util
 import os.path as osp
 import sys
 import tempfile
@@ -27,11 +26,9 @@ TESTS = osp.join(common.REPO_ROOT, 'tests', 'models', 'roi_heads')
 def _fit_module():
     """The fit test's helpers (loaded by path: tests/ is not a package)."""
     sys.path[:0] = [TESTS, osp.dirname(osp.dirname(TESTS))]  # + fit_utils
-    path = osp.join(TESTS, 'test_blend_roi_head_fit.py')
-    spec = importlib.util.spec_from_file_location('_roi_fit', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from module_utils import load_module
+    return load_module(osp.join(TESTS, 'test_blend_roi_head_fit.py'),
+                       '_roi_fit')
 
 
 def stock_roi_head(cfg) -> None:

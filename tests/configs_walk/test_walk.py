@@ -6,7 +6,6 @@ architecture; only the input is tiny (2 images of 64x96 with 1-2 rectangle
 objects) and pretrained weights are not loaded. Any registered mmdet model
 is accepted, not only BlendMask variants.
 """
-import importlib.util
 import time
 
 import pytest
@@ -15,9 +14,9 @@ from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
+from module_utils import load_module
 
 from .walk_utils import (
-    REPO,
     all_configs,
     config_id,
     strip_pretrained,
@@ -33,12 +32,8 @@ TIMINGS = {}
 def _load_make_batch():
     """``make_batch`` of the detector tests (loaded by path: tests/ is not a
     package)."""
-    path = REPO / 'tests' / 'models' / 'detectors' / 'test_blendmask.py'
-    spec = importlib.util.spec_from_file_location('_blendmask_det_tests',
-                                                  path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.make_batch
+    return load_module('tests/models/detectors/test_blendmask.py',
+                       '_blendmask_det_tests').make_batch
 
 
 _make_batch = _load_make_batch()

@@ -2,13 +2,13 @@
 v0.5 file built from the real coco128-seg annotations, then evaluated with
 the lvis_cocofied_instance.py dataset config + CocoMetric."""
 import copy
-import importlib.util
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from module_utils import load_module
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COCO128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')
@@ -20,11 +20,7 @@ CFG = osp.join(REPO, 'configs', '_base_', 'datasets',
 
 @pytest.fixture(scope='module')
 def conv():
-    spec = importlib.util.spec_from_file_location('prepare_cocofied_lvis',
-                                                  SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(SCRIPT, 'prepare_cocofied_lvis')
 
 
 # non-COCO LVIS categories (must be dropped), with made-up LVIS ids

@@ -5,7 +5,6 @@ coco128 photos (as tests/integration/test_fit_real_data.py does), exported
 on one photo, and run by onnxruntime (``OnnxDetector``) on photos of other
 sizes next to PyTorch (``inference_detector``).
 """
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import torch
 from matching import assert_same_detections, boundaries
 from mmdet.apis import inference_detector, init_detector
 from mmengine.runner import Runner
+from module_utils import load_module
 
 ort = pytest.importorskip('onnxruntime')
 
@@ -31,12 +31,8 @@ ITERS = 120
 
 
 def _fit_module():
-    spec = importlib.util.spec_from_file_location(
-        'fit_real_data',
-        osp.join(REPO, 'tests', 'integration', 'test_fit_real_data.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module('tests/integration/test_fit_real_data.py',
+                       'fit_real_data')
 
 
 @pytest.fixture(scope='module')

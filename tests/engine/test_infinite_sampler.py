@@ -8,7 +8,6 @@ tests/tools/test_resume_determinism.py, tests/tools/test_dist_train_cpu.py
 (tiny_config uses the same sampler entries).
 """
 import collections
-import importlib.util
 import itertools
 import os.path as osp
 import time
@@ -19,21 +18,15 @@ from mmdet.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import DATA_SAMPLERS
 from mmengine.runner import Runner
+from module_utils import load_module
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COCO_BASE = osp.join(REPO, 'configs', '_base_', 'datasets',
                      'coco_instance.py')
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-tiny = _load('_tiny_config_for_sampler_tests',
-             osp.join(REPO, 'tests', 'tools', 'tiny_config.py'))
+tiny = load_module('tests/tools/tiny_config.py',
+                   '_tiny_config_for_sampler_tests')
 CONFIG_SAMPLER = Config.fromfile(COCO_BASE).train_dataloader
 
 

@@ -6,13 +6,13 @@ create for each model zoo yaml, produced by
 ``fixtures/derive_adelaidet_keys.py`` from their source (not from the
 converter's mapping). Numerical equivalence: test_adelaidet_equivalence.py.
 """
-import importlib.util
 import json
 import os.path as osp
 import pickle
 
 import pytest
 import torch
+from module_utils import load_module
 
 from cli_utils import TEST, explain, run_tool
 from tiny_config import model_from_config, write_tiny_config
@@ -30,12 +30,8 @@ CONFIGS = {
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'adelaidet2mmblend',
-        osp.join(REPO, 'tools', 'model_converters', 'adelaidet2mmblend.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module('tools/model_converters/adelaidet2mmblend.py',
+                       'adelaidet2mmblend')
 
 
 tool = load_tool()

@@ -24,7 +24,6 @@ detectron2's kernel (offset/mask layout and sampling), with offsets large
 enough to move the taps by pixels. Not checked here: the post-processing
 (box decoding, NMS, mask pasting).
 """
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -35,6 +34,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmdet.structures import DetDataSample
+from module_utils import load_module
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FIXTURE = osp.join(osp.dirname(osp.abspath(__file__)), 'fixtures',
@@ -54,12 +54,8 @@ CONFIGS = {
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'adelaidet2mmblend',
-        osp.join(REPO, 'tools', 'model_converters', 'adelaidet2mmblend.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module('tools/model_converters/adelaidet2mmblend.py',
+                       'adelaidet2mmblend')
 
 
 def random_adelaidet_state(shapes: dict, seed: int = 0) -> dict:

@@ -2,22 +2,19 @@
 every defect planted in a copy of real coco128-seg photos and annotations,
 all in one run."""
 import copy
-import importlib.util
 import json
 import os.path as osp
 import sys
 
 from mmengine.config import Config
+from module_utils import load_module
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(
     __file__))), 'datasets'))
 from bad_files import KIND, REPO, make_dataset  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location(
-    'check_dataset', osp.join(REPO, 'tools', 'misc', 'check_dataset.py'))
-check_dataset = importlib.util.module_from_spec(_spec)
-sys.modules['check_dataset'] = check_dataset  # its pool pickles functions
-_spec.loader.exec_module(check_dataset)
+check_dataset = load_module('tools/misc/check_dataset.py', 'check_dataset',
+                            register=True)  # its pool pickles functions
 DEMO = osp.join(REPO, 'configs', 'demo', 'blendmask_r18_coco128_demo.py')
 
 

@@ -14,13 +14,13 @@ shrunk (R-18 at 1/4 width, 32-channel heads, 1203 classes kept) and the
 inputs (~128 px), so that a few iterations run in seconds.
 """
 import glob
-import importlib.util
 import json
 import os.path as osp
 import re
 from collections import defaultdict
 
 import pytest
+from module_utils import load_module
 
 from cli_utils import explain, read_scalars, run_tool
 from tiny_config import DATA_ROOT, REPO_ROOT
@@ -47,9 +47,7 @@ def lvis_v1_classes():
 def coco_to_lvis_v1_ids(classes):
     """COCO category id -> LVIS v1 category id (1-based index in
     ``classes``), through the LVIS synset of each COCO class."""
-    spec = importlib.util.spec_from_file_location('_cocofied', CONVERTER)
-    conv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conv)
+    conv = load_module(CONVERTER, '_cocofied')
     index = {name: i + 1 for i, name in enumerate(classes)}
     out = {}
     for coco_id, coco_name, synset in conv.COCO_SYNSETS:

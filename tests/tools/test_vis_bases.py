@@ -3,7 +3,6 @@ one panel per image with the K bases, the top detections' attentions,
 per-basis products and masks, and mmdet's overlay; on a real coco128-seg
 photo."""
 import copy
-import importlib.util
 import os.path as osp
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
+from module_utils import load_module
 
 from mmblend.visualization import (
     blend_internals,
@@ -20,11 +20,7 @@ from mmblend.visualization import (
 )
 from tiny_config import DATA_ROOT, REPO_ROOT
 
-spec = importlib.util.spec_from_file_location(
-    'vis_bases', osp.join(REPO_ROOT, 'tools', 'analysis_tools',
-                          'vis_bases.py'))
-vis_bases = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(vis_bases)
+vis_bases = load_module('tools/analysis_tools/vis_bases.py', 'vis_bases')
 
 CONFIG = osp.join(REPO_ROOT, 'tests', 'configs', 'blendmask_tiny_coco128.py')
 IMAGE = osp.join(DATA_ROOT, 'images', 'train2017', '000000000009.jpg')
