@@ -42,19 +42,7 @@ def load_cfg(num_classes):
 
 def make_step(num_classes, size, batch, device):
     torch.manual_seed(0)
-    model = common.build_model(load_cfg(num_classes), device).train()
-    inputs, samples = common.fake_batch(model, batch, *size, device,
-                                        with_gt=True, num_gt=5)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-
-    def step():
-        losses = model(inputs, samples, mode='loss')
-        loss, _ = model.parse_losses(losses)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss)
-    return step
+    return common.train_step(load_cfg(num_classes), size, batch, device)
 
 
 def peak_mem(num_classes, args):

@@ -29,20 +29,7 @@ MODELS = ['blendmask', 'mask_rcnn', 'condinst', 'yolact', 'fcos',
 
 
 def make_step(name, size, batch, device):
-    cfg = peers.load_cfg(name, 0)
-    model = common.build_model(cfg, device).train()
-    inputs, samples = common.fake_batch(model, batch, *size, device,
-                                        with_gt=True, num_gt=5)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-
-    def step():
-        losses = model(inputs, samples, mode='loss')
-        loss, _ = model.parse_losses(losses)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss)
-    return step
+    return common.train_step(peers.load_cfg(name, 0), size, batch, device)
 
 
 def count_flops(name, size, batch):

@@ -15,7 +15,6 @@ efficiency. Convs are grouped by the model part that owns them.
 """
 import os.path as osp
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import torch  # noqa: E402
@@ -37,17 +36,17 @@ def part_of(name: str) -> str:
     return name.split('.')[0]
 
 
-def conv_calls(model, inputs, samples):
+def conv_calls(step):
     """``[(module name, conv, input shape, input needs grad)]`` of one
-    training forward."""
+    call of ``step`` (a :func:`common.train_step`)."""
     calls, handles = [], []
-    for name, m in model.named_modules():
+    for name, m in step.model.named_modules():
         if type(m) is nn.Conv2d:
             handles.append(m.register_forward_hook(
                 lambda mod, args, out, name=name: calls.append(
                     (name, mod, tuple(args[0].shape),
                      args[0].requires_grad))))
-    model(inputs, samples, mode='loss')
+    step()
     for h in handles:
         h.remove()
     return calls
@@ -62,6 +61,8 @@ def conv_gflop(conv: nn.Conv2d, in_shape, out_shape, input_grad: bool):
 
 
 def time_conv(conv, in_shape, input_grad, reps):
+    """Median ms of ``conv``'s forward + backward on a random input, and
+    its output shape."""
     x = torch.randn(in_shape, requires_grad=input_grad)
     with torch.no_grad():
         out_shape = tuple(conv(x).shape)
@@ -72,12 +73,8 @@ def time_conv(conv, in_shape, input_grad, reps):
         if input_grad or conv.weight.requires_grad:
             y.backward(gy)
     fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return common.median(ts) * 1e3, out_shape
+    ms = common.median([common.timeit(fn, 'cpu') for _ in range(reps)])
+    return ms * 1e3, out_shape
 
 
 def main(argv=None):
@@ -95,11 +92,7 @@ def main(argv=None):
     gflops = {n: bench_train.count_flops(n, size, 2) for n in MODELS}
     flops_ratio = gflops['blendmask'] / gflops['fcos']
     steps = {n: bench_train.make_step(n, size, 2, 'cpu') for n in MODELS}
-    calls = {}
-    for n in MODELS:
-        model = common.build_model(peers.load_cfg(n, 0), 'cpu').train()
-        calls[n] = conv_calls(model, *common.fake_batch(
-            model, 2, *size, 'cpu', with_gt=True, num_gt=5))
+    calls = {n: conv_calls(step) for n, step in steps.items()}
     step_rows, conv_rows, part_rows, result = [], [], [], {}
     for threads in args.thread_counts:
         torch.set_num_threads(threads)

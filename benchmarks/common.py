@@ -388,3 +388,24 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
         dict(inputs=imgs, data_samples=samples), training=with_gt)
     return data['inputs'].to(device), [
         d.to(device) for d in data['data_samples']]
+
+
+def train_step(cfg, size: Sequence[int], batch: int, device: str) -> Callable:
+    """One training iteration of the model of ``cfg`` on a fixed
+    :func:`fake_batch` of ``batch`` random ``size`` images with 5 random
+    rectangle GT each: forward with losses + backward + SGD step. Returns
+    the step (a closure returning the loss; ``step.model`` is the model)."""
+    model = build_model(cfg, device).train()
+    inputs, samples = fake_batch(model, batch, *size, device, with_gt=True,
+                                 num_gt=5)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+
+    def step():
+        losses = model(inputs, samples, mode='loss')
+        loss, _ = model.parse_losses(losses)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss)
+    step.model = model
+    return step
