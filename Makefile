@@ -12,12 +12,19 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?= tests -q
 DEMO_ARGS ?=
 
-.PHONY: help venv install test demo
+# the tests that compare numbers (model math, export parity, reference
+# implementations, real-data fits), run by `make test-matrix`
+MATRIX_TESTS ?= tests/models tests/deploy tests/integration tests/evaluation \
+	tests/tools/test_adelaidet_equivalence.py \
+	tests/tools/test_adelaidet2mmblend.py
+
+.PHONY: help venv install test test-matrix demo
 
 help:
 	@echo "make demo     install, then run tools/demo.py \$$(DEMO_ARGS)"
 	@echo "make test     install, lint (ruff), then run the test suite (pytest \$$(PYTEST_ARGS))"
 	@echo "make install  create/reuse \$$(VENV) ($(VENV)) and install the pinned stack + mmblend"
+	@echo "make test-matrix  the numeric tests under other CPU kernels and thread counts"
 
 venv:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +44,11 @@ test: install
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
 	exit $$rc
+
+# The numeric tests under each CPU kernel set torch and oneDNN can pick
+# (as on another machine: AVX2-only, no SIMD) and at 1 and 2 threads.
+test-matrix: install
+	@VENV=$(VENV) bash scripts/test_matrix.sh $(MATRIX_TESTS)
 
 demo: install
 	@$(PY) tools/demo.py $(DEMO_ARGS)
