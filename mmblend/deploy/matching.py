@@ -6,9 +6,10 @@ Where candidates tie within that error they may be ranked, suppressed or
 cut differently, so detection lists are compared by **matching**, never
 position by position:
 
-1. each reference detection is paired with the other side's detection of the
-   same label and the highest box IoU (>= ``iou_thr``), best scores first;
-   paired detections must agree (box, score, mask tolerances);
+1. each reference detection (best scores first) is paired with the other
+   side's detection of the same label, box IoU >= ``iou_thr`` and the
+   closest score (then the highest IoU); paired detections must agree (box,
+   score, mask tolerances);
 2. an unpaired detection is *tolerated* when
 
    * another unpaired detection on the other side has the same label and a
@@ -129,11 +130,14 @@ def match_detections(ref: Any,
     iou[r['labels'][:, None] != o['labels'][None, :]] = 0
     used = set()
     for i in torch.argsort(r['scores'], descending=True).tolist():
-        order = torch.argsort(iou[i], descending=True).tolist()
-        j = next((j for j in order if j not in used and iou[i, j] >= iou_thr),
-                 None)
-        if j is None:
+        # of the boxes that overlap enough, the closest score (two boxes
+        # that clipping made alike keep their own scores), then IoU
+        eligible = [j for j in range(len(o['scores']))
+                    if j not in used and iou[i, j] >= iou_thr]
+        if not eligible:
             continue
+        j = min(eligible, key=lambda j: (
+            abs(o['scores'][j] - r['scores'][i]).item(), -iou[i, j].item()))
         used.add(j)
         result.pairs.append((i, j))
         a, b = r['bboxes'][i], o['bboxes'][j]

@@ -7,7 +7,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from ..models.dense_heads.blendmask_mask_head import paste_masks
+from ..models.dense_heads.blendmask_mask_head import postprocess_masks
 from .preprocess import ImageType, Preprocessor, img_shape_tensor
 
 
@@ -21,11 +21,11 @@ class OnnxDetector:
     [D]`` and ``masks [D, H, W]`` (bool) at the original image size.
 
     The config gives the preprocessing (test pipeline, data preprocessor)
-    and ``model.test_cfg.mask_thr``; onnxruntime runs the graph (on CPU
-    unless ``providers`` says otherwise); the box-relative ``R x R`` mask
-    probabilities are pasted into the image with mmblend's
-    :func:`~mmblend.models.dense_heads.blendmask_mask_head.paste_masks`,
-    as the PyTorch model does.
+    and ``model.test_cfg`` (``mask_thr``, the clipping order); onnxruntime
+    runs the graph (on CPU unless ``providers`` says otherwise); the boxes
+    and box-relative ``R x R`` mask probabilities become instances with
+    :func:`~mmblend.models.dense_heads.blendmask_mask_head.
+    postprocess_masks`, as in the PyTorch model.
 
     Args:
         onnx_file (str): the exported model.
@@ -45,40 +45,42 @@ class OnnxDetector:
                 'OnnxDetector needs onnxruntime: pip install onnxruntime '
                 '(or mmblend[onnxruntime])') from e
         self.preprocess = Preprocessor(config)
-        test_cfg = self.preprocess.cfg.model.get('test_cfg') or {}
-        self.mask_thr = float(test_cfg.get('mask_thr', 0.5))
+        self.test_cfg = self.preprocess.cfg.model.get('test_cfg') or {}
         self.session = ort.InferenceSession(
             onnx_file, sess_options=session_options,
             providers=providers or ['CPUExecutionProvider'])
-        names = [i.name for i in self.session.get_inputs()]
-        if names != ['image', 'img_shape']:
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        if self.input_names not in (['image', 'img_shape'], ['image']):
             raise ValueError(
-                f'{onnx_file} has inputs {names}, not (image, img_shape): '
-                'export it with tools/deployment/export_onnx.py')
+                f'{onnx_file} has inputs {self.input_names}, not (image, '
+                'img_shape): export it with tools/deployment/export_onnx.py')
 
     def run(self, inputs: torch.Tensor, img_shape: torch.Tensor) -> tuple:
         """The graph on preprocessed ``inputs [1, 3, H, W]`` and
         ``img_shape [2]``: numpy ``boxes [D, 4]`` (input scale), ``scores
         [D]``, ``labels [D]``, ``masks [D, R, R]`` (probabilities)."""
-        return tuple(self.session.run(None, {
-            'image': np.ascontiguousarray(inputs.numpy(), dtype=np.float32),
-            'img_shape': img_shape.numpy()
-        }))
+        return run_graph(self.session, inputs, img_shape)
 
     def __call__(self, img: ImageType) -> DetDataSample:
         inputs, sample = self.preprocess(img)
         boxes, scores, labels, probs = self.run(inputs,
                                                 img_shape_tensor(sample))
-        boxes = torch.from_numpy(boxes)
-        scale = boxes.new_tensor(sample.metainfo['scale_factor']).repeat(2)
-        boxes = boxes / scale
-        ori_h, ori_w = sample.metainfo['ori_shape'][:2]
         results = InstanceData(
-            bboxes=boxes,
-            scores=torch.from_numpy(scores),
-            labels=torch.from_numpy(labels),
-            masks=paste_masks(torch.from_numpy(probs), boxes, ori_h, ori_w,
-                              self.mask_thr))
+            bboxes=torch.from_numpy(boxes), scores=torch.from_numpy(scores),
+            labels=torch.from_numpy(labels))
         out = DetDataSample(metainfo=sample.metainfo)
-        out.pred_instances = results
+        out.pred_instances = postprocess_masks(
+            results, torch.from_numpy(probs), sample.metainfo, True,
+            self.test_cfg)
         return out
+
+
+def run_graph(session, inputs: torch.Tensor, img_shape: torch.Tensor) -> list:
+    """Run an exported graph (an onnxruntime ``InferenceSession``) on
+    ``inputs [1, 3, H, W]`` and ``img_shape [2]``; a graph that does not
+    clip boxes to the image (``test_cfg.clip_after_mask``) has no
+    ``img_shape`` input."""
+    feed = dict(image=np.ascontiguousarray(inputs.numpy(), dtype=np.float32),
+                img_shape=img_shape.numpy())
+    return session.run(None, {i.name: feed[i.name]
+                              for i in session.get_inputs()})

@@ -1,14 +1,15 @@
-"""Export of the in-scope configs' architectures, and clear refusals.
+"""Export of every exportable config family, and clear refusals.
 
-Each config keeps its structure (levels, shared tower, bottom module and
-stride, R/K/M, top interpolation) with the widths of the tiny test model,
-random (He-scaled, so that scores spread) weights and ``score_thr=0``
-(100 detections per photo); export on one photo, parity on three others
-of other input sizes.
+Each config keeps its structure (host head, levels, shared tower, bottom
+module and stride, R/K/M, top interpolation, clipping order) with the
+widths of the tiny test model, random (He-scaled, so that scores spread)
+weights and ``score_thr=0`` (100 detections per photo); export on one
+photo, parity on two others of other input sizes.
 """
 import os.path as osp
 import warnings
 
+import mmdet
 import pytest
 import torch
 from mmdet.apis import inference_detector, init_detector
@@ -31,7 +32,9 @@ def shrunk(config: str) -> Config:
                       frozen_stages=-1, norm_eval=False, dcn=None,
                       stage_with_dcn=(False, ) * 4)
     m.neck.update(in_channels=[16, 32, 64, 128], out_channels=32)
-    m.bbox_head.update(in_channels=32, feat_channels=32, norm_cfg=GN)
+    m.bbox_head.update(in_channels=32, feat_channels=32, stacked_convs=2)
+    if m.bbox_head.get('norm_cfg') is not None:
+        m.bbox_head.norm_cfg = GN
     basis = m.mask_head.basis
     if basis.get('feat_source') == 'backbone':
         basis.update(in_channels=[32, 128], sem_in_channels=32)
@@ -40,6 +43,7 @@ def shrunk(config: str) -> Config:
     basis.update(channels=32, sem_channels=32, norm_cfg=GN)
     if basis.type == 'ProtoNetBasis':
         basis.update(refine_channels=32)
+    m.mask_head.blender.update(bottom_resolution=28, attn_size=7)
     m.test_cfg.score_thr = 0.0
     for t in cfg.test_dataloader.dataset.pipeline:
         if t['type'] == 'Resize':
@@ -48,6 +52,9 @@ def shrunk(config: str) -> Config:
 
 
 def build(cfg: Config):
+    """He-scaled random weights (scores spread, boxes large); an mmdet
+    host's head keeps its own initialisation (He-scaled anchor heads
+    saturate every score at 1.0)."""
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -56,6 +63,8 @@ def build(cfg: Config):
         if isinstance(mod, torch.nn.Conv2d):
             fan_in = mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
             torch.nn.init.normal_(mod.weight, std=(2 / fan_in)**0.5)
+    if type(model.bbox_head).__name__ != 'BlendMaskHead':
+        model.bbox_head.init_weights()
     return model
 
 
@@ -63,8 +72,13 @@ def build(cfg: Config):
     'blendmask_r50_3x.py', 'blendmask_rt_r50_3x.py',
     'ablations/t5_top_nearest.py',
     'ablations/t1_assembler_r28_k16.py',  # no top layer
-    'ablations/t3_k1.py',  # the blender returns probabilities
+    'ablations/t3_k1.py',  # one basis
     'ablations/t4_c3c5.py',  # bases from the backbone
+    'adelaidet_zoo/blendmask_r50_3x.py',  # AdelaiDet's clipping order
+    'mixing/blendmask-atss_r50_fpn_1x_coco.py',
+    'mixing/blendmask-gfl_r50_fpn_1x_coco.py',
+    'mixing/blendmask-retinanet_r50_fpn_1x_coco.py',
+    'mixing/blendmask-fcos_r50-caffe_fpn_gn-head_1x_coco.py',
 ])
 def test_config_exports_with_parity(config, tmp_path):
     from mmblend.deploy import OnnxDetector, Preprocessor, export_onnx
@@ -74,19 +88,29 @@ def test_config_exports_with_parity(config, tmp_path):
     inputs, sample = Preprocessor(cfg)(osp.join(PHOTOS, '000000000034.jpg'))
     out = str(tmp_path / 'model.onnx')
     report = export_onnx(model, inputs, img_shape_tensor(sample), out)
-    assert report['num_dets'] == 100 and report['opset'] == 16
+    max_per_img = cfg.model.test_cfg.max_per_img
+    assert report['num_dets'] == max_per_img and report['opset'] == 16
     det = OnnxDetector(out, cfg)
-    for name in ('000000000073.jpg', '000000000064.jpg', '000000000138.jpg'):
+    for name in ('000000000073.jpg', '000000000138.jpg'):
         path = osp.join(PHOTOS, name)
         r = inference_detector(model, path).pred_instances
         o = det(path).pred_instances
-        assert len(r) == 100
+        # random weights put many mask probabilities near 0.5, where float
+        # error flips pixels: the box-relative probabilities are compared at
+        # 1e-3 by export_onnx's verification, the pasted masks at IoU 0.95
         match = match_detections(
-            r, o, score_intervals=cut_intervals(r, o, 100),
-            names=('PyTorch', 'onnxruntime'))
-        print(config, name, match.summary())
+            r, o, score_intervals=cut_intervals(r, o, max_per_img),
+            mask_tol=0.05, names=('PyTorch', 'onnxruntime'))
+        print(config, name, len(r), len(o), match.summary())
         assert match.ok, '\n'.join(match.problems)
-        assert len(match.pairs) >= 98, match.summary()
+        assert len(match.pairs) >= len(r) - 2, match.summary()
+    if cfg.model.test_cfg.get('clip_after_mask'):
+        # the graph kept boxes unclipped through NMS and the blender
+        boxes = det.run(*Preprocessor(cfg)(path)[:1],
+                        img_shape_tensor(det.preprocess(path)[1]))[0]
+        h, w = det.preprocess(path)[1].metainfo['img_shape']
+        assert (boxes[:, :2] < 0).any() or (boxes[:, 2] > w).any() or (
+            boxes[:, 3] > h).any()
 
 
 def test_roipool_config_is_refused_naming_the_op():
@@ -97,14 +121,20 @@ def test_roipool_config_is_refused_naming_the_op():
         check_exportable(model)
 
 
-def test_other_host_is_refused():
+def test_tood_is_refused_naming_its_op():
     from mmblend.deploy import check_exportable
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs', 'mixing',
-                 'blendmask-atss_r50_fpn_1x_coco.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mixing',
+                                   'blendmask-atss_r50_fpn_1x_coco.py'))
     cfg.model.backbone.init_cfg = None
+    tood = Config.fromfile(osp.join(
+        osp.dirname(mmdet.__file__), '.mim', 'configs', 'tood',
+        'tood_r50_fpn_1x_coco.py')).model.bbox_head
+    cfg.model.bbox_head = dict(tood, type='BlendTOODHead')
+    cfg.model.train_cfg = Config.fromfile(osp.join(
+        osp.dirname(mmdet.__file__), '.mim', 'configs', 'tood',
+        'tood_r50_fpn_1x_coco.py')).model.train_cfg
     model = build(cfg)
-    with pytest.raises(ValueError, match='supports BlendMaskHead configs'):
+    with pytest.raises(ValueError, match=r'op deform_conv2d \(TOODHead'):
         check_exportable(model)
 
 
@@ -153,7 +183,7 @@ def test_export_verification_tolerates_exact_ties(tmp_path):
     ``max_per_img`` choose among exact ties, which onnxruntime and PyTorch
     may break differently: the export is still verified, on the tracing
     input and its two variants."""
-    from mmblend.deploy import BlendMaskExport, export_onnx
+    from mmblend.deploy import DetectorExport, export_onnx
     cfg = shrunk('blendmask_r50_3x.py')
     model = build(cfg)
     head = model.bbox_head
@@ -162,7 +192,7 @@ def test_export_verification_tolerates_exact_ties(tmp_path):
         torch.nn.init.zeros_(conv.bias)
     args = export_args(cfg, model)
     with torch.no_grad():
-        scores = BlendMaskExport(model)(*args[1:])[1]
+        scores = DetectorExport(model).eval()(*args[1:])[1]
     assert len(scores) == 100 and (scores == scores[0]).all()
     report = export_onnx(*args, str(tmp_path / 'm.onnx'))
     print(report)  # ties broken differently count as swaps or cuts
@@ -175,7 +205,7 @@ def test_export_verification_fails_on_a_wrong_graph(tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from mmblend.deploy import BlendMaskExport, export_onnx
+    from mmblend.deploy import DetectorExport, export_onnx
     from mmblend.deploy.export import verify_export
     cfg = shrunk('blendmask_r50_3x.py')
     model, inputs, img_shape = export_args(cfg, build(cfg))
@@ -189,21 +219,22 @@ def test_export_verification_fails_on_a_wrong_graph(tmp_path):
     onnx.save(graph, path)
     with pytest.raises(RuntimeError, match='disagree on the tracing input.*'
                        r'\n.*detection \d+ \(label'):
-        verify_export(path, BlendMaskExport(model), inputs, img_shape)
+        verify_export(path, DetectorExport(model), inputs, img_shape)
 
 
 def test_export_verification_fails_on_a_frozen_nms(tmp_path, monkeypatch):
     """An NMS traced as a constant (the indices kept on the tracing image)
-    reproduces the tracing image but not the flipped one."""
+    reproduces the tracing image but not the flipped one (wrong detections,
+    or indices out of bounds)."""
     from mmcv.ops import nms
 
-    from mmblend.deploy import export_model, export_onnx
+    from mmblend.deploy import export_onnx, rewrite
 
     def frozen_nms(boxes, scores, iou_threshold):
         keep = nms(boxes, scores, iou_threshold)[1]
         return torch.tensor(keep.tolist(), dtype=torch.long)
 
-    monkeypatch.setattr(export_model, 'nms_keep', frozen_nms)
+    monkeypatch.setattr(rewrite, 'nms_keep', frozen_nms)
     cfg = shrunk('blendmask_r50_3x.py')
-    with pytest.raises(RuntimeError, match='disagree on the flipped input'):
+    with pytest.raises(RuntimeError, match='on the flipped input'):
         export_onnx(*export_args(cfg, build(cfg)), str(tmp_path / 'm.onnx'))

@@ -1,6 +1,7 @@
-"""The export paths of NMS, RoIAlign + blender and the resizes, run by
-onnxruntime against the eager ops the model uses (mmcv's kernels, the
-resize matrices)."""
+"""The export paths of NMS, RoIAlign + blender and the resizes (traced as
+export_onnx does: torch.jit.trace under mmblend.deploy.rewrite's
+replacements), run by onnxruntime against the eager ops the model uses
+(mmcv's kernels, the resize matrices)."""
 import io
 import warnings
 
@@ -9,8 +10,8 @@ import pytest
 import torch
 from mmcv.ops import batched_nms
 
-from mmblend.deploy.export_model import blend
-from mmblend.deploy.ops import OPSET, nms_keep
+from mmblend.deploy.ops import OPSET
+from mmblend.deploy.rewrite import class_aware_nms, export_rewrites
 from mmblend.models.layers.blender import Blender
 from mmblend.models.layers.resize import resize
 
@@ -19,9 +20,10 @@ ort = pytest.importorskip('onnxruntime')
 
 def run_onnx(module, args, names, dynamic_axes):
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), export_rewrites(module):
         warnings.simplefilter('ignore')
-        torch.onnx.export(module, args, buf, dynamo=False,
+        traced = torch.jit.trace(module, args, check_trace=False)
+        torch.onnx.export(traced, args, buf, dynamo=False,
                           opset_version=OPSET, input_names=names,
                           dynamic_axes=dynamic_axes)
     sess = ort.InferenceSession(buf.getvalue(),
@@ -33,9 +35,8 @@ def run_onnx(module, args, names, dynamic_axes):
 class ClassAwareNMS(torch.nn.Module):
 
     def forward(self, boxes, scores, labels):
-        top = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
-        shifted = boxes + (labels.to(boxes.dtype) * (top + 1))[:, None]
-        return nms_keep(shifted, scores, 0.6)
+        return class_aware_nms(boxes, scores, labels,
+                               dict(type='nms', iou_threshold=0.6))
 
 
 def random_boxes(n, gen):
@@ -76,7 +77,8 @@ class Blend(torch.nn.Module):
         self.blender = blender
 
     def forward(self, bases, attns, boxes):
-        return blend(self.blender, bases, attns, boxes)
+        rois = torch.cat([torch.zeros_like(boxes[:, :1]), boxes], 1)
+        return self.blender(bases, attns, rois).sigmoid()
 
 
 @pytest.mark.parametrize('top_interp', ['bilinear', 'nearest'])

@@ -196,16 +196,17 @@ class BlendHostMixin:
             priors' locations (``[D, 0]`` without a top layer).
         """
         if self.top_layer is None:
-            return box_towers[0].new_zeros((len(prior_inds), 0))
+            return box_towers[0].new_zeros((prior_inds.shape[0], 0))
         weight = self.top_layer.weight.flatten(1).t()  # [C*9, K*M*M]
         bias = self.top_layer.bias
-        out = weight.new_zeros((len(prior_inds), weight.size(1)))
+        # sizes from .shape, not len(): traced, they stay dynamic in ONNX
+        out = weight.new_zeros((prior_inds.shape[0], weight.size(1)))
         A = self.priors_per_location
         start = 0
         for tower in box_towers:
             h, w = tower.shape[-2:]
             in_level = (prior_inds >= start) & (prior_inds < start + h * w * A)
-            sel = in_level.nonzero().squeeze(1)
+            sel = in_level.nonzero()[:, 0]  # (squeeze exports as an If)
             loc = (prior_inds[sel] - start) // A
             ys = (loc // w)[:, None, None] + torch.arange(3, device=loc.device)[
                 None, :, None]
@@ -215,8 +216,8 @@ class BlendHostMixin:
             patches = padded[:, ys, xs].permute(1, 0, 2, 3).flatten(1)
             out = out.index_put((sel, ), torch.addmm(bias, patches, weight))
             start += h * w * A
-        if len(prior_inds) == 0:  # keep the layer in the graph (DDP)
-            out = out + (weight.sum() + bias.sum()) * 0
+        if self.training and len(prior_inds) == 0:  # keep it in the graph
+            out = out + (weight.sum() + bias.sum()) * 0  # (DDP)
         return out
 
     @property
@@ -242,6 +243,14 @@ class BlendHostMixin:
                                           results.pop('prior_inds'))
         return results_list
 
+    def score_cut(self, score_thr: float) -> Tuple[float, float]:
+        """``(lo, hi)``: the reported scores a candidate exactly at
+        ``score_thr`` can have (where another implementation may cut a
+        detection differently). mmdet's hosts threshold a score that is
+        reported as is or multiplied by a factor <= 1 (centerness, IoU):
+        ``(0, score_thr)``."""
+        return (0.0, float(score_thr))
+
     def selected_prior_inds(self, record: SelectionRecord,
                             img_id: int) -> Tuple[Tensor, Tensor]:
         """``(rows [N], labels [N])`` of image ``img_id``'s candidates, for a
@@ -260,8 +269,9 @@ class BlendHostMixin:
                 taken = self.selected_prior_inds(record, record.image)
             record.image += 1
             rows, labels = taken
-            if len(rows) != len(results) or not torch.equal(
-                    labels, results.labels):
+            if not torch.jit.is_tracing() and (
+                    len(rows) != len(results)
+                    or not torch.equal(labels, results.labels)):
                 raise RuntimeError(
                     f'{type(self).__name__}: the recorded candidates ({len(rows)}) '
                     f'are not the ones post-processed ({len(results)}): the '

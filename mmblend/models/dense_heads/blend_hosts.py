@@ -157,4 +157,4 @@ class BlendYOLOXHead(SamplerPositivesMixin, BlendHostMixin, YOLOXHead):
         ], dim=1).sigmoid()
         max_scores, labels = torch.max(flat_cls[img_id], 1)
         valid = flat_obj[img_id] * max_scores >= record.cfg.score_thr
-        return valid.nonzero().squeeze(1), labels[valid]
+        return valid.nonzero()[:, 0], labels[valid]

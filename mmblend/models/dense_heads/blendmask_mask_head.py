@@ -182,19 +182,29 @@ class BlendMaskMaskHead(BaseMaskHead):
             ``labels`` and ``masks [D, H, W]`` (bool).
         """
         self._check_bases(bases, batch_img_metas)
-        rois = torch.cat([
-            torch.cat([r.bboxes.new_full((len(r), 1), i), r.bboxes], dim=1)
-            for i, r in enumerate(results_list)
-        ])
-        attns = torch.cat([r.attns for r in results_list])
-        probs = self.blender(bases, attns, rois).sigmoid()
-        probs = probs.split([len(r) for r in results_list])
         out = []
-        for results, prob, meta in zip(results_list, probs, batch_img_metas):
+        for results, prob, meta in zip(results_list,
+                                        self.blend(bases, results_list),
+                                        batch_img_metas):
             del results.attns
             out.append(postprocess_masks(results, prob, meta, rescale,
                                          self.test_cfg))
         return out
+
+    def blend(self, bases: Tensor, results_list: InstanceList) -> List[Tensor]:
+        """The blender on each image's detections (``bboxes [D, 4]`` at the
+        input scale, ``attns [D, K*M*M]``): box-relative mask probabilities
+        ``[D, R, R]`` per image (traceable: the exported graph ends
+        here)."""
+        rois = torch.cat([
+            torch.cat([torch.full_like(r.bboxes[:, :1], i), r.bboxes], dim=1)
+            for i, r in enumerate(results_list)
+        ])
+        attns = torch.cat([r.attns for r in results_list])
+        probs = self.blender(bases, attns, rois).sigmoid()
+        if len(results_list) == 1:
+            return [probs]
+        return list(probs.split([len(r) for r in results_list]))
 
 
 def postprocess_masks(results: InstanceData, probs: Tensor, img_meta: dict,

@@ -120,7 +120,7 @@ class Blender(nn.Module):
     def crop(self, bases: Tensor, rois: Tensor) -> Tensor:
         """Crop ``[B, K, H, W]`` bases with ``[n, 5]`` rois -> ``[n, K, R, R]``."""
         R = self.bottom_resolution
-        if rois.numel() == 0:
+        if rois.numel() == 0 and not torch.jit.is_tracing():
             # an empty slice of the bases keeps the autograd graph
             return bases[:0, :, :1, :1].expand(0, bases.size(1), R, R)
         return self.pooler(bases, rois.to(bases.dtype))
@@ -150,9 +150,11 @@ class Blender(nn.Module):
         if attns.shape != (n, K * M * M):
             raise ValueError(f'attns must have shape [{n}, {K * M * M}] '
                              f'(n, K*M*M), got {list(attns.shape)}')
-        if n == 0:
+        if n == 0 and not torch.jit.is_tracing():
             return crops, crops
-        weights = resize(attns.view(n, K, M, M), (R, R), self.top_interp)
+        # unflatten, not view(n, ...): its ONNX Reshape takes 0 rows
+        weights = resize(attns.unflatten(1, (K, M, M)), (R, R),
+                         self.top_interp)
         if K == 1:
             weights = weights.float().sigmoid()
             return weights, crops.float().sigmoid() * weights
