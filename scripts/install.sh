@@ -13,7 +13,8 @@
 #      compiles against the installed torch); pip caches the built wheel in
 #      ~/.cache/pip/wheels, so later venvs reuse it in seconds.
 #   4. setuptools back to the constraints' range (torch 2.13 wants >=77.0.3)
-#   5. mmblend itself (editable, extra `lvis`) + test requirements
+#   5. mmblend itself (editable, extras `lvis` and `pretrained`: the offline
+#      ImageNet weights of EfficientNet-Lite0) + test requirements
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -74,7 +75,7 @@ fi
 pipq "$(grep -E '^setuptools' "$CONSTRAINTS")"
 
 say "installing mmblend (editable) and test requirements"
-pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis]' \
+pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis,pretrained]' \
     -r requirements/tests.txt
 
 "$PY" - <<'EOF'

@@ -90,6 +90,10 @@ class BlendMaskExport(nn.Module):
                         for s in head.prior_generator.strides]
         self.offset = float(head.prior_generator.offset)
 
+    def score_cut(self) -> Tuple[float, float]:
+        """The reported scores of a candidate at the score threshold."""
+        return self.model.bbox_head.score_cut(self.score_thr)
+
     def forward(self, image: Tensor,
                 img_shape: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         model = self.model
@@ -214,4 +218,4 @@ def blend(blender: Blender, bases: Tensor, attns: Tensor,
                       blender.bottom_resolution, pooler.spatial_scale,
                       pooler.sampling_ratio)
     out = blender.merge(crops, attns)[:num]
-    return out.sigmoid() if blender.output_is_logits else out
+    return out.sigmoid()

@@ -56,7 +56,6 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
             from the test pipeline (one image).
         num_instances: how many top-scoring detections to keep.
     """
-    from mmblend.models.layers.resize import resize
     blender = model.mask_head.blender
     if blender.merge_type != 'blender':
         raise ValueError(
@@ -70,23 +69,11 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
     bases = model.mask_head.forward(x)[0]  # [1, K, H/s, W/s]
     order = dets.scores.argsort(descending=True)[:num_instances]
     dets = dets[order]
-    n, K, M = len(dets), blender.num_bases, blender.attn_size
-    R = blender.bottom_resolution
+    n = len(dets)
     rois = torch.cat([dets.bboxes.new_zeros((n, 1)), dets.bboxes], dim=1)
     crops = blender.crop(bases, rois)  # [n, K, R, R]
-    logits = blender.merge(crops, dets.attns)  # [n, R, R]
-    attns = resize(dets.attns.view(n, K, M, M), (R, R), blender.top_interp)
-    if K == 1:
-        attns = attns.sigmoid()
-        products = crops.sigmoid() * attns
-    else:
-        attns = attns.softmax(dim=1)
-        products = crops * attns
-    if not torch.allclose(products.sum(dim=1), logits, atol=1e-4):
-        raise RuntimeError(
-            'the per-basis products do not add up to the blender output: '
-            'Blender.merge changed, adapt vis_bases.blend_internals')
-    masks = logits.sigmoid() if blender.output_is_logits else logits
+    attns, products = blender.blend_terms(crops, dets.attns)
+    masks = blender.merge(crops, dets.attns).sigmoid()  # [n, R, R]
 
     h, w = samples[0].img_shape[:2]
     s = blender.bases_stride

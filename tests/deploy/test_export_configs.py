@@ -11,9 +11,10 @@ import warnings
 
 import pytest
 import torch
-from matching import assert_same_detections, boundaries
 from mmdet.apis import inference_detector, init_detector
 from mmengine.config import Config
+
+from mmblend.deploy.matching import cut_intervals, match_detections
 
 ort = pytest.importorskip('onnxruntime')
 
@@ -80,9 +81,12 @@ def test_config_exports_with_parity(config, tmp_path):
         r = inference_detector(model, path).pred_instances
         o = det(path).pred_instances
         assert len(r) == 100
-        stats = assert_same_detections(r, o, boundaries(r, o, 0.0, 100))
-        print(config, name, stats)
-        assert stats['matched'] >= 98, stats
+        match = match_detections(
+            r, o, score_intervals=cut_intervals(r, o, 100),
+            names=('PyTorch', 'onnxruntime'))
+        print(config, name, match.summary())
+        assert match.ok, '\n'.join(match.problems)
+        assert len(match.pairs) >= 98, match.summary()
 
 
 def test_roipool_config_is_refused_naming_the_op():
@@ -134,3 +138,72 @@ def test_dcn_config_is_refused_naming_the_op():
     with pytest.raises(ValueError, match=r'op ModulatedDeformConv2dPack '
                        r'\(backbone\..*model\.backbone\.dcn'):
         check_exportable(model)
+
+
+def export_args(cfg, model):
+    from mmblend.deploy import Preprocessor
+    from mmblend.deploy.preprocess import img_shape_tensor
+    inputs, sample = Preprocessor(cfg)(osp.join(PHOTOS, '000000000034.jpg'))
+    return model, inputs, img_shape_tensor(sample)
+
+
+def test_export_verification_tolerates_exact_ties(tmp_path):
+    """Every location and class scores exactly the same (the classifier and
+    centerness convs predict their zero bias only), so the top-k, NMS and
+    ``max_per_img`` choose among exact ties, which onnxruntime and PyTorch
+    may break differently: the export is still verified, on the tracing
+    input and its two variants."""
+    from mmblend.deploy import BlendMaskExport, export_onnx
+    cfg = shrunk('blendmask_r50_3x.py')
+    model = build(cfg)
+    head = model.bbox_head
+    for conv in (head.conv_cls, head.conv_centerness):
+        torch.nn.init.zeros_(conv.weight)
+        torch.nn.init.zeros_(conv.bias)
+    args = export_args(cfg, model)
+    with torch.no_grad():
+        scores = BlendMaskExport(model)(*args[1:])[1]
+    assert len(scores) == 100 and (scores == scores[0]).all()
+    report = export_onnx(*args, str(tmp_path / 'm.onnx'))
+    print(report)  # ties broken differently count as swaps or cuts
+
+
+def test_export_verification_fails_on_a_wrong_graph(tmp_path):
+    """A graph whose NMS threshold was changed after the export disagrees
+    with PyTorch on the tracing image: verification names the
+    detections."""
+    import onnx
+    from onnx import numpy_helper
+
+    from mmblend.deploy import BlendMaskExport, export_onnx
+    from mmblend.deploy.export import verify_export
+    cfg = shrunk('blendmask_r50_3x.py')
+    model, inputs, img_shape = export_args(cfg, build(cfg))
+    path = str(tmp_path / 'm.onnx')
+    export_onnx(model, inputs, img_shape, path)
+    graph = onnx.load(path)
+    nms = next(n for n in graph.graph.node if n.op_type == 'NonMaxSuppression')
+    const = next(n for n in graph.graph.node if n.output[0] == nms.input[3])
+    const.attribute[0].t.CopyFrom(numpy_helper.from_array(
+        numpy_helper.to_array(const.attribute[0].t) * 0 + 0.05))
+    onnx.save(graph, path)
+    with pytest.raises(RuntimeError, match='disagree on the tracing input.*'
+                       r'\n.*detection \d+ \(label'):
+        verify_export(path, BlendMaskExport(model), inputs, img_shape)
+
+
+def test_export_verification_fails_on_a_frozen_nms(tmp_path, monkeypatch):
+    """An NMS traced as a constant (the indices kept on the tracing image)
+    reproduces the tracing image but not the flipped one."""
+    from mmcv.ops import nms
+
+    from mmblend.deploy import export_model, export_onnx
+
+    def frozen_nms(boxes, scores, iou_threshold):
+        keep = nms(boxes, scores, iou_threshold)[1]
+        return torch.tensor(keep.tolist(), dtype=torch.long)
+
+    monkeypatch.setattr(export_model, 'nms_keep', frozen_nms)
+    cfg = shrunk('blendmask_r50_3x.py')
+    with pytest.raises(RuntimeError, match='disagree on the flipped input'):
+        export_onnx(*export_args(cfg, build(cfg)), str(tmp_path / 'm.onnx'))

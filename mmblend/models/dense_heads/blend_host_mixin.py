@@ -188,6 +188,14 @@ class BlendHostMixin:
                                           results.pop('prior_inds'))
         return results_list
 
+    def score_cut(self, score_thr: float) -> Tuple[float, float]:
+        """``(lo, hi)``: the reported scores a candidate exactly at
+        ``score_thr`` can have (where a detection may be cut differently by
+        another implementation). mmdet's hosts threshold a score that is
+        reported as is or multiplied by a factor <= 1 (centerness, IoU):
+        ``(0, score_thr)``."""
+        return (0.0, float(score_thr))
+
     def candidate_scores(self, level_outs: Sequence[Tensor]) -> Tensor:
         """``[N, C]`` scores the host thresholds and ranks per level, from
         the level's outputs for one image (``cls [A*C, H, W]``, ...).

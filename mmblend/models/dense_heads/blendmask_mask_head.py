@@ -80,22 +80,13 @@ class BlendMaskMaskHead(BaseMaskHead):
                 f'are not at the declared out_stride={s} of '
                 f'{type(self.basis).__name__}; fix its in_indices/out_stride')
 
-    def _mask_loss(self, preds: Tensor, targets: Tensor) -> Tensor:
-        """Per-instance mean BCE, ``[n, R, R]`` x2 -> ``[n]`` (float32).
-
-        Computed in float32 with autocast disabled: under mixed precision
-        (``--amp``) the one-basis blender's probabilities arrive in float16,
-        whose ``1 - 1e-6`` clamp rounds to 1, and CUDA autocast refuses
-        ``F.binary_cross_entropy`` altogether.
-        """
-        with torch.autocast(device_type=preds.device.type, enabled=False):
-            preds, targets = preds.float(), targets.float()
-            if self.blender.output_is_logits:
-                loss = F.binary_cross_entropy_with_logits(
-                    preds, targets, reduction='none')
-            else:
-                loss = F.binary_cross_entropy(
-                    preds.clamp(1e-6, 1 - 1e-6), targets, reduction='none')
+    def _mask_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Per-instance mean BCE with logits, ``[n, R, R]`` x2 -> ``[n]``,
+        computed in float32 with autocast disabled (mixed precision hands
+        over float16 logits)."""
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            loss = F.binary_cross_entropy_with_logits(
+                logits.float(), targets.float(), reduction='none')
         return loss.flatten(1).mean(dim=1)
 
     def loss_by_feat(self, bases: Tensor, sem_logits: Optional[Tensor],
@@ -196,9 +187,7 @@ class BlendMaskMaskHead(BaseMaskHead):
             for i, r in enumerate(results_list)
         ])
         attns = torch.cat([r.attns for r in results_list])
-        probs = self.blender(bases, attns, rois)
-        if self.blender.output_is_logits:
-            probs = probs.sigmoid()
+        probs = self.blender(bases, attns, rois).sigmoid()
         probs = probs.split([len(r) for r in results_list])
         out = []
         for results, prob, meta in zip(results_list, probs, batch_img_metas):
