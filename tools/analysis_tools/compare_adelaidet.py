@@ -30,19 +30,20 @@ Per model (``R_50_3x``: AdelaiDet's ``configs/BlendMask/R_50_3x.yaml`` vs
    and the results are compared at that size. ``--own-resize`` gives both
    the original photo instead (PIL vs cv2 resizing, a difference of inputs,
    not of the models).
-3. Detections are matched by label and box IoU (never by rank): AdelaiDet's
-   in descending score each take the unmatched mmblend detection of their
-   label with IoU >= ``--match-iou`` and the closest score. Printed per
-   photo: detections per side, matched pairs, unmatched ones (at the other
-   side's top-k cut or not; leaving the image or not), the largest box and
-   score differences of matched pairs, their mask IoU split into boxes
-   inside the image and boxes that leave it (AdelaiDet's box before
-   ``detector_postprocess`` clips it), and detections whose location lies
-   in the padding; then a summary per model.
+3. Detections are matched by label and box IoU, never by rank
+   (:func:`mmblend.deploy.matching.match_detections`, AdelaiDet as the
+   reference). Printed per photo: detections per side, matched pairs,
+   unmatched ones (above the other side's top-k cut or not; leaving the
+   image or not), the largest box and score differences of matched pairs,
+   their mask IoU split into boxes inside the image and boxes that leave it
+   (AdelaiDet's box before ``detector_postprocess`` clips it), detections
+   whose location lies in the padding, and the first disagreements; then a
+   summary per model.
 
-Exit status 0 when the two agree: every detection matched except exact
-ties (within ``--score-tol``) at the top-k cut, every matched pair within
-``--box-tol`` pixels and ``--score-tol``, and mask IoU >= ``--mask-iou``;
+Exit status 0 when the two agree on every photo: every matched pair within
+``--box-rtol``, ``--score-tol`` and mask IoU >= ``--mask-iou``, and no
+unmatched detection but exact ties (``--score-tol``: two near-equal
+candidates kept the other way round, or a tie at either side's top-k cut);
 1 otherwise.
 
 Running AdelaiDet's Python on CPU without compiling anything
@@ -147,8 +148,8 @@ def _stub_module(name: str, why: str) -> types.ModuleType:
     def getattr_(attr):
         if attr.startswith('__'):
             raise AttributeError(attr)
-        raise ImportError(f'{name}.{attr}: {name} is an empty stand-in of '
-                          f'compare_adelaidet.py ({why})')
+        raise AttributeError(f'{name}.{attr}: {name} is an empty stand-in '
+                             f'of compare_adelaidet.py ({why})')
     mod.__getattr__ = getattr_
     return mod
 
@@ -215,8 +216,8 @@ def _torchvision_shim() -> Dict[str, types.ModuleType]:
 @contextlib.contextmanager
 def reference_imports(adelaidet: str, detectron2: str,
                       deps: Optional[str]) -> Iterator[None]:
-    """Puts the sources (and ``deps``) on ``sys.path`` and the stand-ins in
-    ``sys.modules`` for the duration; the stand-ins are removed again."""
+    """Puts the sources (and ``deps``) on ``sys.path``, and the stand-ins
+    into ``sys.modules`` for the duration only."""
     for path, what in ((osp.join(adelaidet, 'adet'), '--adelaidet'),
                        (osp.join(detectron2, 'detectron2'), '--detectron2')):
         if not osp.isdir(path):
@@ -230,7 +231,11 @@ def reference_imports(adelaidet: str, detectron2: str,
     skimage = types.ModuleType('skimage')
     skimage.color = color
     shims.update({'skimage': skimage, 'skimage.color': color})
-    sys.path[:0] = [p for p in (deps, detectron2, adelaidet) if p]
+    # the sources before any installed copy; deps after the environment's
+    # packages, so that they only add what is missing
+    sys.path[:0] = [detectron2, adelaidet]
+    if deps:
+        sys.path.append(deps)
     saved = {k: sys.modules.get(k) for k in shims}
     sys.modules.update(shims)
     try:
@@ -322,7 +327,7 @@ def run_adelaidet(predictor, img: np.ndarray) -> dict:
         inst = predictor(img)['instances']
     finally:
         handle.remove()
-    return dict(boxes=inst.pred_boxes.tensor, scores=inst.scores,
+    return dict(bboxes=inst.pred_boxes.tensor, scores=inst.scores,
                 labels=inst.pred_classes, masks=inst.pred_masks.bool(),
                 raw_boxes=inst.raw_boxes, locations=inst.locations,
                 input_size=seen['size'], kept=seen['kept'])
@@ -339,29 +344,11 @@ def run_mmblend(model, img: np.ndarray, check_identity: bool) -> dict:
                      f"({meta['ori_shape']} -> {meta['img_shape']}); use "
                      '--own-resize or another photo')
     pred = result.pred_instances
-    return dict(boxes=pred.bboxes, scores=pred.scores, labels=pred.labels,
+    return dict(bboxes=pred.bboxes, scores=pred.scores, labels=pred.labels,
                 masks=pred.masks.bool(), kept=pred.scores)
 
 
 # ------------------------------------------------------------ comparison
-def match(a: dict, b: dict, iou_thr: float) -> List[tuple]:
-    """Pairs ``(i, j)``: ``a``'s detections in descending score each take
-    ``b``'s unmatched detection of the same label with box IoU >=
-    ``iou_thr`` and the closest score."""
-    from mmdet.structures.bbox import bbox_overlaps
-    ious = bbox_overlaps(a['boxes'], b['boxes'])
-    free = torch.ones(len(b['scores']), dtype=torch.bool)
-    pairs = []
-    for i in a['scores'].argsort(descending=True).tolist():
-        ok = free & (b['labels'] == a['labels'][i]) & (ious[i] >= iou_thr)
-        if ok.any():
-            cand = ok.nonzero()[:, 0]
-            j = cand[(b['scores'][cand] - a['scores'][i]).abs().argmin()]
-            free[j] = False
-            pairs.append((i, int(j)))
-    return pairs
-
-
 def mask_iou(m1: torch.Tensor, m2: torch.Tensor) -> float:
     union = (m1 | m2).sum().item()
     return 1.0 if union == 0 else (m1 & m2).sum().item() / union
@@ -376,43 +363,53 @@ def leaves(boxes: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 def compare_photo(a: dict, b: dict, topk: int, args) -> dict:
-    """Statistics of one photo (see the module docstring)."""
-    pairs = match(a, b, args.match_iou)
-    ia = [i for i, _ in pairs]
-    ib = [j for _, j in pairs]
-    h, w = a['masks'].shape[-2:]
+    """Statistics of one photo: AdelaiDet's detections ``a`` and mmblend's
+    ``b`` matched by :func:`mmblend.deploy.matching.match_detections`, which
+    tolerates exact ties (``--score-tol``) at either side's top-k cut (the
+    lowest score kept there; for AdelaiDet before ``detector_postprocess``
+    drops empty boxes)."""
+    from mmblend.deploy.matching import match_detections
+    cuts = [d['kept'].min().item() if len(d['kept']) >= topk else None
+            for d in (a, b)]
+    res = match_detections(
+        a, b, score_atol=args.score_tol, box_rtol=args.box_rtol,
+        mask_tol=1 - args.mask_iou, iou_thr=args.match_iou,
+        score_intervals=[(c, c) for c in cuts if c is not None],
+        names=('AdelaiDet', 'mmblend'))
+    ia = [i for i, _ in res.pairs]
+    ib = [j for _, j in res.pairs]
     out_a = leaves(a['raw_boxes'], a['input_size'])
-    border_b = leaves(b['boxes'] - torch.tensor([1e-3, 1e-3, -1e-3, -1e-3]),
-                      (h, w))
+    h, w = a['masks'].shape[-2:]
+    inner = b['bboxes'] - b['bboxes'].new_tensor([1e-3, 1e-3, -1e-3, -1e-3])
+    border_b = leaves(inner, (h, w))  # mmblend's boxes touching the border
 
-    def unmatched(side, other, matched, border):
-        # the lowest score the other side kept at its top-k cut
-        cut = other['kept'].min().item() if len(
-            other['kept']) >= topk else None
+    def unmatched(side, paired, cut, border):
         rows = []
-        for k in sorted(set(range(len(side['scores']))) - set(matched)):
-            s = side['scores'][k].item()
-            rows.append(dict(
-                score=s, at_cut=cut is not None and s <= cut + args.score_tol,
-                tie=cut is not None and abs(s - cut) <= args.score_tol,
-                border=bool(border[k].any())))
+        for k in sorted(set(range(len(side['scores']))) - set(paired)):
+            score = side['scores'][k].item()
+            rows.append(dict(score=score, border=bool(border[k].any()),
+                             below=cut is not None and
+                             score <= cut + args.score_tol))
         return rows
 
     stats = dict(
-        n_a=len(a['scores']), n_b=len(b['scores']), pairs=len(pairs),
+        ok=res.ok, problems=res.problems, n_a=len(a['scores']),
+        n_b=len(b['scores']), pairs=len(res.pairs),
         dropped=len(a['kept']) - len(a['scores']),
-        un_a=unmatched(a, b, ia, out_a), un_b=unmatched(b, a, ib, border_b),
+        tolerated=len(res.swaps) * 2 + len(res.cut),
+        un_a=unmatched(a, ia, cuts[1], out_a),
+        un_b=unmatched(b, ib, cuts[0], border_b),
         box_diff=0.0, score_diff=0.0, inside=[], outside=[],
         sides=out_a.sum(0).tolist(),
         from_padding=int(((a['locations'][:, 0] >= a['input_size'][1]) |
                           (a['locations'][:, 1] >= a['input_size'][0])
                           ).sum()))
-    if pairs:
-        stats['box_diff'] = (a['boxes'][ia] -
-                             b['boxes'][ib]).abs().max().item()
+    if res.pairs:
+        stats['box_diff'] = (a['bboxes'][ia] -
+                             b['bboxes'][ib]).abs().max().item()
         stats['score_diff'] = (a['scores'][ia] -
                                b['scores'][ib]).abs().max().item()
-    for i, j in pairs:
+    for i, j in res.pairs:
         key = 'outside' if out_a[i].any() else 'inside'
         stats[key].append(mask_iou(a['masks'][i], b['masks'][j]))
     return stats
@@ -421,14 +418,12 @@ def compare_photo(a: dict, b: dict, topk: int, args) -> dict:
 def describe_unmatched(rows: List[dict]) -> str:
     if not rows:
         return '0'
-    cut = sum(r['at_cut'] for r in rows)
-    ties = sum(r['tie'] for r in rows)
+    below = sum(r['below'] for r in rows)
     border = sum(r['border'] for r in rows)
     scores = ', '.join('%.4f' % r['score'] for r in rows[:6])
-    return (f"{len(rows)}: {len(rows) - cut} above the other side's top-k "
-            f'cut, {cut} at or below it ({ties} ties); {border} leave or '
-            f"touch the image; scores {scores}"
-            f"{' ...' if len(rows) > 6 else ''}")
+    return (f"{len(rows)}: {len(rows) - below} above the other side's top-k "
+            f"cut, {below} at or below it; {border} leave or touch the "
+            f"image; scores {scores}{' ...' if len(rows) > 6 else ''}")
 
 
 def iou_line(ious: List[float], thr: float) -> str:
@@ -439,15 +434,10 @@ def iou_line(ious: List[float], thr: float) -> str:
             f'{np.mean(ious):.4f}, {below} below {thr}')
 
 
-def agrees(s: dict, args) -> bool:
-    return (all(r['tie'] for r in s['un_a'] + s['un_b'])
-            and s['box_diff'] <= args.box_tol
-            and s['score_diff'] <= args.score_tol
-            and all(v >= args.mask_iou for v in s['inside'] + s['outside']))
-
-
 def compare_model(args, model_name: str, photos: List[str],
-                  work_dir: str) -> bool:
+                  work_dir: str) -> List[dict]:
+    """Run both sides of ``model_name`` on ``photos``, print the comparison
+    and return :func:`compare_photo`'s statistics per photo."""
     import mmcv
     predictor, weights = build_adelaidet(args, model_name, work_dir)
     fcos = predictor.cfg.MODEL.FCOS
@@ -490,17 +480,22 @@ def compare_model(args, model_name: str, photos: List[str],
               f"{iou_line(s['inside'], args.mask_iou)}")
         print(f"  mask IoU, box leaves the image: "
               f"{iou_line(s['outside'], args.mask_iou)}")
-    ok = all(agrees(s, args) for s in all_stats)
+        for line in s['problems'][:args.show_problems]:
+            print(f'  problem: {line}')
+        if len(s['problems']) > args.show_problems:
+            print(f"  ... {len(s['problems'])} problems in all")
+    ok = all(s['ok'] for s in all_stats)
     ious = [v for s in all_stats for v in s['inside'] + s['outside']]
     outside = [v for s in all_stats for v in s['outside']]
     un = [r for s in all_stats for r in s['un_a'] + s['un_b']]
-    at_cut = sum(r['at_cut'] for r in un)
+    below = sum(r['below'] for r in un)
     print(f"-- {model_name} summary: {len(photos)} photos, "
           f"{sum(s['n_a'] for s in all_stats)} AdelaiDet / "
           f"{sum(s['n_b'] for s in all_stats)} mmblend detections, "
-          f"{len(ious)} matched pairs; {len(un)} unmatched ({len(un) - at_cut}"
-          f" above the other side's top-k cut, {at_cut} at or below it, "
-          f"{sum(r['tie'] for r in un)} ties); max box diff "
+          f"{len(ious)} matched pairs; {len(un)} unmatched ({len(un) - below}"
+          f" above the other side's top-k cut, {below} at or below it; "
+          f"{sum(s['tolerated'] for s in all_stats)} tolerated as ties "
+          f"within {args.score_tol}); max box diff "
           f"{max(s['box_diff'] for s in all_stats):.2e} px, max score diff "
           f"{max(s['score_diff'] for s in all_stats):.2e}; "
           f'{sum(v < args.mask_iou for v in ious)} of {len(ious)} matched '
@@ -508,7 +503,7 @@ def compare_model(args, model_name: str, photos: List[str],
           f'({sum(v < args.mask_iou for v in outside)} of the '
           f'{len(outside)} whose box leaves the image): '
           f"{'AGREE' if ok else 'DIFFER'}")
-    return ok
+    return all_stats
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -535,11 +530,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='give both the original photos (each side '
                         'resizes with its own library)')
     parser.add_argument('--match-iou', type=float, default=0.9)
-    parser.add_argument('--box-tol', type=float, default=0.01,
-                        help='max |box| difference of matched pairs (px)')
-    parser.add_argument('--score-tol', type=float, default=1e-5)
+    parser.add_argument('--box-rtol', type=float, default=1e-4,
+                        help='max box difference of matched pairs, '
+                        'relative to max(|x|, 1)')
+    parser.add_argument('--score-tol', type=float, default=1e-5,
+                        help='max score difference of matched pairs, and '
+                        'of a tie at the top-k cut')
     parser.add_argument('--mask-iou', type=float, default=0.98,
                         help='min mask IoU of matched pairs')
+    parser.add_argument('--show-problems', type=int, default=3,
+                        help='disagreements printed per photo')
     parser.add_argument('--work-dir', default=None,
                         help='where the checkpoints are written (default: a '
                         'temporary directory, removed)')
@@ -562,7 +562,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         work_dir = args.work_dir or stack.enter_context(
             tempfile.TemporaryDirectory(prefix='compare_adelaidet_'))
         for model_name in args.model:
-            ok = compare_model(args, model_name, photos, work_dir) and ok
+            stats = compare_model(args, model_name, photos, work_dir)
+            ok = ok and all(s['ok'] for s in stats)
     return 0 if ok else 1
 
 
