@@ -1,19 +1,25 @@
 from .blend_host_mixin import (
-    AnchorPositivesMixin,
     BlendHostMixin,
     PointPositivesMixin,
+    SamplerPositivesMixin,
 )
 from .blend_hosts import (
     BlendATSSHead,
     BlendFCOSHead,
     BlendGFLHead,
     BlendRetinaHead,
+    BlendRTMDetHead,
+    BlendRTMDetSepBNHead,
+    BlendTOODHead,
+    BlendYOLOXHead,
 )
 from .blendmask_head import BlendMaskHead
 from .blendmask_mask_head import BlendMaskMaskHead, paste_masks
 
 __all__ = [
-    'AnchorPositivesMixin', 'BlendATSSHead', 'BlendFCOSHead', 'BlendGFLHead',
-    'BlendHostMixin', 'BlendMaskHead', 'BlendMaskMaskHead', 'BlendRetinaHead',
-    'PointPositivesMixin', 'paste_masks'
+    'BlendATSSHead', 'BlendFCOSHead', 'BlendGFLHead', 'BlendHostMixin',
+    'BlendMaskHead', 'BlendMaskMaskHead', 'BlendRTMDetHead',
+    'BlendRTMDetSepBNHead', 'BlendRetinaHead', 'BlendTOODHead',
+    'BlendYOLOXHead', 'PointPositivesMixin', 'SamplerPositivesMixin',
+    'paste_masks'
 ]

@@ -4,23 +4,38 @@ Each ``Blend<Head>`` takes exactly the arguments of mmdet's ``<Head>`` (plus
 ``attn_channels``, filled by the :class:`~mmblend.models.BlendMask`
 detector) and keeps its targets, losses, post-processing and score
 convention; :class:`~mmblend.models.dense_heads.blend_host_mixin.
-BlendHostMixin` adds the top layer and the positives for the mask branch.
+BlendHostMixin` adds the top layer, a positives source (the host's sampler,
+or FCOS's point targets) records the positives. A new host is its class
+line and the name of its box regression conv (``box_tower_consumer``).
 """
+from typing import Tuple
+
 import torch
-from mmdet.models.dense_heads import ATSSHead, FCOSHead, GFLHead, RetinaHead
+from mmdet.models.dense_heads import (
+    ATSSHead,
+    FCOSHead,
+    GFLHead,
+    RetinaHead,
+    RTMDetHead,
+    RTMDetSepBNHead,
+    TOODHead,
+    YOLOXHead,
+)
 from mmdet.registry import MODELS
+from mmengine.logging import MessageHub
 from torch import Tensor
 
 from .blend_host_mixin import (
-    AnchorPositivesMixin,
     BlendHostMixin,
     PointPositivesMixin,
+    SamplerPositivesMixin,
     centerness,
 )
+from .selection import SelectionRecord
 
 
 @MODELS.register_module()
-class BlendATSSHead(AnchorPositivesMixin, BlendHostMixin, ATSSHead):
+class BlendATSSHead(SamplerPositivesMixin, BlendHostMixin, ATSSHead):
     """ATSS + top layer. Scores: ``sigmoid(cls)`` thresholded at
     ``score_thr``, then multiplied by ``sigmoid(centerness)`` (mmdet's ATSS).
     Mask-loss weights: ATSS's centerness targets (anchor centre vs GT)."""
@@ -38,7 +53,7 @@ class BlendATSSHead(AnchorPositivesMixin, BlendHostMixin, ATSSHead):
 
 
 @MODELS.register_module()
-class BlendGFLHead(AnchorPositivesMixin, BlendHostMixin, GFLHead):
+class BlendGFLHead(SamplerPositivesMixin, BlendHostMixin, GFLHead):
     """GFL + top layer. Scores: GFL's joint classification-quality scores
     (``sigmoid(cls)``, trained against IoU). Mask-loss weights: uniform (GFL
     has no centerness)."""
@@ -47,7 +62,7 @@ class BlendGFLHead(AnchorPositivesMixin, BlendHostMixin, GFLHead):
 
 
 @MODELS.register_module()
-class BlendRetinaHead(AnchorPositivesMixin, BlendHostMixin, RetinaHead):
+class BlendRetinaHead(SamplerPositivesMixin, BlendHostMixin, RetinaHead):
     """RetinaNet + top layer; the 9 anchors of a location share its
     attention. Scores: plain ``sigmoid(cls)``. Mask-loss weights: uniform."""
 
@@ -63,3 +78,83 @@ class BlendFCOSHead(PointPositivesMixin, BlendHostMixin, FCOSHead):
 
     box_tower_consumer = 'conv_reg'
 
+
+@MODELS.register_module()
+class BlendRTMDetHead(SamplerPositivesMixin, BlendHostMixin, RTMDetHead):
+    """RTMDet (shared convs) + top layer. Positives: its
+    ``DynamicSoftLabelAssigner`` through its ``PseudoSampler``; scores:
+    ``sigmoid(cls)`` (times the objectness with ``with_objectness``);
+    mask-loss weights: uniform."""
+
+    box_tower_consumer = 'rtm_reg'
+
+
+@MODELS.register_module()
+class BlendRTMDetSepBNHead(SamplerPositivesMixin, BlendHostMixin,
+                           RTMDetSepBNHead):
+    """RTMDet's head of every mmdet RTMDet config (conv weights shared
+    across levels, BN per level, one ``rtm_reg`` conv per level) + one top
+    layer shared by the levels; as :class:`BlendRTMDetHead` otherwise."""
+
+    box_tower_consumer = 'rtm_reg'
+
+
+@MODELS.register_module()
+class BlendTOODHead(SamplerPositivesMixin, BlendHostMixin, TOODHead):
+    """TOOD + top layer on the box tower after the task decomposition (the
+    input of ``tood_reg``). Positives: ATSS's for the first
+    ``train_cfg.initial_epoch`` epochs, then the ``TaskAlignedAssigner``'s
+    (both through the host's sampler); scores: its forward's probabilities,
+    thresholded as they are; mask-loss weights: uniform.
+
+    TOOD switches assigners by the runner's epoch (the message hub's
+    ``epoch``), which an iteration-based loop never sets: train it with an
+    epoch-based loop (mmdet's TOOD configs do); an iteration loop is refused
+    at the first loss with an error naming ``train_cfg``.
+    """
+
+    box_tower_consumer = 'tood_reg'
+
+    def loss_by_feat(self, *args, **kwargs) -> dict:
+        if MessageHub.get_current_instance().get_info('epoch') is None:
+            raise RuntimeError(
+                'BlendTOODHead (like mmdet\'s TOODHead) switches from ATSS to '
+                'task-aligned assignment after train_cfg.initial_epoch '
+                'epochs, read from the runner\'s epoch, which an '
+                'iteration-based loop never sets: train with '
+                "train_cfg=dict(type='EpochBasedTrainLoop', ...) as mmdet's "
+                'TOOD configs do')
+        return super().loss_by_feat(*args, **kwargs)
+
+
+@MODELS.register_module()
+class BlendYOLOXHead(SamplerPositivesMixin, BlendHostMixin, YOLOXHead):
+    """YOLOX + top layer on each level's regression tower (the input of
+    ``multi_level_conv_reg[l]``). Positives: SimOTA's, through its
+    ``PseudoSampler`` (all priors, no mapping); scores: ``sigmoid(obj) *
+    max sigmoid(cls)``; mask-loss weights: uniform. YOLOX's training hooks
+    (mode switch, sync norm, EMA) act on the host unchanged.
+
+    YOLOX selects its candidates inside ``predict_by_feat`` (a score
+    threshold over all levels, no function to record), so
+    :meth:`selected_prior_inds` computes that selection from the same
+    tensors with the same operations; the mixin checks it against the
+    labels the host post-processes.
+    """
+
+    box_tower_consumer = 'multi_level_conv_reg'
+
+    def selected_prior_inds(self, record: SelectionRecord,
+                            img_id: int) -> Tuple[Tensor, Tensor]:
+        cls_scores, _, objectnesses = record.outs
+        num_imgs = cls_scores[0].size(0)
+        flat_cls = torch.cat([
+            c.permute(0, 2, 3, 1).reshape(num_imgs, -1, self.cls_out_channels)
+            for c in cls_scores
+        ], dim=1).sigmoid()
+        flat_obj = torch.cat([
+            o.permute(0, 2, 3, 1).reshape(num_imgs, -1) for o in objectnesses
+        ], dim=1).sigmoid()
+        max_scores, labels = torch.max(flat_cls[img_id], 1)
+        valid = flat_obj[img_id] * max_scores >= record.cfg.score_thr
+        return valid.nonzero().squeeze(1), labels[valid]

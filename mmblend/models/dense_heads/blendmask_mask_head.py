@@ -8,7 +8,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
-from mmdet.models.utils import empty_instances
 from mmdet.registry import MODELS
 from mmdet.utils import (
     ConfigType,
@@ -17,6 +16,7 @@ from mmdet.utils import (
     OptInstanceList,
     reduce_mean,
 )
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers.blender import Blender
@@ -47,7 +47,9 @@ class BlendMaskMaskHead(BaseMaskHead):
         max_proposals (int): if > 0, keep at most this many (random)
             positives per batch for the mask loss (a speed knob; -1 keeps
             all, as the paper).
-        train_cfg, test_cfg (dict): ``test_cfg.mask_thr`` (0.5).
+        train_cfg, test_cfg (dict): ``test_cfg.mask_thr`` (0.5),
+            ``clip_after_mask`` and ``paste_unclipped`` (where boxes are
+            clipped to the image, see :func:`postprocess_masks`).
     """
 
     def __init__(self,
@@ -180,8 +182,6 @@ class BlendMaskMaskHead(BaseMaskHead):
             ``labels`` and ``masks [D, H, W]`` (bool).
         """
         self._check_bases(bases, batch_img_metas)
-        cfg = self.test_cfg
-        mask_thr = cfg.get('mask_thr', 0.5) if cfg is not None else 0.5
         rois = torch.cat([
             torch.cat([r.bboxes.new_full((len(r), 1), i), r.bboxes], dim=1)
             for i, r in enumerate(results_list)
@@ -191,23 +191,68 @@ class BlendMaskMaskHead(BaseMaskHead):
         probs = probs.split([len(r) for r in results_list])
         out = []
         for results, prob, meta in zip(results_list, probs, batch_img_metas):
-            if len(results) == 0:
-                out.append(empty_instances(
-                    [meta], bases.device, task_type='mask',
-                    instance_results=[results])[0])
-                continue
-            if rescale:
-                scale = results.bboxes.new_tensor(
-                    meta['scale_factor']).repeat(1, 2)
-                results.bboxes = results.bboxes / scale
-                img_h, img_w = meta['ori_shape'][:2]
-            else:
-                img_h, img_w = meta['img_shape'][:2]
-            results.masks = paste_masks(prob, results.bboxes, img_h, img_w,
-                                        mask_thr)
             del results.attns
-            out.append(results)
+            out.append(postprocess_masks(results, prob, meta, rescale,
+                                         self.test_cfg))
         return out
+
+
+def postprocess_masks(results: InstanceData, probs: Tensor, img_meta: dict,
+                      rescale: bool = True,
+                      test_cfg: OptConfigType = None) -> InstanceData:
+    """One image's detections with their blended masks, at the output scale.
+
+    Boxes are rescaled to ``ori_shape`` (``rescale``; else kept at
+    ``img_shape``) and each ``R x R`` mask probability map is pasted into
+    its box and thresholded at ``test_cfg.mask_thr`` (0.5). Where boxes are
+    clipped is ``test_cfg.clip_after_mask``:
+
+    * ``False`` (mmdet's order, the default): the host clipped the boxes to
+      the image when it decoded them, before NMS and the blender;
+    * ``True`` (AdelaiDet's order, detectron2's ``detector_postprocess``):
+      NMS, the top-k cut and the blender saw unclipped boxes; here they are
+      clipped to the image, the empty ones dropped, and each mask is pasted
+      into its clipped box (the crop of the unclipped box squeezed into the
+      clipped one, as AdelaiDet does) or, with ``test_cfg.paste_unclipped``,
+      pasted with its unclipped box and cut at the image border (the
+      geometrically consistent choice).
+
+    Args:
+        results: ``bboxes [D, 4]`` (input scale), ``scores``, ``labels``.
+        probs: ``[D, R, R]`` box-relative mask probabilities.
+        img_meta: ``scale_factor``, ``ori_shape``, ``img_shape``.
+
+    Returns:
+        ``results`` with ``bboxes`` at the output scale and ``masks [D', H,
+        W]`` (bool), ``D' <= D`` after dropping empty boxes.
+    """
+    cfg = test_cfg or {}
+    boxes = results.bboxes
+    if rescale:
+        scale = boxes.new_tensor(img_meta['scale_factor']).repeat(1, 2)
+        boxes = boxes / scale
+        img_h, img_w = img_meta['ori_shape'][:2]
+    else:
+        img_h, img_w = img_meta['img_shape'][:2]
+    paste_boxes = boxes
+    if cfg.get('clip_after_mask', False):
+        clipped = torch.stack([
+            boxes[:, 0].clamp(0, img_w), boxes[:, 1].clamp(0, img_h),
+            boxes[:, 2].clamp(0, img_w), boxes[:, 3].clamp(0, img_h)
+        ], dim=1)
+        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        results, probs, clipped = results[keep], probs[keep], clipped[keep]
+        paste_boxes = boxes[keep] if cfg.get('paste_unclipped',
+                                             False) else clipped
+        boxes = clipped
+    elif cfg.get('paste_unclipped', False):
+        raise ValueError('test_cfg.paste_unclipped=True needs '
+                         'test_cfg.clip_after_mask=True (boxes clipped before '
+                         'NMS have no unclipped box to paste with)')
+    results.bboxes = boxes
+    results.masks = paste_masks(probs, paste_boxes, img_h, img_w,
+                                cfg.get('mask_thr', 0.5))
+    return results
 
 
 def build_basis_and_blender(basis: ConfigType,

@@ -72,12 +72,33 @@ class BlendMask(SingleStageInstanceSegmentor):
                  attn_channels=blender.attn_channels,
                  train_cfg=copy.deepcopy(train_cfg),
                  test_cfg=copy.deepcopy(test_cfg)))
+        self._apply_clip_order(self.test_cfg or {})
         sem_classes = self.mask_head.basis.num_classes
         if sem_classes is not None and \
                 sem_classes != self.bbox_head.num_classes:
             raise ValueError(
                 f'the semantic head has num_classes={sem_classes} but '
                 f'bbox_head has {self.bbox_head.num_classes}')
+
+    def _apply_clip_order(self, test_cfg) -> None:
+        """``test_cfg.clip_after_mask=True`` (AdelaiDet's order) makes the
+        host decode boxes without clipping them (its ``bbox_coder.
+        clip_border``): NMS, the top-k cut and the blender then see
+        unclipped boxes, which the mask head clips afterwards
+        (:func:`~mmblend.models.dense_heads.blendmask_mask_head.
+        postprocess_masks`)."""
+        coder = getattr(self.bbox_head, 'bbox_coder', None)
+        if not hasattr(coder, 'clip_border'):
+            return
+        if test_cfg.get('clip_after_mask', False):
+            coder.clip_border = False
+        elif not coder.clip_border:
+            raise ValueError(
+                'model.bbox_head.bbox_coder.clip_border=False leaves the '
+                'boxes unclipped, but model.test_cfg.clip_after_mask is not '
+                'set, so no one would clip them: set '
+                'model.test_cfg.clip_after_mask=True (and leave the coder '
+                'alone)')
 
     def init_weights(self) -> None:
         """Initialise, failing clearly when pretrained weights are missing.
