@@ -24,6 +24,8 @@ from module_utils import load_module
 
 tool = load_module('tools/analysis_tools/compare_adelaidet.py',
                    'compare_adelaidet')
+bilinear = load_module('tests/models/layers/test_blender.py',
+                       'test_blender').bilinear
 SRC = os.environ.get('MMBLEND_ADELAIDET_SRC')
 
 
@@ -109,8 +111,9 @@ def test_batched_nms_follows_torchvision_dispatch(monkeypatch, n):
 
 
 def torchvision_roi_align(feat, roi, out, scale, ratio, aligned):
-    """torchvision's roi_align_forward_kernel_impl for one roi, float64."""
-    C, H, W = feat.shape
+    """torchvision's roi_align_forward_kernel_impl for one roi: the average
+    of ``ratio x ratio`` bilinear samples per bin (the same bilinear sample
+    as mmcv's, test_blender.py's ``bilinear``)."""
     off = 0.5 if aligned else 0.0
     x1, y1, x2, y2 = (v * scale - off for v in roi[1:].tolist())
     rw, rh = x2 - x1, y2 - y1
@@ -119,34 +122,13 @@ def torchvision_roi_align(feat, roi, out, scale, ratio, aligned):
     bh, bw = rh / out, rw / out
     gh = ratio if ratio > 0 else math.ceil(rh / out)
     gw = ratio if ratio > 0 else math.ceil(rw / out)
-    res = torch.zeros(C, out, out, dtype=torch.float64)
-    f = feat.double()
+    res = torch.zeros(feat.shape[0], out, out, dtype=torch.float64)
     for ph in range(out):
         for pw in range(out):
-            acc = torch.zeros(C, dtype=torch.float64)
-            for iy in range(gh):
-                for ix in range(gw):
-                    y = y1 + ph * bh + (iy + .5) * bh / gh
-                    x = x1 + pw * bw + (ix + .5) * bw / gw
-                    if y < -1 or y > H or x < -1 or x > W:
-                        continue
-                    y, x = max(y, 0.0), max(x, 0.0)
-                    yl, xl = int(y), int(x)
-                    if yl >= H - 1:
-                        yh = yl = H - 1
-                        y = float(yl)
-                    else:
-                        yh = yl + 1
-                    if xl >= W - 1:
-                        xh = xl = W - 1
-                        x = float(xl)
-                    else:
-                        xh = xl + 1
-                    ly, lx = y - yl, x - xl
-                    hy, hx = 1 - ly, 1 - lx
-                    acc += (hy * hx * f[:, yl, xl] + hy * lx * f[:, yl, xh] +
-                            ly * hx * f[:, yh, xl] + ly * lx * f[:, yh, xh])
-            res[:, ph, pw] = acc / max(gh * gw, 1)
+            res[:, ph, pw] = sum(
+                bilinear(feat.double(), y1 + ph * bh + (iy + .5) * bh / gh,
+                         x1 + pw * bw + (ix + .5) * bw / gw)
+                for iy in range(gh) for ix in range(gw)) / max(gh * gw, 1)
     return res
 
 

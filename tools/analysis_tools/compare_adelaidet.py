@@ -69,12 +69,13 @@ never sees them):
     negative box sizes (mmcv asserts), which FCOS boxes (ReLU distances)
     never have.
   - ``nms``: ``mmcv.ops.nms(..., offset=0)``. Both CPU kernels sort the
-    scores with the same ``Tensor.sort(0, descending=True)`` call and run
-    the same loop (areas, intersection, ``inter / (a1 + a2 - inter)``,
-    suppress when ``> threshold``), so they keep the same indices in the same
-    order. torchvision compares the float IoU with the threshold as a
-    double, mmcv as a float: mmcv is given the largest float32 not above the
-    threshold, which makes the two tests identical for every float IoU.
+    scores with the same ``Tensor.sort(0, descending=True)`` call (so even
+    exact score ties come in the same order) and run the same loop (areas,
+    intersection, ``inter / (a1 + a2 - inter)``, suppress when
+    ``> threshold``), so they keep the same indices in the same order.
+    torchvision compares the float IoU with the threshold as a double, mmcv
+    as a float: mmcv is given the largest float32 not above the threshold,
+    which makes the two tests identical for every float IoU.
   - ``ops.boxes.batched_nms``: torchvision's own dispatch
     (``torchvision/ops/boxes.py``): above 4000 coordinates on CPU (and not
     tracing) NMS per class, else the coordinate-offset trick with its exact
@@ -94,6 +95,7 @@ ImportError itself.
 import argparse
 import contextlib
 import os.path as osp
+import runpy
 import sys
 import tempfile
 import types
@@ -285,24 +287,19 @@ def build_adelaidet(args, model_name: str, work_dir: str):
     return predictor, weights
 
 
-def build_mmblend(args, model_name: str, weights: str, work_dir: str,
+def build_mmblend(model_name: str, weights: str, work_dir: str,
                   score_thr: float):
     """mmblend's model from AdelaiDet's ``weights``, converted by
     adelaidet2mmblend.py, at AdelaiDet's ``score_thr``."""
-    import importlib.util
-
     from mmdet.apis import init_detector
 
     import mmblend  # noqa: F401
-    spec = importlib.util.spec_from_file_location(
-        'adelaidet2mmblend',
-        osp.join(REPO_ROOT, 'tools', 'model_converters',
-                 'adelaidet2mmblend.py'))
-    converter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(converter)
+    convert_file = runpy.run_path(osp.join(
+        REPO_ROOT, 'tools', 'model_converters',
+        'adelaidet2mmblend.py'))['convert_file']
     config = osp.join(REPO_ROOT, MODELS[model_name][1])
     out = osp.join(work_dir, f'mmblend_{model_name}.pth')
-    converter.convert_file(weights, out, config, verbose=False)
+    convert_file(weights, out, config, verbose=False)
     return init_detector(
         config, out, device='cpu',
         cfg_options={'model.test_cfg.score_thr': score_thr})
@@ -365,9 +362,10 @@ def leaves(boxes: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 def compare_photo(a: dict, b: dict, topk: int, args) -> dict:
     """Statistics of one photo: AdelaiDet's detections ``a`` and mmblend's
     ``b`` matched by :func:`mmblend.deploy.matching.match_detections`, which
-    tolerates exact ties (``--score-tol``) at either side's top-k cut (the
-    lowest score kept there; for AdelaiDet before ``detector_postprocess``
-    drops empty boxes)."""
+    tolerates exact ties (``--score-tol``) at either side's top-k cut: the
+    lowest score kept there (AdelaiDet's before ``detector_postprocess``
+    drops empty boxes; mmblend's lowest reported score when it reports
+    ``max_per_img`` detections)."""
     from mmblend.deploy.matching import match_detections
     cuts = [d['kept'].min().item() if len(d['kept']) >= topk else None
             for d in (a, b)]
@@ -441,7 +439,7 @@ def compare_model(args, model_name: str, photos: List[str],
     import mmcv
     predictor, weights = build_adelaidet(args, model_name, work_dir)
     fcos = predictor.cfg.MODEL.FCOS
-    model = build_mmblend(args, model_name, weights, work_dir,
+    model = build_mmblend(model_name, weights, work_dir,
                           fcos.INFERENCE_TH_TEST)
     topk = fcos.POST_NMS_TOPK_TEST
     if model.bbox_head.test_cfg.max_per_img != topk:
