@@ -263,15 +263,20 @@ def seed_weights(model: torch.nn.Module, seed: int) -> None:
             conv.bias.fill_(bias)
 
 
-def build_adelaidet(args, model_name: str, work_dir: str):
+def build_adelaidet(args, model_name: str, work_dir: str) -> tuple:
     """``(predictor, weights path)``: detectron2's DefaultPredictor for
     AdelaiDet's ``model_name`` with seeded weights saved in ``work_dir``."""
     with reference_imports(args.adelaidet, args.detectron2, args.deps):
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', FutureWarning)
-            from adet.config import get_cfg
-            from detectron2.engine import DefaultPredictor
-            from detectron2.modeling import build_model
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', FutureWarning)
+                from adet.config import get_cfg
+                from detectron2.engine import DefaultPredictor
+                from detectron2.modeling import build_model
+        except ModuleNotFoundError as e:
+            sys.exit(f'error: importing detectron2/AdelaiDet: {e}; install '
+                     "detectron2's pure-Python dependencies with pip install "
+                     '--target DIR and pass --deps DIR (docs/adelaidet.md)')
         cfg = get_cfg()
         cfg.merge_from_file(osp.join(args.adelaidet, MODELS[model_name][0]))
         cfg.MODEL.DEVICE = 'cpu'
@@ -288,7 +293,7 @@ def build_adelaidet(args, model_name: str, work_dir: str):
 
 
 def build_mmblend(model_name: str, weights: str, work_dir: str,
-                  score_thr: float):
+                  score_thr: float) -> torch.nn.Module:
     """mmblend's model from AdelaiDet's ``weights``, converted by
     adelaidet2mmblend.py, at AdelaiDet's ``score_thr``."""
     from mmdet.apis import init_detector
