@@ -1,4 +1,5 @@
-"""Export of every exportable config family, and clear refusals.
+"""Export of every exportable config family (run by onnxruntime and, where
+installed, OpenVINO), and clear refusals.
 
 Each config keeps its structure (host head, levels, shared tower, bottom
 module and stride, R/K/M, top interpolation, clipping order) with the
@@ -6,6 +7,8 @@ widths of the tiny test model, random (He-scaled, so that scores spread)
 weights and ``score_thr=0`` (100 detections per photo); export on one
 photo, parity on two others of other input sizes.
 """
+import importlib.util
+import itertools
 import os.path as osp
 import warnings
 
@@ -90,8 +93,11 @@ def test_config_exports_with_parity(config, tmp_path):
     report = export_onnx(model, inputs, img_shape_tensor(sample), out)
     max_per_img = cfg.model.test_cfg.max_per_img
     assert report['num_dets'] == max_per_img and report['opset'] == 16
-    det = OnnxDetector(out, cfg)
-    for name in ('000000000073.jpg', '000000000138.jpg'):
+    dets = [OnnxDetector(out, cfg)]
+    if importlib.util.find_spec('openvino') is not None:
+        dets.append(OnnxDetector(out, cfg, backend='openvino'))
+    for det, name in itertools.product(dets, ('000000000073.jpg',
+                                              '000000000138.jpg')):
         path = osp.join(PHOTOS, name)
         r = inference_detector(model, path).pred_instances
         o = det(path).pred_instances
@@ -100,8 +106,9 @@ def test_config_exports_with_parity(config, tmp_path):
         # 1e-3 by export_onnx's verification, the pasted masks at IoU 0.95
         match = match_detections(
             r, o, score_intervals=cut_intervals(r, o, max_per_img),
-            mask_tol=0.05, names=('PyTorch', 'onnxruntime'))
-        print(config, name, len(r), len(o), match.summary())
+            mask_tol=0.05, names=('PyTorch', det.runner.backend))
+        print(config, det.runner.backend, name, len(r), len(o),
+              match.summary())
         assert match.ok, '\n'.join(match.problems)
         assert len(match.pairs) >= len(r) - 2, match.summary()
     if cfg.model.test_cfg.get('clip_after_mask'):
