@@ -208,9 +208,50 @@ def test_rejects_mask_size_other_than_r(cfg):
             cfg, **{'mask_head.blender.bottom_resolution': 56}))
 
 
-def test_rejects_a_shared_roi_extractor(cfg):
-    with pytest.raises(ValueError, match='share_roi_extractor=True'):
-        MODELS.build(_roi_head(cfg, mask_roi_extractor=None))
+def test_shared_roi_extractor_trains_and_predicts(cfg):
+    """mask_roi_extractor=None (mmdet's share_roi_extractor=True): in
+    training the mask features are the positives' box features (7x7), and
+    the blender gets those positives' RoIs; at test time the detections go
+    through the box RoI extractor."""
+    shared = copy.deepcopy(cfg)
+    shared.model.roi_head.mask_roi_extractor = None
+    model = build(shared)
+    model.train()
+    head = model.roi_head.mask_head
+    assert model.roi_head.share_roi_extractor
+    calls = []
+    blend = head.forward
+    head.forward = lambda *args: calls.append(args) or blend(*args)
+    extract = model.roi_head.bbox_roi_extractor.forward
+    feats_seen = []
+    model.roi_head.bbox_roi_extractor.forward = \
+        lambda x, rois, *a: feats_seen.append(x) or extract(x, rois, *a)
+    data = real_batch(shared, model)
+    losses = model(**data, mode='loss')
+    loss, log = model.parse_losses(losses)
+    for name, value in log.items():
+        assert torch.isfinite(torch.as_tensor(value)), name
+    assert log['loss_mask'] > 0 and log['loss_sem'] > 0
+    # one blend, on the positives: each row's mask features are the box
+    # features of the RoI handed to the blender with it
+    (roi_feats, _, rois), = calls
+    assert roi_feats.shape[1:] == (32, 7, 7) and 0 < len(rois) < 512
+    with torch.no_grad():
+        torch.testing.assert_close(roi_feats, extract(feats_seen[0], rois))
+    loss.backward()
+    for name, param in (('attention predictor', head.conv_logits.weight),
+                        ('basis module', head.basis.bases.weight)):
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+    model.eval()
+    model.test_cfg.rcnn.score_thr = 0.0
+    with torch.no_grad():
+        result, = model(**real_batch(shared, model, ids=PHOTOS[:1]),
+                        mode='predict')
+    pred = result.pred_instances
+    assert 0 < len(pred) <= 100
+    assert pred.masks.shape == (len(pred), 425, 640)
+    assert pred.masks.any()
 
 
 def test_rejects_backbone_features(cfg):

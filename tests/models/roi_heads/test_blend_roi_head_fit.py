@@ -12,8 +12,10 @@ from mmengine.runner import Runner
 from test_blend_roi_head import small_cfg
 
 
-def fit_config(ann_file: str, work_dir: str, iters: int):
-    cfg = small_cfg()
+def fit_config(ann_file: str, work_dir: str, iters: int, cfg=None):
+    """The fit's runner config around ``cfg``'s model (default: the
+    shrunk Mask R-CNN blender config)."""
+    cfg = small_cfg() if cfg is None else cfg
     dataset = dict(type='CocoDataset', data_root=DATA, ann_file=ann_file,
                    data_prefix=dict(img='images/train2017/'))
     train_pipeline = [t for t in cfg.train_dataloader.dataset.pipeline
