@@ -10,7 +10,14 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
-from test_blend_roi_head import DATA, GN8, PHOTOS, REPO, SCALE, real_batch
+from test_blend_roi_head import (
+    PHOTOS,
+    REPO,
+    build,
+    check_inference_detector,
+    real_batch,
+)
+from test_blend_roi_head import small_cfg as shrunk_cfg
 
 CONFIG = osp.join(REPO, 'configs', 'mixing',
                   'cascade-mask-rcnn_r50_fpn_blender_1x_coco.py')
@@ -18,34 +25,8 @@ STOCK = ('cascade_rcnn', 'cascade-mask-rcnn_r50_fpn_1x_coco.py')
 
 
 def small_cfg() -> Config:
-    """The mixing config at R-18 quarter width, 32-channel FPN and heads,
-    ~224x160 inputs, no pretrained weights."""
-    cfg = Config.fromfile(CONFIG)
-    m = cfg.model
-    m.backbone.update(depth=18, base_channels=16, init_cfg=None)
-    m.neck.update(in_channels=[16, 32, 64, 128], out_channels=32)
-    m.rpn_head.update(in_channels=32, feat_channels=32)
-    r = m.roi_head
-    r.bbox_roi_extractor.out_channels = 32
-    for bbox_head in r.bbox_head:
-        bbox_head.update(in_channels=32, fc_out_channels=64)
-    r.mask_roi_extractor.out_channels = 32
-    r.mask_head.update(in_channels=32, attn_conv_channels=16)
-    r.mask_head.basis.update(in_channels=32, channels=32,
-                             low_level_channels=16, sem_channels=32,
-                             norm_cfg=GN8)
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for t in cfg[key].dataset.pipeline:
-            if t['type'] == 'Resize':
-                t['scale'] = SCALE
-    return cfg
-
-
-def build(cfg: Config):
-    torch.manual_seed(0)
-    model = MODELS.build(copy.deepcopy(cfg.model))
-    model.init_weights()
-    return model
+    """The mixing config shrunk as test_blend_roi_head's."""
+    return shrunk_cfg(CONFIG)
 
 
 def count_calls(module) -> list:
@@ -81,6 +62,18 @@ def test_config_overrides_only_the_mask_head_types():
     assert [c.mask_size for c in stock.model.train_cfg.rcnn] == [R] * 3
     hooks = [h['type'] for h in ours.custom_hooks]
     assert hooks == ['DatasetCheckHook', 'FiniteLossHook']
+
+
+def test_docs_snippet_is_the_config(tmp_path):
+    """docs/two_stage.md's config, verbatim, is the shipped config."""
+    with open(osp.join(REPO, 'docs', 'two_stage.md')) as f:
+        code = f.read().split('```python\n')[1].split('```')[0]
+    path = tmp_path / 'snippet.py'
+    path.write_text(code)
+    snippet, ours = Config.fromfile(str(path)), Config.fromfile(CONFIG)
+    for key in ('model', 'custom_imports', 'custom_hooks',
+                'train_dataloader', 'test_evaluator'):
+        assert snippet[key] == ours[key], key
 
 
 def test_full_size_config_has_one_basis_module():
@@ -159,18 +152,7 @@ def test_bases_computed_once_per_forward(cfg):
 
 
 def test_inference_detector_gives_image_size_masks(cfg):
-    from mmdet.apis import inference_detector, init_detector
-    cfg = copy.deepcopy(cfg)
-    cfg.model.test_cfg.rcnn.score_thr = 0.0  # keep an untrained model's
-    torch.manual_seed(0)
-    model = init_detector(cfg, device='cpu')
-    path = osp.join(DATA, 'images', 'train2017', '000000000034.jpg')
-    result = inference_detector(model, path)
-    pred = result.pred_instances
-    assert len(pred) == cfg.model.test_cfg.rcnn.max_per_img
-    assert pred.masks.shape == (len(pred), 425, 640)
-    assert pred.masks.dtype == torch.bool
-    assert pred.masks.any()
+    check_inference_detector(cfg)
 
 
 def test_test_time_mask_is_the_stages_average(cfg):

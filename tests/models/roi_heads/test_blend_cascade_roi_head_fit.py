@@ -7,12 +7,9 @@ box RoIAlign of the three stages dominates the step on CPU). Floors
 measured on a 2-core CPU (numbers in the assertions' comments) and set with
 a margin; 60 iterations, about 55 s of CPU time (1 thread).
 """
-import copy
-
-from fit_utils import segm_ap, subset
-from mmengine.runner import Runner
+from fit_utils import subset
 from test_blend_cascade_roi_head import small_cfg
-from test_blend_roi_head_fit import fit_config
+from test_blend_roi_head_fit import fit, fit_config
 
 ITERS = 60
 
@@ -23,13 +20,7 @@ def test_training_on_real_photos_lifts_mask_ap(tmp_path):
                      cfg=small_cfg())
     for rcnn in cfg.model.train_cfg.rcnn:
         rcnn.sampler.num = 128
-    untrained = copy.deepcopy(cfg)
-    untrained.model.test_cfg.rcnn.score_thr = 0.0  # AP defined untrained
-    untrained.work_dir = str(tmp_path / 'untrained')
-    before, _ = segm_ap(Runner.from_cfg(untrained))
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    after, after_box = segm_ap(runner)
+    before, after, after_box = fit(cfg, tmp_path)
     print(f'mask AP before {before:.3f}, after {after:.3f}; '
           f'box AP after {after_box:.3f}')
     assert before < 0.02  # measured 0.000

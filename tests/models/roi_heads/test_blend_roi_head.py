@@ -19,17 +19,21 @@ SCALE = (224, 160)
 GN8 = dict(type='GN', num_groups=8, requires_grad=True)
 
 
-def small_cfg() -> Config:
-    """The mixing config at R-18 quarter width, 32-channel FPN and heads,
-    ~224x160 inputs, no pretrained weights."""
-    cfg = Config.fromfile(CONFIG)
+def small_cfg(path: str = CONFIG) -> Config:
+    """A two-stage mixing config (default: Mask R-CNN's) at R-18 quarter
+    width, 32-channel FPN and heads, ~224x160 inputs, no pretrained
+    weights."""
+    cfg = Config.fromfile(path)
     m = cfg.model
     m.backbone.update(depth=18, base_channels=16, init_cfg=None)
     m.neck.update(in_channels=[16, 32, 64, 128], out_channels=32)
     m.rpn_head.update(in_channels=32, feat_channels=32)
     r = m.roi_head
     r.bbox_roi_extractor.out_channels = 32
-    r.bbox_head.update(in_channels=32, fc_out_channels=64)
+    bbox_heads = r.bbox_head if isinstance(r.bbox_head, list) \
+        else [r.bbox_head]  # a cascade's: one per stage
+    for bbox_head in bbox_heads:
+        bbox_head.update(in_channels=32, fc_out_channels=64)
     r.mask_roi_extractor.out_channels = 32
     r.mask_head.update(in_channels=32, attn_conv_channels=16)
     r.mask_head.basis.update(in_channels=32, channels=32,
@@ -131,6 +135,12 @@ def test_trains_a_step_on_real_photos(cfg):
 
 
 def test_inference_detector_gives_image_size_masks(cfg):
+    check_inference_detector(cfg)
+
+
+def check_inference_detector(cfg: Config) -> None:
+    """``inference_detector`` on a real photo: image-size bool masks, each
+    pasted inside its box."""
     from mmdet.apis import inference_detector, init_detector
     cfg = copy.deepcopy(cfg)
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # keep an untrained model's
