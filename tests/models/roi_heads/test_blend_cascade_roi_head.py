@@ -15,7 +15,10 @@ from test_blend_roi_head import (
     REPO,
     build,
     check_inference_detector,
+    check_predicts_image_size_masks,
+    check_snippet_is_config,
     real_batch,
+    record_calls,
 )
 from test_blend_roi_head import small_cfg as shrunk_cfg
 
@@ -27,13 +30,6 @@ STOCK = ('cascade_rcnn', 'cascade-mask-rcnn_r50_fpn_1x_coco.py')
 def small_cfg() -> Config:
     """The mixing config shrunk as test_blend_roi_head's."""
     return shrunk_cfg(CONFIG)
-
-
-def count_calls(module) -> list:
-    """Replace ``module.forward`` by a wrapper recording each call."""
-    calls, forward = [], module.forward
-    module.forward = lambda *args: calls.append(args) or forward(*args)
-    return calls
 
 
 @pytest.fixture(scope='module')
@@ -67,13 +63,7 @@ def test_config_overrides_only_the_mask_head_types():
 def test_docs_snippet_is_the_config(tmp_path):
     """docs/two_stage.md's config, verbatim, is the shipped config."""
     with open(osp.join(REPO, 'docs', 'two_stage.md')) as f:
-        code = f.read().split('```python\n')[1].split('```')[0]
-    path = tmp_path / 'snippet.py'
-    path.write_text(code)
-    snippet, ours = Config.fromfile(str(path)), Config.fromfile(CONFIG)
-    for key in ('model', 'custom_imports', 'custom_hooks',
-                'train_dataloader', 'test_evaluator'):
-        assert snippet[key] == ours[key], key
+        check_snippet_is_config(f.read(), CONFIG, tmp_path)
 
 
 def test_full_size_config_has_one_basis_module():
@@ -137,7 +127,7 @@ def test_trains_a_step_with_the_stage_loss_weights(cfg):
 
 def test_bases_computed_once_per_forward(cfg):
     model = build(cfg)
-    calls = count_calls(model.roi_head.mask_head[0].basis)
+    calls = record_calls(model.roi_head.mask_head[0].basis)
     data = real_batch(cfg, model, ids=PHOTOS[:1])
     model.train()
     model(**data, mode='loss')
@@ -239,7 +229,7 @@ def test_shared_roi_extractor_trains_and_predicts(cfg):
     shared.model.roi_head.mask_roi_extractor = None
     model = build(shared)
     assert model.roi_head.share_roi_extractor
-    calls = [count_calls(h) for h in model.roi_head.mask_head]
+    calls = [record_calls(h) for h in model.roi_head.mask_head]
     model.train()
     data = real_batch(shared, model)
     loss, log = model.parse_losses(model(**data, mode='loss'))
@@ -250,14 +240,7 @@ def test_shared_roi_extractor_trains_and_predicts(cfg):
     loss.backward()
     for i, h in enumerate(model.roi_head.mask_head):
         assert h.conv_logits.weight.grad.abs().sum() > 0, i
-    model.eval()
-    model.test_cfg.rcnn.score_thr = 0.0
-    with torch.no_grad():
-        result, = model(**real_batch(shared, model, ids=PHOTOS[:1]),
-                        mode='predict')
-    pred = result.pred_instances
-    assert 0 < len(pred) <= 100
-    assert pred.masks.shape == (len(pred), 425, 640) and pred.masks.any()
+    check_predicts_image_size_masks(model, shared)
 
 
 def test_dataset_check_hook_reads_every_stage(cfg):

@@ -229,13 +229,9 @@ def test_shared_roi_extractor_trains_and_predicts(cfg):
     model.train()
     head = model.roi_head.mask_head
     assert model.roi_head.share_roi_extractor
-    calls = []
-    blend = head.forward
-    head.forward = lambda *args: calls.append(args) or blend(*args)
+    calls = record_calls(head)
     extract = model.roi_head.bbox_roi_extractor.forward
-    feats_seen = []
-    model.roi_head.bbox_roi_extractor.forward = \
-        lambda x, rois, *a: feats_seen.append(x) or extract(x, rois, *a)
+    extractions = record_calls(model.roi_head.bbox_roi_extractor)
     data = real_batch(shared, model)
     losses = model(**data, mode='loss')
     loss, log = model.parse_losses(losses)
@@ -247,16 +243,29 @@ def test_shared_roi_extractor_trains_and_predicts(cfg):
     (roi_feats, _, rois), = calls
     assert roi_feats.shape[1:] == (32, 7, 7) and 0 < len(rois) < 512
     with torch.no_grad():
-        torch.testing.assert_close(roi_feats, extract(feats_seen[0], rois))
+        torch.testing.assert_close(roi_feats,
+                                   extract(extractions[0][0], rois))
     loss.backward()
     for name, param in (('attention predictor', head.conv_logits.weight),
                         ('basis module', head.basis.bases.weight)):
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+    check_predicts_image_size_masks(model, shared)
 
+
+def record_calls(module) -> list:
+    """Replace ``module.forward`` by a wrapper recording each call's
+    arguments."""
+    calls, forward = [], module.forward
+    module.forward = lambda *args: calls.append(args) or forward(*args)
+    return calls
+
+
+def check_predicts_image_size_masks(model, cfg: Config) -> None:
+    """``mode='predict'`` on a real photo (score_thr 0): image-size masks."""
     model.eval()
     model.test_cfg.rcnn.score_thr = 0.0
     with torch.no_grad():
-        result, = model(**real_batch(shared, model, ids=PHOTOS[:1]),
+        result, = model(**real_batch(cfg, model, ids=PHOTOS[:1]),
                         mode='predict')
     pred = result.pred_instances
     assert 0 < len(pred) <= 100
@@ -325,10 +334,16 @@ def test_readme_snippet_is_the_config(tmp_path):
         text = f.read()
     section = text.split(
         "### Two-stage: the blender as Mask R-CNN's mask head")[1]
-    code = section.split('```python\n')[1].split('```')[0]
+    check_snippet_is_config(section, CONFIG, tmp_path)
+
+
+def check_snippet_is_config(text: str, config: str, tmp_path) -> None:
+    """The first ```python block of ``text`` builds the same config as the
+    file ``config``."""
+    code = text.split('```python\n')[1].split('```')[0]
     path = tmp_path / 'snippet.py'
     path.write_text(code)
-    snippet, ours = Config.fromfile(str(path)), Config.fromfile(CONFIG)
+    snippet, ours = Config.fromfile(str(path)), Config.fromfile(config)
     for key in ('model', 'custom_imports', 'custom_hooks',
                 'train_dataloader', 'test_evaluator'):
         assert snippet[key] == ours[key], key
