@@ -70,5 +70,5 @@ def test_training_on_real_photos_lifts_mask_ap(tmp_path):
     print(f'mask AP before {before:.3f}, after {after:.3f}; '
           f'box AP after {after_box:.3f}')
     assert before < 0.02  # measured 0.000
-    assert after >= 0.3, after  # measured 0.79 and 0.86 (two runs)
-    assert after_box >= 0.3, after_box  # measured 0.58 and 0.68
+    assert after >= 0.3, after  # measured 0.79, 0.86, 0.73 (three runs)
+    assert after_box >= 0.3, after_box  # measured 0.58, 0.68, 0.71
