@@ -145,23 +145,58 @@ def test_tood_is_refused_naming_its_op():
         check_exportable(model)
 
 
-def test_export_cli_reports_refusal(tmp_path):
+def run_export_cli(tmp_path, config: str):
+    """``tools/deployment/export_onnx.py`` on a shrunk ``config`` with a
+    checkpoint of its random weights: the process and the output path."""
     import subprocess
     import sys
-    cfg = shrunk('ablations/t6_r28_roipool.py')
-    cfg_file = str(tmp_path / 'roipool.py')
+    cfg = shrunk(config)
+    cfg_file = str(tmp_path / 'config.py')
     cfg.dump(cfg_file)
-    model = build(cfg)
-    ckpt = str(tmp_path / 'r.pth')
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=build(cfg).state_dict()), ckpt)
+    out = tmp_path / 'model.onnx'
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'deployment',
                                   'export_onnx.py'), cfg_file, ckpt,
-         '--out', str(tmp_path / 'x.onnx')],
-        capture_output=True, text=True, timeout=300)
+         '--out', str(out)],
+        capture_output=True, text=True, timeout=600)
+    return proc, out
+
+
+def test_export_cli_on_a_mixing_config(tmp_path):
+    """BlendMask on mmdet's ATSS (configs/mixing/, written on mmdet's own
+    config) exports through the CLI, verified."""
+    proc, out = run_export_cli(tmp_path,
+                               'mixing/blendmask-atss_r50_fpn_1x_coco.py')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'wrote' in proc.stdout and 'matched=' in proc.stdout, proc.stdout
+    assert out.exists()
+
+
+def test_export_cli_reports_refusal(tmp_path):
+    proc, out = run_export_cli(tmp_path, 'ablations/t6_r28_roipool.py')
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'op RoIPool' in proc.stderr and 'blender.pooler' in proc.stderr
-    assert not (tmp_path / 'x.onnx').exists()
+    assert not out.exists()
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason='TensorRT needs a CUDA GPU; none on this machine (the device tool '
+    'lends one to some tasks only)')
+def test_tensorrt_builds_an_engine_from_the_graph(tmp_path):
+    """Where a GPU and TensorRT exist: TensorRT's ONNX parser builds an
+    engine from an exported graph."""
+    trt = pytest.importorskip('tensorrt')
+    proc, out = run_export_cli(tmp_path, 'blendmask_r50_3x.py')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse(out.read_bytes()), [
+        str(parser.get_error(i)) for i in range(parser.num_errors)]
 
 
 def test_dcn_config_is_refused_naming_the_op():
