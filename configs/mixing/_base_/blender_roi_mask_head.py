@@ -23,7 +23,7 @@ blend_roi_mask_head = dict(
         num_bases=4,
         num_classes=80,
         sem_in_index=1),
-    blender=dict(num_bases=4, attn_size=14, bottom_resolution=28))
+    blender=dict(attn_size=14, bottom_resolution=28))
 
 # mmdet's runtime has no custom hooks: ours check the dataset against the
 # model before the first iteration and stop on a non-finite loss.
