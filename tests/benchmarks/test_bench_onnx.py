@@ -1,0 +1,15 @@
+"""benchmarks/suites/onnx.py --quick: onnxruntime and PyTorch timed on the
+same photos, end to end and the network alone."""
+import pytest
+
+pytest.importorskip('onnxruntime')
+
+
+def test_onnx_quick(run_quick):
+    from suites.onnx import CONFIGS, PHOTOS
+    p = run_quick('onnx')
+    for t in p['tables'].values():
+        assert len(t['rows']) == len(CONFIGS) * len(PHOTOS)
+    assert set(p['samples']) == {
+        f'{kind}/{engine}/{m}' for kind in ('e2e', 'core')
+        for engine in ('torch', 'onnx') for m in CONFIGS}
