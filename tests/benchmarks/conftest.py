@@ -74,9 +74,13 @@ def check_result(payload: dict, suite: str) -> dict:
 def run_quick(tmp_path):
     """``run_quick(suite, *options)``: the checked payload of
     ``run.py SUITE --quick --out <tmp> [options]``."""
+    import torch
+    threads = torch.get_num_threads()
+
     def run_suite(suite, *options):
         import run
         payload = run.main([suite, '--quick', '--out', str(tmp_path),
                             *options])
         return check_result(payload, suite)
-    return run_suite
+    yield run_suite
+    torch.set_num_threads(threads)  # run.py set 1 for this process
