@@ -57,13 +57,21 @@ def _accuracy(id, what, a, b, headline=False):
 
 
 MIXING_HOSTS = {'atss': 'ATSS', 'gfl': 'GFL', 'retinanet': 'RetinaNet',
-                'fcos': 'FCOS'}
+                'fcos': 'FCOS', 'tood': 'TOOD'}
+MIXING_640 = {'rtmdet': 'RTMDet-s', 'yolox': 'YOLOX-s'}
 
 CLAIMS = (
     claim('blender_200', 'blender',
           "blender / Mask R-CNN's RoIAlign + FCN mask head, 200 detections, "
           '800x1216', 'blender@200', 'maskrcnn_head@200', '<=', 0.02,
           setting=BLENDER, headline=True),
+    *(claim(f'cascade_head_{n}', 'blender',
+            "Cascade Mask R-CNN: three blender mask heads (bases once) / "
+            f"mmdet's three `FCNMaskHead`s, {n} RoIs, 800x1216",
+            f'cascade_blend@{n}', f'cascade_fcn@{n}', '<=', 0.3,
+            flops=(f'gflops/cascade_blend@{n}', f'gflops/cascade_fcn@{n}'),
+            setting=BLENDER, headline=n == 100)
+      for n in (100, 200)),
     *(claim(f'roi_head_{n}', 'blender',
             'Mask R-CNN: blender mask head (bases included) / '
             f'`FCNMaskHead`, {n} RoIs, 800x1216', f'blend_head@{n}',
@@ -106,8 +114,21 @@ CLAIMS = (
             'detections, 800x1216', f'latency/blend_{host}',
             f'latency/{host}', '<=', 1.15,
             flops=(f'gflops/blend_{host}', f'gflops/{host}'),
-            setting=dict(size=[800, 1216]), headline=True)
+            headline=True)
       for host, label in MIXING_HOSTS.items()),
+    *(claim(f'mixing_{host}', 'mixing',
+            f'{label} + our mask branch / {label} alone, same weights, 100 '
+            'detections, 640x640', f'latency/blend_{host}',
+            f'latency/{host}', '<=', 1.15,
+            flops=(f'gflops/blend_{host}', f'gflops/{host}'),
+            headline=True)
+      for host, label in MIXING_640.items()),
+    *(claim(f'mixing_flops_{host}', 'mixing',
+            f'{label}: the mixed / host time ratio over its FLOPs ratio',
+            f'latency/blend_{host}', f'latency/{host}', 'within',
+            (0.97, 1.03), kind='ratio/flops',
+            flops=(f'gflops/blend_{host}', f'gflops/{host}'))
+      for host, label in (('tood', 'TOOD'), ('yolox', 'YOLOX-s'))),
     *(claim(f'{engine}_{m}', 'onnx',
             f'{name} / PyTorch eager, {label}, end to end (3 photos)',
             f'e2e/{engine}/{m}', f'e2e/torch/{m}', '<=', target,
@@ -116,6 +137,15 @@ CLAIMS = (
                                    ('openvino', 'OpenVINO', 0.6))
       for m, label in (('r50', 'BlendMask R50'), ('rt', 'BlendMask-RT'),
                        ('atss', 'BlendMask on ATSS'))),
+    *(claim(f'rtmdet_vs_{ref}_t{t}', 'rtmdet',
+            f'BlendMask on RTMDet-s / {label}, inference, 100 detections, '
+            f'640x640, {t} thread{"s" if t > 1 else ""}',
+            'latency/blend_rtmdet_s', f'latency/{ref}', '<=', target,
+            flops=_vs('gflops', 'blend_rtmdet_s', ref), threads=t,
+            setting=dict(size=[640, 640]), headline=t == 1)
+      for ref, label, target in (('rtmdet_s', 'RTMDet-s', 1.15),
+                                 ('rtmdet_ins_s', 'RTMDet-Ins-s', 0.85))
+      for t in (1, 2)),
     _accuracy('acc_condinst', 'train mask AP: BlendMask - CondInst',
               'blendmask', 'condinst', True),
     _accuracy('acc_mask_rcnn', 'train mask AP: BlendMask - Mask R-CNN',

@@ -387,9 +387,11 @@ def force_dets(model_cfg, num: int = 100) -> None:
 
 
 def fake_batch(model, batch: int, h: int, w: int, device: str,
-               with_gt: bool = False, num_gt: int = 5, seed: int = 0):
+               with_gt: bool = False, num_gt: int = 5, seed: int = 0,
+               with_masks: bool = True):
     """A preprocessed ``(inputs, data_samples)`` batch of random images of
-    size ``h x w`` (multiple of 32), optionally with random rectangle GT."""
+    size ``h x w`` (multiple of 32), optionally with random rectangle GT
+    (boxes, labels and, with ``with_masks``, their masks)."""
     import numpy as np
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
@@ -417,7 +419,8 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
             gt = InstanceData()
             gt.bboxes = torch.tensor(boxes, dtype=torch.float32)
             gt.labels = torch.from_numpy(rng.randint(0, 80, num_gt))
-            gt.masks = BitmapMasks(masks, h, w)
+            if with_masks:
+                gt.masks = BitmapMasks(masks, h, w)
             s.gt_instances = gt
             s.ignored_instances = InstanceData(
                 bboxes=torch.zeros((0, 4)), labels=torch.zeros((0, ),
@@ -441,18 +444,23 @@ def predictor(model, h: int, w: int, device: str) -> Callable:
     return run
 
 
-def train_step(cfg, size: Sequence[int], batch: int, device: str) -> Callable:
+def train_step(cfg, size: Sequence[int], batch: int, device: str,
+               with_masks: bool = True) -> Callable:
     """One training iteration of the model of ``cfg`` on a fixed
     :func:`fake_batch` of ``batch`` random ``size`` images with 5 random
-    rectangle GT each: forward with losses + backward + SGD step. Returns
-    the step (a closure returning the loss; ``step.model`` is the model)."""
+    rectangle GT each (without masks for a detector: mmdet's detection
+    pipelines load none, and RTMDet's assigner reads them where present):
+    forward with losses + backward + SGD step. Returns the step (a closure
+    returning the loss; ``step.model`` is the model)."""
     model = build_model(cfg, device).train()
     inputs, samples = fake_batch(model, batch, *size, device, with_gt=True,
-                                 num_gt=5)
+                                 num_gt=5, with_masks=with_masks)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
     def step():
-        losses = model(inputs, samples, mode='loss')
+        # a copy per step, as each step of a real loop gets a new batch
+        # (RTMDet-Ins's loss turns the batch's masks into tensors in place)
+        losses = model(inputs, copy.deepcopy(samples), mode='loss')
         loss, _ = model.parse_losses(losses)
         opt.zero_grad()
         loss.backward()

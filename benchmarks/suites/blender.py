@@ -27,6 +27,11 @@ those features), ``blend_head`` (``BlendRoIMaskHead`` on the same features,
 bases included: DeepLabV3+ on P3+P5 once per image + attentions +
 blender), ``bases`` alone, and ``*_predict_mask`` (``roi_head.predict_mask``:
 extractor + head + mmdet's paste). GFLOPs of each head (flop_counter).
+Cascade Mask R-CNN (mmdet's ``cascade-mask-rcnn_r50_fpn_1x_coco.py`` vs our
+``configs/mixing/cascade-mask-rcnn_r50_fpn_blender_1x_coco.py``): the three
+stages' mask heads on the same RoI features, ``cascade_fcn`` (3 x
+``FCNMaskHead``) vs ``cascade_blend`` (the bases once + 3 attention
+predictors and blenders).
 """
 import copy
 
@@ -38,6 +43,8 @@ ROUNDS = 5
 TIMED = True
 STOCK = 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 OURS = 'configs/mixing/mask-rcnn_r50_fpn_blender_1x_coco.py'
+CASCADE_STOCK = 'cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
+CASCADE_OURS = 'configs/mixing/cascade-mask-rcnn_r50_fpn_blender_1x_coco.py'
 
 
 def add_arguments(ap):
@@ -155,6 +162,8 @@ def mask_branch(args, g):
     torch.manual_seed(0)
     stock = build_roi_head(common.mim_config(STOCK), dev)
     ours = build_roi_head(common.repo_config(OURS), dev)
+    cascade = build_roi_head(common.mim_config(CASCADE_STOCK), dev)
+    ours_cascade = build_roi_head(common.repo_config(CASCADE_OURS), dev)
     x = tuple(torch.randn(1, 256, -(-H // s), -(-W // s), generator=g).to(dev)
               for s in (4, 8, 16, 32, 64))
     meta = dict(ori_shape=(H, W), img_shape=(H, W), scale_factor=(1.0, 1.0),
@@ -177,6 +186,11 @@ def mask_branch(args, g):
             bases, _ = ours.mask_head.forward_bases(x, strides)
             return ours.mask_head(feats, bases, rois)
 
+        def cascade_blend():
+            bases, _ = ours_cascade.basis_head.forward_bases(x, strides)
+            return [head(feats, bases, rois)
+                    for head in ours_cascade.mask_head]
+
         fns = dict(
             roi_feats=lambda: ours.mask_roi_extractor(x[:4], rois),
             fcn_head=lambda: stock.mask_head(feats),
@@ -185,9 +199,12 @@ def mask_branch(args, g):
             stock_predict_mask=lambda: stock.predict_mask(
                 x, [meta], results(), rescale=True),
             ours_predict_mask=lambda: ours.predict_mask(
-                x, [meta], results(), rescale=True))
+                x, [meta], results(), rescale=True),
+            cascade_fcn=lambda: [head(feats) for head in cascade.mask_head],
+            cascade_blend=cascade_blend)
         with torch.no_grad():
-            for k in ('fcn_head', 'blend_head', 'bases'):
+            for k in ('fcn_head', 'blend_head', 'bases', 'cascade_fcn',
+                      'cascade_blend'):
                 values[f'gflops/{k}@{n}'] = common.gflops(fns[k])
             t = common.ms(common.interleaved(fns, dev, args.rounds))
         for k, v in t.items():
@@ -216,6 +233,11 @@ def run(args):
         'roi_feats', 'fcn_head', 'blend_head', 'bases', 'stock_predict_mask',
         'ours_predict_mask')] + [values[f'gflops/{k}@{n}'] for k in (
             'fcn_head', 'blend_head', 'bases')] for n in args.rois]
+    cascade_rows = [[n, med(f'cascade_fcn@{n}'), med(f'cascade_blend@{n}'),
+                     med(f'cascade_blend@{n}') / med(f'cascade_fcn@{n}'),
+                     values[f'gflops/cascade_fcn@{n}'],
+                     values[f'gflops/cascade_blend@{n}']]
+                    for n in args.rois]
     H, W = args.size
     return dict(
         tables={
@@ -229,7 +251,11 @@ def run(args):
                          'RoIAlign + FCN + paste',
                          'RoIAlign + blender + paste', 'GFLOPs FCN',
                          'GFLOPs blender head', 'GFLOPs bases'],
-                rows=branch_rows)},
+                rows=branch_rows),
+            "Cascade Mask R-CNN's three mask heads (ms, median) vs RoIs":
+            dict(columns=['RoIs', '3 x FCNMaskHead', 'blender heads (bases '
+                          'once)', 'blender / FCN', 'GFLOPs FCN',
+                          'GFLOPs blender'], rows=cascade_rows)},
         samples=samples, values=values,
         notes=[f'input {H}x{W}; random weights, boxes (16 px to half the '
                'image per side), bases and FPN features; torch.no_grad; '

@@ -1,8 +1,9 @@
 """Mixing: one-stage hosts with our mask branch vs the hosts alone.
 
-Each one-stage host of mmdet (ATSS, GFL, RetinaNet, FCOS; R-50 FPN 1x) with
-our mask branch (``configs/mixing/``) vs the host alone, same weights for
-everything they share.
+Each one-stage host of mmdet (ATSS, GFL, RetinaNet, FCOS, TOOD: R-50 FPN 1x
+at 800x1216; RTMDet-s and YOLOX-s at 640x640) with our mask branch
+(``configs/mixing/``) vs the host alone, same weights for everything they
+share.
 
 Both models are built from their configs with random init; the host's
 state_dict is loaded into the mixed model and every host key must match
@@ -21,26 +22,37 @@ from suites.inference import stage_breakdown
 
 ROUNDS = 5
 TIMED = True
-# host -> (mmdet's config, our mixing config inheriting it)
+# host -> (mmdet's config, our mixing config inheriting it, input H W)
 HOSTS = {
     'atss': ('atss/atss_r50_fpn_1x_coco.py',
-             'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py'),
+             'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py', (800, 1216)),
     'gfl': ('gfl/gfl_r50_fpn_1x_coco.py',
-            'configs/mixing/blendmask-gfl_r50_fpn_1x_coco.py'),
+            'configs/mixing/blendmask-gfl_r50_fpn_1x_coco.py', (800, 1216)),
     'retinanet': ('retinanet/retinanet_r50_fpn_1x_coco.py',
-                  'configs/mixing/blendmask-retinanet_r50_fpn_1x_coco.py'),
+                  'configs/mixing/blendmask-retinanet_r50_fpn_1x_coco.py',
+                  (800, 1216)),
     'fcos': ('fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
-             'configs/mixing/blendmask-fcos_r50-caffe_fpn_gn-head_1x_coco.py'),
+             'configs/mixing/blendmask-fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+             (800, 1216)),
+    'tood': ('tood/tood_r50_fpn_1x_coco.py',
+             'configs/mixing/blendmask-tood_r50_fpn_1x_coco.py', (800, 1216)),
+    'rtmdet': ('rtmdet/rtmdet_s_8xb32-300e_coco.py',
+               'configs/mixing/blendmask-rtmdet_s_8xb32-300e_coco.py',
+               (640, 640)),
+    'yolox': ('yolox/yolox_s_8xb8-300e_coco.py',
+              'configs/mixing/blendmask-yolox_s_8xb8-300e_coco.py',
+              (640, 640)),
 }
 LABELS = {'atss': 'ATSS', 'gfl': 'GFL', 'retinanet': 'RetinaNet',
-          'fcos': 'FCOS (mmdet, caffe R-50)'}
+          'fcos': 'FCOS (mmdet, caffe R-50)', 'tood': 'TOOD',
+          'rtmdet': 'RTMDet-s', 'yolox': 'YOLOX-s'}
 #: the only keys of a mixed model that its host lacks
 EXTRA_PREFIXES = ('mask_head.', 'bbox_head.top_layer.')
 
 
 def add_arguments(ap):
-    ap.add_argument('--size', type=int, nargs=2, default=[800, 1216],
-                    help='input H W')
+    ap.add_argument('--size', type=int, nargs=2,
+                    help="input H W (default: each host's, see HOSTS)")
     ap.add_argument('--hosts', nargs='+', default=list(HOSTS),
                     choices=list(HOSTS))
 
@@ -57,7 +69,7 @@ def build_pair(host: str, device: str, num_dets: int = 100):
     """(host model, mixed model) in eval mode, the mixed one carrying the
     host's weights; raises if a host key is missing from the mixed model or
     has another shape."""
-    host_rel, mix_rel = HOSTS[host]
+    host_rel, mix_rel, _ = HOSTS[host]
     hcfg = load_cfg(common.mim_config(host_rel), num_dets)
     mcfg = load_cfg(common.repo_config(mix_rel), num_dets)
     if mcfg.model.bbox_head.type != 'Blend' + hcfg.model.bbox_head.type:
@@ -65,8 +77,10 @@ def build_pair(host: str, device: str, num_dets: int = 100):
                          f'is not Blend + {hcfg.model.bbox_head.type}')
     for key in ('backbone', 'neck', 'data_preprocessor'):
         h, m = dict(hcfg.model[key]), dict(mcfg.model[key])
-        m.pop('pad_mask', None)
-        h.pop('pad_mask', None)
+        # the mask-aware versions of the host's training-only settings
+        for train_only in ('pad_mask', 'batch_augments'):
+            m.pop(train_only, None)
+            h.pop(train_only, None)
         if h != m:
             raise ValueError(f'{mix_rel}: {key} differs from {host_rel}')
     hmodel = common.build_model(hcfg, device).eval()
@@ -111,9 +125,9 @@ def run(args):
     if args.quick:
         args.size = [96, 96]
     dev = args.device
-    h, w = args.size
-    runners, dets, values, keys = {}, {}, {}, {}
+    runners, dets, values, keys, sizes = {}, {}, {}, {}, {}
     for host in args.hosts:
+        h, w = sizes[host] = args.size or HOSTS[host][2]
         hmodel, mmodel, keys[host] = build_pair(host, dev)
         if host == args.hosts[0]:
             first = mmodel
@@ -129,12 +143,14 @@ def run(args):
               flush=True)
     t = common.ms(pair_rounds(runners, args.hosts, dev, args.rounds))
     samples = {f'latency/{n}': v for n, v in t.items()}
-    stages = stage_breakdown(first, h, w, dev, min(3, args.rounds))
+    stages = stage_breakdown(first, *sizes[args.hosts[0]], dev,
+                             min(3, args.rounds))
     rows = []
     for host in args.hosts:
         th, tm = t[host], t[f'blend_{host}']
         rows.append([
-            LABELS[host], f"{dets[host][0]} / {dets[f'blend_{host}'][0]}",
+            LABELS[host], '{}x{}'.format(*sizes[host]),
+            f"{dets[host][0]} / {dets[f'blend_{host}'][0]}",
             common.median(th), common.median(tm),
             common.median(tm) / common.median(th),
             values[f'gflops/blend_{host}'] / values[f'gflops/{host}']])
@@ -142,7 +158,8 @@ def run(args):
     return dict(
         tables={
             'Mixed (host + BlendMask mask branch) vs host, inference': dict(
-                columns=['host', 'dets host / mixed', 'host ms (median)',
+                columns=['host', 'input', 'dets host / mixed',
+                         'host ms (median)',
                          'mixed ms (median)', 'mixed / host (medians)',
                          'FLOP ratio'], rows=rows),
             f'Mixed {LABELS[args.hosts[0]]} per stage (ms, median of '
@@ -151,6 +168,7 @@ def run(args):
                 rows=[[s, common.median(v), common.median(v) / host_ms]
                       for s, v in stages.items()])},
         samples=samples, values=values, dets=dets, keys=keys,
-        notes=[f'input {h}x{w}, batch 1, one random image; the add-on is '
-               'basis + blender + paste and the top layer inside '
-               'post-process.'])
+        sizes=sizes,
+        notes=['batch 1, one random image at the input size of the table; '
+               'the add-on is basis + blender + paste and the top layer '
+               'inside post-process.'])

@@ -1,12 +1,15 @@
 """benchmarks/suites/mixing.py --quick: every host and its mixed model
-(the host's weights loaded) return the forced detections."""
+(the host's weights loaded) return the forced detections (YOLOX's
+post-processing has no max_per_img: all its candidates)."""
 
 
 def test_mixing_quick(run_quick):
     from suites.mixing import HOSTS
     p = run_quick('mixing')
-    assert p['dets'] == {n: [100] for h in HOSTS
-                         for n in (h, f'blend_{h}')}
+    for h in HOSTS:
+        assert p['dets'][f'blend_{h}'] == p['dets'][h], h
+        assert p['dets'][h] == [100] or h == 'yolox' and p['dets'][h][0] > 100
+
     for host, k in p['keys'].items():
         assert k['shared_keys'] > 300 and k['extra_keys'] > 0, (host, k)
         # the add-on costs something

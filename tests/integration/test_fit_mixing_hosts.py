@@ -2,8 +2,10 @@
 (BlendRTMDetSepBNHead with RTMDet's own assigner, losses and test settings),
 shrunk to tiny widths and trained from scratch on the four coco128-seg
 photos of the fit tests, lifts mask AP on them from the untrained model's
-near zero. Floors measured on a 2-core CPU and set with a margin; about a
-minute."""
+near zero. Training from scratch is chaotic at this size: the same run
+gave mask AP 0.28-0.46 across thread counts and CPU kernels (measured at 1
+and 2 threads, AVX-512 and ATEN_CPU_CAPABILITY=default), hence the low
+floor; about a minute."""
 import os.path as osp
 
 from fit_utils import subset
@@ -22,7 +24,7 @@ def test_rtmdet_host_on_real_photos_lifts_mask_ap(tmp_path):
         'blendmask-rtmdet_tiny_8xb32-300e_coco.py')).model.to_dict()
     rtmdet = shrink_host(rtmdet)
     cfg = fit_real_data.fit_config(subset(tmp_path), str(tmp_path / 'work'),
-                                   iters=60)
+                                   iters=300)
     # RTMDet's neck upsamples by 2: inputs padded to a multiple of 32
     for loader in ('train_dataloader', 'test_dataloader'):
         cfg[loader].dataset.pipeline.insert(
@@ -39,4 +41,4 @@ def test_rtmdet_host_on_real_photos_lifts_mask_ap(tmp_path):
     print(f'RTMDet host: mask AP before {before:.3f}, after {after:.3f}; '
           f'box AP after {after_box:.3f}')
     assert before < 0.02
-    assert after >= 0.3, after
+    assert after >= 0.15, after
