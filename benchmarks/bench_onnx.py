@@ -51,7 +51,6 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=5)
     args = common.parse_args(ap, argv)
     common.setup()
-    import onnxruntime as ort
     import torch
     from mmdet.apis import inference_detector, init_detector
 
@@ -73,10 +72,7 @@ def main(argv=None):
         inputs, sample = pre(photos[0])
         onnx_file = osp.join(tmp, osp.basename(path) + '.onnx')
         export_onnx(model, inputs, img_shape_tensor(sample), onnx_file)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = torch.get_num_threads()
-        so.inter_op_num_threads = 1
-        det = OnnxDetector(onnx_file, cfg, session_options=so)
+        det = OnnxDetector(onnx_file, cfg, num_threads=torch.get_num_threads())
         prepared = [pre(p) for p in photos]
         fns = {}
         for i, p in enumerate(photos):

@@ -37,7 +37,7 @@ from ..models.detectors.blendmask import BlendMask
 from ..models.layers.blender import Blender
 from ..models.roi_heads import BlendRoIHead
 from .matching import cut_intervals, match_detections
-from .onnx_detector import run_graph
+from .onnx_detector import GraphRunner
 from .ops import OPSET
 from .rewrite import ExportRoIAlign, export_rewrites, rewritten_methods
 
@@ -355,7 +355,7 @@ def export_onnx(model: nn.Module, inputs: Tensor, img_shape: Tensor,
 
 
 def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
-                  img_shape: Tensor) -> dict:
+                  img_shape: Tensor, backend: str = 'onnxruntime') -> dict:
     """Check an exported graph against the PyTorch module it was traced from.
 
     Runs both on the tracing input and on two variants that a graph with a
@@ -372,6 +372,7 @@ def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
         wrapper: the traced module (:func:`export_module`).
         inputs: ``[1, 3, H, W]`` the tracing input.
         img_shape: ``[2]`` int64 its unpadded size.
+        backend: the runtime (``'onnxruntime'`` or ``'openvino'``).
 
     Returns:
         dict: summed over the three inputs, how many detections were
@@ -383,8 +384,7 @@ def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
         RuntimeError: a real mismatch, naming the input and the detections
             that differ.
     """
-    import onnxruntime as ort
-    sess = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+    runner = GraphRunner(onnx_file, backend)
     fields = ('bboxes', 'scores', 'labels', 'masks')
     variants = (('the tracing input', inputs),
                 ('the flipped input', inputs.flip(-1)),
@@ -395,20 +395,20 @@ def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
         with torch.no_grad(), export_rewrites(wrapper.model):
             ref = dict(zip(fields, wrapper(image, img_shape)))
         try:
-            got = dict(zip(fields, run_graph(sess, image, img_shape)))
+            got = dict(zip(fields, runner.run(image, img_shape)))
         except Exception as e:  # onnxruntime's own errors
-            raise RuntimeError(f'{onnx_file}: onnxruntime fails on {name} '
+            raise RuntimeError(f'{onnx_file}: {backend} fails on {name} '
                                f'(PyTorch runs it): {e}') from e
         match = match_detections(
             ref, got, score_atol=1e-4, box_rtol=1e-3, mask_tol=1e-3,
             score_intervals=cut_intervals(ref, got, wrapper.max_per_img,
                                           wrapper.score_cut()),
-            names=('PyTorch', 'onnxruntime'))
+            names=('PyTorch', backend))
         if not match.ok:
             shown = '\n  '.join(match.problems[:10])
             more = len(match.problems) - 10
             raise RuntimeError(
-                f'{onnx_file}: onnxruntime and PyTorch disagree on {name} '
+                f'{onnx_file}: {backend} and PyTorch disagree on {name} '
                 f'({len(got["scores"])} vs {len(ref["scores"])} detections; '
                 f'{match.summary()}):\n  {shown}' +
                 (f'\n  ... and {more} more' if more > 0 else ''))

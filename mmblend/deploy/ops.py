@@ -34,8 +34,9 @@ class _NMSKeep(Function):
 
     @staticmethod
     def symbolic(g, boxes, scores, iou_threshold: float):
-        boxes = g.op('Unsqueeze', boxes,
-                     g.op('Constant', value_t=torch.tensor([0])))
+        # [1, N, 4] with the 4 stated (OpenVINO needs it static)
+        boxes = g.op('Reshape', boxes,
+                     g.op('Constant', value_t=torch.tensor([1, -1, 4])))
         scores = g.op('Unsqueeze', scores,
                       g.op('Constant', value_t=torch.tensor([0, 1])))
         max_out = g.op('Constant',
@@ -70,6 +71,9 @@ class _RoIAlign(Function):
     @staticmethod
     def symbolic(g, feats, boxes, batch_inds, output_size: int,
                  spatial_scale: float, sampling_ratio: int):
+        # [n, 4] with the 4 stated (OpenVINO needs it static)
+        boxes = g.op('Reshape', boxes,
+                     g.op('Constant', value_t=torch.tensor([-1, 4])))
         return g.op('RoiAlign', feats, boxes, batch_inds,
                     coordinate_transformation_mode_s='half_pixel',
                     mode_s='avg',

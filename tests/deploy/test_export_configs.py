@@ -1,4 +1,5 @@
-"""Export of every exportable config family, and clear refusals.
+"""Export of every exportable config family (run by onnxruntime and, where
+installed, OpenVINO), and clear refusals.
 
 Each config keeps its structure (host head, levels, shared tower, bottom
 module and stride, R/K/M, top interpolation, clipping order) with the
@@ -6,6 +7,8 @@ widths of the tiny test model, random (He-scaled, so that scores spread)
 weights and ``score_thr=0`` (100 detections per photo); export on one
 photo, parity on two others of other input sizes.
 """
+import importlib.util
+import itertools
 import os.path as osp
 import warnings
 
@@ -90,8 +93,11 @@ def test_config_exports_with_parity(config, tmp_path):
     report = export_onnx(model, inputs, img_shape_tensor(sample), out)
     max_per_img = cfg.model.test_cfg.max_per_img
     assert report['num_dets'] == max_per_img and report['opset'] == 16
-    det = OnnxDetector(out, cfg)
-    for name in ('000000000073.jpg', '000000000138.jpg'):
+    dets = [OnnxDetector(out, cfg)]
+    if importlib.util.find_spec('openvino') is not None:
+        dets.append(OnnxDetector(out, cfg, backend='openvino'))
+    for det, name in itertools.product(dets, ('000000000073.jpg',
+                                              '000000000138.jpg')):
         path = osp.join(PHOTOS, name)
         r = inference_detector(model, path).pred_instances
         o = det(path).pred_instances
@@ -100,8 +106,9 @@ def test_config_exports_with_parity(config, tmp_path):
         # 1e-3 by export_onnx's verification, the pasted masks at IoU 0.95
         match = match_detections(
             r, o, score_intervals=cut_intervals(r, o, max_per_img),
-            mask_tol=0.05, names=('PyTorch', 'onnxruntime'))
-        print(config, name, len(r), len(o), match.summary())
+            mask_tol=0.05, names=('PyTorch', det.runner.backend))
+        print(config, det.runner.backend, name, len(r), len(o),
+              match.summary())
         assert match.ok, '\n'.join(match.problems)
         assert len(match.pairs) >= len(r) - 2, match.summary()
     if cfg.model.test_cfg.get('clip_after_mask'):
@@ -138,23 +145,58 @@ def test_tood_is_refused_naming_its_op():
         check_exportable(model)
 
 
-def test_export_cli_reports_refusal(tmp_path):
+def run_export_cli(tmp_path, config: str):
+    """``tools/deployment/export_onnx.py`` on a shrunk ``config`` with a
+    checkpoint of its random weights: the process and the output path."""
     import subprocess
     import sys
-    cfg = shrunk('ablations/t6_r28_roipool.py')
-    cfg_file = str(tmp_path / 'roipool.py')
+    cfg = shrunk(config)
+    cfg_file = str(tmp_path / 'config.py')
     cfg.dump(cfg_file)
-    model = build(cfg)
-    ckpt = str(tmp_path / 'r.pth')
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=build(cfg).state_dict()), ckpt)
+    out = tmp_path / 'model.onnx'
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'deployment',
                                   'export_onnx.py'), cfg_file, ckpt,
-         '--out', str(tmp_path / 'x.onnx')],
-        capture_output=True, text=True, timeout=300)
+         '--out', str(out)],
+        capture_output=True, text=True, timeout=600)
+    return proc, out
+
+
+def test_export_cli_on_a_mixing_config(tmp_path):
+    """BlendMask on mmdet's ATSS (configs/mixing/, written on mmdet's own
+    config) exports through the CLI, verified."""
+    proc, out = run_export_cli(tmp_path,
+                               'mixing/blendmask-atss_r50_fpn_1x_coco.py')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'wrote' in proc.stdout and 'matched=' in proc.stdout, proc.stdout
+    assert out.exists()
+
+
+def test_export_cli_reports_refusal(tmp_path):
+    proc, out = run_export_cli(tmp_path, 'ablations/t6_r28_roipool.py')
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'op RoIPool' in proc.stderr and 'blender.pooler' in proc.stderr
-    assert not (tmp_path / 'x.onnx').exists()
+    assert not out.exists()
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason='TensorRT needs a CUDA GPU; none on this machine (the device tool '
+    'lends one to some tasks only)')
+def test_tensorrt_builds_an_engine_from_the_graph(tmp_path):
+    """Where a GPU and TensorRT exist: TensorRT's ONNX parser builds an
+    engine from an exported graph."""
+    trt = pytest.importorskip('tensorrt')
+    proc, out = run_export_cli(tmp_path, 'blendmask_r50_3x.py')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse(out.read_bytes()), [
+        str(parser.get_error(i)) for i in range(parser.num_errors)]
 
 
 def test_dcn_config_is_refused_naming_the_op():

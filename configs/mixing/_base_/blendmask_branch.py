@@ -22,7 +22,7 @@ blend_mask_head = dict(
         sem_loss_weight=0.3,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
     blender=dict(
-        type='Blender', num_bases=4, attn_size=14, bottom_resolution=56))
+        type='Blender', attn_size=14, bottom_resolution=56))
 
 # mmdet's detection pipelines do not load masks.
 blend_train_pipeline = [

@@ -15,7 +15,10 @@ from ...layers.resize import resize
 @MODELS.register_module()
 class BlendRoIMaskHead(FCNMaskHead):
     """Mask head of a two-stage detector made of BlendMask's bottom module
-    and blender, for :class:`~mmblend.models.BlendRoIHead`.
+    and blender, for :class:`~mmblend.models.BlendRoIHead` and (one per
+    stage) :class:`~mmblend.models.BlendCascadeRoIHead`, whose later stages
+    drop their basis module (``basis`` None) and blend the first stage's
+    bases.
 
     Per image, the basis module predicts ``K`` bases from the neck features
     the RoI head receives; per RoI, a small attention predictor turns the
