@@ -19,7 +19,7 @@ ops` emits ``NonMaxSuppression`` and ``RoiAlign``). torch 2.13's default
 ``aligned=True``).
 """
 import warnings
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -27,15 +27,16 @@ import torch.nn.functional as F
 from mmcv.ops import DeformConv2d, ModulatedDeformConv2d, RoIAlign
 from mmdet.models.dense_heads import TOODHead
 from mmdet.models.detectors import TwoStageDetector
-from mmdet.models.roi_heads import BaseRoIHead, StandardRoIHead
 from mmdet.models.roi_heads.bbox_heads import BBoxHead
+from mmdet.models.test_time_augs import merge_aug_masks
 from mmdet.structures.bbox import bbox2roi
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..models.dense_heads.blend_host_mixin import BlendHostMixin
 from ..models.detectors.blendmask import BlendMask
 from ..models.layers.blender import Blender
-from ..models.roi_heads import BlendRoIHead
+from ..models.roi_heads import BlendCascadeRoIHead, BlendRoIHead
 from .matching import cut_intervals, match_detections
 from .onnx_detector import GraphRunner
 from .ops import OPSET
@@ -119,27 +120,20 @@ def _check_one_stage(model: BlendMask) -> None:
 
 
 def _check_two_stage(model: TwoStageDetector) -> None:
-    """Mask R-CNN with the blender mask head: what
-    :class:`TwoStageDetectorExport` composes must be mmdet's RPN,
-    StandardRoIHead's inference wiring, BBoxHead's post-processing and
+    """Mask R-CNN or Cascade Mask R-CNN with the blender mask head(s): what
+    :class:`TwoStageDetectorExport` composes must be mmdet's RPN, the RoI
+    head's own inference (:class:`~mmblend.models.BlendRoIHead` or
+    :class:`~mmblend.models.BlendCascadeRoIHead`, not a subclass, whose
+    inference could differ), BBoxHead's post-processing and
     SingleRoIExtractor's RoIAlign levels (each with its traceable
     replacement in :mod:`mmblend.deploy.rewrite`)."""
     roi_head = getattr(model, 'roi_head', None)
-    if not isinstance(roi_head, BlendRoIHead):
+    if type(roi_head) not in (BlendRoIHead, BlendCascadeRoIHead):
         raise ValueError(
             f"model.roi_head.type='{type(roi_head).__name__}' cannot be "
             'exported: ONNX export of two-stage detectors supports '
-            "BlendRoIHead (Mask R-CNN with the blender mask head)")
-    for name, base in (('predict', BaseRoIHead),
-                       ('predict_bbox', StandardRoIHead),
-                       ('predict_mask', StandardRoIHead),
-                       ('_bbox_forward', StandardRoIHead)):
-        owner = _defining_class(type(roi_head), name)
-        if owner is not base:
-            raise ValueError(
-                f"{owner.__name__}.{name} (model.roi_head.type='"
-                f"{type(roi_head).__name__}') is not {base.__name__}'s: the "
-                'export traces StandardRoIHead\'s inference only')
+            "BlendRoIHead and BlendCascadeRoIHead (Mask R-CNN and Cascade "
+            'Mask R-CNN with the blender mask head)')
     if not model.with_rpn:
         raise ValueError(
             'model.rpn_head is None: the export needs the RPN (proposals '
@@ -152,15 +146,16 @@ def _check_two_stage(model: TwoStageDetector) -> None:
                 f"{owner.__name__}.{name} (model.rpn_head.type='"
                 f"{type(rpn).__name__}') has no traceable replacement in "
                 'mmblend.deploy.rewrite: this RPN cannot be exported')
-    bbox_head = roi_head.bbox_head
-    for name in ('predict_by_feat', '_predict_by_feat_single'):
-        if _defining_class(type(bbox_head), name) is not BBoxHead:
-            raise ValueError(
-                f"model.roi_head.bbox_head.type='{type(bbox_head).__name__}'"
-                f" overrides BBoxHead.{name}: the export supports BBoxHead's "
-                'post-processing (mmdet\'s multiclass_nms) only')
-    for key in ('bbox_roi_extractor', 'mask_roi_extractor'):
-        extractor = getattr(roi_head, key)
+    for key, head in _stages(roi_head, 'bbox_head'):
+        for name in ('predict_by_feat', '_predict_by_feat_single'):
+            if _defining_class(type(head), name) is not BBoxHead:
+                raise ValueError(
+                    f"model.roi_head.{key}.type='{type(head).__name__}' "
+                    f"overrides BBoxHead.{name}: the export supports "
+                    "BBoxHead's post-processing (mmdet's multiclass_nms) "
+                    'only')
+    for key, extractor in (_stages(roi_head, 'bbox_roi_extractor') +
+                           _stages(roi_head, 'mask_roi_extractor')):
         owner = _defining_class(type(extractor), 'forward')
         if (owner, 'forward') not in rewritten_methods():
             raise ValueError(
@@ -179,7 +174,8 @@ def _check_two_stage(model: TwoStageDetector) -> None:
             ExportRoIAlign(layer)
         except ValueError as e:
             raise ValueError(f'{e} (model.roi_head.{key}.roi_layer)') from e
-    _check_blender(roi_head.mask_head.blender, 'model.roi_head.mask_head')
+    for key, head in _stages(roi_head, 'mask_head'):
+        _check_blender(head.blender, f'model.roi_head.{key}')
     cfg = model.test_cfg
     _check_nms(cfg.rpn.get('nms'), 'model.test_cfg.rpn.nms')
     _check_nms(cfg.rcnn.get('nms'), 'model.test_cfg.rcnn.nms')
@@ -188,6 +184,15 @@ def _check_two_stage(model: TwoStageDetector) -> None:
             'model.test_cfg.rcnn.mask_thr_binary='
             f'{cfg.rcnn.mask_thr_binary} (soft uint8 masks) is not '
             'supported by OnnxDetector: set it >= 0')
+
+
+def _stages(roi_head: nn.Module, name: str) -> List[Tuple[str, nn.Module]]:
+    """``(config key, module)`` of an RoI head's ``name`` (e.g.
+    ``bbox_head``), one per cascade stage (``bbox_head[1]``)."""
+    modules = getattr(roi_head, name)
+    if isinstance(modules, nn.ModuleList):
+        return [(f'{name}[{i}]', m) for i, m in enumerate(modules)]
+    return [(name, modules)]
 
 
 class DetectorExport(nn.Module):
@@ -243,15 +248,15 @@ class TwoStageDetectorExport(DetectorExport):
 
     ``forward`` runs ``extract_feat``; the RPN's forward and
     ``predict_by_feat`` (``test_cfg.rpn``: proposals at the input scale,
-    clipped to ``img_shape``); on the proposals the bbox RoI head
-    (``_bbox_forward``, then ``bbox_head.predict_by_feat`` with
-    ``test_cfg.rcnn``: class-specific decoding clipped to ``img_shape``,
-    ``score_thr``, NMS, ``max_per_img``); on the detections the mask branch
-    (``_mask_forward``: bases, mask RoI features, attentions, blender), whose
-    ``R x R`` logits it returns as probabilities. These are
-    ``StandardRoIHead.predict_bbox`` / ``predict_mask``'s calls for one
-    image: their split of the batch by ``len()`` would be frozen by tracing,
-    and ``predict_mask`` ends with ``FCNMaskHead``'s pasting, which
+    clipped to ``img_shape``); the RoI head's box prediction on the
+    proposals (:meth:`detect`: class-specific decoding clipped to
+    ``img_shape``, ``test_cfg.rcnn``'s ``score_thr``, NMS, ``max_per_img``)
+    and its mask branch on the detections (:meth:`mask_probs`: bases, mask
+    RoI features, attentions, blender), whose ``R x R`` logits it returns
+    as probabilities. These are the RoI head's ``predict_bbox`` /
+    ``predict_mask`` for one image, less their split of the batch by
+    ``len()`` (which tracing would freeze) and ``predict_mask``'s pasting
+    (``FCNMaskHead.predict_by_feat``), which
     :class:`~mmblend.deploy.OnnxDetector` does with the same
     ``_do_paste_mask`` and ``rcnn.mask_thr_binary``
     (:func:`~mmblend.models.dense_heads.blendmask_mask_head.
@@ -272,16 +277,58 @@ class TwoStageDetectorExport(DetectorExport):
         x = model.extract_feat(image)
         proposals = model.rpn_head.predict_by_feat(
             *model.rpn_head(x), batch_img_metas=[meta], rescale=False)[0]
-        roi_head = model.roi_head
-        rois = bbox2roi([proposals.bboxes])
+        dets = self.detect(x, bbox2roi([proposals.bboxes]), meta)
+        probs = self.mask_probs(model.roi_head.with_bases(x),
+                                bbox2roi([dets.bboxes]), meta)
+        return dets.bboxes, dets.scores, dets.labels, probs
+
+    def detect(self, x: Tuple[Tensor], rois: Tensor,
+               meta: dict) -> InstanceData:
+        """``StandardRoIHead.predict_bbox`` on ``rois [n, 5]``: the box
+        branch, then ``BBoxHead.predict_by_feat``."""
+        roi_head = self.model.roi_head
         bbox_results = roi_head._bbox_forward(x, rois)
-        dets = roi_head.bbox_head.predict_by_feat(
+        return roi_head.bbox_head.predict_by_feat(
             rois=(rois, ), cls_scores=(bbox_results['cls_score'], ),
             bbox_preds=(bbox_results['bbox_pred'], ), batch_img_metas=[meta],
             rcnn_test_cfg=roi_head.test_cfg, rescale=False)[0]
-        mask_preds = roi_head._mask_forward(
-            x, bbox2roi([dets.bboxes]))['mask_preds']
-        return dets.bboxes, dets.scores, dets.labels, mask_preds[:, 0].sigmoid()
+
+    def mask_probs(self, x: Tuple[Tensor], rois: Tensor,
+                   meta: dict) -> Tensor:
+        """``[D, R, R]`` mask probabilities of the detections ``rois [D,
+        5]`` (``x`` with the bases attached)."""
+        return self.model.roi_head._mask_forward(
+            x, rois)['mask_preds'][:, 0].sigmoid()
+
+
+class CascadeDetectorExport(TwoStageDetectorExport):
+    """:class:`TwoStageDetectorExport` for Cascade Mask R-CNN with the
+    blender mask heads (:class:`~mmblend.models.BlendCascadeRoIHead`): the
+    box prediction is ``CascadeRoIHead.predict_bbox``'s (its
+    ``_refine_roi``: every stage's box branch, the refinement of the RoIs
+    by the stages before the last, the stages' scores averaged; the last
+    stage's ``predict_by_feat``) and the mask is ``predict_mask``'s average
+    of the stages' probabilities (mmdet's ``merge_aug_masks``)."""
+
+    def detect(self, x: Tuple[Tensor], rois: Tensor,
+               meta: dict) -> InstanceData:
+        roi_head = self.model.roi_head
+        # the image's RoI count as a traced size (predict_bbox's len() of
+        # the proposals would be frozen)
+        rois, cls_scores, bbox_preds = roi_head._refine_roi(
+            x, rois, [meta], (rois.shape[0], ))
+        return roi_head.bbox_head[-1].predict_by_feat(
+            rois=rois, cls_scores=cls_scores, bbox_preds=bbox_preds,
+            batch_img_metas=[meta], rcnn_test_cfg=roi_head.test_cfg,
+            rescale=False)[0]
+
+    def mask_probs(self, x: Tuple[Tensor], rois: Tensor,
+                   meta: dict) -> Tensor:
+        roi_head = self.model.roi_head
+        return merge_aug_masks([
+            roi_head._mask_forward(stage, x, rois)['mask_preds'].sigmoid()
+            for stage in range(roi_head.num_stages)
+        ], meta)[:, 0]
 
 
 def image_meta(image: Tensor, img_shape: Tensor) -> dict:
@@ -295,11 +342,14 @@ def image_meta(image: Tensor, img_shape: Tensor) -> dict:
 
 
 def export_module(model: nn.Module) -> DetectorExport:
-    """The traceable inference of ``model``: :class:`TwoStageDetectorExport`
-    for a two-stage detector, else :class:`DetectorExport`."""
-    if isinstance(model, TwoStageDetector):
-        return TwoStageDetectorExport(model)
-    return DetectorExport(model)
+    """The traceable inference of ``model``: :class:`DetectorExport` for a
+    BlendMask, :class:`TwoStageDetectorExport` or
+    :class:`CascadeDetectorExport` for a two-stage detector."""
+    if not isinstance(model, TwoStageDetector):
+        return DetectorExport(model)
+    if isinstance(getattr(model, 'roi_head', None), BlendCascadeRoIHead):
+        return CascadeDetectorExport(model)
+    return TwoStageDetectorExport(model)
 
 
 def export_onnx(model: nn.Module, inputs: Tensor, img_shape: Tensor,

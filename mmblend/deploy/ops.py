@@ -93,8 +93,19 @@ def roi_align(feats: Tensor, boxes: Tensor, batch_inds: Tensor,
 
     ``sampling_ratio=0`` (adaptive, mmdet's RoI extractors) is exported as
     is: onnxruntime's CPU kernel for ``half_pixel`` is mmcv's CPU kernel
-    (both Caffe2's): corners ``x * scale - 0.5``, no minimum size, a
-    ``ceil(roi_size / output_size)`` grid of bilinear samples per bin in
-    float32, at least 1 sample in the mean (0 for an empty box)."""
-    return _RoIAlign.apply(feats, boxes, batch_inds.long(), int(output_size),
-                           float(spatial_scale), int(sampling_ratio))
+    (both Caffe2's: corners ``x * scale - 0.5``, no minimum size, a
+    ``ceil(roi_size / output_size)`` grid of bilinear samples per bin, the
+    mean over at least 1 sample). A box of zero width or height has an empty
+    grid: mmcv and onnxruntime give 0, OpenVINO 0 / 0 (NaN), so adaptive
+    RoIs of zero size are set to 0 in the graph (in PyTorch they are 0
+    already).
+    """
+    out = _RoIAlign.apply(feats, boxes, batch_inds.long(), int(output_size),
+                          float(spatial_scale), int(sampling_ratio))
+    if sampling_ratio > 0:
+        return out
+    # the kernels' roi_end - roi_start, in the feature map's pixels
+    size = (boxes[:, 2:] * spatial_scale - 0.5) - (
+        boxes[:, :2] * spatial_scale - 0.5)
+    empty = (size <= 0).any(dim=1)[:, None, None, None]
+    return torch.where(empty, out.new_zeros(()), out)
