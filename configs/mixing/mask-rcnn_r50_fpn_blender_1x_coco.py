@@ -31,6 +31,16 @@ model = dict(
 
 # mmdet's runtime has no custom hooks: ours check the dataset against the
 # model before the first iteration and stop on a non-finite loss.
+# mmdet's training pipeline with the image loader that skips bad files
+train_pipeline = [
+    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
 custom_hooks = [
     dict(type='DatasetCheckHook'),
     dict(type='FiniteLossHook', interval=1)
