@@ -85,15 +85,15 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _pipelines(dataset: Optional[dict]) -> Iterator[list]:
+def dataset_pipelines(dataset: Optional[dict]) -> Iterator[list]:
     """The pipelines of a dataset config and of the datasets it wraps."""
     if not isinstance(dataset, dict):
         return
     if isinstance(dataset.get('pipeline'), list):
         yield dataset['pipeline']
-    yield from _pipelines(dataset.get('dataset'))
+    yield from dataset_pipelines(dataset.get('dataset'))
     for inner in dataset.get('datasets') or []:
-        yield from _pipelines(inner)
+        yield from dataset_pipelines(inner)
 
 
 def use_checked_loader(cfg: Config) -> None:
@@ -110,7 +110,7 @@ def use_checked_loader(cfg: Config) -> None:
     pipelines = [
         p for key in ('val_dataloader', 'test_dataloader')
         if isinstance(cfg.get(key), dict)
-        for p in _pipelines(cfg[key].get('dataset'))
+        for p in dataset_pipelines(cfg[key].get('dataset'))
     ]
     if isinstance(cfg.get('tta_pipeline'), list):
         pipelines.append(cfg.tta_pipeline)
