@@ -1,6 +1,7 @@
 # Mask R-CNN R-50-FPN 1x on COCO with BlendMask's blender as its mask head
 # (paper §4.3: the blender "can also be used to refine two-stage instance
-# predictions"): mmdet's own config, unchanged except the mask head.
+# predictions"): mmdet's own config, unchanged except the mask head (and the
+# training loader, which skips bad image files).
 #
 # BlendRoIHead / BlendRoIMaskHead take StandardRoIHead's / FCNMaskHead's
 # arguments, so only `type`, `basis` and `blender` are overridden (no
@@ -31,7 +32,7 @@ model = dict(
 
 # mmdet's runtime has no custom hooks: ours check the dataset against the
 # model before the first iteration and stop on a non-finite loss.
-# mmdet's training pipeline with the image loader that skips bad files
+# mmdet's training pipeline with LoadCheckedImageFromFile
 train_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
