@@ -31,7 +31,7 @@ model = dict(
 # * the same in the second-stage pipeline that PipelineSwitchHook switches to
 #   for the last 20 epochs (mmdet's is box-only).
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}),
     dict(
         type='LoadAnnotations',
         with_bbox=True,
@@ -62,7 +62,7 @@ train_pipeline = [
 ]
 
 train_pipeline_stage2 = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}),
     dict(
         type='LoadAnnotations',
         with_bbox=True,

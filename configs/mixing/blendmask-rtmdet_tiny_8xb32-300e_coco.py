@@ -19,7 +19,7 @@ model = dict(
 
 # mmdet's RTMDet-tiny pipeline, mask-aware as in the RTMDet-s mixing config
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}),
     dict(
         type='LoadAnnotations',
         with_bbox=True,

@@ -76,7 +76,7 @@ train_pipeline = [
 train_dataloader = dict(
     dataset=dict(
         dataset=dict(pipeline=[
-            dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+            dict(type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}),
             dict(
                 type='LoadAnnotations',
                 with_bbox=True,

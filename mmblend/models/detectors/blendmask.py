@@ -4,6 +4,7 @@ import importlib.util
 import os.path as osp
 from typing import Sequence
 
+import torch
 from mmdet.models.detectors.single_stage_instance_seg import (
     SingleStageInstanceSegmentor,
 )
@@ -131,9 +132,41 @@ class BlendMask(SingleStageInstanceSegmentor):
                  batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None,
                  **kwargs) -> tuple:
-        """``(bbox_head outputs, (bases, sem_logits))`` without GT."""
+        """The whole network on images alone, without post-processing
+        (``mode='tensor'``, e.g. for FLOP counters such as mmdet's
+        ``tools/analysis_tools/get_flops.py``).
+
+        Returns:
+            tuple: ``(bbox_head outputs, (bases, sem_logits), mask_logits)``;
+            ``mask_logits [B, D, R, R]`` is the mask branch at ``D =
+            test_cfg.max_per_img`` candidates per image (100: the most
+            detections inference keeps): the top layer at the ``D`` priors
+            with the highest class score, blended with the whole image as
+            RoI. At inference the RoIs are the detections' boxes, which only
+            move RoIAlign's sampling points: this costs what ``D``
+            detections cost.
+        """
         x = self.extract_feat(batch_inputs)
-        return self.bbox_head.forward(x), self.mask_head.forward(x)
+        outs = self.bbox_head.forward(x)
+        bases, sem_logits = self.mask_head.forward(x)
+        box_towers, cls_scores = outs[0], outs[1]
+        num_dets = (self.test_cfg or {}).get('max_per_img', 100)
+        h, w = batch_inputs.shape[-2:]
+        attns, rois = [], []
+        for i in range(batch_inputs.shape[0]):
+            scores = torch.cat([
+                c[i].permute(1, 2, 0).reshape(
+                    -1, self.bbox_head.cls_out_channels) for c in cls_scores
+            ]).max(dim=1)[0]
+            prior_inds = scores.topk(min(num_dets, scores.numel()))[1]
+            attns.append(self.bbox_head.attns_at([t[i] for t in box_towers],
+                                                 prior_inds))
+            rois.append(scores.new_tensor([[i, 0, 0, w, h]]).expand(
+                len(prior_inds), 5))
+        mask_logits = self.mask_head.blender(bases, torch.cat(attns),
+                                             torch.cat(rois))
+        return outs, (bases, sem_logits), mask_logits.unflatten(
+            0, (batch_inputs.shape[0], -1))
 
 
 def check_pretrained(module) -> None:
