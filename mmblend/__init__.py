@@ -4,16 +4,22 @@ Importing this package (configs do it through
 ``custom_imports = dict(imports=['mmblend'])``) first applies the environment
 shims of :mod:`mmblend.compat` (safe checkpoint loading, the ``panopticapi``
 fallback, the lvis numpy-2 shim; in that order, documented there), then
-registers every mmblend module in mmdet's registries (and the new
-checkpoint scheme ``efficientnet-lite://`` in mmengine's
-``CheckpointLoader``). Nothing else in mmblend changes anything outside
-mmblend at import time.
+registers every mmblend module in mmdet's registries (visualisers
+included) and the new checkpoint scheme ``efficientnet-lite://`` in
+mmengine's ``CheckpointLoader``. Nothing else in mmblend changes anything
+outside mmblend at import time.
 """
 from . import compat
 from .version import __version__
 
 compat.apply_all()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    datasets,
+    engine,
+    evaluation,
+    models,
+    visualization,
+)
 
 __all__ = ['__version__']

@@ -7,6 +7,7 @@ panoptic dataset pipeline needs is installed before this package is
 imported, by :mod:`mmblend.compat` (``import mmblend``).
 """
 from .coco_instance_dataset import CocoInstanceDataset
+from .coco_keypoint_dataset import CocoKeypointDataset
 from .transforms import LoadImageFromFile  # noqa: F401  (mmdet scope)
 
-__all__ = ['CocoInstanceDataset']
+__all__ = ['CocoInstanceDataset', 'CocoKeypointDataset']

@@ -13,13 +13,15 @@ from .blend_hosts import (
     BlendTOODHead,
     BlendYOLOXHead,
 )
+from .blend_keypoint_head import BlendKeypointHead
 from .blendmask_head import BlendMaskHead
 from .blendmask_mask_head import BlendMaskMaskHead, paste_masks
 
 __all__ = [
     'BlendATSSHead', 'BlendFCOSHead', 'BlendGFLHead', 'BlendHostMixin',
-    'BlendMaskHead', 'BlendMaskMaskHead', 'BlendRTMDetHead',
-    'BlendRTMDetSepBNHead', 'BlendRetinaHead', 'BlendTOODHead',
-    'BlendYOLOXHead', 'PointPositivesMixin', 'SamplerPositivesMixin',
+    'BlendKeypointHead', 'BlendMaskHead', 'BlendMaskMaskHead',
+    'BlendRTMDetHead', 'BlendRTMDetSepBNHead', 'BlendRetinaHead',
+    'BlendTOODHead', 'BlendYOLOXHead', 'PointPositivesMixin',
+    'SamplerPositivesMixin',
     'paste_masks'
 ]

@@ -2,14 +2,14 @@
 import copy
 import importlib.util
 import os.path as osp
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 from mmdet.models.detectors.single_stage_instance_seg import (
     SingleStageInstanceSegmentor,
 )
 from mmdet.registry import MODELS
-from mmdet.structures import OptSampleList
-from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmdet.structures import OptSampleList, SampleList
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 
@@ -39,6 +39,13 @@ class BlendMask(SingleStageInstanceSegmentor):
 
     ``_forward`` (mode='tensor') runs on images alone and returns the raw
     head outputs and the bases, e.g. for FLOPs counting or export.
+
+    ``keypoint_head`` (optional) is a
+    :class:`~mmblend.models.BlendKeypointHead`: the top layer then predicts
+    the mask blender's channels followed by the keypoint blender's, each
+    branch gets its share of the positives' and detections' ``attns``
+    (:meth:`split_attns`), and the predictions carry ``keypoints [D, J, 2]``
+    and ``keypoint_scores [D, J]``.
     """
 
     def __init__(self,
@@ -46,6 +53,7 @@ class BlendMask(SingleStageInstanceSegmentor):
                  neck: OptConfigType,
                  bbox_head: ConfigType,
                  mask_head: ConfigType,
+                 keypoint_head: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -60,16 +68,23 @@ class BlendMask(SingleStageInstanceSegmentor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         blender = self.mask_head.blender
+        self.keypoint_head = None if keypoint_head is None else MODELS.build(
+            keypoint_head)
+        attn_channels = blender.attn_channels
+        needs = (f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
+                 f'M={blender.attn_size}, merge={blender.merge_type})')
+        if self.with_keypoint:
+            attn_channels += self.keypoint_head.blender.attn_channels
+            needs += (' + the keypoint blender\'s '
+                      f'{self.keypoint_head.blender.attn_channels}')
         given = bbox_head.get('attn_channels')
-        if given is not None and given != blender.attn_channels:
+        if given is not None and given != attn_channels:
             raise ValueError(
                 f'bbox_head.attn_channels={given} but the blender needs '
-                f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
-                f'M={blender.attn_size}, merge={blender.merge_type}); '
-                'remove attn_channels from bbox_head to derive it')
+                f'{needs}; remove attn_channels from bbox_head to derive it')
         self.bbox_head = MODELS.build(
             dict(copy.deepcopy(bbox_head),
-                 attn_channels=blender.attn_channels,
+                 attn_channels=attn_channels,
                  train_cfg=copy.deepcopy(train_cfg),
                  test_cfg=copy.deepcopy(test_cfg)))
         self._apply_clip_order(self.test_cfg or {})
@@ -121,9 +136,76 @@ class BlendMask(SingleStageInstanceSegmentor):
                  batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None,
                  **kwargs) -> tuple:
-        """``(bbox_head outputs, (bases, sem_logits))`` without GT."""
+        """``(bbox_head outputs, (bases, sem_logits))`` without GT, then
+        the keypoint bases if there is a keypoint head."""
         x = self.extract_feat(batch_inputs)
-        return self.bbox_head.forward(x), self.mask_head.forward(x)
+        outs = self.bbox_head.forward(x), self.mask_head.forward(x)
+        if self.with_keypoint:
+            outs += (self.keypoint_head.forward(x), )
+        return outs
+
+    # keypoints: the detector splits the attentions between the branches ---
+    @property
+    def with_keypoint(self) -> bool:
+        return getattr(self, 'keypoint_head', None) is not None
+
+    def split_attns(
+            self, infos: InstanceList
+    ) -> Tuple[InstanceList, Optional[InstanceList]]:
+        """Per branch, ``infos`` (the host's positives or detections, with
+        the top layer's ``attns [n, C]``) with that branch's ``attns``: the
+        mask blender's first ``mask_head.blender.attn_channels`` channels,
+        the keypoint blender's the rest. Without a keypoint head:
+        ``(infos, None)``."""
+        if not self.with_keypoint:
+            return infos, None
+        split = self.mask_head.blender.attn_channels
+        mask_infos, keypoint_infos = [], []
+        for info in infos:
+            mask_info, keypoint_info = info.new(), info.new()
+            mask_info.attns = info.attns[:, :split]
+            keypoint_info.attns = info.attns[:, split:]
+            mask_infos.append(mask_info)
+            keypoint_infos.append(keypoint_info)
+        return mask_infos, keypoint_infos
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+             **kwargs) -> dict:
+        """mmdet's wiring; with a keypoint head, the positives' attentions
+        are split between the mask and keypoint branches."""
+        if not self.with_keypoint:
+            return super().loss(batch_inputs, batch_data_samples, **kwargs)
+        x = self.extract_feat(batch_inputs)
+        losses = self.bbox_head.loss(x, batch_data_samples, **kwargs)
+        mask_infos, keypoint_infos = self.split_attns(
+            self.bbox_head.get_positive_infos())
+        losses.update(self.mask_head.loss(
+            x, batch_data_samples, positive_infos=mask_infos, **kwargs))
+        losses.update(self.keypoint_head.loss(x, batch_data_samples,
+                                              keypoint_infos))
+        return losses
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True,
+                **kwargs) -> SampleList:
+        """mmdet's wiring; with a keypoint head, the detections (boxes at
+        the input scale) also go to it and ``pred_instances`` gets
+        ``keypoints`` and ``keypoint_scores``."""
+        if not self.with_keypoint:
+            return super().predict(batch_inputs, batch_data_samples,
+                                   rescale=rescale, **kwargs)
+        x = self.extract_feat(batch_inputs)
+        mask_results, keypoint_results = self.split_attns(
+            self.bbox_head.predict(x, batch_data_samples, rescale=False))
+        keypoints = self.keypoint_head.predict(
+            x, batch_data_samples, keypoint_results, rescale=rescale)
+        results_list = self.mask_head.predict(
+            x, batch_data_samples, rescale=rescale, results_list=mask_results)
+        for results, kps in zip(results_list, keypoints):
+            results.update(kps)
+        return self.add_pred_to_datasample(batch_data_samples, results_list)
 
 
 def check_pretrained(module) -> None:
