@@ -84,9 +84,14 @@ class KeypointDetLocalVisualizer(DetLocalVisualizer):
             shown = scores >= self.kpt_thr
         else:
             shown = np.ones(kps.shape[:2], bool)
+        h, w = image.shape[:2]
+        shown &= (kps[..., 0] >= 0) & (kps[..., 0] <= w) & (
+            kps[..., 1] >= 0) & (kps[..., 1] <= h)
         skeleton, names = self._layout(kps.shape[1])
         colors = [SIDE_COLORS[_side(n)] for n in names]
         self.set_image(image)
+        # a circle reaching over the border must not rescale the axes
+        self.ax_save.set_autoscale_on(False)
         for xy, vis in zip(kps[..., :2], shown):
             links = [(a, b) for a, b in skeleton if vis[a] and vis[b]]
             if links:
