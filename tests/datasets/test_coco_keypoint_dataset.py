@@ -100,3 +100,24 @@ def test_instance_annotation_file_is_refused():
     with pytest.raises(ValueError, match='keypoint annotation file'):
         build(ann_file=ann, metainfo=dict(classes=('person', )),
               data_prefix=dict(img='images/train2017/'))
+
+
+def test_the_dataset_base_yields_keypoints(monkeypatch):
+    """configs/_base_/datasets/coco_mini_keypoints.py (data root relative to
+    the repository root): a training sample carries flipped-or-not
+    keypoints through the whole train pipeline."""
+    from mmengine.config import Config
+    monkeypatch.chdir(REPO)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets',
+                                   'coco_mini_keypoints.py'))
+    train = DATASETS.build(cfg.train_dataloader.dataset)
+    val = DATASETS.build(cfg.val_dataloader.dataset)
+    assert (len(train), len(val)) == (28, 32)
+    sample = train[0]['data_samples']
+    kps = sample.gt_instances.keypoints
+    assert kps.shape[1:] == (17, 3) and (kps[..., 2] > 0).any()
+    h, w = sample.img_shape
+    shown = kps[kps[..., 2] > 0]
+    assert (shown[:, 0] <= w).all() and (shown[:, 1] <= h).all()
+    assert val[0]['data_samples'].gt_instances.keypoints.shape[1:] == (17,
+                                                                        3)
