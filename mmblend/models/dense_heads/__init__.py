@@ -22,6 +22,5 @@ __all__ = [
     'BlendKeypointHead', 'BlendMaskHead', 'BlendMaskMaskHead',
     'BlendRTMDetHead', 'BlendRTMDetSepBNHead', 'BlendRetinaHead',
     'BlendTOODHead', 'BlendYOLOXHead', 'PointPositivesMixin',
-    'SamplerPositivesMixin',
-    'paste_masks'
+    'SamplerPositivesMixin', 'paste_masks'
 ]

@@ -201,10 +201,10 @@ class BlendMask(SingleStageInstanceSegmentor):
             self.bbox_head.predict(x, batch_data_samples, rescale=False))
         keypoints = self.keypoint_head.predict(
             x, batch_data_samples, keypoint_results, rescale=rescale)
+        for results, kps in zip(mask_results, keypoints):
+            results.update(kps)  # kept with the detections the masks keep
         results_list = self.mask_head.predict(
             x, batch_data_samples, rescale=rescale, results_list=mask_results)
-        for results, kps in zip(results_list, keypoints):
-            results.update(kps)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
 

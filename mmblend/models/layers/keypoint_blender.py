@@ -106,10 +106,6 @@ class KeypointBlender(Blender):
         return per_keypoint if self.shared_attention \
             else self.num_keypoints * per_keypoint
 
-    @property
-    def output_is_logits(self) -> bool:
-        return True
-
     def merge(self, crops: Tensor, attns: Tensor) -> Tensor:
         """Merge ``[n, num_bases, R, R]`` crops with ``[n, attn_channels]``
         attentions into ``[n, J, R, R]`` heatmap logits."""

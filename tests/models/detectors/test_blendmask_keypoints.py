@@ -158,3 +158,29 @@ def test_attn_channels_mismatch_names_the_keypoint_blender():
     cfg.bbox_head.attn_channels = MASK_CHANNELS
     with pytest.raises(ValueError, match="keypoint blender's"):
         MODELS.build(cfg)
+
+
+def test_keypoints_follow_the_detections_the_mask_head_drops(monkeypatch):
+    """test_cfg.clip_after_mask=True: the mask head clips boxes after the
+    blender and drops the empty ones; their keypoints go with them."""
+    cfg = host_cfg('BlendMaskHead')
+    cfg.test_cfg.update(clip_after_mask=True, score_thr=0.0)
+    model = build(cfg).eval()
+    inputs, samples = kp_batch()
+    H, W = inputs.shape[-2:]
+    original = model.bbox_head.predict
+    counts = []
+
+    def predict(*args, **kwargs):
+        results = original(*args, **kwargs)
+        results[0].bboxes[0] = torch.tensor([W + 10., 5., W + 30., 40.])
+        counts.extend(len(r) for r in results)
+        return results
+    monkeypatch.setattr(model.bbox_head, 'predict', predict)
+    with torch.no_grad():
+        results = run(model, inputs, samples, 'predict')
+    pred = results[0].pred_instances
+    assert len(pred) == counts[0] - 1  # the box outside the image
+    assert pred.keypoints.shape == (len(pred), 17, 2)
+    assert pred.keypoint_scores.shape == (len(pred), 17)
+    assert len(results[1].pred_instances.keypoints) == counts[1]
