@@ -109,4 +109,7 @@ class KeypointDetLocalVisualizer(DetLocalVisualizer):
                     face_colors=[colors[j] for j in np.flatnonzero(vis)],
                     line_widths=1,
                     alpha=1.0)
+                # points over the links (matplotlib draws lines above
+                # patches by default)
+                self.ax_save.collections[-1].set_zorder(3)
         return self.get_image()
