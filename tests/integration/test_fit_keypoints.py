@@ -96,6 +96,6 @@ def test_training_on_real_photos_lifts_keypoint_ap(tmp_path):
     after = aps(runner.test())
     print(f'untrained {before}, trained {after}')
     assert before['keypoints'] < 0.02
-    assert after['keypoints'] >= 0.3, after  # measured 0.81 (before 0.00)
-    assert after['segm'] > 0.5, after  # measured 0.90
-    assert after['bbox'] > 0.5, after  # measured 0.97
+    assert after['keypoints'] >= 0.3, after  # measured 0.74-0.81 (before 0)
+    assert after['segm'] > 0.5, after  # measured 0.81-0.90
+    assert after['bbox'] > 0.5, after  # measured 0.90-0.97

@@ -123,13 +123,14 @@ class BlendKeypointHead(BaseModule):
                     'them with LoadAnnotationsWithKeypoints and pack them '
                     'with PackDetInputsWithKeypoints in the train pipeline '
                     '(dataset type CocoKeypointDataset)')
-            kps = gt.keypoints.to(bases.device, bases.dtype)
+            # targets in float32 (half precision rounds coordinates > 1024)
+            kps = gt.keypoints.to(bases.device).float()
             if kps.shape[1:] != (J, 3):
                 raise ValueError(
                     f'gt keypoints of shape {tuple(kps.shape)} for a head '
                     f'of num_keypoints={J}: set keypoint_head.blender.'
                     "num_keypoints to the dataset's")
-            boxes = gt.bboxes.to(bases.dtype)
+            boxes = gt.bboxes.float()
             rois.append(torch.cat(
                 [boxes.new_full((len(gt), 1), img_id), boxes], dim=1))
             i, v = keypoint_targets(kps, boxes, R)
