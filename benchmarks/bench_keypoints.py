@@ -1,7 +1,7 @@
 """BlendMask keypoints (issue 28): what the small config learns in a fixed
 budget, and what the keypoint branch costs next to the mask branch.
 
-Three parts (``--part``), each writing its own result file:
+Parts (``--part``), each writing its own result file:
 
 * ``ap`` -> ``bench_keypoints_ap``: trains
   ``configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py`` from scratch
@@ -17,6 +17,9 @@ Three parts (``--part``), each writing its own result file:
   (bases, blender, paste) vs the keypoint branch (bases, blender, decoding)
   of the R-50 keypoint model on the same features and the same 20 person
   boxes (random weights, one 800 x 1216 image), interleaved rounds.
+* ``picture`` -> ``docs/keypoints_train.jpg``: the model trained by ``ap``
+  (its last checkpoint) on four training photos through mmdet's
+  ``DetInferencer`` (what ``tools/image_demo.py`` runs), tiled 2 x 2.
 
 FLOPs: 2 x multiply-adds of convolutions/matmuls (torch.utils.flop_counter:
 the top layer at the 20 detections and the bottom module); the blend
@@ -26,6 +29,7 @@ the top layer at the 20 detections and the bottom module); the blend
     python benchmarks/bench_keypoints.py --part cost
     python benchmarks/bench_keypoints.py --part latency --threads 1 \
         [--repeats 10]
+    python benchmarks/bench_keypoints.py --part picture
 """
 import copy
 import os.path as osp
@@ -299,10 +303,47 @@ def latency_part(args):
     return med
 
 
+# -------------------------------------------------------------- picture --
+PICTURE_IDS = ('000000535506', '000000000790', '000000442450', '000000129648')
+
+
+def picture_part(args):
+    import mmcv
+    import numpy as np
+    from mmdet.apis import DetInferencer
+    from mmengine.config import Config
+    work = osp.join(args.work_dir, 'bench_keypoints_ap')
+    iters = args.iters or Config.fromfile(
+        common.repo_config(SMALL)).train_cfg.max_iters
+    ckpt = osp.join(work, f'iter_{iters}.pth')
+    if not osp.isfile(ckpt):
+        raise FileNotFoundError(f'{ckpt} not found: run --part ap first')
+    inferencer = DetInferencer(model=common.repo_config(SMALL),
+                               weights=ckpt, device=args.device)
+    photos = [osp.join(DATA, 'images', 'train2017', f'{i}.jpg')
+              for i in PICTURE_IDS[:2 if args.quick else 4]]
+    out = inferencer(photos, pred_score_thr=0.3, return_vis=True,
+                     no_save_vis=True, no_save_pred=True)
+    height = 360
+    tiles = [mmcv.imrescale(v, (10000, height)) for v in out['visualization']]
+    rows = [np.concatenate(tiles[i:i + 2], axis=1)
+            for i in range(0, len(tiles), 2)]
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)),
+                   constant_values=255) for r in rows]
+    path = args.picture or osp.join(common.REPO_ROOT, 'docs',
+                                    'keypoints_train.jpg')
+    mmcv.imwrite(np.concatenate(rows, axis=0)[..., ::-1], path,
+                 params=[1, 85])  # RGB -> BGR, JPEG quality 85
+    return path
+
+
 def main(argv=None):
     ap = common.arg_parser(__doc__)
-    ap.add_argument('--part', choices=['ap', 'cost', 'latency'],
+    ap.add_argument('--part', choices=['ap', 'cost', 'latency', 'picture'],
                     required=True)
+    ap.add_argument('--picture', help='picture: output path (default '
+                    'docs/keypoints_train.jpg)')
     ap.add_argument('--iters', type=int, default=0,
                     help='ap: training iterations (0: the config\'s)')
     ap.add_argument('--repeats', type=int, default=10)
@@ -310,8 +351,8 @@ def main(argv=None):
                                                    'work_dirs'))
     args = common.parse_args(ap, argv)
     common.setup()
-    return dict(ap=ap_part, cost=cost_part, latency=latency_part)[
-        args.part](args)
+    return dict(ap=ap_part, cost=cost_part, latency=latency_part,
+                picture=picture_part)[args.part](args)
 
 
 if __name__ == '__main__':

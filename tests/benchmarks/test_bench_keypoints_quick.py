@@ -1,6 +1,7 @@
 """Smoke tests of benchmarks/bench_keypoints.py (``--quick``): each part
-runs and writes well-formed results; the design table's top-layer sizes are
-the arithmetic of docs/keypoints.md. No timing assertions."""
+runs and writes well-formed results (and the picture); the design table's
+top-layer sizes are the arithmetic of docs/keypoints.md. No timing
+assertions."""
 import json
 import os.path as osp
 import sys
@@ -61,3 +62,10 @@ def test_ap_quick(tmp_path):
         assert 0 <= metrics['keypoints_mAP'] <= 1
     p = load(str(tmp_path), 'bench_keypoints_ap_quick')
     assert p['iters'] == 2 and p['wall_s'] > 0
+    # the picture of the trained model (two photos side by side)
+    path = bench_keypoints.main([
+        '--part', 'picture', '--quick', '--iters', '2', '--work-dir',
+        str(tmp_path / 'work'), '--picture', str(tmp_path / 'kp.jpg')])
+    import mmcv
+    img = mmcv.imread(path)
+    assert img.shape[0] == 360 and img.shape[1] > 360
