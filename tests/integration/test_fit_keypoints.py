@@ -8,12 +8,13 @@ heatmaps; 256 x 192 inputs).
 Floors measured on a 2-core CPU (see the numbers in the assertions'
 comments) and set with a wide margin."""
 import copy
-import json
 import os.path as osp
 
 import pytest
+from fit_utils import subset
 from mmengine.config import Config
 from mmengine.runner import Runner
+from module_utils import load_module
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA = osp.join(REPO, '..', 'shared', 'data', 'coco-mini-keypoints')
@@ -21,58 +22,31 @@ KP_TINY = osp.join(REPO, 'tests', 'configs', 'blendmask_kp_tiny.py')
 IMAGE_IDS = (535506, 84533, 234748, 30752)
 
 
-def subset(tmp_path) -> str:
-    with open(osp.join(DATA, 'person_keypoints_train.json')) as f:
-        coco = json.load(f)
-    coco['images'] = [i for i in coco['images'] if i['id'] in IMAGE_IDS]
-    coco['annotations'] = [a for a in coco['annotations']
-                           if a['image_id'] in IMAGE_IDS]
-    path = tmp_path / 'fit.json'
-    path.write_text(json.dumps(coco))
-    return str(path)
-
-
 def fit_config(ann_file, work_dir, iters):
-    cfg = Config.fromfile(KP_TINY)
-    scale = (256, 192)
+    """The mask fit test's runner settings (loaders, AdamW, schedule, seed)
+    with the keypoint model, data and metric."""
+    cfg = load_module('tests/integration/test_fit_real_data.py',
+                      '_fit_real_data').fit_config(ann_file, work_dir, iters)
+    cfg.model = Config.fromfile(KP_TINY).model
     load = dict(type='LoadAnnotationsWithKeypoints', with_bbox=True,
                 with_mask=True, poly2mask=False)
-    resize = dict(type='ResizeWithKeypoints', scale=scale, keep_ratio=True)
-    pipeline = [dict(type='LoadImageFromFile'), load, resize,
-                dict(type='PackDetInputsWithKeypoints')]
-    test_pipeline = [
-        dict(type='LoadImageFromFile'), resize, load,
-        dict(type='PackDetInputsWithKeypoints',
-             meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                        'scale_factor'))
-    ]
-    dataset = dict(type='CocoKeypointDataset', data_root=DATA,
-                   ann_file=ann_file, data_prefix=dict(img='images/train2017/'))
-    cfg.merge_from_dict(dict(
-        work_dir=work_dir,
-        default_scope='mmdet',
-        train_dataloader=dict(
-            batch_size=4, num_workers=0,
-            sampler=dict(type='InfiniteSampler', shuffle=True),
-            dataset=dict(dataset, pipeline=pipeline)),
-        test_dataloader=dict(
-            batch_size=4, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(dataset, pipeline=test_pipeline, test_mode=True)),
-        test_evaluator=dict(type='CocoKeypointMetric', ann_file=ann_file,
-                            metric=['bbox', 'segm', 'keypoints']),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=iters),
-        test_cfg=dict(type='TestLoop'),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=2e-3,
-                                          weight_decay=0.01),
-                           clip_grad=dict(max_norm=10)),
-        param_scheduler=[dict(type='LinearLR', start_factor=0.1,
-                              by_epoch=False, begin=0, end=30)],
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=50),
-                           checkpoint=dict(type='CheckpointHook',
-                                           interval=iters)),
-        randomness=dict(seed=0),
-        log_level='WARNING'))
+    resize = dict(type='ResizeWithKeypoints', scale=(256, 192),
+                  keep_ratio=True)
+    pipelines = dict(
+        train_dataloader=[dict(type='LoadImageFromFile'), load, resize,
+                          dict(type='PackDetInputsWithKeypoints')],
+        test_dataloader=[
+            dict(type='LoadImageFromFile'), resize, load,
+            dict(type='PackDetInputsWithKeypoints',
+                 meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                            'scale_factor'))
+        ])
+    for key, pipeline in pipelines.items():
+        cfg[key].dataset.update(type='CocoKeypointDataset', data_root=DATA,
+                                data_prefix=dict(img='images/train2017/'),
+                                pipeline=pipeline)
+    cfg.test_evaluator.update(type='CocoKeypointMetric',
+                              metric=['bbox', 'segm', 'keypoints'])
     return cfg
 
 
@@ -84,7 +58,9 @@ def aps(metrics):
 @pytest.mark.skipif(not osp.isdir(DATA),
                     reason='shared coco-mini-keypoints absent')
 def test_training_on_real_photos_lifts_keypoint_ap(tmp_path):
-    cfg = fit_config(subset(tmp_path), str(tmp_path / 'work'), iters=150)
+    ann = subset(tmp_path, IMAGE_IDS,
+                 osp.join(DATA, 'person_keypoints_train.json'))
+    cfg = fit_config(ann, str(tmp_path / 'work'), iters=150)
     untrained = copy.deepcopy(cfg)
     # untrained: keep detections so that AP is defined (COCO's keypoint AP
     # reads 20 per image)

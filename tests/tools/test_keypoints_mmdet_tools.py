@@ -5,12 +5,12 @@ keypoints file (three real coco-mini-keypoints photos) with
 ``--cfg-options``: training runs, testing prints keypoint AP beside box and
 mask AP, and ``--show-dir`` draws the pictures."""
 import glob
-import json
 import os.path as osp
 import re
 
 import mmdet
 import pytest
+from fit_utils import subset
 
 from cli_utils import explain, read_scalars, run_tool
 from tiny_config import REPO_ROOT
@@ -26,14 +26,7 @@ MAX_ITERS = 2
 @pytest.mark.skipif(not osp.isdir(DATA),
                     reason='shared coco-mini-keypoints absent')
 def test_mmdet_train_then_test_on_another_json(tmp_path):
-    with open(osp.join(DATA, 'person_keypoints_train.json')) as f:
-        coco = json.load(f)
-    coco['images'] = [i for i in coco['images'] if i['id'] in IDS]
-    coco['annotations'] = [a for a in coco['annotations']
-                           if a['image_id'] in IDS]
-    ann = str(tmp_path / 'people.json')
-    with open(ann, 'w') as f:
-        json.dump(coco, f)
+    ann = subset(tmp_path, IDS, osp.join(DATA, 'person_keypoints_train.json'))
     options = [f'{loader}.dataset.{key}={value}'
                for loader in ('train_dataloader', 'test_dataloader')
                for key, value in (('data_root', DATA + '/'),
