@@ -19,7 +19,7 @@ import importlib
 from types import ModuleType
 
 NAMES = ('blender', 'inference', 'train', 'mixing', 'rtmdet', 'onnx',
-         'accuracy')
+         'accuracy', 'keypoints', 'keypoints_latency')
 
 
 def load(name: str) -> ModuleType:

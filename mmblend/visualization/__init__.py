@@ -5,8 +5,9 @@ from .bases_panel import (
     load_image,
     make_panel,
 )
+from .keypoint_visualizer import KeypointDetLocalVisualizer
 
 __all__ = [
-    'BlendInternals', 'blend_internals', 'draw_panel', 'load_image',
-    'make_panel'
+    'BlendInternals', 'KeypointDetLocalVisualizer', 'blend_internals',
+    'draw_panel', 'load_image', 'make_panel'
 ]

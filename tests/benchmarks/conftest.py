@@ -77,10 +77,24 @@ def run_quick(tmp_path):
     import torch
     threads = torch.get_num_threads()
 
-    def run_suite(suite, *options):
-        import run
-        payload = run.main([suite, '--quick', '--out', str(tmp_path),
-                            *options])
+    def run_suite(suite, *options, isolated=False):
+        """``isolated``: in a child process (for suites whose libraries
+        should not live in the test process, e.g. OpenVINO's thread pools
+        before the tests that fork DataLoader workers)."""
+        argv = [suite, '--quick', '--out', str(tmp_path), *options]
+        if isolated:
+            import subprocess
+            out = subprocess.run(
+                [sys.executable, osp.join(BENCH, 'run.py'), *argv],
+                capture_output=True, text=True)
+            assert out.returncode == 0, out.stdout + out.stderr
+            (path, ) = [line.split(' ', 1)[1] for line in
+                        out.stdout.splitlines() if line.startswith('wrote ')]
+            with open(path) as f:
+                payload = dict(json.load(f), path=path)
+        else:
+            import run
+            payload = run.main(argv)
         return check_result(payload, suite)
     yield run_suite
     torch.set_num_threads(threads)  # run.py set 1 for this process

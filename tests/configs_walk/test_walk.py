@@ -46,10 +46,11 @@ def _load_make_batch():
 _make_batch = _load_make_batch()
 
 
-def make_batch(**kwargs):
+def make_batch(num_keypoints=0, **kwargs):
     """The detector tests' batch plus a semantic map (object pixels carry
     their label, the rest 255 = ignore) for models that also need
-    ``gt_sem_seg`` (panoptic); other models ignore it."""
+    ``gt_sem_seg`` (panoptic), and ``num_keypoints`` labelled keypoints
+    spread over each box for models with a keypoint head."""
     inputs, samples = _make_batch(**kwargs)
     for s in samples:
         gt = s.gt_instances
@@ -58,6 +59,12 @@ def make_batch(**kwargs):
                                gt.labels):
             sem[mask] = label
         s.gt_sem_seg = PixelData(sem_seg=sem[None])
+        if num_keypoints:
+            frac = torch.linspace(0.1, 0.9, num_keypoints)[None, :, None]
+            xy = gt.bboxes[:, None, :2] + frac * (gt.bboxes[:, None, 2:] -
+                                                  gt.bboxes[:, None, :2])
+            gt.keypoints = torch.cat([xy, torch.full_like(xy[..., :1], 2)],
+                                     dim=2)
     return inputs, samples
 
 
@@ -144,6 +151,8 @@ def test_config_builds_and_runs(path):
     if isinstance(model_cfg.get('test_cfg'), dict):
         model_cfg['test_cfg'] = zero_score_thr(model_cfg['test_cfg'])
     num_classes = _num_classes(model_cfg)
+    num_keypoints = (model_cfg.get('keypoint_head') or {}).get(
+        'blender', {}).get('num_keypoints', 0)
 
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(model_cfg))
@@ -151,7 +160,8 @@ def test_config_builds_and_runs(path):
     model.train()         # PyTorch init decodes no valid box)
 
     # one loss step: finite losses, gradients reach the parameters
-    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes)
+    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes,
+                                 num_keypoints=num_keypoints)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), True)
     losses = model(**data, mode='loss')
@@ -166,7 +176,7 @@ def test_config_builds_and_runs(path):
     # one predict step on the same tiny images
     model.eval()
     inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes,
-                                 seed=1)
+                                 num_keypoints=num_keypoints, seed=1)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), False)
     with torch.no_grad():
@@ -182,4 +192,7 @@ def test_config_builds_and_runs(path):
         # score_thr is 0: the mask branch must have produced masks
         assert any(len(r.pred_instances) > 0 for r in results)
         assert all('masks' in r.pred_instances for r in results)
+        if num_keypoints:
+            assert all(r.pred_instances.keypoints.shape[1:] == (
+                num_keypoints, 2) for r in results)
     TIMINGS[config_id(path)] = time.perf_counter() - t0

@@ -1,4 +1,12 @@
 """Data transforms of mmblend (registered in mmdet's ``TRANSFORMS``)."""
+from .keypoints import (
+    LoadAnnotationsWithKeypoints,
+    PackDetInputsWithKeypoints,
+    RandomCropWithKeypoints,
+    RandomFlipWithKeypoints,
+    ResizeWithKeypoints,
+    flip_keypoints,
+)
 from .loading import (
     BadImageError,
     ImageProblem,
@@ -7,6 +15,8 @@ from .loading import (
 )
 
 __all__ = [
-    'BadImageError', 'ImageProblem', 'LoadCheckedImageFromFile',
-    'check_image_bytes'
+    'BadImageError', 'ImageProblem', 'LoadAnnotationsWithKeypoints',
+    'LoadCheckedImageFromFile', 'PackDetInputsWithKeypoints',
+    'RandomCropWithKeypoints', 'RandomFlipWithKeypoints',
+    'ResizeWithKeypoints', 'check_image_bytes', 'flip_keypoints'
 ]

@@ -19,14 +19,16 @@ from .blend_hosts import (
     BlendYOLOFHead,
     BlendYOLOXHead,
 )
+from .blend_keypoint_head import BlendKeypointHead
 from .blendmask_head import BlendMaskHead
 from .blendmask_mask_head import BlendMaskMaskHead, paste_masks
 
 __all__ = [
     'BlendATSSHead', 'BlendDDODHead', 'BlendFCOSHead', 'BlendGFLHead',
-    'BlendHostMixin', 'BlendMaskHead', 'BlendMaskMaskHead',
-    'BlendNASFCOSHead', 'BlendPISARetinaHead', 'BlendRTMDetHead',
-    'BlendRTMDetSepBNHead', 'BlendRetinaHead', 'BlendRetinaSepBNHead',
-    'BlendTOODHead', 'BlendVFNetHead', 'BlendYOLOFHead', 'BlendYOLOXHead',
-    'PointPositivesMixin', 'SamplerPositivesMixin', 'paste_masks'
+    'BlendHostMixin', 'BlendKeypointHead', 'BlendMaskHead',
+    'BlendMaskMaskHead', 'BlendNASFCOSHead', 'BlendPISARetinaHead',
+    'BlendRTMDetHead', 'BlendRTMDetSepBNHead', 'BlendRetinaHead',
+    'BlendRetinaSepBNHead', 'BlendTOODHead', 'BlendVFNetHead',
+    'BlendYOLOFHead', 'BlendYOLOXHead', 'PointPositivesMixin',
+    'SamplerPositivesMixin', 'paste_masks'
 ]

@@ -2,15 +2,15 @@
 import copy
 import importlib.util
 import os.path as osp
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors.single_stage_instance_seg import (
     SingleStageInstanceSegmentor,
 )
 from mmdet.registry import MODELS
-from mmdet.structures import OptSampleList
-from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmdet.structures import OptSampleList, SampleList
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from ..dense_heads.host_support import check_host
@@ -47,6 +47,13 @@ class BlendMask(SingleStageInstanceSegmentor):
 
     ``_forward`` (mode='tensor') runs on images alone and returns the raw
     head outputs and the bases, e.g. for FLOPs counting or export.
+
+    ``keypoint_head`` (optional) is a
+    :class:`~mmblend.models.BlendKeypointHead`: the top layer then predicts
+    the mask blender's channels followed by the keypoint blender's, each
+    branch gets its share of the positives' and detections' ``attns``
+    (:meth:`split_attns`), and the predictions carry ``keypoints [D, J, 2]``
+    and ``keypoint_scores [D, J]``.
     """
 
     def __init__(self,
@@ -54,6 +61,7 @@ class BlendMask(SingleStageInstanceSegmentor):
                  neck: OptConfigType,
                  bbox_head: ConfigType,
                  mask_head: ConfigType,
+                 keypoint_head: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -71,16 +79,23 @@ class BlendMask(SingleStageInstanceSegmentor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         blender = self.mask_head.blender
+        self.keypoint_head = None if keypoint_head is None else MODELS.build(
+            keypoint_head)
+        attn_channels = blender.attn_channels
+        needs = (f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
+                 f'M={blender.attn_size}, merge={blender.merge_type})')
+        if self.with_keypoint:
+            attn_channels += self.keypoint_head.blender.attn_channels
+            needs += (' + the keypoint blender\'s '
+                      f'{self.keypoint_head.blender.attn_channels}')
         given = bbox_head.get('attn_channels')
-        if given is not None and given != blender.attn_channels:
+        if given is not None and given != attn_channels:
             raise ValueError(
                 f'bbox_head.attn_channels={given} but the blender needs '
-                f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
-                f'M={blender.attn_size}, merge={blender.merge_type}); '
-                'remove attn_channels from bbox_head to derive it')
+                f'{needs}; remove attn_channels from bbox_head to derive it')
         self.bbox_head = MODELS.build(
             dict(copy.deepcopy(bbox_head),
-                 attn_channels=blender.attn_channels,
+                 attn_channels=attn_channels,
                  train_cfg=copy.deepcopy(train_cfg),
                  test_cfg=copy.deepcopy(test_cfg)))
         self._apply_clip_order(self.test_cfg or {})
@@ -137,7 +152,8 @@ class BlendMask(SingleStageInstanceSegmentor):
         ``tools/analysis_tools/get_flops.py``).
 
         Returns:
-            tuple: ``(bbox_head outputs, (bases, sem_logits), mask_logits)``;
+            tuple: ``(bbox_head outputs, (bases, sem_logits), mask_logits)``
+            and, with a keypoint head, its keypoint bases;
             ``mask_logits [B, D, R, R]`` is the mask branch at ``D =
             test_cfg.max_per_img`` candidates per image (100: the most
             detections inference keeps): the top layer at the ``D`` priors
@@ -159,14 +175,82 @@ class BlendMask(SingleStageInstanceSegmentor):
                     -1, self.bbox_head.cls_out_channels) for c in cls_scores
             ]).max(dim=1)[0]
             prior_inds = scores.topk(min(num_dets, scores.numel()))[1]
-            attns.append(self.bbox_head.attns_at([t[i] for t in box_towers],
-                                                 prior_inds))
+            # (the mask blender's channels: a keypoint head has the rest)
+            attns.append(self.bbox_head.attns_at(
+                [t[i] for t in box_towers],
+                prior_inds)[:, :self.mask_head.blender.attn_channels])
             rois.append(scores.new_tensor([[i, 0, 0, w, h]]).expand(
                 len(prior_inds), 5))
         mask_logits = self.mask_head.blender(bases, torch.cat(attns),
                                              torch.cat(rois))
-        return outs, (bases, sem_logits), mask_logits.unflatten(
+        outs = outs, (bases, sem_logits), mask_logits.unflatten(
             0, (batch_inputs.shape[0], -1))
+        if self.with_keypoint:
+            outs += (self.keypoint_head.forward(x), )
+        return outs
+
+    # keypoints: the detector splits the attentions between the branches ---
+    @property
+    def with_keypoint(self) -> bool:
+        return getattr(self, 'keypoint_head', None) is not None
+
+    def split_attns(
+            self, infos: InstanceList
+    ) -> Tuple[InstanceList, Optional[InstanceList]]:
+        """Per branch, ``infos`` (the host's positives or detections, with
+        the top layer's ``attns [n, C]``) with that branch's ``attns``: the
+        mask blender's first ``mask_head.blender.attn_channels`` channels,
+        the keypoint blender's the rest. Without a keypoint head:
+        ``(infos, None)``."""
+        if not self.with_keypoint:
+            return infos, None
+        split = self.mask_head.blender.attn_channels
+        mask_infos, keypoint_infos = [], []
+        for info in infos:
+            mask_info, keypoint_info = info.new(), info.new()
+            mask_info.attns = info.attns[:, :split]
+            keypoint_info.attns = info.attns[:, split:]
+            mask_infos.append(mask_info)
+            keypoint_infos.append(keypoint_info)
+        return mask_infos, keypoint_infos
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+             **kwargs) -> dict:
+        """mmdet's wiring; with a keypoint head, the positives' attentions
+        are split between the mask and keypoint branches."""
+        if not self.with_keypoint:
+            return super().loss(batch_inputs, batch_data_samples, **kwargs)
+        x = self.extract_feat(batch_inputs)
+        losses = self.bbox_head.loss(x, batch_data_samples, **kwargs)
+        mask_infos, keypoint_infos = self.split_attns(
+            self.bbox_head.get_positive_infos())
+        losses.update(self.mask_head.loss(
+            x, batch_data_samples, positive_infos=mask_infos, **kwargs))
+        losses.update(self.keypoint_head.loss(x, batch_data_samples,
+                                              keypoint_infos))
+        return losses
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True,
+                **kwargs) -> SampleList:
+        """mmdet's wiring; with a keypoint head, the detections (boxes at
+        the input scale) also go to it and ``pred_instances`` gets
+        ``keypoints`` and ``keypoint_scores``."""
+        if not self.with_keypoint:
+            return super().predict(batch_inputs, batch_data_samples,
+                                   rescale=rescale, **kwargs)
+        x = self.extract_feat(batch_inputs)
+        mask_results, keypoint_results = self.split_attns(
+            self.bbox_head.predict(x, batch_data_samples, rescale=False))
+        keypoints = self.keypoint_head.predict(
+            x, batch_data_samples, keypoint_results, rescale=rescale)
+        for results, kps in zip(mask_results, keypoints):
+            results.update(kps)  # kept with the detections the masks keep
+        results_list = self.mask_head.predict(
+            x, batch_data_samples, rescale=rescale, results_list=mask_results)
+        return self.add_pred_to_datasample(batch_data_samples, results_list)
 
 
 def check_pretrained(module) -> None:
