@@ -26,6 +26,9 @@ from .walk_utils import (
 
 CONFIGS = all_configs()
 IMG_SIZE = (64, 96)
+# two-stage DETRs (DINO) take their num_queries (up to 900) queries from the
+# encoder's tokens: the input needs as many (stride-8 level: 28 x 40)
+DETR_SIZE = (224, 320)
 TIMINGS = {}
 
 
@@ -100,13 +103,14 @@ def test_config_builds_and_runs(path):
     if isinstance(model_cfg.get('test_cfg'), dict):
         model_cfg['test_cfg'] = zero_score_thr(model_cfg['test_cfg'])
     num_classes = _num_classes(model_cfg)
+    size = DETR_SIZE if model_cfg.get('as_two_stage') else IMG_SIZE
 
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(model_cfg))
     model.train()
 
     # one loss step: finite losses, gradients reach the parameters
-    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes)
+    inputs, samples = make_batch(size=size, num_classes=num_classes)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), True)
     losses = model(**data, mode='loss')
@@ -120,7 +124,7 @@ def test_config_builds_and_runs(path):
 
     # one predict step on the same tiny images
     model.eval()
-    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes,
+    inputs, samples = make_batch(size=size, num_classes=num_classes,
                                  seed=1)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), False)
@@ -132,7 +136,7 @@ def test_config_builds_and_runs(path):
         assert pred.bboxes.shape[-1] == 4
         assert torch.isfinite(pred.scores).all()
         if 'masks' in pred and len(pred) > 0:
-            assert tuple(pred.masks.shape[1:]) == IMG_SIZE
+            assert tuple(pred.masks.shape[1:]) == size
     if model_cfg.get('type') == 'BlendMask':
         # score_thr is 0: the mask branch must have produced masks
         assert any(len(r.pred_instances) > 0 for r in results)

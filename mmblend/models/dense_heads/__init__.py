@@ -1,3 +1,8 @@
+from .blend_dino_head import (
+    BlendDeformableDETRHead,
+    BlendDINOHead,
+    BlendQueryHostMixin,
+)
 from .blend_host_mixin import (
     BlendHostMixin,
     PointPositivesMixin,
@@ -17,8 +22,9 @@ from .blendmask_head import BlendMaskHead
 from .blendmask_mask_head import BlendMaskMaskHead, paste_masks
 
 __all__ = [
-    'BlendATSSHead', 'BlendFCOSHead', 'BlendGFLHead', 'BlendHostMixin',
-    'BlendMaskHead', 'BlendMaskMaskHead', 'BlendRTMDetHead',
+    'BlendATSSHead', 'BlendDeformableDETRHead', 'BlendDINOHead',
+    'BlendFCOSHead', 'BlendGFLHead', 'BlendHostMixin', 'BlendMaskHead',
+    'BlendMaskMaskHead', 'BlendQueryHostMixin', 'BlendRTMDetHead',
     'BlendRTMDetSepBNHead', 'BlendRetinaHead', 'BlendTOODHead',
     'BlendYOLOXHead', 'PointPositivesMixin', 'SamplerPositivesMixin',
     'paste_masks'
