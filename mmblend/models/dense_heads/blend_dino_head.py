@@ -240,6 +240,14 @@ class BlendQueryHostMixin:
         selection, so the pairing follows the host's own code whichever
         branch it takes, and a host that reads its boxes differently is
         refused instead of paired with wrong attentions.
+
+        Why this way: the query index exists only inside that method and is
+        not returned. Recomputing the top-k beside it would be a second copy
+        of the selection (what the dense hosts pay for); matching
+        detections back to queries by score or box is ambiguous (DETR
+        predicts duplicates, and boxes clipped to the image coincide);
+        patching ``torch.topk`` or mmdet's functions would act globally. A
+        torch function mode is scoped to this call and this one tensor.
         """
         with RowReads(bbox_pred) as reads:
             results = super()._predict_by_feat_single(cls_score, bbox_pred,
