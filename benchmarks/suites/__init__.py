@@ -18,7 +18,8 @@ Registering a suite: the module, its name in :data:`NAMES`, its claims in
 import importlib
 from types import ModuleType
 
-NAMES = ('blender', 'inference', 'train', 'mixing', 'onnx', 'accuracy')
+NAMES = ('blender', 'inference', 'train', 'mixing', 'dino', 'onnx',
+         'accuracy')
 
 
 def load(name: str) -> ModuleType:
