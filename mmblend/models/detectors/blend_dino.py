@@ -34,6 +34,11 @@ class BlendQueryDetectorMixin:
     def __init__(self, *args, bbox_head: ConfigType, mask_head: ConfigType,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None, **kwargs) -> None:
+        if (test_cfg or {}).get('clip_after_mask', False):
+            raise ValueError(
+                'model.test_cfg.clip_after_mask=True is not available on a '
+                'DETR-style host: its post-processing clips the boxes to the '
+                'image before the blender sees them; remove the key')
         mask_head = MODELS.build(dict(
             copy.deepcopy(mask_head), train_cfg=copy.deepcopy(train_cfg),
             test_cfg=copy.deepcopy(test_cfg)))

@@ -422,13 +422,17 @@ def test_config_is_mmdets_host_plus_the_mask_branch(name):
                                                      'FiniteLossHook']
 
 
-def test_mismatched_attn_channels_and_classes_are_refused():
+def test_unservable_settings_are_refused():
     cfg = small_cfg(attn_channels=5)
     with pytest.raises(ValueError, match='attn_channels'):
         MODELS.build(cfg.model)
     cfg = small_cfg()
     cfg.model.mask_head.basis.num_classes = 3
     with pytest.raises(ValueError, match='num_classes=3'):
+        MODELS.build(cfg.model)
+    cfg = small_cfg()
+    cfg.model.test_cfg.clip_after_mask = True
+    with pytest.raises(ValueError, match='clip_after_mask'):
         MODELS.build(cfg.model)
 
 
