@@ -18,7 +18,7 @@ Registering a suite: the module, its name in :data:`NAMES`, its claims in
 import importlib
 from types import ModuleType
 
-NAMES = ('blender', 'inference', 'train', 'mixing', 'rtmdet', 'onnx',
+NAMES = ('blender', 'inference', 'train', 'mixing', 'rtmdet', 'dino', 'onnx',
          'accuracy', 'keypoints', 'keypoints_latency')
 
 

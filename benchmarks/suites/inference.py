@@ -104,20 +104,21 @@ class StageTimer:
         return wrapped
 
 
-def stage_breakdown(model, h, w, device, calls):
-    """Per-call ms of each of :data:`STAGES` (``other``: the rest of the
-    call) and of the whole call (``total``)."""
+def stage_breakdown(model, h, w, device, calls, timer_cls=StageTimer,
+                    stages=STAGES):
+    """Per-call ms of each of ``stages`` (``other``: the rest of the call)
+    and of the whole call (``total``), timed by ``timer_cls``."""
     run = common.predictor(model, h, w, device)
     out = defaultdict(list)
-    with StageTimer(model, device) as timer:
+    with timer_cls(model, device) as timer:
         run()
         for _ in range(calls):
             timer.acc.clear()
             total = common.timeit(run, device) * 1e3
-            for s in STAGES[:-1]:
+            for s in stages[:-1]:
                 out[s].append(timer.acc.get(s, 0.0) * 1e3)
             out['other'].append(total - sum(out[s][-1]
-                                            for s in STAGES[:-1]))
+                                            for s in stages[:-1]))
             out['total'].append(total)
     return out
 

@@ -65,13 +65,18 @@ def load_cfg(path: str, num_dets: int = 100):
     return cfg
 
 
-def build_pair(host: str, device: str, num_dets: int = 100):
-    """(host model, mixed model) in eval mode, the mixed one carrying the
-    host's weights; raises if a host key is missing from the mixed model or
-    has another shape."""
-    host_rel, mix_rel, _ = HOSTS[host]
+def build_pair(host: str, device: str, num_dets: int = 100,
+               hosts: dict = HOSTS, edit=None):
+    """(host model, mixed model) of ``hosts[host]`` (its first two items:
+    mmdet's config, ours) in eval mode, the mixed one carrying the host's
+    weights; raises if a host key is missing from the mixed model or has
+    another shape. ``edit(cfg)``, if given, changes both configs alike
+    before they are built."""
+    host_rel, mix_rel = hosts[host][:2]
     hcfg = load_cfg(common.mim_config(host_rel), num_dets)
     mcfg = load_cfg(common.repo_config(mix_rel), num_dets)
+    for cfg in (hcfg, mcfg) if edit is not None else ():
+        edit(cfg)
     if mcfg.model.bbox_head.type != 'Blend' + hcfg.model.bbox_head.type:
         raise ValueError(f'{mix_rel}: bbox_head {mcfg.model.bbox_head.type} '
                          f'is not Blend + {hcfg.model.bbox_head.type}')

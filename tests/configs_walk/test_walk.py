@@ -33,6 +33,9 @@ from .walk_utils import (
 
 CONFIGS = all_configs()
 IMG_SIZE = (64, 96)
+# two-stage DETRs (DINO) take their num_queries (up to 900) queries from the
+# encoder's tokens: the input needs as many (stride-8 level: 28 x 40)
+DETR_SIZE = (224, 320)
 TIMINGS = {}
 
 
@@ -153,6 +156,7 @@ def test_config_builds_and_runs(path):
     num_classes = _num_classes(model_cfg)
     num_keypoints = (model_cfg.get('keypoint_head') or {}).get(
         'blender', {}).get('num_keypoints', 0)
+    size = DETR_SIZE if model_cfg.get('as_two_stage') else IMG_SIZE
 
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(model_cfg))
@@ -160,7 +164,7 @@ def test_config_builds_and_runs(path):
     model.train()         # PyTorch init decodes no valid box)
 
     # one loss step: finite losses, gradients reach the parameters
-    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes,
+    inputs, samples = make_batch(size=size, num_classes=num_classes,
                                  num_keypoints=num_keypoints)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), True)
@@ -175,7 +179,7 @@ def test_config_builds_and_runs(path):
 
     # one predict step on the same tiny images
     model.eval()
-    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes,
+    inputs, samples = make_batch(size=size, num_classes=num_classes,
                                  num_keypoints=num_keypoints, seed=1)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), False)
@@ -187,7 +191,7 @@ def test_config_builds_and_runs(path):
         assert pred.bboxes.shape[-1] == 4
         assert torch.isfinite(pred.scores).all()
         if 'masks' in pred and len(pred) > 0:
-            assert tuple(pred.masks.shape[1:]) == IMG_SIZE
+            assert tuple(pred.masks.shape[1:]) == size
     if model_cfg.get('type') == 'BlendMask':
         # score_thr is 0: the mask branch must have produced masks
         assert any(len(r.pred_instances) > 0 for r in results)

@@ -1,3 +1,8 @@
+from .blend_dino_head import (
+    BlendDeformableDETRHead,
+    BlendDINOHead,
+    BlendQueryHostMixin,
+)
 from .blend_host_mixin import (
     BlendHostMixin,
     PointPositivesMixin,
@@ -24,11 +29,12 @@ from .blendmask_head import BlendMaskHead
 from .blendmask_mask_head import BlendMaskMaskHead, paste_masks
 
 __all__ = [
-    'BlendATSSHead', 'BlendDDODHead', 'BlendFCOSHead', 'BlendGFLHead',
+    'BlendATSSHead', 'BlendDDODHead', 'BlendDINOHead',
+    'BlendDeformableDETRHead', 'BlendFCOSHead', 'BlendGFLHead',
     'BlendHostMixin', 'BlendKeypointHead', 'BlendMaskHead',
     'BlendMaskMaskHead', 'BlendNASFCOSHead', 'BlendPISARetinaHead',
-    'BlendRTMDetHead', 'BlendRTMDetSepBNHead', 'BlendRetinaHead',
-    'BlendRetinaSepBNHead', 'BlendTOODHead', 'BlendVFNetHead',
-    'BlendYOLOFHead', 'BlendYOLOXHead', 'PointPositivesMixin',
-    'SamplerPositivesMixin', 'paste_masks'
+    'BlendQueryHostMixin', 'BlendRTMDetHead', 'BlendRTMDetSepBNHead',
+    'BlendRetinaHead', 'BlendRetinaSepBNHead', 'BlendTOODHead',
+    'BlendVFNetHead', 'BlendYOLOFHead', 'BlendYOLOXHead',
+    'PointPositivesMixin', 'SamplerPositivesMixin', 'paste_masks'
 ]

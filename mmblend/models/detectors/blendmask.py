@@ -11,7 +11,7 @@ from mmdet.models.detectors.single_stage_instance_seg import (
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..dense_heads.host_support import check_host
 
@@ -78,33 +78,14 @@ class BlendMask(SingleStageInstanceSegmentor):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        blender = self.mask_head.blender
         self.keypoint_head = None if keypoint_head is None else MODELS.build(
             keypoint_head)
-        attn_channels = blender.attn_channels
-        needs = (f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
-                 f'M={blender.attn_size}, merge={blender.merge_type})')
-        if self.with_keypoint:
-            attn_channels += self.keypoint_head.blender.attn_channels
-            needs += (' + the keypoint blender\'s '
-                      f'{self.keypoint_head.blender.attn_channels}')
-        given = bbox_head.get('attn_channels')
-        if given is not None and given != attn_channels:
-            raise ValueError(
-                f'bbox_head.attn_channels={given} but the blender needs '
-                f'{needs}; remove attn_channels from bbox_head to derive it')
         self.bbox_head = MODELS.build(
-            dict(copy.deepcopy(bbox_head),
-                 attn_channels=attn_channels,
+            dict(blend_host_config(bbox_head, self.mask_head,
+                                   self.keypoint_head),
                  train_cfg=copy.deepcopy(train_cfg),
                  test_cfg=copy.deepcopy(test_cfg)))
         self._apply_clip_order(self.test_cfg or {})
-        sem_classes = self.mask_head.basis.num_classes
-        if sem_classes is not None and \
-                sem_classes != self.bbox_head.num_classes:
-            raise ValueError(
-                f'the semantic head has num_classes={sem_classes} but '
-                f'bbox_head has {self.bbox_head.num_classes}')
 
     def _apply_clip_order(self, test_cfg) -> None:
         """``test_cfg.clip_after_mask=True`` (AdelaiDet's order) makes the
@@ -251,6 +232,43 @@ class BlendMask(SingleStageInstanceSegmentor):
         results_list = self.mask_head.predict(
             x, batch_data_samples, rescale=rescale, results_list=mask_results)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+
+def blend_host_config(bbox_head: ConfigType,
+                      mask_head: nn.Module,
+                      keypoint_head: Optional[nn.Module] = None) -> dict:
+    """The config of a host head feeding ``mask_head`` (a built
+    :class:`~mmblend.models.BlendMaskMaskHead`) and, if given,
+    ``keypoint_head`` (a built :class:`~mmblend.models.BlendKeypointHead`):
+    a copy of ``bbox_head`` with ``attn_channels`` set to the blender's
+    ``K*M*M`` plus the keypoint blender's channels.
+
+    Raises ``ValueError`` if ``bbox_head`` sets another ``attn_channels`` or
+    if the semantic head's class count differs from the host's
+    ``num_classes``. Used by every detector with this mask branch
+    (:class:`BlendMask`, :class:`~mmblend.models.BlendDINO`, ...).
+    """
+    blender = mask_head.blender
+    attn_channels = blender.attn_channels
+    needs = (f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
+             f'M={blender.attn_size}, merge={blender.merge_type})')
+    if keypoint_head is not None:
+        attn_channels += keypoint_head.blender.attn_channels
+        needs += (" + the keypoint blender's "
+                  f'{keypoint_head.blender.attn_channels}')
+    given = bbox_head.get('attn_channels')
+    if given is not None and given != attn_channels:
+        raise ValueError(
+            f'bbox_head.attn_channels={given} but the blender needs '
+            f'{needs}; remove attn_channels from bbox_head to derive it')
+    sem_classes = mask_head.basis.num_classes
+    host_classes = bbox_head.get('num_classes')
+    if sem_classes is not None and host_classes is not None and \
+            sem_classes != host_classes:
+        raise ValueError(
+            f'the semantic head has num_classes={sem_classes} but '
+            f'bbox_head has {host_classes}')
+    return dict(copy.deepcopy(bbox_head), attn_channels=attn_channels)
 
 
 def check_pretrained(module) -> None:
