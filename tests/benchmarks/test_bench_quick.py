@@ -84,7 +84,7 @@ def test_compare_accuracy_quick(tmp_path):
     compare_accuracy.main(['--quick', '--out', str(tmp_path), '--work-dir',
                            str(tmp_path / 'wd')])
     p = _check_common(str(tmp_path), 'compare_accuracy_quick',
-                      ['Accuracy (COCO AP, from scratch, same budget)'], 1)
+                      [compare_accuracy.TABLE], 1)
     r = p['results'][0]
     for k in ('train_mask_ap', 'val_mask_ap', 'train_box_ap', 'val_box_ap',
               'train_s'):
@@ -102,7 +102,7 @@ def test_compare_accuracy_quick(tmp_path):
         str(tmp_path / 'compare_accuracy_quick.json'), '--out',
         str(tmp_path / 'merged'), '--name', 'merged'])
     m = _check_common(str(tmp_path / 'merged'), 'merged',
-                      ['Accuracy (COCO AP, from scratch, same budget)'], 2)
+                      [compare_accuracy.TABLE], 2)
     assert [r['model'] for r in m['results']] == ['blendmask', 'condinst']
     assert len(m['machine']['merged_runs']) == 2
     assert any('Merged from 2 runs' in n for n in m['notes'])
@@ -166,13 +166,18 @@ def test_bench_roi_mask_head_quick(tmp_path):
 
 
 def test_compare_accuracy_models_build():
-    """Every light model of compare_accuracy.py builds (the --quick run
-    above trains only the first)."""
+    """Every light model of compare_accuracy.py builds, on the same
+    ImageNet-pretrained backbone (the --quick run above trains only the
+    first)."""
     from mmdet.registry import MODELS
 
     import compare_accuracy
     for name in compare_accuracy.MODELS:
-        model = MODELS.build(compare_accuracy.model_cfg(name))
+        cfg = compare_accuracy.model_cfg(name)
+        assert cfg.backbone == compare_accuracy.BACKBONE, name
+        assert cfg.backbone.init_cfg.checkpoint == \
+            'efficientnet-lite://lite0'
+        model = MODELS.build(cfg)
         assert sum(p.numel() for p in model.parameters()) > 0, name
     mixed = compare_accuracy.model_cfg('mask_rcnn_blender').roi_head
     assert mixed.type == 'BlendRoIHead'
