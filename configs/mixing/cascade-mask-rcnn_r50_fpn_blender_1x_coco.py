@@ -19,3 +19,5 @@ model = dict(
     roi_head=dict(
         type='BlendCascadeRoIHead',
         mask_head={{_base_.blend_roi_mask_head}}))
+train_dataloader = dict(
+    dataset=dict(pipeline={{_base_.blend_rcnn_train_pipeline}}))

@@ -11,3 +11,5 @@ _base_ = [
 model = dict(
     roi_head=dict(
         type='BlendRoIHead', mask_head={{_base_.blend_roi_mask_head}}))
+train_dataloader = dict(
+    dataset=dict(pipeline={{_base_.blend_rcnn_train_pipeline}}))

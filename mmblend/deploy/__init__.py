@@ -1,4 +1,5 @@
-"""Deployment: ONNX export of BlendMask and onnxruntime inference.
+"""Deployment: ONNX export of BlendMask (and of Mask R-CNN / Cascade Mask
+R-CNN with the blender mask head) and onnxruntime / OpenVINO inference.
 
 * :func:`export_onnx` (CLI: ``tools/deployment/export_onnx.py``) traces the
   model's own inference (the host's post-processing and the blender
@@ -8,11 +9,19 @@
 onnxruntime is imported only when a model is run (``pip install
 mmblend[onnxruntime]``).
 """
-from .export import DetectorExport, check_exportable, export_onnx
+from .export import (
+    CascadeDetectorExport,
+    DetectorExport,
+    TwoStageDetectorExport,
+    check_exportable,
+    export_module,
+    export_onnx,
+)
 from .onnx_detector import OnnxDetector
 from .preprocess import Preprocessor
 
 __all__ = [
-    'DetectorExport', 'OnnxDetector', 'Preprocessor', 'check_exportable',
-    'export_onnx'
+    'CascadeDetectorExport', 'DetectorExport', 'OnnxDetector',
+    'Preprocessor', 'TwoStageDetectorExport', 'check_exportable',
+    'export_module', 'export_onnx'
 ]

@@ -1,5 +1,6 @@
-"""Inference with an exported BlendMask on a CPU runtime: onnxruntime or
-OpenVINO (mmdeploy's two CPU backends)."""
+"""Inference with an exported BlendMask (or Mask R-CNN with the blender
+mask head) on a CPU runtime: onnxruntime or OpenVINO (mmdeploy's two CPU
+backends)."""
 from typing import Dict, List, Optional, Union
 
 import numpy as np
@@ -90,8 +91,9 @@ class GraphRunner:
 
 
 class OnnxDetector:
-    """An exported BlendMask (``tools/deployment/export_onnx.py``) as a
-    drop-in for ``inference_detector(model, img)``.
+    """An exported BlendMask or two-stage detector with the blender mask
+    head (``tools/deployment/export_onnx.py``) as a drop-in for
+    ``inference_detector(model, img)``.
 
     ``det = OnnxDetector('model.onnx', CONFIG); result = det(img)``: ``img``
     is a path or a BGR array; ``result`` a ``DetDataSample`` whose
@@ -99,8 +101,9 @@ class OnnxDetector:
     [D]`` and ``masks [D, H, W]`` (bool) at the original image size.
 
     The config gives the preprocessing (test pipeline, data preprocessor)
-    and ``model.test_cfg`` (``mask_thr``, the clipping order); the runtime
-    runs the graph on CPU; the boxes and box-relative ``R x R`` mask
+    and ``model.test_cfg`` (``mask_thr``, the clipping order; a two-stage
+    detector's ``rcnn.mask_thr_binary``, see :func:`mask_test_cfg`); the
+    runtime runs the graph on CPU; the boxes and box-relative ``R x R`` mask
     probabilities become instances with
     :func:`~mmblend.models.dense_heads.blendmask_mask_head.
     postprocess_masks`, as in the PyTorch model.
@@ -118,7 +121,7 @@ class OnnxDetector:
                  backend: str = 'onnxruntime',
                  num_threads: Optional[int] = None, providers=None) -> None:
         self.preprocess = Preprocessor(config)
-        self.test_cfg = self.preprocess.cfg.model.get('test_cfg') or {}
+        self.test_cfg = mask_test_cfg(self.preprocess.cfg.model)
         self.runner = GraphRunner(onnx_file, backend, num_threads, providers)
 
     def run(self, inputs: torch.Tensor, img_shape: torch.Tensor) -> List:
@@ -137,3 +140,16 @@ class OnnxDetector:
             results, torch.from_numpy(probs), sample.metainfo, True,
             self.test_cfg)
         return out
+
+
+def mask_test_cfg(model_cfg) -> dict:
+    """The keys :func:`~mmblend.models.dense_heads.blendmask_mask_head.
+    postprocess_masks` reads: a BlendMask's ``model.test_cfg``; for a
+    two-stage detector (``test_cfg.rcnn``) ``mask_thr`` is
+    ``rcnn.mask_thr_binary``, the threshold of ``FCNMaskHead``'s pasting
+    (the same ``_do_paste_mask`` of the probabilities into the boxes at the
+    original size; its boxes were clipped before the mask head)."""
+    test_cfg = model_cfg.get('test_cfg') or {}
+    if 'rcnn' in test_cfg:
+        return dict(mask_thr=test_cfg['rcnn'].get('mask_thr_binary', 0.5))
+    return test_cfg

@@ -176,5 +176,5 @@ class DatasetCheckHook(Hook):
                 f'{_describe(leaf)} loads none: add dict(type='
                 "'LoadAnnotations', with_bbox=True, with_mask=True, "
                 'poly2mask=False) to train_dataloader.dataset.pipeline '
-                '(after LoadImageFromFile); the annotations need '
+                '(after the image loader); the annotations need '
                 "'segmentation' polygons or RLEs")

@@ -1,4 +1,7 @@
-"""Every config under configs/ builds and runs one loss and one predict step.
+"""Every config under configs/ builds and runs one loss and one predict step,
+and trains with ``LoadCheckedImageFromFile`` while its test pipeline keeps
+mmdet's ``LoadImageFromFile`` (which ``DetInferencer`` needs; mmblend's
+tools validate and test with the checked loader).
 
 The walk is a glob (``configs/**/*.py`` outside ``_base_`` folders), so
 configs added later are covered automatically. Each model keeps its
@@ -6,15 +9,19 @@ architecture; only the input is tiny (2 images of 64x96 with 1-2 rectangle
 objects) and pretrained weights are not loaded. Any registered mmdet model
 is accepted, not only BlendMask variants.
 """
+import copy
 import time
 
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from module_utils import load_module
+
+from mmblend.engine.cli import dataset_pipelines, use_checked_loader
 
 from .walk_utils import (
     all_configs,
@@ -64,6 +71,21 @@ def single_thread():
     torch.set_num_threads(old)
 
 
+@pytest.fixture(autouse=True)
+def runner_info():
+    """What a runner puts in the message hub before the first iteration:
+    TOOD's assigner switch reads the epoch (and refuses a loop too short to
+    switch), YOLOX's batch resize the iteration."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    hub.update_info('epoch', 0)
+    hub.update_info('iter', 0)
+    hub.runtime_info.pop('max_epochs', None)
+    yield
+    for key in ('epoch', 'iter'):
+        hub.runtime_info.pop(key, None)
+
+
 def _num_classes(model_cfg) -> int:
     for head in ('bbox_head', 'roi_head', 'mask_head', 'panoptic_head'):
         h = model_cfg.get(head)
@@ -81,6 +103,27 @@ def _num_classes(model_cfg) -> int:
     return 80
 
 
+def _loaders(cfg, key):
+    return {t['type'] for p in dataset_pipelines(cfg[key].get('dataset'))
+            for t in p if t['type'].startswith('Load') and 'Image' in
+            t['type']}
+
+
+def check_loaders(cfg) -> None:
+    """Training: the checked loader; test pipeline: mmdet's name; after the
+    tools' :func:`use_checked_loader`: the checked loader for val/test."""
+    checked = {'LoadCheckedImageFromFile'}
+    assert _loaders(cfg, 'train_dataloader') == checked
+    assert get_test_pipeline_cfg(cfg)[0]['type'] == 'LoadImageFromFile'
+    cfg = copy.deepcopy(cfg)
+    use_checked_loader(cfg)
+    for key in ('val_dataloader', 'test_dataloader'):
+        if cfg.get(key):
+            assert _loaders(cfg, key) == checked, key
+    if 'tta_pipeline' in cfg:
+        assert cfg.tta_pipeline[0]['type'] == 'LoadCheckedImageFromFile'
+
+
 def test_walk_finds_the_configs():
     ids = {config_id(p) for p in CONFIGS}
     assert {'blendmask_r50_1x.py', 'blendmask_r101_dcni3_3x.py',
@@ -95,6 +138,7 @@ def test_config_builds_and_runs(path):
     cfg = Config.fromfile(str(path))
     if 'model' not in cfg:
         pytest.skip(f'{config_id(path)} defines no model')
+    check_loaders(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = strip_pretrained(to_plain(cfg.model))
     if isinstance(model_cfg.get('test_cfg'), dict):
@@ -103,7 +147,8 @@ def test_config_builds_and_runs(path):
 
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(model_cfg))
-    model.train()
+    model.init_weights()  # as a runner does (an untrained RTMDet's default
+    model.train()         # PyTorch init decodes no valid box)
 
     # one loss step: finite losses, gradients reach the parameters
     inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes)

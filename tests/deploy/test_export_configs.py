@@ -71,27 +71,17 @@ def build(cfg: Config):
     return model
 
 
-@pytest.mark.parametrize('config', [
-    'blendmask_r50_3x.py', 'blendmask_rt_r50_3x.py',
-    'ablations/t5_top_nearest.py',
-    'ablations/t1_assembler_r28_k16.py',  # no top layer
-    'ablations/t3_k1.py',  # one basis
-    'ablations/t4_c3c5.py',  # bases from the backbone
-    'adelaidet_zoo/blendmask_r50_3x.py',  # AdelaiDet's clipping order
-    'mixing/blendmask-atss_r50_fpn_1x_coco.py',
-    'mixing/blendmask-gfl_r50_fpn_1x_coco.py',
-    'mixing/blendmask-retinanet_r50_fpn_1x_coco.py',
-    'mixing/blendmask-fcos_r50-caffe_fpn_gn-head_1x_coco.py',
-])
-def test_config_exports_with_parity(config, tmp_path):
+def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
+    """Export ``model`` (random weights, ``max_per_img`` detections per
+    photo) on one photo with export_onnx's verification, then compare
+    inference_detector with OnnxDetector (onnxruntime and, where installed,
+    OpenVINO) on two photos of other sizes, detections matched by label and
+    box IoU. Returns the last detector and photo."""
     from mmblend.deploy import OnnxDetector, Preprocessor, export_onnx
     from mmblend.deploy.preprocess import img_shape_tensor
-    cfg = shrunk(config)
-    model = build(cfg)
     inputs, sample = Preprocessor(cfg)(osp.join(PHOTOS, '000000000034.jpg'))
     out = str(tmp_path / 'model.onnx')
     report = export_onnx(model, inputs, img_shape_tensor(sample), out)
-    max_per_img = cfg.model.test_cfg.max_per_img
     assert report['num_dets'] == max_per_img and report['opset'] == 16
     dets = [OnnxDetector(out, cfg)]
     if importlib.util.find_spec('openvino') is not None:
@@ -107,11 +97,32 @@ def test_config_exports_with_parity(config, tmp_path):
         match = match_detections(
             r, o, score_intervals=cut_intervals(r, o, max_per_img),
             mask_tol=0.05, names=('PyTorch', det.runner.backend))
-        print(config, det.runner.backend, name, len(r), len(o),
-              match.summary())
+        print(det.runner.backend, name, len(r), len(o), match.summary())
         assert match.ok, '\n'.join(match.problems)
         assert len(match.pairs) >= len(r) - 2, match.summary()
+    return det, path
+
+
+@pytest.mark.parametrize('config', [
+    'blendmask_r50_3x.py', 'blendmask_rt_r50_3x.py',
+    'ablations/t5_top_nearest.py',
+    'ablations/t1_assembler_r28_k16.py',  # no top layer
+    'ablations/t3_k1.py',  # one basis
+    'ablations/t4_c3c5.py',  # bases from the backbone
+    'adelaidet_zoo/blendmask_r50_3x.py',  # AdelaiDet's clipping order
+    'mixing/blendmask-atss_r50_fpn_1x_coco.py',
+    'mixing/blendmask-gfl_r50_fpn_1x_coco.py',
+    'mixing/blendmask-retinanet_r50_fpn_1x_coco.py',
+    'mixing/blendmask-fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+])
+def test_config_exports_with_parity(config, tmp_path):
+    cfg = shrunk(config)
+    model = build(cfg)
+    det, path = export_with_parity(cfg, model, tmp_path,
+                                   cfg.model.test_cfg.max_per_img)
     if cfg.model.test_cfg.get('clip_after_mask'):
+        from mmblend.deploy import Preprocessor
+        from mmblend.deploy.preprocess import img_shape_tensor
         # the graph kept boxes unclipped through NMS and the blender
         boxes = det.run(*Preprocessor(cfg)(path)[:1],
                         img_shape_tensor(det.preprocess(path)[1]))[0]
@@ -145,23 +156,58 @@ def test_tood_is_refused_naming_its_op():
         check_exportable(model)
 
 
-def test_export_cli_reports_refusal(tmp_path):
+def run_export_cli(tmp_path, config: str):
+    """``tools/deployment/export_onnx.py`` on a shrunk ``config`` with a
+    checkpoint of its random weights: the process and the output path."""
     import subprocess
     import sys
-    cfg = shrunk('ablations/t6_r28_roipool.py')
-    cfg_file = str(tmp_path / 'roipool.py')
+    cfg = shrunk(config)
+    cfg_file = str(tmp_path / 'config.py')
     cfg.dump(cfg_file)
-    model = build(cfg)
-    ckpt = str(tmp_path / 'r.pth')
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=build(cfg).state_dict()), ckpt)
+    out = tmp_path / 'model.onnx'
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'deployment',
                                   'export_onnx.py'), cfg_file, ckpt,
-         '--out', str(tmp_path / 'x.onnx')],
-        capture_output=True, text=True, timeout=300)
+         '--out', str(out)],
+        capture_output=True, text=True, timeout=600)
+    return proc, out
+
+
+def test_export_cli_on_a_mixing_config(tmp_path):
+    """BlendMask on mmdet's ATSS (configs/mixing/, written on mmdet's own
+    config) exports through the CLI, verified."""
+    proc, out = run_export_cli(tmp_path,
+                               'mixing/blendmask-atss_r50_fpn_1x_coco.py')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'wrote' in proc.stdout and 'matched=' in proc.stdout, proc.stdout
+    assert out.exists()
+
+
+def test_export_cli_reports_refusal(tmp_path):
+    proc, out = run_export_cli(tmp_path, 'ablations/t6_r28_roipool.py')
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'op RoIPool' in proc.stderr and 'blender.pooler' in proc.stderr
-    assert not (tmp_path / 'x.onnx').exists()
+    assert not out.exists()
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason='TensorRT needs a CUDA GPU; none on this machine (the device tool '
+    'lends one to some tasks only)')
+def test_tensorrt_builds_an_engine_from_the_graph(tmp_path):
+    """Where a GPU and TensorRT exist: TensorRT's ONNX parser builds an
+    engine from an exported graph."""
+    trt = pytest.importorskip('tensorrt')
+    proc, out = run_export_cli(tmp_path, 'blendmask_r50_3x.py')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse(out.read_bytes()), [
+        str(parser.get_error(i)) for i in range(parser.num_errors)]
 
 
 def test_dcn_config_is_refused_naming_the_op():

@@ -136,3 +136,38 @@ def test_resize_export_path_equals_matrices_at_other_sizes(mode):
         np.testing.assert_allclose(out, resize(x, (H, W), mode).numpy(),
                                    rtol=0, atol=1e-5 if mode == 'bilinear'
                                    else 0)
+
+
+class Select(torch.nn.Module):
+    """A host's per-level candidate selection, as the hosts call it."""
+
+    def __init__(self, fn, topk):
+        super().__init__()
+        self.fn, self.topk = fn, topk
+
+    def forward(self, scores):
+        out = self.fn(scores, 0.5, self.topk)
+        return out[0], out[2], out[1]
+
+
+@pytest.mark.parametrize('topk', [20, -1])
+def test_candidate_selection_does_not_freeze_the_tracing_count(topk):
+    """Traced on a level with fewer valid candidates than ``topk`` and run
+    on one with more: mmdet's ``filter_scores_and_topk`` freezes
+    ``min(topk, num_valid)`` at the tracing count (so the graph keeps too
+    many), the export's replacement gives mmdet's eager result."""
+    from mmdet.models.utils import filter_scores_and_topk
+
+    from mmblend.deploy.rewrite import traceable_filter_scores_and_topk
+    gen = torch.Generator().manual_seed(0)
+    few = torch.rand(4, 3, generator=gen) * 0.6  # ~2 above 0.5
+    many = torch.rand(50, 3, generator=gen)  # ~75 above 0.5
+    eager = [t.numpy() for t in Select(filter_scores_and_topk, topk)(many)]
+    ours = run_onnx(Select(traceable_filter_scores_and_topk, topk), (few, ),
+                    ['scores'], {'scores': {0: 'n'}})(many)
+    for a, b in zip(eager, ours):
+        np.testing.assert_array_equal(a, b)
+    if topk > 0:  # the original, traced the same way, is wrong
+        frozen = run_onnx(Select(filter_scores_and_topk, topk), (few, ),
+                          ['scores'], {'scores': {0: 'n'}})(many)
+        assert len(frozen[0]) != len(eager[0]) == topk

@@ -52,8 +52,7 @@ model = dict(
             _delete_=True,
             num_convs=3,
             norm_cfg=dict(type='SyncBN', requires_grad=True),
-            sem_norm_cfg=dict(type='BN', requires_grad=True)),
-        blender=dict(bases_stride=4)),
+            sem_norm_cfg=dict(type='BN', requires_grad=True))),
     test_cfg=dict(clip_after_mask=True, min_bbox_size=-1))
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),

@@ -2,7 +2,8 @@
 # the blender "can also be used to refine two-stage instance predictions"),
 # for the Mask R-CNN and Cascade Mask R-CNN mixing configs. Every name here
 # is new to mmdet's configs; they place the head with
-# `mask_head={{_base_.blend_roi_mask_head}}`.
+# `mask_head={{_base_.blend_roi_mask_head}}` and the training pipeline with
+# `pipeline={{_base_.blend_rcnn_train_pipeline}}`.
 custom_imports = dict(imports=['mmblend'], allow_failed_imports=False)
 
 # BlendRoIMaskHead takes FCNMaskHead's arguments, so only `type`, `basis` and
@@ -23,7 +24,17 @@ blend_roi_mask_head = dict(
         num_bases=4,
         num_classes=80,
         sem_in_index=1),
-    blender=dict(num_bases=4, attn_size=14, bottom_resolution=28))
+    blender=dict(attn_size=14, bottom_resolution=28))
+
+# mmdet's Mask R-CNN / Cascade Mask R-CNN training pipeline, with the loader
+# that skips bad image files (the test pipeline keeps mmdet's).
+blend_rcnn_train_pipeline = [
+    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
 
 # mmdet's runtime has no custom hooks: ours check the dataset against the
 # model before the first iteration and stop on a non-finite loss.

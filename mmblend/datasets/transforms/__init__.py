@@ -2,10 +2,11 @@
 from .loading import (
     BadImageError,
     ImageProblem,
-    LoadImageFromFile,
+    LoadCheckedImageFromFile,
     check_image_bytes,
 )
 
 __all__ = [
-    'BadImageError', 'ImageProblem', 'LoadImageFromFile', 'check_image_bytes'
+    'BadImageError', 'ImageProblem', 'LoadCheckedImageFromFile',
+    'check_image_bytes'
 ]

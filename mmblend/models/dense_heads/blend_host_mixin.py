@@ -138,8 +138,15 @@ class BlendHostMixin:
         ``loss_by_feat`` arguments); records its positives for
         :meth:`get_positive_infos`."""
         batch = signature(super().loss_by_feat).bind(*args, **kwargs)
+        # the host is trained as a detector: GT boxes and labels, no masks
+        # (RTMDet's assigner and CondInst's FCOS targets would otherwise
+        # centre on the masks)
+        batch.arguments['batch_gt_instances'] = [
+            InstanceData(**{k: v for k, v in gt.items() if k != 'masks'})
+            for gt in batch.arguments['batch_gt_instances']
+        ]
         self.start_positives()
-        losses = super().loss_by_feat(*args, **kwargs)
+        losses = super().loss_by_feat(*batch.args, **batch.kwargs)
         self._raw_positive_infos = dict(
             box_towers=box_towers,
             positives=self.collect_positives(
@@ -351,7 +358,13 @@ class SamplerPositivesMixin:
         for i, (gt, meta) in enumerate(zip(batch_gt_instances,
                                            batch_img_metas)):
             record = self.sampler.records.get(id(gt))
-            if record is None:  # the host sampled nothing (e.g. no GT)
+            if record is None and len(gt) > 0:
+                raise RuntimeError(
+                    f'{type(self).__name__}: the host computed the targets of '
+                    f'an image with {len(gt)} GT without its sampler, so its '
+                    'positives were not recorded (a host must sample each '
+                    "image's own gt_instances)")
+            if record is None:  # the host sampled nothing (no GT)
                 empty = box_towers[0].new_zeros((0, ), dtype=torch.long)
                 positives.append(InstanceData(
                     pos_inds=empty, pos_assigned_gt_inds=empty,
@@ -400,22 +413,18 @@ class PointPositivesMixin:
 
     mmdet's ``FCOSHead`` drops the matched GT index; its CondInst variant
     (:class:`~mmdet.models.dense_heads.CondInstBboxHead`) computes the same
-    targets and keeps it. Its assignment is used here on the boxes alone,
-    so that centre sampling uses box centres as in FCOS (CondInst uses mask
-    centroids when masks are given). Mask-loss weights are the centerness
-    targets.
+    targets and keeps it. It gets the GT boxes alone (as every host, see
+    :meth:`BlendHostMixin.loss_by_feat`), so that centre sampling uses box
+    centres as in FCOS (CondInst uses mask centroids when masks are given).
+    Mask-loss weights are the centerness targets.
     """
 
     _get_targets_single = CondInstBboxHead._get_targets_single
 
     def get_targets(self, points: List[Tensor],
                     batch_gt_instances: InstanceList) -> tuple:
-        boxes_only = [
-            InstanceData(bboxes=gt.bboxes, labels=gt.labels)
-            for gt in batch_gt_instances
-        ]
         labels, bbox_targets, pos_inds_list, pos_gt_inds_list = \
-            CondInstBboxHead.get_targets(self, points, boxes_only)
+            CondInstBboxHead.get_targets(self, points, batch_gt_instances)
         num_imgs = len(batch_gt_instances)
         flat_targets = torch.cat(
             [t.reshape(num_imgs, -1, 4) for t in bbox_targets], dim=1)

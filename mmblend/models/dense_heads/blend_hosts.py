@@ -13,12 +13,18 @@ from typing import Tuple
 import torch
 from mmdet.models.dense_heads import (
     ATSSHead,
+    DDODHead,
     FCOSHead,
     GFLHead,
+    NASFCOSHead,
+    PISARetinaHead,
     RetinaHead,
+    RetinaSepBNHead,
     RTMDetHead,
     RTMDetSepBNHead,
     TOODHead,
+    VFNetHead,
+    YOLOFHead,
     YOLOXHead,
 )
 from mmdet.registry import MODELS
@@ -108,23 +114,31 @@ class BlendTOODHead(SamplerPositivesMixin, BlendHostMixin, TOODHead):
     thresholded as they are; mask-loss weights: uniform.
 
     TOOD switches assigners by the runner's epoch (the message hub's
-    ``epoch``), which an iteration-based loop never sets: train it with an
-    epoch-based loop (mmdet's TOOD configs do); an iteration loop is refused
-    at the first loss with an error naming ``train_cfg``.
+    ``epoch``), which an iteration-based loop never advances (mmengine's
+    ``IterBasedTrainLoop`` counts one epoch): train it with an epoch-based
+    loop longer than ``initial_epoch`` (mmdet's TOOD configs do); otherwise
+    the first loss raises an error naming ``train_cfg``.
     """
 
     box_tower_consumer = 'tood_reg'
 
     def loss_by_feat(self, *args, **kwargs) -> dict:
-        if MessageHub.get_current_instance().get_info('epoch') is None:
-            raise RuntimeError(
-                'BlendTOODHead (like mmdet\'s TOODHead) switches from ATSS to '
-                'task-aligned assignment after train_cfg.initial_epoch '
-                'epochs, read from the runner\'s epoch, which an '
-                'iteration-based loop never sets: train with '
-                "train_cfg=dict(type='EpochBasedTrainLoop', ...) as mmdet's "
-                'TOOD configs do')
-        return super().loss_by_feat(*args, **kwargs)
+        hub = MessageHub.get_current_instance()
+        max_epochs = hub.get_info('max_epochs')
+        if hub.get_info('epoch') is None:
+            problem = "no runner has set the epoch (the message hub's 'epoch')"
+        elif max_epochs is not None and max_epochs <= self.initial_epoch:
+            problem = (f'the runner trains max_epochs={max_epochs} '
+                       '(IterBasedTrainLoop counts one epoch), so the switch '
+                       'never happens')
+        else:
+            return super().loss_by_feat(*args, **kwargs)
+        raise RuntimeError(
+            "BlendTOODHead (like mmdet's TOODHead) switches from ATSS to "
+            'task-aligned assignment after model.train_cfg.initial_epoch='
+            f'{self.initial_epoch} epochs of the runner, but {problem}: train '
+            "with train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=...) "
+            "longer than initial_epoch, as mmdet's TOOD configs do")
 
 
 @MODELS.register_module()
@@ -158,3 +172,79 @@ class BlendYOLOXHead(SamplerPositivesMixin, BlendHostMixin, YOLOXHead):
         max_scores, labels = torch.max(flat_cls[img_id], 1)
         valid = flat_obj[img_id] * max_scores >= record.cfg.score_thr
         return valid.nonzero()[:, 0], labels[valid]
+
+
+@MODELS.register_module()
+class BlendVFNetHead(SamplerPositivesMixin, BlendHostMixin, VFNetHead):
+    """VarifocalNet + top layer on the refined box tower (the input of
+    ``vfnet_reg_refine``, after the star-shaped deformable conv), which
+    predicts the final boxes. Positives: its ATSS assignment
+    (``use_atss=True``, as in all of mmdet's VFNet configs; its FCOS targets
+    keep no matched GT and are refused); scores: the IoU-aware
+    classification scores; mask-loss weights: uniform."""
+
+    box_tower_consumer = 'vfnet_reg_refine'
+
+    def __init__(self, *args, use_atss: bool = True, **kwargs) -> None:
+        if not use_atss:
+            raise ValueError(
+                'BlendVFNetHead needs model.bbox_head.use_atss=True: with '
+                "use_atss=False VFNet uses FCOS's targets, which keep no "
+                'matched GT per positive for the mask loss')
+        super().__init__(*args, use_atss=use_atss, **kwargs)
+
+
+@MODELS.register_module()
+class BlendDDODHead(SamplerPositivesMixin, BlendHostMixin, DDODHead):
+    """DDOD + top layer on its regression tower (the input of
+    ``atss_reg``). DDOD assigns twice per image, for classification
+    (``assigner``) and for regression (``reg_assigner``), both through its
+    sampler; the positives of the mask loss are the regression ones (the
+    later sampling, which the record keeps), the branch the top layer sits
+    on. Scores: ``sigmoid(cls)`` times ``sigmoid(iou)``; mask-loss weights:
+    uniform."""
+
+    box_tower_consumer = 'atss_reg'
+
+
+@MODELS.register_module()
+class BlendYOLOFHead(SamplerPositivesMixin, BlendHostMixin, YOLOFHead):
+    """YOLOF + top layer on its box subnet (the input of ``bbox_pred``);
+    its 5 anchors per location share the attention. Positives: its
+    ``UniformAssigner``'s; scores: YOLOF's objectness-normalised ones;
+    mask-loss weights: uniform. YOLOF's one stride-32 level cannot feed a
+    stride-8 basis module: read the backbone's C3 and C5 instead
+    (``feat_source='backbone'``, backbone ``out_indices=(1, 3)``; its
+    DilatedEncoder takes the last)."""
+
+    box_tower_consumer = 'bbox_pred'
+
+
+@MODELS.register_module()
+class BlendPISARetinaHead(SamplerPositivesMixin, BlendHostMixin,
+                          PISARetinaHead):
+    """RetinaNet with PISA's loss re-weighting (ISR, CARL) + top layer; as
+    :class:`BlendRetinaHead` (PISA re-weights the sampler's positives, it
+    does not change them)."""
+
+    box_tower_consumer = 'retina_reg'
+
+
+@MODELS.register_module()
+class BlendRetinaSepBNHead(SamplerPositivesMixin, BlendHostMixin,
+                           RetinaSepBNHead):
+    """RetinaNet with convs shared across levels and BN per level (mmdet's
+    NAS-FPN, FPG and EfficientNet configs) + top layer; as
+    :class:`BlendRetinaHead`. The host initialises its own convs only
+    (``init_cfg`` must be None), so the top layer keeps PyTorch's default
+    initialisation."""
+
+    box_tower_consumer = 'retina_reg'
+
+
+@MODELS.register_module()
+class BlendNASFCOSHead(PointPositivesMixin, BlendHostMixin, NASFCOSHead):
+    """NAS-FCOS's searched head + top layer; as :class:`BlendFCOSHead`
+    (its targets, scores and post-processing are FCOS's)."""
+
+    box_tower_consumer = 'conv_reg'

@@ -173,7 +173,9 @@ class BlendMaskMaskHead(BaseMaskHead):
         Args:
             bases: ``[B, K, H/s, W/s]``.
             results_list: per image detections with ``bboxes [D, 4]`` (input
-                scale), ``scores``, ``labels``, ``attns [D, K*M*M]``.
+                scale), ``scores``, ``labels``, ``attns [D, K*M*M]``; a
+                detection with a non-finite or inverted box gets an empty
+                mask.
             rescale: paste at ``ori_shape`` and rescale boxes (else at
                 ``img_shape``).
 
@@ -195,13 +197,25 @@ class BlendMaskMaskHead(BaseMaskHead):
         """The blender on each image's detections (``bboxes [D, 4]`` at the
         input scale, ``attns [D, K*M*M]``): box-relative mask probabilities
         ``[D, R, R]`` per image (traceable: the exported graph ends
-        here)."""
+        here). A box RoIAlign cannot take (non-finite or inverted) gets
+        zeros, outside tracing."""
         rois = torch.cat([
             torch.cat([torch.full_like(r.bboxes[:, :1], i), r.bboxes], dim=1)
             for i, r in enumerate(results_list)
         ])
         attns = torch.cat([r.attns for r in results_list])
-        probs = self.blender(bases, attns, rois).sigmoid()
+        if torch.jit.is_tracing():  # (the exported graph has no branch)
+            probs = self.blender(bases, attns, rois).sigmoid()
+        else:
+            # Boxes RoIAlign cannot take get empty masks: non-finite ones (a
+            # host that does not clip, YOLOX, may decode them) and inverted
+            # ones (kept when test_cfg.min_bbox_size is absent or negative).
+            valid = torch.isfinite(rois[:, 1:]).all(dim=1) & (
+                rois[:, 3] >= rois[:, 1]) & (rois[:, 4] >= rois[:, 2])
+            R = self.blender.bottom_resolution
+            probs = rois.new_zeros((len(rois), R, R))
+            probs[valid] = self.blender(bases, attns[valid],
+                                        rois[valid]).sigmoid()
         if len(results_list) == 1:
             return [probs]
         return list(probs.split([len(r) for r in results_list]))
@@ -294,17 +308,24 @@ def paste_masks(probs: Tensor, boxes: Tensor, img_h: int, img_w: int,
     """Paste ``[D, R, R]`` box-relative probabilities into ``[D, H, W]`` bool
     masks. On CPU each mask is pasted only over its box region (cost grows
     with box area, not image area); on GPU in chunks over the whole image.
+    A box without area inside the image (entirely outside it, from a host
+    that does not clip its boxes such as YOLOX, inverted, or not finite)
+    gets an empty mask.
     """
     D = probs.size(0)
     masks = torch.zeros((D, img_h, img_w), dtype=torch.bool,
                         device=probs.device)
-    if D == 0:
+    x0, y0, x1, y1 = boxes.unbind(1)
+    hits = ((x1 > x0.clamp(min=0)) & (x0 < x1.clamp(max=img_w)) &
+            (y1 > y0.clamp(min=0)) & (y0 < y1.clamp(max=img_h)) &
+            torch.isfinite(boxes).all(dim=1)).nonzero().squeeze(1)
+    if len(hits) == 0:
         return masks
     on_cpu = probs.device.type == 'cpu'
     # Chunks of ~1 GB of float grids on GPU, one box at a time on CPU.
-    num_chunks = D if on_cpu else int(
-        math.ceil(D * img_h * img_w * 4 / 2**30))
-    for inds in torch.chunk(torch.arange(D, device=probs.device), num_chunks):
+    num_chunks = len(hits) if on_cpu else int(
+        math.ceil(len(hits) * img_h * img_w * 4 / 2**30))
+    for inds in torch.chunk(hits, num_chunks):
         chunk, spatial = _do_paste_mask(
             probs[inds, None], boxes[inds], img_h, img_w, skip_empty=on_cpu)
         masks[(inds, ) + spatial] = chunk >= threshold

@@ -4,6 +4,7 @@ import importlib.util
 import os.path as osp
 from typing import Sequence
 
+import torch
 from mmdet.models.detectors.single_stage_instance_seg import (
     SingleStageInstanceSegmentor,
 )
@@ -11,6 +12,8 @@ from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
+
+from ..dense_heads.host_support import check_host
 
 
 class NeckFeatures(tuple):
@@ -30,10 +33,15 @@ class BlendMask(SingleStageInstanceSegmentor):
 
     ``bbox_head`` is a host with BlendMask's top layer:
     :class:`~mmblend.models.BlendMaskHead` (the paper's FCOS) or any
-    ``Blend*Head`` (``BlendATSSHead``, ``BlendGFLHead``, ...); its
+    ``Blend*Head`` (``BlendATSSHead``, ``BlendGFLHead``, ...); any other head
+    is refused before anything is built, naming the supported hosts and why
+    the head cannot be one
+    (:func:`~mmblend.models.dense_heads.host_support.check_host`). Its
     ``attn_channels`` is taken from the mask head's blender (set it only to
     double-check). ``mask_head`` is a
-    :class:`~mmblend.models.BlendMaskMaskHead`. Training and inference are
+    :class:`~mmblend.models.BlendMaskMaskHead`; its basis module's
+    ``in_channels`` is taken from ``neck.out_channels`` when it reads the
+    neck's levels (:func:`fill_basis_in_channels`). Training and inference are
     mmdet's :class:`SingleStageInstanceSegmentor` wiring: box-head losses,
     its positives to the mask head; detections to the blender.
 
@@ -50,11 +58,14 @@ class BlendMask(SingleStageInstanceSegmentor):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
+        check_host(bbox_head.get('type'))
+        mask_head = copy.deepcopy(mask_head)
+        fill_basis_in_channels(mask_head.get('basis'), neck)
         super().__init__(
             backbone=backbone,
             neck=neck,
             bbox_head=None,
-            mask_head=copy.deepcopy(mask_head),
+            mask_head=mask_head,
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
@@ -121,9 +132,41 @@ class BlendMask(SingleStageInstanceSegmentor):
                  batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None,
                  **kwargs) -> tuple:
-        """``(bbox_head outputs, (bases, sem_logits))`` without GT."""
+        """The whole network on images alone, without post-processing
+        (``mode='tensor'``, e.g. for FLOP counters such as mmdet's
+        ``tools/analysis_tools/get_flops.py``).
+
+        Returns:
+            tuple: ``(bbox_head outputs, (bases, sem_logits), mask_logits)``;
+            ``mask_logits [B, D, R, R]`` is the mask branch at ``D =
+            test_cfg.max_per_img`` candidates per image (100: the most
+            detections inference keeps): the top layer at the ``D`` priors
+            with the highest class score, blended with the whole image as
+            RoI. At inference the RoIs are the detections' boxes, which only
+            move RoIAlign's sampling points: this costs what ``D``
+            detections cost.
+        """
         x = self.extract_feat(batch_inputs)
-        return self.bbox_head.forward(x), self.mask_head.forward(x)
+        outs = self.bbox_head.forward(x)
+        bases, sem_logits = self.mask_head.forward(x)
+        box_towers, cls_scores = outs[0], outs[1]
+        num_dets = (self.test_cfg or {}).get('max_per_img', 100)
+        h, w = batch_inputs.shape[-2:]
+        attns, rois = [], []
+        for i in range(batch_inputs.shape[0]):
+            scores = torch.cat([
+                c[i].permute(1, 2, 0).reshape(
+                    -1, self.bbox_head.cls_out_channels) for c in cls_scores
+            ]).max(dim=1)[0]
+            prior_inds = scores.topk(min(num_dets, scores.numel()))[1]
+            attns.append(self.bbox_head.attns_at([t[i] for t in box_towers],
+                                                 prior_inds))
+            rois.append(scores.new_tensor([[i, 0, 0, w, h]]).expand(
+                len(prior_inds), 5))
+        mask_logits = self.mask_head.blender(bases, torch.cat(attns),
+                                             torch.cat(rois))
+        return outs, (bases, sem_logits), mask_logits.unflatten(
+            0, (batch_inputs.shape[0], -1))
 
 
 def check_pretrained(module) -> None:
@@ -150,3 +193,32 @@ def check_pretrained(module) -> None:
             f'backbone pretrained checkpoint {ckpt!r} not found (from '
             'model.backbone.init_cfg.checkpoint); fix the path, or set '
             'model.backbone.init_cfg=None to train from scratch on purpose.')
+
+
+def fill_basis_in_channels(basis: OptConfigType, neck: OptConfigType) -> None:
+    """Take the basis module's ``in_channels`` from the neck, as the blender
+    gives ``bbox_head.attn_channels``: filled in ``basis`` when it is not
+    given, checked when it is (``ValueError`` naming the key), for a basis
+    module reading the neck's levels (``feat_source='neck'``) of a neck
+    (the last of a list) with one ``out_channels`` for all levels (FPN,
+    CSPNeXtPAFPN, YOLOXPAFPN, ...). Other inputs are checked against the
+    features at the first forward
+    (:meth:`~mmblend.models.necks.base_basis.BaseBasisModule.select`)."""
+    if not isinstance(basis, dict) or basis.get('feat_source',
+                                                'neck') != 'neck':
+        return
+    if isinstance(neck, (list, tuple)):
+        neck = neck[-1] if neck else None
+    width = neck.get('out_channels') if isinstance(neck, dict) else None
+    if not isinstance(width, int):
+        return
+    given = basis.get('in_channels')
+    if given is None:
+        basis['in_channels'] = width
+    elif any(w != width
+             for w in ([given] if isinstance(given, int) else given)):
+        raise ValueError(
+            f'model.mask_head.basis.in_channels={given} but the neck gives '
+            f'{width} channels per level (model.neck.out_channels): leave '
+            'model.mask_head.basis.in_channels out to take it from the '
+            f'neck, or set it to {width}')

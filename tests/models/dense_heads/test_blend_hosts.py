@@ -1,6 +1,6 @@
-"""The mixing mechanism on every host head (mmdet's ATSS, GFL, RetinaNet,
-FCOS, RTMDet, TOOD and YOLOX heads, built from mmdet's own configs, and our
-BlendMaskHead): positives in a batch of differently sized images (equal to
+"""The mixing mechanism on every host head (each supported host of the sweep
+in mmblend.models.dense_heads.host_support, built from mmdet's own configs,
+and our BlendMaskHead): positives in a batch of differently sized images (equal to
 the host's own assignment), attentions at positives and detections, pairing
 of detections with the priors the host's own selection kept."""
 import os.path as osp
@@ -15,25 +15,21 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 
+from mmblend.models.dense_heads import host_support
+
 MIM = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 HOSTS = {
-    'BlendATSSHead': 'atss/atss_r50_fpn_1x_coco.py',
-    'BlendGFLHead': 'gfl/gfl_r50_fpn_1x_coco.py',
-    'BlendRetinaHead': 'retinanet/retinanet_r50_fpn_1x_coco.py',
-    'BlendFCOSHead': 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+    **{h.blend: h.config for h in host_support.HOSTS
+       if h.blend and h.config},
     'BlendMaskHead': osp.join(REPO, 'configs', '_base_', 'models',
                               'blendmask_r50_fpn.py'),
-    'BlendRTMDetSepBNHead': 'rtmdet/rtmdet_s_8xb32-300e_coco.py',
     'BlendRTMDetHead': 'rtmdet/rtmdet_s_8xb32-300e_coco.py',
-    'BlendTOODHead': 'tood/tood_r50_fpn_1x_coco.py',
-    'BlendYOLOXHead': 'yolox/yolox_s_8xb8-300e_coco.py',
 }
-POINT_HOSTS = ('BlendFCOSHead', 'BlendMaskHead')
+POINT_HOSTS = ('BlendFCOSHead', 'BlendMaskHead', 'BlendNASFCOSHead')
 NUM_CLASSES = 3
-# levels of a 64 x 64 batch input at strides 8..128
-SIZES = [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
+INPUT = 64  # the batch input is 64 x 64
 
 
 def make_head(name, attn_channels=2 * 3 * 3):
@@ -47,6 +43,14 @@ def make_head(name, attn_channels=2 * 3 * 3):
                 attn_channels=attn_channels,
                 train_cfg=cfg.model.get('train_cfg'),
                 test_cfg=ConfigDict(cfg.model.test_cfg, score_thr=0.0))
+    if name == 'BlendYOLOFHead':  # its own tower depths
+        head.pop('stacked_convs')
+        head.update(num_cls_convs=1, num_reg_convs=1)
+        # the 20-55 px boxes overlap its >= 32 px anchors less than the
+        # pos_ignore_thr of 1333-px images
+        head['train_cfg'].assigner.pos_ignore_thr = 0.0
+    if name == 'BlendDDODHead':  # deformable convs need 3x3 maps (P7: 1x1)
+        head.update(use_dcn=False)
     torch.manual_seed(0)
     head = MODELS.build(head)
     head.init_weights()
@@ -54,7 +58,9 @@ def make_head(name, attn_channels=2 * 3 * 3):
 
 
 def sizes(head):
-    return SIZES[:len(head.prior_generator.strides)]
+    """``(h, w)`` of each level of the 64 x 64 batch input."""
+    return [(-(-INPUT // sh), -(-INPUT // sw))
+            for sw, sh in head.prior_generator.strides]
 
 
 def feats(head):
@@ -69,8 +75,10 @@ def epoch_info():
     from mmengine.logging import MessageHub
     hub = MessageHub.get_current_instance()
     hub.update_info('epoch', 0)
+    hub.runtime_info.pop('max_epochs', None)  # no runner's loop
     yield hub
-    hub.runtime_info.pop('epoch', None)
+    for key in ('epoch', 'max_epochs'):
+        hub.runtime_info.pop(key, None)
 
 
 def samples(with_gt=True):
@@ -95,17 +103,22 @@ def flat_priors(head):
     """``[N, 2|4]`` priors of one image over all levels, in row order (with
     their strides for point generators: ``[x, y, sx, sy]``)."""
     from mmdet.models.task_modules.prior_generators import MlvlPointGenerator
-    gen = head.prior_generator
+    # VFNet assigns ATSS anchors at the points of its prior generator
+    gen = getattr(head, 'atss_prior_generator', head.prior_generator)
     kwargs = dict(with_stride=True) if isinstance(
         gen, MlvlPointGenerator) else {}
     return torch.cat(gen.grid_priors(sizes(head), device='cpu', **kwargs))
 
 
 def record_assignments(head, monkeypatch):
-    """Wrap every assigner of the host: the priors it was given and its
-    ``AssignResult``, per call (one per image), as the host computes them."""
+    """Wrap the assigners of the host that decide its positives: the priors
+    each was given and its ``AssignResult``, per call (one per image), as the
+    host computes them. DDOD: its regression assigner (the positives the
+    mask loss uses)."""
     calls, seen = [], set()
-    for name in ('assigner', 'initial_assigner', 'alignment_assigner'):
+    names = ('reg_assigner', ) if hasattr(head, 'reg_assigner') else (
+        'assigner', 'initial_assigner', 'alignment_assigner')
+    for name in names:
         assigner = getattr(head, name, None)
         if assigner is None or id(assigner) in seen:  # TOOD: one is another
             continue
@@ -165,7 +178,7 @@ def test_positives_in_a_mixed_size_batch(name, phase, monkeypatch,
                     (pos[:, :2] <= gt[:, 2:])).all()
         else:
             assert (w == 1).all()
-    if name in ('BlendFCOSHead', 'BlendMaskHead'):
+    if name in POINT_HOSTS:
         # the same positives as mmdet's own FCOS targets
         points = head.prior_generator.grid_priors(sizes(head), device='cpu')
         monkeypatch.setattr(head, '_get_targets_single', types.MethodType(
@@ -266,6 +279,22 @@ def test_detections_carry_the_attention_of_their_prior(name, monkeypatch):
         assert torch.isin(seen[img], torch.cat(host)).all()
 
 
+def test_tood_refuses_a_loop_that_never_switches_assigners(epoch_info):
+    """TOOD leaves ATSS after initial_epoch epochs of the runner: under an
+    IterBasedTrainLoop (max_epochs=1 in the message hub, epoch 0 forever)
+    or outside a runner the first loss stops with an error naming
+    train_cfg; an epoch-based loop longer than initial_epoch trains."""
+    head = make_head('BlendTOODHead')
+    epoch_info.update_info('max_epochs', 1)
+    with pytest.raises(RuntimeError, match='max_epochs=1 .*EpochBasedTrain'):
+        head.loss(feats(head), samples())
+    epoch_info.update_info('max_epochs', head.initial_epoch + 1)
+    assert torch.isfinite(head.loss(feats(head), samples())['loss_cls'][0])
+    epoch_info.runtime_info.pop('epoch')
+    with pytest.raises(RuntimeError, match='no runner has set the epoch'):
+        head.loss(feats(head), samples())
+
+
 def test_a_host_that_selects_otherwise_is_refused_when_built():
     """mmdet's CenterNet picks its detections with its own top-k on the
     heatmap: a Blend host on it cannot record its selection and is refused
@@ -321,7 +350,7 @@ def test_selection_outside_a_record_is_mmdets():
 def test_retina_anchors_share_their_location_attention():
     head = make_head('BlendRetinaHead')
     assert head.num_base_priors == 9
-    towers = [torch.randn(8, h, w) for h, w in SIZES]
+    towers = [torch.randn(8, h, w) for h, w in sizes(head)]
     inds = torch.tensor([0, 8, 9, 9 * 64 + 3])
     attns = head.attns_at(towers, inds)
     assert torch.equal(attns[0], attns[1])  # two anchors of location 0

@@ -1,0 +1,16 @@
+"""benchmarks/suites/onnx.py --quick: onnxruntime, OpenVINO and PyTorch
+timed on the same photos, end to end and the network alone."""
+import pytest
+
+pytest.importorskip('onnxruntime')
+pytest.importorskip('openvino')
+
+
+def test_onnx_quick(run_quick):
+    from suites.onnx import CONFIGS, PHOTOS
+    p = run_quick('onnx')
+    for t in p['tables'].values():
+        assert len(t['rows']) == len(CONFIGS) * len(PHOTOS)
+    assert set(p['samples']) == {
+        f'{kind}/{engine}/{m}' for kind in ('e2e', 'core')
+        for engine in ('torch', 'onnx', 'openvino') for m in CONFIGS}
