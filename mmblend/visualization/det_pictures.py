@@ -210,6 +210,12 @@ def _note(ax, text: str, fontsize: float = FONT_SIZE) -> None:
             bbox=dict(facecolor='white', alpha=0.85, edgecolor='black'))
 
 
+def _left_out(hidden: int) -> str:
+    """The title line counting labels without a free place."""
+    plural = '' if hidden == 1 else 's'
+    return f'\n({hidden} label{plural} left out: no free place)'
+
+
 def draw_prediction(ax, image: np.ndarray, pred, colors: Sequence[Color],
                     class_names: Sequence[str], score_thr: float,
                     fontsize: float = FONT_SIZE) -> Drawn:
@@ -221,7 +227,7 @@ def draw_prediction(ax, image: np.ndarray, pred, colors: Sequence[Color],
     title = (f'prediction: {len(keep)} of {len(pred)} detections with '
              f'score \u2265 {score_thr:.2f}')
     if drawn.hidden:
-        title += f'\n({drawn.hidden} labels left out: no free place)'
+        title += _left_out(drawn.hidden)
     ax.set_title(title, fontsize=fontsize + 1)
     if not len(keep):
         best = f'{float(pred.scores.max()):.2f}' if len(pred) else 'none'
@@ -257,7 +263,8 @@ def draw_comparison(samples: Sequence[Sample], colors: Sequence[Color],
 
     The layout depends only on the images' sizes, not on what is detected:
     each panel is ``panel_width`` inches wide (``DPI`` px per inch), each
-    row as high as its image at that width, the legend column 2.2 inches.
+    row as high as its image at that width, 0.75 inches between rows, 0.9
+    above the first (0.5 without ``title``), the legend column 2.2 inches.
 
     Returns:
         the matplotlib figure (close it after saving).
@@ -269,15 +276,16 @@ def draw_comparison(samples: Sequence[Sample], colors: Sequence[Color],
         raise ValueError('draw_comparison: no samples to draw')
     heights = [panel_width * s.image.shape[0] / s.image.shape[1]
                for s in samples]
-    head = 0.9 if title else 0.4  # inches above the first row
-    row_pad = 0.75  # inches of axes titles per row
-    fig_h = head + sum(heights) + row_pad * len(samples)
+    head = 0.9 if title else 0.5  # inches above the first row
+    row_pad = 0.75  # inches between rows (the next row's titles)
+    foot = 0.1  # inches below the last row
+    fig_h = head + sum(heights) + row_pad * (len(samples) - 1) + foot
     legend_w = 2.2
     fig = plt.figure(figsize=(2 * panel_width + legend_w + 0.3, fig_h),
                      dpi=DPI)
     grid = fig.add_gridspec(
         len(samples), 3, width_ratios=[panel_width, panel_width, legend_w],
-        height_ratios=heights, left=0.01, right=0.99, bottom=0.01,
+        height_ratios=heights, left=0.01, right=0.99, bottom=foot / fig_h,
         top=1 - head / fig_h, hspace=row_pad * len(samples) / sum(heights),
         wspace=0.04)
     if title:
@@ -290,7 +298,7 @@ def draw_comparison(samples: Sequence[Sample], colors: Sequence[Color],
                             fontsize)
         gt_title = f'{s.name}: ground truth, {len(s.gt)} instances'
         if gt.hidden:
-            gt_title += f'\n({gt.hidden} labels left out: no free place)'
+            gt_title += _left_out(gt.hidden)
         ax_gt.set_title(gt_title, fontsize=fontsize + 1)
         if not len(s.gt):
             _note(ax_gt, 'no annotated instance', fontsize)
