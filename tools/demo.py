@@ -2,7 +2,7 @@
 evaluate it on its training images (does it fit?) and on the held-out val
 images (does it generalise?), and save pictures of predicted masks.
 
-    python tools/demo.py                 # ~15 min on 2 cores
+    python tools/demo.py                 # ~22 min of CPU on one core
     python tools/demo.py --long          # 4x the iterations
     python tools/demo.py --iters 50      # a quick smoke run
     python tools/demo.py --config configs/demo/blendmask_r18_coco128_demo.py

@@ -7,6 +7,8 @@
 # ~256 px inputs, batch 8, AdamW. The pretrained backbone needs fewer
 # iterations (800, not 1200); its stride-4 and stride-8 stages stay frozen
 # (no backward pass through the high-resolution layers: faster on a CPU).
+# docs/demo.md gives the numbers it reaches (seed 0: train 47.7 / val 1.3
+# mask AP) and its time (~22 min of CPU on one thread).
 _base_ = './blendmask_r18_coco128_demo.py'
 
 model = dict(
