@@ -37,12 +37,17 @@ def test_accuracy_quick_and_merge(run_quick, tmp_path):
 
 
 def test_every_light_model_builds():
-    """The --quick run above trains only BlendMask."""
+    """The --quick run above trains only BlendMask. Every model has the
+    demo's ImageNet-pretrained backbone."""
     from mmdet.registry import MODELS
 
     from suites import accuracy
     for name in accuracy.MODELS:
-        model = MODELS.build(accuracy.model_cfg(name))
+        cfg = accuracy.model_cfg(name)
+        assert cfg.backbone == accuracy.BACKBONE, name
+        assert cfg.backbone.init_cfg.checkpoint == \
+            'efficientnet-lite://lite0', name
+        model = MODELS.build(cfg)
         assert sum(p.numel() for p in model.parameters()) > 0, name
     mixed = accuracy.model_cfg('mask_rcnn_blender').roi_head
     assert mixed.type == 'BlendRoIHead'

@@ -6,8 +6,10 @@
 Writes one PNG panel per image, ``DIR/<image stem>_bases.png`` (the paper's
 Fig. 1 and Fig. 3), all at the network's input scale:
 
-* row 0: mmdet's visualizer overlay of the prediction (original image), then
-  the K bases over the image;
+* top: the prediction over the original image (detections scoring at least
+  ``--score-thr``, the threshold and counts in its title, non-overlapping
+  labels, a legend of the class colours), then the K bases over the image
+  (with no detection, a note says so);
 * one row per top-scoring detection (at most ``--num-instances``): the box
   region of the image, its K attention maps (M x M, upsampled to the box and
   normalised over K as the blender does), the K per-basis products
