@@ -129,6 +129,14 @@ CLAIMS = (
             (0.97, 1.03), kind='ratio/flops',
             flops=(f'gflops/blend_{host}', f'gflops/{host}'))
       for host, label in (('tood', 'TOOD'), ('yolox', 'YOLOX-s'))),
+    *(claim(f'dino_{host}', 'dino',
+            f'{label} + our mask branch / {label} alone, same weights, 100 '
+            'detections, 800x1216', f'latency/blend_{host}',
+            f'latency/{host}', '<=', 1.15,
+            flops=(f'gflops/blend_{host}', f'gflops/{host}'),
+            headline=host == 'dino')
+      for host, label in (('dino', 'DINO 4-scale R-50'),
+                          ('deformable_detr', 'Deformable DETR two-stage'))),
     *(claim(f'{engine}_{m}', 'onnx',
             f'{name} / PyTorch eager, {label}, end to end (3 photos)',
             f'e2e/{engine}/{m}', f'e2e/torch/{m}', '<=', target,
