@@ -413,9 +413,9 @@ def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
     detections, same size) and padded by 32 pixels at the bottom and the
     right (other feature map sizes). Detections are matched with
     :func:`~mmblend.deploy.matching.match_detections` (by label and box IoU;
-    near-tie swaps and swaps at the score threshold or ``max_per_img`` cut
-    are tolerated, since another CPU's kernels may break near-ties the
-    other way).
+    near-tie swaps, one label tie and swaps at the score threshold or
+    ``max_per_img`` cut are tolerated, since another CPU's kernels may break
+    near-ties the other way).
 
     Args:
         onnx_file: the exported graph.
@@ -426,7 +426,8 @@ def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
 
     Returns:
         dict: summed over the three inputs, how many detections were
-        ``matched`` (paired), tolerated as ``swaps`` or at a ``cut``, and the
+        ``matched`` (paired), tolerated as ``swaps``, ``label_ties`` or at a
+        ``cut``, and the
         worst ``max_rel_box``, ``max_abs_score`` and ``max_abs_mask`` of the
         pairs (box-relative mask probabilities).
 
@@ -439,7 +440,7 @@ def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
     variants = (('the tracing input', inputs),
                 ('the flipped input', inputs.flip(-1)),
                 ('the padded input', F.pad(inputs, (0, 32, 0, 32))))
-    report = dict(matched=0, swaps=0, cut=0, max_rel_box=0.0,
+    report = dict(matched=0, swaps=0, label_ties=0, cut=0, max_rel_box=0.0,
                   max_abs_score=0.0, max_abs_mask=0.0)
     for name, image in variants:
         with torch.no_grad(), export_rewrites(wrapper.model):
@@ -464,6 +465,7 @@ def verify_export(onnx_file: str, wrapper: torch.nn.Module, inputs: Tensor,
                 (f'\n  ... and {more} more' if more > 0 else ''))
         report['matched'] += len(match.pairs)
         report['swaps'] += len(match.swaps)
+        report['label_ties'] += len(match.label_ties)
         report['cut'] += len(match.cut)
         for key, worst in (('max_rel_box', 'box_rel'),
                            ('max_abs_score', 'score'),

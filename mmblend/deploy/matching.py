@@ -15,6 +15,12 @@ position by position:
    * another unpaired detection on the other side has the same label and a
      score within ``score_atol`` (a tie resolved the other way: NMS kept the
      other of two near-equal candidates, or the top-k order swapped them), or
+   * another unpaired detection on the other side has the same box (IoU >=
+     ``iou_thr``), a score within ``score_atol`` and another label (a *label
+     tie*: two classes of one candidate scored alike and the single-label
+     hosts, e.g. YOLOX, took the other one). At most ``max_label_ties`` of
+     these are tolerated, so that a wrong class mapping, which moves every
+     label, is still a problem, or
    * its score lies in one of ``score_intervals`` (a cut: the score
      threshold, or the lowest score kept by ``max_per_img``; see
      :func:`cut_intervals`);
@@ -42,15 +48,18 @@ class DetectionMatch:
     Attributes:
         pairs: ``(ref index, out index)`` of the paired detections.
         swaps: ``(ref index, out index)`` of tolerated near-tie swaps.
+        label_ties: ``(ref index, out index)`` of tolerated label ties (same
+            box and score, another label).
         cut: ``('ref'|'out', index)`` of detections tolerated at a cut.
-        worst: the largest ``box_rel`` (box difference relative to
-            ``max(|x|, 1)``), ``score`` and ``mask`` difference of the pairs
+        worst: the largest ``box_rel`` (box difference relative to the
+            box's largest coordinate, at least 1), ``score`` and ``mask`` difference of the pairs
             (``mask``: 1 - IoU for boolean masks, the largest absolute
             difference for probabilities).
         problems: one line per disagreement; empty when they agree.
     """
     pairs: List[Tuple[int, int]] = field(default_factory=list)
     swaps: List[Tuple[int, int]] = field(default_factory=list)
+    label_ties: List[Tuple[int, int]] = field(default_factory=list)
     cut: List[Tuple[str, int]] = field(default_factory=list)
     worst: Dict[str, float] = field(default_factory=lambda: dict(
         box_rel=0.0, score=0.0, mask=0.0))
@@ -62,7 +71,8 @@ class DetectionMatch:
 
     def summary(self) -> str:
         return (f'{len(self.pairs)} paired, {len(self.swaps)} tie swaps, '
-                f'{len(self.cut)} at a cut; worst box {self.worst["box_rel"]:.2e}'
+                f'{len(self.label_ties)} label ties, {len(self.cut)} at a '
+                f'cut; worst box {self.worst["box_rel"]:.2e}'
                 f' (relative), score {self.worst["score"]:.2e}, mask '
                 f'{self.worst["mask"]:.2e}')
 
@@ -104,6 +114,7 @@ def match_detections(ref: Any,
                      mask_tol: float = 0.01,
                      iou_thr: float = 0.9,
                      score_intervals: Sequence[Interval] = (),
+                     max_label_ties: int = 1,
                      names: Tuple[str, str] = ('reference', 'other')
                      ) -> DetectionMatch:
     """Match ``out``'s detections to ``ref``'s (see the module doc).
@@ -115,19 +126,22 @@ def match_detections(ref: Any,
             or numpy arrays.
         score_atol: the largest score difference of a pair, and how close
             two scores must be to count as a tie.
-        box_rtol: the largest box difference of a pair, relative to
-            ``max(|x|, 1)``.
+        box_rtol: the largest box difference of a pair, relative to the
+            reference box's largest coordinate magnitude (at least 1: a
+            coordinate near 0 is the difference of larger numbers, e.g.
+            centre minus half the size, and carries their error).
         mask_tol: the largest mask difference of a pair (1 - IoU for
             boolean masks, absolute for probabilities).
         iou_thr: the smallest box IoU of a pair.
         score_intervals: ``(lo, hi)`` score ranges where a detection may be
             missing on one side (cuts), e.g. from :func:`cut_intervals`.
+        max_label_ties: how many label ties are tolerated.
         names: what to call ``ref`` and ``out`` in problems.
     """
     r, o = _fields(ref), _fields(out)
     result = DetectionMatch()
-    iou = bbox_overlaps(r['bboxes'], o['bboxes'])
-    iou[r['labels'][:, None] != o['labels'][None, :]] = 0
+    box_iou = bbox_overlaps(r['bboxes'], o['bboxes'])
+    iou = box_iou.masked_fill(r['labels'][:, None] != o['labels'][None, :], 0)
     used = set()
     for i in torch.argsort(r['scores'], descending=True).tolist():
         # of the boxes that overlap enough, the closest score (two boxes
@@ -142,7 +156,7 @@ def match_detections(ref: Any,
         result.pairs.append((i, j))
         a, b = r['bboxes'][i], o['bboxes'][j]
         diffs = dict(
-            box_rel=((a - b).abs() / a.abs().clamp(min=1)).max().item(),
+            box_rel=((a - b).abs().max() / a.abs().max().clamp(min=1)).item(),
             score=abs(r['scores'][i] - o['scores'][j]).item(),
             mask=0.0 if r['masks'] is None or o['masks'] is None else
             _mask_difference(r['masks'][i], o['masks'][j]))
@@ -165,6 +179,21 @@ def match_detections(ref: Any,
             result.swaps.append((i, j))
             lone_ref.remove(i)
             lone_out.remove(j)
+    for i in list(lone_ref):
+        j = next((j for j in lone_out if box_iou[i, j] >= iou_thr
+                  and abs(o['scores'][j] - r['scores'][i]) <= score_atol),
+                 None)
+        if j is not None:
+            result.label_ties.append((i, j))
+            lone_ref.remove(i)
+            lone_out.remove(j)
+    if len(result.label_ties) > max_label_ties:
+        result.problems.append(
+            f'{len(result.label_ties)} detections have the same box and '
+            f'score but another label (at most {max_label_ties} label ties '
+            'are tolerated; is the class mapping wrong?): ' + '; '.join(
+                f'{_describe(names[0], i, r)} vs {_describe(names[1], j, o)}'
+                for i, j in result.label_ties[:3]))
 
     def at_cut(score: float) -> bool:
         return any(lo - score_atol <= score <= hi + score_atol

@@ -9,6 +9,7 @@ photo, parity on two others of other input sizes.
 """
 import importlib.util
 import itertools
+import os
 import os.path as osp
 import warnings
 
@@ -73,7 +74,8 @@ def build(cfg: Config):
 
 def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
     """Export ``model`` (random weights, ``max_per_img`` detections per
-    photo) on one photo with export_onnx's verification, then compare
+    photo; 0: the host has no such cut, as YOLOX, and detects >= 5) on one
+    photo with export_onnx's verification, then compare
     inference_detector with OnnxDetector (onnxruntime and, where installed,
     OpenVINO) on two photos of other sizes, detections matched by label and
     box IoU. Returns the last detector and photo."""
@@ -82,9 +84,14 @@ def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
     inputs, sample = Preprocessor(cfg)(osp.join(PHOTOS, '000000000034.jpg'))
     out = str(tmp_path / 'model.onnx')
     report = export_onnx(model, inputs, img_shape_tensor(sample), out)
-    assert report['num_dets'] == max_per_img and report['opset'] == 16
+    assert report['opset'] == 16 and report['num_dets'] >= 5
+    assert report['num_dets'] == (max_per_img or report['num_dets'])
     dets = [OnnxDetector(out, cfg)]
-    if importlib.util.find_spec('openvino') is not None:
+    # OpenVINO's CPU plugin crashes the process at its first inference when
+    # oneDNN's ISA is capped (`make test-matrix` sets ONEDNN_MAX_CPU_ISA to
+    # emulate an AVX2 CPU): that setting checks PyTorch and onnxruntime
+    if importlib.util.find_spec('openvino') is not None and not os.environ.get(
+            'ONEDNN_MAX_CPU_ISA'):
         dets.append(OnnxDetector(out, cfg, backend='openvino'))
     for det, name in itertools.product(dets, ('000000000073.jpg',
                                               '000000000138.jpg')):

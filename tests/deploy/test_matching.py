@@ -36,7 +36,9 @@ def test_near_tie_resolved_the_other_way_is_a_swap():
 
 def test_missing_detection_at_the_top_k_cut_is_tolerated():
     out = dets([[0, 0, 10, 10], [20, 20, 40, 40]], [0.9, 0.5], [1, 2])
-    assert not match_detections(REF, out).ok
+    m = match_detections(REF, out)
+    assert not m.ok and 'reference detection 2 (label 1, score 0.300000' \
+        in m.problems[0] and 'no counterpart' in m.problems[0]
     m = match_detections(REF, out, score_intervals=cut_intervals(REF, out, 3))
     assert m.ok and m.cut == [('ref', 2)]
     # a cut at the score threshold (sqrt scale: thr 0.09)
@@ -48,13 +50,28 @@ def test_real_mismatches_are_named():
     # another label, a moved box and a score that differs
     out = dets([[0, 0, 10, 10], [20, 20, 40, 40], [50, 0, 60, 30]],
                [0.9, 0.45, 0.3], [3, 2, 1])
-    m = match_detections(REF, out, names=('PyTorch', 'onnxruntime'))
+    m = match_detections(REF, out, names=('PyTorch', 'onnxruntime'),
+                         max_label_ties=0)
     assert not m.ok
     text = '\n'.join(m.problems)
     assert 'score 0.05 > 0.0001' in text
     assert 'PyTorch detection 0 (label 1, score 0.900000' in text
     assert 'onnxruntime detection 0 (label 3' in text
-    assert 'no counterpart' in text
+    assert 'same box and score but another label' in text
+
+
+def test_one_label_tie_is_tolerated_a_wrong_class_mapping_is_not():
+    # one candidate whose two best classes scored alike: the other side
+    # reports the same box and score under the other label
+    out = dets(REF['bboxes'].tolist(), [0.9, 0.5, 0.3], [1, 7, 1])
+    m = match_detections(REF, out)
+    assert m.ok and m.label_ties == [(1, 1)] and len(m.pairs) == 2
+    assert not match_detections(REF, out, max_label_ties=0).ok
+    # every label moved by one: same boxes and scores, still a problem
+    shifted = dets(REF['bboxes'].tolist(), [0.9, 0.5, 0.3], [2, 3, 2])
+    m = match_detections(REF, shifted)
+    assert not m.ok and len(m.label_ties) == 3
+    assert 'is the class mapping wrong?' in m.problems[0]
 
 
 def test_masks_are_compared_by_iou_or_probability():
