@@ -16,7 +16,9 @@ legend), ``vis/{train,val}_sheet.jpg`` (the first ``--sheet-rows`` photos
 of the split in one picture) and ``vis/bases_panel.png`` (bases, attentions
 and masks of a training photo, see tools/analysis_tools/vis_bases.py).
 ``--checkpoint CKPT`` evaluates and draws a trained model
-without training.
+without training; ``--cfg-options`` overrides config keys as in mmdet's
+tools (e.g. ``model.test_cfg.clip_after_mask=True`` evaluates a checkpoint
+in AdelaiDet's box-clipping order).
 """
 import argparse
 import copy
@@ -30,7 +32,7 @@ if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
 from mmdet.utils import register_all_modules  # noqa: E402
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner, TestLoop  # noqa: E402
 
 import mmblend  # noqa: E402,F401
@@ -59,6 +61,9 @@ def parse_args(argv=None):
                         'checkpoint')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='score threshold of the pictures')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys (key=value), as in '
+                        'mmdet\'s tools')
     return parser.parse_args(argv)
 
 
@@ -173,6 +178,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     iters = args.iters or cfg.train_cfg.max_iters
     if args.long:
@@ -228,7 +235,8 @@ def main(argv=None) -> dict:
         runner, cfg, 'instances_train.json',
         osp.join(args.work_dir, 'vis', 'bases_panel.png'), args.score_thr)
     table = format_table(metrics)
-    summary = dict(config=args.config, iters=iters,
+    summary = dict(config=args.config, cfg_options=args.cfg_options,
+                   iters=iters,
                    seed=cfg.randomness.get('seed'),
                    train_minutes=round(train_min, 1), metrics=metrics,
                    pictures=pictures, bases_panel=bases_panel)

@@ -1,6 +1,7 @@
 """A training progress bar with ETA (tqdm) for iteration-based loops."""
 from typing import Optional, Sequence
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
@@ -38,6 +39,8 @@ class ProgressBarHook(Hook):
         self._bar.update(1)
         if outputs and self.every_n_train_iters(runner, self.interval):
             loss = outputs.get('loss')
+            if isinstance(loss, torch.Tensor):
+                loss = loss.detach()
             if loss is not None:
                 self._bar.set_postfix(loss=f'{float(loss):.3f}')
 
