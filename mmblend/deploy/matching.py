@@ -171,22 +171,26 @@ def match_detections(ref: Any,
     paired_ref = {i for i, _ in result.pairs}
     lone_ref = [i for i in range(len(r['scores'])) if i not in paired_ref]
     lone_out = [j for j in range(len(o['scores'])) if j not in used]
-    for i in list(lone_ref):
-        j = next((j for j in lone_out if o['labels'][j] == r['labels'][i]
-                  and abs(o['scores'][j] - r['scores'][i]) <= score_atol),
-                 None)
-        if j is not None:
-            result.swaps.append((i, j))
-            lone_ref.remove(i)
-            lone_out.remove(j)
-    for i in list(lone_ref):
-        j = next((j for j in lone_out if box_iou[i, j] >= iou_thr
-                  and abs(o['scores'][j] - r['scores'][i]) <= score_atol),
-                 None)
-        if j is not None:
-            result.label_ties.append((i, j))
-            lone_ref.remove(i)
-            lone_out.remove(j)
+
+    def pair_off(close) -> List[Tuple[int, int]]:
+        """Pair each lone reference detection with the first lone other
+        one for which ``close(i, j)``; both stop being lone."""
+        found = []
+        for i in list(lone_ref):
+            j = next((j for j in lone_out if close(i, j)), None)
+            if j is not None:
+                found.append((i, j))
+                lone_ref.remove(i)
+                lone_out.remove(j)
+        return found
+
+    def tied(i: int, j: int) -> bool:
+        return abs(o['scores'][j] - r['scores'][i]).item() <= score_atol
+
+    result.swaps = pair_off(
+        lambda i, j: o['labels'][j] == r['labels'][i] and tied(i, j))
+    result.label_ties = pair_off(
+        lambda i, j: box_iou[i, j] >= iou_thr and tied(i, j))
     if len(result.label_ties) > max_label_ties:
         result.problems.append(
             f'{len(result.label_ties)} detections have the same box and '
