@@ -7,8 +7,7 @@ ATSS, Mask R-CNN + blender mask head), fine-tuned on coco128-seg (88 train /
 22 val images).
 
 Every model: the demo's backbone (:data:`BACKBONE`: EfficientNet-Lite0 with
-its ImageNet weights, stride-4/8 stages frozen, at 0.1x the learning rate;
-until 2026-12 an R-18 at half width from scratch, val AP ~0 for every
+its ImageNet weights, frozen; until 2026-12 an R-18 at half width from scratch, val AP ~0 for every
 model), FPN 64 ch, 2-conv GN towers (Mask R-CNN: 2 mask convs, 256-d box
 fc), ``--size`` inputs (fixed square resize: YOLACT needs equal-size images
 in a batch), random flip, batch ``--batch``, AdamW 2e-3 (wd 0.05, grad clip
@@ -46,8 +45,8 @@ LABELS = {
     'mask_rcnn_blender': 'Mask R-CNN + blender mask head (BlendRoIHead)',
 }
 GN = dict(type='GN', num_groups=16, requires_grad=True)
-#: the demo config's backbone, its FPN input channels and learning rate
-#: multipliers, for every model compared
+#: the demo config's backbone and its FPN input channels, for every model
+#: compared
 _DEMO = 'configs/demo/blendmask_effnet-lite0_fpn_coco128.py'
 
 
@@ -56,11 +55,10 @@ def _demo_backbone():
     cfg = Config.fromfile(common.repo_config(_DEMO))
     backbone = cfg.model.backbone.to_dict()
     backbone.pop('_delete_', None)
-    return (backbone, list(cfg.model.neck.in_channels),
-            cfg.optim_wrapper.paramwise_cfg.custom_keys.to_dict())
+    return backbone, list(cfg.model.neck.in_channels)
 
 
-BACKBONE, IN_CH, LR_MULT = _demo_backbone()
+BACKBONE, IN_CH = _demo_backbone()
 C = 64  # FPN / head width
 #: the arguments merged runs must share
 SETTING = ('iters', 'batch', 'size', 'train_eval_subset', 'rounds')
@@ -207,8 +205,7 @@ def full_cfg(name: str, seed: int, args, work_dir: str):
     cfg.optim_wrapper = dict(
         type='OptimWrapper',
         optimizer=dict(type='AdamW', lr=LR, weight_decay=0.05),
-        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                           custom_keys=LR_MULT),
+        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
         clip_grad=dict(max_norm=10, norm_type=2))
     cfg.auto_scale_lr = dict(enable=False, base_batch_size=args.batch)
     cfg.train_cfg.max_iters = iters
