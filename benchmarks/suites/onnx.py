@@ -108,7 +108,7 @@ def run(args):
                 samples[f'{kind}/{engine}/{key}'] = [
                     sum(r) for r in zip(*(t[(kind, engine, i)]
                                           for i in range(len(photos))))]
-            for i, p in enumerate(photos):
+            for i in range(len(photos)):
                 shape = prepared[i][1].metainfo['batch_input_shape']
                 pt = common.median(t[(kind, 'torch', i)])
                 row = [label, PHOTOS[i], f'{shape[0]}x{shape[1]}', pt]

@@ -62,9 +62,9 @@ class DetectionMatch:
 
     def summary(self) -> str:
         return (f'{len(self.pairs)} paired, {len(self.swaps)} tie swaps, '
-                f'{len(self.cut)} at a cut; worst box {self.worst["box_rel"]:.2e}'
-                f' (relative), score {self.worst["score"]:.2e}, mask '
-                f'{self.worst["mask"]:.2e}')
+                f'{len(self.cut)} at a cut; worst box '
+                f'{self.worst["box_rel"]:.2e} (relative), score '
+                f'{self.worst["score"]:.2e}, mask {self.worst["mask"]:.2e}')
 
 
 def _tensor(x: Any) -> Tensor:

@@ -266,7 +266,8 @@ def test_runner_load_from_and_test(mmengine_ckpt, tmp_path):
 _STOCK_LOAD = r'''
 import json, pickle, sys, torch
 assert "mmblend" not in sys.modules
-out = {"unsafe": torch.serialization.get_unsafe_globals_in_checkpoint(sys.argv[1])}
+unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(sys.argv[1])
+out = {"unsafe": unsafe}
 try:
     torch.load(sys.argv[1], map_location="cpu")
     out["error"] = None

@@ -1,8 +1,9 @@
 """The mixing mechanism on every host head (each supported host of the sweep
 in mmblend.models.dense_heads.host_support, built from mmdet's own configs,
-and our BlendMaskHead): positives in a batch of differently sized images (equal to
-the host's own assignment), attentions at positives and detections, pairing
-of detections with the priors the host's own selection kept."""
+and our BlendMaskHead): positives in a batch of differently sized images
+(equal to the host's own assignment), attentions at positives and
+detections, pairing of detections with the priors the host's own selection
+kept."""
 import os.path as osp
 import types
 
