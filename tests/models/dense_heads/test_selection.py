@@ -5,7 +5,6 @@ recording sampler keeps each sampling result with its priors (every host
 end to end: tests/models/dense_heads/test_blend_hosts.py)."""
 import copy
 
-import mmdet.models.utils as mmdet_utils
 import torch
 from mmdet.models.utils import filter_scores_and_topk
 from mmengine.structures import InstanceData
@@ -54,8 +53,7 @@ def test_nothing_recorded_outside_a_record_and_inner_record_wins():
         assert outer.take() is None
         rows, _ = inner.take()
     assert rows.tolist() == [0]
-    # mmdet's module and the original function are unchanged
-    assert mmdet_utils.filter_scores_and_topk is filter_scores_and_topk
+    # the original function is unchanged
     assert select.__globals__['filter_scores_and_topk'] is \
         filter_scores_and_topk
 
@@ -78,3 +76,18 @@ def test_recording_sampler_keeps_results_with_their_priors():
     assert result == ('sampled', 1) and kept is priors[1]
     assert sampler.name == 'stub'  # the rest is the wrapped sampler's
     assert copy.deepcopy(sampler).name == 'stub'
+
+
+def test_selection_outside_a_record_is_mmdets():
+    """Outside a BlendHost's predict, the rebound functions behave exactly
+    as mmdet's (nothing is recorded, mmdet's module is unchanged)."""
+    from mmdet.models.dense_heads import base_dense_head
+    from mmdet.models.utils import filter_scores_and_topk
+
+    from mmblend.models.dense_heads import selection
+    assert base_dense_head.filter_scores_and_topk is filter_scores_and_topk
+    scores = torch.rand(30, 4)
+    a = selection.recorded_filter_scores_and_topk(scores, 0.3, 5)
+    b = filter_scores_and_topk(scores, 0.3, 5)
+    assert all(torch.equal(x, y) for x, y in zip(a[:3], b[:3]))
+    assert selection.current_record() is None
