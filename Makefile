@@ -19,15 +19,16 @@ MATRIX_TESTS ?= tests/models tests/deploy tests/integration tests/evaluation \
 	tests/tools/test_adelaidet2mmblend.py
 
 # The linters, run by `make test` before pytest and by `make lint`:
-# ruff (ruff.toml) and codespell (.codespellrc)
-LINT := $(PY) -m ruff check . && $(VENV)/bin/codespell
+# ruff's checks and formatter (ruff.toml) and codespell (.codespellrc)
+LINT := $(PY) -m ruff check . && $(PY) -m ruff format --check . && \
+	$(VENV)/bin/codespell
 
 .PHONY: help venv install lint test test-matrix demo
 
 help:
 	@echo "make demo     install, then run tools/demo.py \$$(DEMO_ARGS)"
 	@echo "make test     install, lint, then run the test suite (pytest \$$(PYTEST_ARGS))"
-	@echo "make lint     install, then the linters only (ruff, codespell)"
+	@echo "make lint     install, then the linters only (ruff check, ruff format --check, codespell)"
 	@echo "make install  create/reuse \$$(VENV) ($(VENV)) and install the pinned stack + mmblend"
 	@echo "make test-matrix  the numeric tests under other CPU kernels and thread counts"
 
@@ -48,8 +49,8 @@ test: install
 	@$(LINT) || { \
 		if [ -n "$${PYTEST_RC_FILE:-}" ]; then : > "$$PYTEST_RC_FILE"; fi; \
 		echo "make test: lint errors (ruff.toml, .codespellrc);" \
-			"'$(PY) -m ruff check --fix .' fixes most," \
-			"'$(VENV)/bin/codespell -w' the typos"; exit 1; }
+			"'$(PY) -m ruff check --fix . && $(PY) -m ruff format .'" \
+			"fixes most, '$(VENV)/bin/codespell -w' the typos"; exit 1; }
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
 	exit $$rc
