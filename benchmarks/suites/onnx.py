@@ -123,7 +123,7 @@ def run(args):
         tables={
             'End to end: image path -> DetDataSample (masks pasted)':
             dict(columns=cols, rows=rows['e2e']),
-            'Network + post-processing + blender (no pipeline, no paste)':
+            'Network + post-processing + blender (no pipeline, no paste)':  # noqa: E501
             dict(columns=cols, rows=rows['core'])},
         samples=samples,
         notes=['random weights, 100 forced detections (score_thr 0, NMS '

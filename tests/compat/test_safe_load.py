@@ -351,7 +351,7 @@ def _payloads(marker):
         _Call(getattr, torch.Tensor, '__subclasses__'),
         # a poisoned HistoryBuffer: its state would rewrite the class-wide
         # HistoryBuffer._statistics_methods table
-        'HistoryBuffer(statistics_methods=<module globals>)':
+        'HistoryBuffer(statistics_methods=<module globals>)':  # noqa: E501
         _history_buffer_with(
             {'mean': _Call(getattr, _Call(getattr, HistoryBuffer, '__init__'),
                            '__globals__')}),

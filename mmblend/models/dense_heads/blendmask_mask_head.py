@@ -71,8 +71,9 @@ class BlendMaskMaskHead(BaseMaskHead):
     def forward(self, x: Sequence[Tensor],
                 positive_infos: OptInstanceList = None
                 ) -> Tuple[Tensor, Optional[Tensor]]:
-        """``(bases [B, K, H/s, W/s], sem_logits [B, C+1, H/8, W/8] | None)``.
-        """
+        """``(bases, sem_logits)``: ``[B, K, H/s, W/s]`` and
+        ``[B, C+1, H/8, W/8]`` (None without the semantic head or at
+        inference)."""
         return self.basis(x)
 
     def _check_bases(self, bases: Tensor, batch_img_metas: List[dict]) -> None:

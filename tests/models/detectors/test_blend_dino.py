@@ -31,8 +31,9 @@ CONFIGS = {
 }
 HOSTS = {
     'BlendDINO': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
-    'BlendDeformableDETR':
-    'deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
+    'BlendDeformableDETR': (
+        'deformable_detr/'
+        'deformable-detr-refine-twostage_r50_16xb2-50e_coco.py'),
 }
 DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 PHOTOS = (34, 73)  # zebra (640x425), motorbikes (500x375)
