@@ -114,7 +114,8 @@ CLAIMS = (
            'condinst', '<', 1.0),
     *(claim(f'train_flops_t{t}', 'train',
             'training step BlendMask / FCOS over their FLOPs ratio, '
-            f"{t} thread{'s' * (t > 1)}", 'step/blendmask', 'step/fcos', 'within',
+            f"{t} thread{'s' * (t > 1)}", 'step/blendmask', 'step/fcos',
+            'within',
             (0.95, 1.05), kind='ratio/flops',
             flops=_vs('train_gflops', 'blendmask', 'fcos'), threads=t,
             setting=TRAIN, headline=t == 1)

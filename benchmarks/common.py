@@ -268,7 +268,8 @@ def gflops(fn: Callable) -> float:
 def current_rss_mb() -> float:
     try:
         with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
     except OSError:
         return float('nan')
 

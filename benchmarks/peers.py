@@ -35,7 +35,8 @@ def load_cfg(name: str, num_dets: int = 100, native_yolact: bool = False):
     """
     from mmengine.config import Config
     kind, rel = CONFIGS[name]
-    path = common.repo_config(rel) if kind == 'repo' else common.mim_config(rel)
+    path = (common.repo_config(rel) if kind == 'repo' else
+            common.mim_config(rel))
     cfg = Config.fromfile(path)
     common.strip_init(cfg.model)
     if name == 'fcos':

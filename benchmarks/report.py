@@ -14,9 +14,9 @@ its suite, at its thread count and setting, that holds its samples. Per
 round it computes the claim's value; the verdict compares the whole range
 of the rounds' values (min to max) with the target: **met** if every round
 meets it, **missed** if none does, else **inconclusive (within the
-spread)**. It is **inconclusive** without judging when the run is unstamped (commit
-unknown), loaded (timed suites), or has fewer than :data:`MIN_ROUNDS`
-rounds.
+spread)**. It is **inconclusive** without judging when the run is unstamped
+(commit unknown), loaded (timed suites), or has fewer than
+:data:`MIN_ROUNDS` rounds.
 """
 import argparse
 import glob

@@ -9,10 +9,11 @@ import os.path as osp
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 IMAGE_IDS = (34, 42, 73, 81)  # zebra, dog, 2 motorbikes, airplane
+TRAIN_ANN = osp.join(DATA, 'instances_train.json')
 
 
 def subset(tmp_path, ids=IMAGE_IDS,
-           ann_file=osp.join(DATA, 'instances_train.json')) -> str:
+           ann_file=TRAIN_ANN) -> str:
     """An annotation file of the photos ``ids`` of ``ann_file`` (default:
     coco128-seg's training photos) only."""
     with open(ann_file) as f:

@@ -1,6 +1,7 @@
 """Run a trained BlendMask on images and save pictures with masks.
 
-    python tools/image_demo.py demo/data/coco128-seg/images/train2017/000000000009.jpg \
+    python tools/image_demo.py \
+        demo/data/coco128-seg/images/train2017/000000000009.jpg \
         work_dirs/demo/blendmask_r18_coco128_demo.py \
         --weights work_dirs/demo/iter_1200.pth --out-dir outputs
 

@@ -278,7 +278,8 @@ def run(args):
                  'box AP'],
         rows=[[split] + [common.median(samples[k]) if k in samples else
                          float('nan') for k in (
-                             f'{split}_keypoints_ap', f'{split}_keypoints_ap50',
+                             f'{split}_keypoints_ap',
+                             f'{split}_keypoints_ap50',
                              f'{split}_mask_ap', f'{split}_box_ap')]
               for split in ('train', 'val')])
     iters = train_cfg(0, args, '')[1]

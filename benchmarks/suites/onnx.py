@@ -108,7 +108,7 @@ def run(args):
                 samples[f'{kind}/{engine}/{key}'] = [
                     sum(r) for r in zip(*(t[(kind, engine, i)]
                                           for i in range(len(photos))))]
-            for i, p in enumerate(photos):
+            for i in range(len(photos)):
                 shape = prepared[i][1].metainfo['batch_input_shape']
                 pt = common.median(t[(kind, 'torch', i)])
                 row = [label, PHOTOS[i], f'{shape[0]}x{shape[1]}', pt]
@@ -123,7 +123,7 @@ def run(args):
         tables={
             'End to end: image path -> DetDataSample (masks pasted)':
             dict(columns=cols, rows=rows['e2e']),
-            'Network + post-processing + blender (no pipeline, no paste)':
+            'Network + post-processing + blender (no pipeline, no paste)':  # noqa: E501
             dict(columns=cols, rows=rows['core'])},
         samples=samples,
         notes=['random weights, 100 forced detections (score_thr 0, NMS '

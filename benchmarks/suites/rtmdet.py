@@ -62,7 +62,8 @@ def build_all(device: str) -> dict:
                   if k in sd and sd[k].shape == v.shape}
         models[name].load_state_dict(shared, strict=False)
         out[name] = (models[name], len(shared))
-    missing = [k for k in ref if k not in models['blend_rtmdet_s'].state_dict()]
+    mixed = models['blend_rtmdet_s'].state_dict()
+    missing = [k for k in ref if k not in mixed]
     if missing:  # the mixed model is the detector + its mask branch
         raise RuntimeError(f'detector keys missing from the mixed model: '
                            f'{missing[:10]}')

@@ -122,7 +122,7 @@ def replay_convs(steps, reps):
         part_rows += [[peers.LABELS[n], part, k, gf, ms, gf / ms * 1e3]
                       for part, (k, gf, ms) in sorted(parts.items())]
     return {
-        'Convolutions by model part (forward + backward, replayed alone)':
+        'Convolutions by model part (forward + backward, replayed alone)':  # noqa: E501
         dict(columns=['model', 'part', 'convs', 'GFLOP', 'ms', 'GFLOP/s'],
              rows=part_rows),
         'BlendMask mask-branch convolutions': dict(

@@ -18,7 +18,8 @@ when numpy still has ``np.float`` or lvis is not installed.
 Upstream defect: lvis-api 0.5.3 (the latest ``lvis`` on PyPI) uses
 ``np.float``. Delete when a fixed ``lvis`` release is pinned (together with
 ``CompatLVISMetric``, which then is plain ``LVISMetric``);
-``tests/evaluation/test_lvis_metric.py::test_unfixed_lvis_fails_on_numpy2``
+``tests/evaluation/metrics/test_compat_lvis_metric.py::
+test_unfixed_lvis_fails_on_numpy2``
 fails then and says so.
 """
 import importlib

@@ -1,4 +1,5 @@
-"""Safe loading of mmengine checkpoints under ``torch.load(weights_only=True)``.
+"""Safe loading of mmengine checkpoints under
+``torch.load(weights_only=True)``.
 
 Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``: it unpickles
 with a restricted unpickler that only builds allowlisted globals. Checkpoints

@@ -281,7 +281,7 @@ def export_rewrites(model: nn.Module) -> Iterator[nn.Module]:
     swapped = []
     saved = []
     try:
-        for name, module in list(model.named_modules()):
+        for module in list(model.modules()):
             for child_name, child in list(module.named_children()):
                 if isinstance(child, RoIAlign):
                     setattr(module, child_name, ExportRoIAlign(child))

@@ -14,8 +14,8 @@ from .model_wrapper import CPUAwareDDP
 from .progress_bar_hook import ProgressBarHook
 
 __all__ = [
-    'CPUAwareDDP', 'CheckpointMismatchError', 'CrashSafeCheckpointHook', 'DatasetCheckHook',
-    'FiniteLossHook', 'IterTorchSeedHook',
+    'CPUAwareDDP', 'CheckpointMismatchError', 'CrashSafeCheckpointHook',
+    'DatasetCheckHook', 'FiniteLossHook', 'IterTorchSeedHook',
     'ProgressBarHook',
     'accelerator_available', 'check_checkpoint_fits', 'init_dist_cpu_aware',
     'prepare_cpu_distributed'

@@ -18,9 +18,9 @@ arguments, in this order, on a local file system:
 
 Temporary files left by a killed run are removed when training starts.
 ``save_best`` checkpoints (``best_*.pth``) are still written as mmengine
-does. For other storage backends (``backend_args`` naming e.g. petrel/S3) it falls back
-to mmengine's behaviour with a warning, as ``os.replace`` does not exist
-there.
+does. For other storage backends (``backend_args`` naming e.g. petrel/S3) it
+falls back to mmengine's behaviour with a warning, as ``os.replace`` does not
+exist there.
 
 :func:`find_resume_checkpoint` is what ``tools/train.py --resume`` uses: the
 file named in ``last_checkpoint`` when it exists, else (empty, unreadable or

@@ -36,12 +36,12 @@ GPU``), and mmcv's SyncBN is CUDA-only as well. That is why the wrapper
 reverts SyncBN on CPU (each process then normalises with its own batch
 statistics). BlendMask configs do not rely on SyncBN anyway: the heads
 (FCOS-style box tower, the basis module / protonet and the attention
-branch) use GroupNorm, and the backbone uses frozen BN (``requires_grad=False``,
-``norm_eval=True``) or regular BN. With the 1-2 images per device typical for
-instance segmentation, batch statistics are far too noisy -- AdelaiDet users
-who trained BlendMask with BN in the heads at such batch sizes reported AP 0
--- so the heads use GN, which is independent of the batch size and needs no
-cross-process synchronisation.
+branch) use GroupNorm, and the backbone uses frozen BN
+(``requires_grad=False``, ``norm_eval=True``) or regular BN. With the 1-2
+images per device typical for instance segmentation, batch statistics are
+far too noisy -- AdelaiDet users who trained BlendMask with BN in the heads
+at such batch sizes reported AP 0 -- so the heads use GN, which is
+independent of the batch size and needs no cross-process synchronisation.
 """
 import warnings
 

@@ -266,7 +266,8 @@ def test_runner_load_from_and_test(mmengine_ckpt, tmp_path):
 _STOCK_LOAD = r'''
 import json, pickle, sys, torch
 assert "mmblend" not in sys.modules
-out = {"unsafe": torch.serialization.get_unsafe_globals_in_checkpoint(sys.argv[1])}
+unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(sys.argv[1])
+out = {"unsafe": unsafe}
 try:
     torch.load(sys.argv[1], map_location="cpu")
     out["error"] = None
@@ -350,7 +351,7 @@ def _payloads(marker):
         _Call(getattr, torch.Tensor, '__subclasses__'),
         # a poisoned HistoryBuffer: its state would rewrite the class-wide
         # HistoryBuffer._statistics_methods table
-        'HistoryBuffer(statistics_methods=<module globals>)':
+        'HistoryBuffer(statistics_methods=<module globals>)':  # noqa: E501
         _history_buffer_with(
             {'mean': _Call(getattr, _Call(getattr, HistoryBuffer, '__init__'),
                            '__globals__')}),

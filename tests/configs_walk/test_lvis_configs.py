@@ -18,8 +18,10 @@ from .walk_utils import (
     to_plain,
 )
 
-LVIS_V1 = CONFIG_ROOT / 'lvis' / 'blendmask_r50_fpn_sample1e-3_ms-1x_lvis-v1.py'
-TABLE11 = CONFIG_ROOT / 'lvis' / 'blendmask_r101_dcni3_3x_lvis-v0.5-cocofied.py'
+LVIS_V1 = (CONFIG_ROOT / 'lvis' /
+           'blendmask_r50_fpn_sample1e-3_ms-1x_lvis-v1.py')
+TABLE11 = (CONFIG_ROOT / 'lvis' /
+           'blendmask_r101_dcni3_3x_lvis-v0.5-cocofied.py')
 MMDET_LVIS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'lvis',
                       'mask-rcnn_r50_fpn_sample1e-3_ms-1x_lvis-v1.py')
 

@@ -110,7 +110,8 @@ def test_cocofy_and_evaluate(conv, tmp_path):
     assert sorted(map(key, out['annotations'])) == \
         sorted(map(key, coco['annotations']))
     assert all(a['iscrowd'] == 0 for a in out['annotations'])
-    assert len({a['id'] for a in out['annotations']}) == len(out['annotations'])
+    ann_ids = [a['id'] for a in out['annotations']]
+    assert len(set(ann_ids)) == len(ann_ids)
     img0 = out['images'][0]
     assert img0['file_name'] == coco['images'][0]['file_name']
     assert img0['neg_category_ids'] == [90]

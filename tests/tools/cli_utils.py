@@ -59,14 +59,15 @@ def read_scalars(work_dir):
 
 _ITER_RE = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/\s*(\d+)\]')
 _LOSS_RE = re.compile(
-    r'\b(loss[\w]*|grad_norm|mask_avg_factor): (-?[\d.]+(?:e[-+]?\d+)?|nan|inf)')
+    r'\b(loss[\w]*|grad_norm|mask_avg_factor): '
+    r'(-?[\d.]+(?:e[-+]?\d+)?|nan|inf)')
 
 
 def parse_log_losses(log_path):
-    """``{iter: {name: value}}`` (``loss*``, ``grad_norm``, ``mask_avg_factor``) from the
-    training lines of a text log written by mmengine's LoggerHook (one
-    rank's log; mmengine does not all-reduce logged losses, so each rank
-    logs its own)."""
+    """``{iter: {name: value}}`` (``loss*``, ``grad_norm``,
+    ``mask_avg_factor``) from the training lines of a text log written by
+    mmengine's LoggerHook (one rank's log; mmengine does not all-reduce
+    logged losses, so each rank logs its own)."""
     out = {}
     with open(log_path) as f:
         for line in f:

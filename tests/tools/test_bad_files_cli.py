@@ -4,7 +4,7 @@ and an EXIF-rotated photo under their real names
 (tests/datasets/bad_files.py): training runs all its iterations with finite
 losses and names every bad file; testing gives the bad images empty
 predictions (their objects count as missed) and reports data/bad_images
-(fail-fast, bad_image='error': tests/datasets/test_bad_image_loading.py)."""
+(fail-fast, bad_image='error': tests/datasets/transforms/test_loading.py)."""
 import math
 import os.path as osp
 import pickle

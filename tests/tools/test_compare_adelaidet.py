@@ -161,7 +161,7 @@ def test_stand_ins_only_inside_reference_imports(tmp_path, monkeypatch):
             .batched_nms
         from skimage import color  # what AdelaiDet's condinst.py does
         with pytest.raises(AttributeError, match='stand-in'):
-            color.rgb2lab
+            _ = color.rgb2lab
         with pytest.raises(NotImplementedError, match='stand-in'):
             sys.modules['torchvision'].ops.RoIPool(7, 0.25)
     assert {k: sys.modules.get(k) for k in before} == before

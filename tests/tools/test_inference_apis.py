@@ -44,7 +44,8 @@ def test_init_detector_and_inference_detector(checkpoint):
     assert pred.bboxes.shape == (len(pred), 4)
     assert (pred.scores <= 1).all() and (pred.labels < 80).all()
     # boxes are in original-image pixels
-    assert pred.bboxes[:, 2].max() <= w + 1 and pred.bboxes[:, 3].max() <= h + 1
+    assert pred.bboxes[:, 2].max() <= w + 1
+    assert pred.bboxes[:, 3].max() <= h + 1
 
 
 def test_det_inferencer_writes_picture_and_json(checkpoint, tmp_path):

@@ -2,8 +2,10 @@
 sub-commands and arguments) on the logs of iteration-based training:
 
     python tools/analysis_tools/analyze_logs.py plot_curve \
-        WORK_DIR/TIMESTAMP/vis_data/scalars.json --keys loss loss_mask --out losses.png
-    python tools/analysis_tools/analyze_logs.py plot_curve scalars.json --keys segm_mAP --out ap.png
+        WORK_DIR/TIMESTAMP/vis_data/scalars.json --keys loss loss_mask \
+        --out losses.png
+    python tools/analysis_tools/analyze_logs.py plot_curve scalars.json \
+        --keys segm_mAP --out ap.png
     python tools/analysis_tools/analyze_logs.py cal_train_time scalars.json
 
 mmdet's tool groups a log by epoch and reads every record without a metric

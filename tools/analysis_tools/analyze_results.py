@@ -2,7 +2,8 @@
 config (same arguments, same output):
 
     python tools/test.py CONFIG CKPT --out results.pkl
-    python tools/analysis_tools/analyze_results.py CONFIG results.pkl SHOW_DIR [--topk 20]
+    python tools/analysis_tools/analyze_results.py CONFIG results.pkl \
+        SHOW_DIR [--topk 20]
 
 mmdet's tool rebuilds the test dataset with the loading steps of the
 *training* pipeline (``mmdet.datasets.get_loading_pipeline``), which only

@@ -1,8 +1,8 @@
 """Export a trained BlendMask to ONNX (run with onnxruntime through
 ``mmblend.deploy.OnnxDetector``).
 
-    python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out model.onnx \\
-        [--image PHOTO] [--cfg-options KEY=VALUE ...]
+    python tools/deployment/export_onnx.py CONFIG CHECKPOINT \\
+        --out model.onnx [--image PHOTO] [--cfg-options KEY=VALUE ...]
 
 The graph takes the preprocessed image ``[1, 3, H, W]`` (any H, W) and its
 unpadded size and returns the final ``boxes``, ``scores``, ``labels`` and

@@ -37,7 +37,7 @@ import os.path as osp
 import sys
 import time
 from collections import Counter, defaultdict
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if _REPO_ROOT not in sys.path:
@@ -92,7 +92,8 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('--split', choices=('train', 'val', 'test'),
                         default='train')
-    parser.add_argument('--nproc', type=int, default=min(4, os.cpu_count() or 1),
+    parser.add_argument('--nproc', type=int,
+                        default=min(4, os.cpu_count() or 1),
                         help='image-decoding processes')
     parser.add_argument('--strict', action='store_true',
                         help='warnings make the exit status non-zero too')
@@ -167,50 +168,13 @@ def check_annotations(raw: dict, loads_masks: bool,
                 f"{ann['image_id']}, which is not in 'images'",
                 ann_id=aid, img_id=ann['image_id']))
             continue
+        if ann['category_id'] in cat_ids:
+            by_image[img['id']].append(ann)
         path = osp.join(img_prefix, img['file_name'])
-
-        def add(kind, message):
-            problems.append(Problem(kind, message, path, img['id'], aid))
-
-        if ann['category_id'] not in cat_ids:
-            add('unknown_category', f"category id {ann['category_id']} is "
-                "not in 'categories'")
-            continue
-        by_image[img['id']].append(ann)
-        w, h = img['width'], img['height']
-        x, y, bw, bh = ann['bbox']
-        if not _finite(ann['bbox']):
-            add('nonfinite', f"bbox {ann['bbox']} has NaN/inf")
-        else:
-            if _outside([x, x + bw], [y, y + bh], w, h):
-                add('out_of_image', f"bbox {ann['bbox']} leaves the "
-                    f'{w}x{h} image')
-            if not ann.get('ignore', False) and \
-                    not CocoInstanceDataset._becomes_instance(
-                        ann, img, cat_ids):
-                add('degenerate_box', f"bbox {ann['bbox']} (area "
-                    f"{ann['area']}) is degenerate: mmdet drops it")
-        seg = ann.get('segmentation')
-        if not seg:
-            if loads_masks and not ann.get('ignore', False) and \
-                    _finite(ann['bbox']) and \
-                    CocoInstanceDataset._becomes_instance(ann, img, cat_ids):
-                add('no_segmentation', 'no segmentation, but the pipeline '
-                    'loads masks (LoadAnnotations(with_mask=True))')
-            continue
-        if isinstance(seg, dict):  # RLE
-            if list(seg.get('size', [])) != [h, w]:
-                add('size_mismatch', f"RLE size {seg.get('size')} is not "
-                    f'the image size [{h}, {w}]')
-            continue
-        for i, poly in enumerate(seg):
-            if len(poly) < 6 or len(poly) % 2:
-                add('short_polygon', f'polygon {i} has {len(poly)} '
-                    'coordinates (a polygon needs >= 3 x,y points)')
-            elif not _finite(poly):
-                add('nonfinite', f'polygon {i} has NaN/inf coordinates')
-            elif _outside(poly[0::2], poly[1::2], w, h):
-                add('out_of_image', f'polygon {i} leaves the {w}x{h} image')
+        problems += [
+            Problem(kind, message, path, img['id'], aid)
+            for kind, message in _annotation_problems(ann, img, cat_ids,
+                                                      loads_masks)]
     for img_id, anns in by_image.items():
         if all(a.get('iscrowd', 0) for a in anns):
             img = images[img_id]
@@ -219,6 +183,48 @@ def check_annotations(raw: dict, loads_masks: bool,
                 '(iscrowd=1): filter_empty_gt drops the image',
                 osp.join(img_prefix, img['file_name']), img_id))
     return problems
+
+
+def _annotation_problems(ann: dict, img: dict, cat_ids: set,
+                         loads_masks: bool) -> Iterator[Tuple[str, str]]:
+    """``(kind, message)`` of each problem of one annotation of ``img``."""
+    if ann['category_id'] not in cat_ids:
+        yield ('unknown_category', f"category id {ann['category_id']} is "
+               "not in 'categories'")
+        return
+    w, h = img['width'], img['height']
+    x, y, bw, bh = ann['bbox']
+    if not _finite(ann['bbox']):
+        yield 'nonfinite', f"bbox {ann['bbox']} has NaN/inf"
+    else:
+        if _outside([x, x + bw], [y, y + bh], w, h):
+            yield ('out_of_image', f"bbox {ann['bbox']} leaves the "
+                   f'{w}x{h} image')
+        if not ann.get('ignore', False) and \
+                not CocoInstanceDataset._becomes_instance(ann, img, cat_ids):
+            yield ('degenerate_box', f"bbox {ann['bbox']} (area "
+                   f"{ann['area']}) is degenerate: mmdet drops it")
+    seg = ann.get('segmentation')
+    if not seg:
+        if loads_masks and not ann.get('ignore', False) and \
+                _finite(ann['bbox']) and \
+                CocoInstanceDataset._becomes_instance(ann, img, cat_ids):
+            yield ('no_segmentation', 'no segmentation, but the pipeline '
+                   'loads masks (LoadAnnotations(with_mask=True))')
+    elif isinstance(seg, dict):  # RLE
+        if list(seg.get('size', [])) != [h, w]:
+            yield ('size_mismatch', f"RLE size {seg.get('size')} is not "
+                   f'the image size [{h}, {w}]')
+    else:
+        for i, poly in enumerate(seg):
+            if len(poly) < 6 or len(poly) % 2:
+                yield ('short_polygon', f'polygon {i} has {len(poly)} '
+                       'coordinates (a polygon needs >= 3 x,y points)')
+            elif not _finite(poly):
+                yield 'nonfinite', f'polygon {i} has NaN/inf coordinates'
+            elif _outside(poly[0::2], poly[1::2], w, h):
+                yield ('out_of_image',
+                       f'polygon {i} leaves the {w}x{h} image')
 
 
 def decode_images(raw: dict, img_prefix: str, settings, nproc: int,

@@ -255,27 +255,43 @@ def map_key(key: str, fpn_min_level: int = 3) -> Optional[str]:
     ``basis_module.tower.*`` is handled by :func:`convert` (its indices
     depend on the tower depth).
     """
+    # each rule covers its own key prefix: at most one can match
+    for rule in (_map_backbone_key, _map_neck_key, _map_panoptic_key,
+                 _map_fcos_key, _map_basis_key):
+        new = rule(key, fpn_min_level)
+        if new is not None:
+            return new
+    return None
+
+
+def _map_backbone_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``backbone.bottom_up.*`` (the ResNet)."""
     m = re.fullmatch(r'backbone\.bottom_up\.stem\.conv1\.(weight|norm\.(.+))',
                      key)
     if m:
         return 'backbone.conv1.weight' if m.group(2) is None else \
             _map_norm('backbone.bn1', m.group(2))
     m = re.fullmatch(r'backbone\.bottom_up\.res([2-5])\.(\d+)\.(.+)', key)
-    if m:
-        pre = f'backbone.layer{int(m.group(1)) - 1}.{m.group(2)}'
-        rest = m.group(3)
-        m2 = re.fullmatch(r'conv([123])\.(weight|norm\.(.+))', rest)
-        if m2:
-            return f'{pre}.conv{m2.group(1)}.weight' if m2.group(3) is None \
-                else _map_norm(f'{pre}.bn{m2.group(1)}', m2.group(3))
-        m2 = re.fullmatch(r'shortcut\.(weight|norm\.(.+))', rest)
-        if m2:
-            return f'{pre}.downsample.0.weight' if m2.group(2) is None \
-                else _map_norm(f'{pre}.downsample.1', m2.group(2))
-        m2 = re.fullmatch(r'conv2_offset\.(weight|bias)', rest)
-        if m2:
-            return f'{pre}.conv2.conv_offset.{m2.group(1)}'
+    if not m:
         return None
+    pre = f'backbone.layer{int(m.group(1)) - 1}.{m.group(2)}'
+    rest = m.group(3)
+    m2 = re.fullmatch(r'conv([123])\.(weight|norm\.(.+))', rest)
+    if m2:
+        return f'{pre}.conv{m2.group(1)}.weight' if m2.group(3) is None \
+            else _map_norm(f'{pre}.bn{m2.group(1)}', m2.group(3))
+    m2 = re.fullmatch(r'shortcut\.(weight|norm\.(.+))', rest)
+    if m2:
+        return f'{pre}.downsample.0.weight' if m2.group(2) is None \
+            else _map_norm(f'{pre}.downsample.1', m2.group(2))
+    m2 = re.fullmatch(r'conv2_offset\.(weight|bias)', rest)
+    if m2:
+        return f'{pre}.conv2.conv_offset.{m2.group(1)}'
+    return None
+
+
+def _map_neck_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``backbone.fpn_*`` and ``backbone.top_block.*`` (the FPN)."""
     b = fpn_min_level
     m = re.fullmatch(r'backbone\.fpn_(lateral|output)([2-5])\.(weight|bias)',
                      key)
@@ -285,6 +301,11 @@ def map_key(key: str, fpn_min_level: int = 3) -> Optional[str]:
     m = re.fullmatch(r'backbone\.top_block\.p([67])\.(weight|bias)', key)
     if m:
         return f'neck.fpn_convs.{int(m.group(1)) - b}.conv.{m.group(2)}'
+    return None
+
+
+def _map_panoptic_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``panoptic_module.*`` (the panoptic FPN's semantic head)."""
     m = re.fullmatch(r'panoptic_module\.p([2-5])\.(\d+)\.(weight|norm\.(.+))',
                      key)
     if m and int(m.group(2)) % 2 == 0:
@@ -297,6 +318,12 @@ def map_key(key: str, fpn_min_level: int = 3) -> Optional[str]:
     m = re.fullmatch(r'panoptic_module\.predictor\.(weight|bias)', key)
     if m:
         return f'semantic_head.conv_logits.{m.group(1)}'
+    return None
+
+
+def _map_fcos_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``proposal_generator.fcos_head.*`` and ``top_layer.*`` (the box
+    head)."""
     m = re.fullmatch(
         r'proposal_generator\.fcos_head\.(cls|bbox|share)_tower\.(\d+)\.'
         r'(weight|bias)', key)
@@ -323,6 +350,12 @@ def map_key(key: str, fpn_min_level: int = 3) -> Optional[str]:
     m = re.fullmatch(r'top_layer\.(weight|bias)', key)
     if m:
         return f'bbox_head.top_layer.{m.group(1)}'
+    return None
+
+
+def _map_basis_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``basis_module.refine.*`` and ``basis_module.seg_head.*`` (the
+    bottom module but its tower)."""
     m = re.fullmatch(r'basis_module\.refine\.(\d+)\.(0\.weight|1\.(.+))', key)
     if m:
         pre = f'mask_head.basis.refine.{m.group(1)}.0'
@@ -396,47 +429,8 @@ def convert(src: Dict[str, Tensor],
         ConversionError: unknown AdelaiDet keys, mmblend keys left without a
             value, or shape mismatches, each listed.
     """
-    tower_map = _basis_tower_keys(src)
-    levels = [int(m.group(1)) for m in (
-        re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src)
-        if m]
-    fpn_min_level = min(levels) if levels else 3
-    out = OrderedDict()
-    unknown, origin = [], {}
-    for k, v in src.items():
-        new = tower_map.get(k) or map_key(k, fpn_min_level)
-        if new is None:
-            unknown.append(k)
-            continue
-        if new in origin:
-            raise ConversionError(
-                f'{origin[new]!r} and {k!r} both map to {new!r} (e.g. both '
-                'ctrness and centerness keys)')
-        origin[new] = k
-        if new.startswith(('mask_head.basis.sem_logits.',
-                           'semantic_head.conv_logits.')):
-            v = reorder_semantic_rows(v)
-        out[new] = v
-    notes = []
-    if unknown:
-        raise ConversionError(
-            f'{len(unknown)} AdelaiDet keys have no mmblend counterpart '
-            f'(unsupported layout or model): {_first(unknown)}')
-    missing = [k for k in target if k not in out]
-    filled_nbt, filled_scale = [], []
-    for k in missing:
-        if k.endswith('num_batches_tracked'):
-            out[k] = torch.zeros_like(target[k])
-            filled_nbt.append(k)
-        elif re.fullmatch(r'bbox_head\.scales\.\d+\.scale', k):
-            out[k] = torch.ones_like(target[k])
-            filled_scale.append(k)
-    if filled_nbt:
-        notes.append(f'filled {len(filled_nbt)} BN num_batches_tracked with '
-                     '0 (detectron2 FrozenBatchNorm2d has none)')
-    if filled_scale:
-        notes.append(f'set {len(filled_scale)} per-level FCOS scales to 1.0 '
-                     '(FCOS.USE_SCALE False in AdelaiDet\'s BlendMask)')
+    out, origin = _rename(src)
+    notes = _fill_missing(out, target)
     missing = [k for k in target if k not in out]
     extra = [k for k in out if k not in target]
     if missing or extra:
@@ -462,6 +456,61 @@ def convert(src: Dict[str, Tensor],
         raise ConversionError(f'{len(bad)} shape mismatches: '
                               f'{_first(bad)}')
     return OrderedDict((k, out[k]) for k in target), notes
+
+
+def _rename(src: Dict[str, Tensor]
+            ) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+    """``(out, origin)``: ``src``'s tensors under their mmblend keys (the
+    semantic logits' rows reordered) and the AdelaiDet key of each."""
+    tower_map = _basis_tower_keys(src)
+    levels = [int(m.group(1)) for m in (
+        re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src)
+        if m]
+    fpn_min_level = min(levels) if levels else 3
+    out = OrderedDict()
+    unknown, origin = [], {}
+    for k, v in src.items():
+        new = tower_map.get(k) or map_key(k, fpn_min_level)
+        if new is None:
+            unknown.append(k)
+            continue
+        if new in origin:
+            raise ConversionError(
+                f'{origin[new]!r} and {k!r} both map to {new!r} (e.g. both '
+                'ctrness and centerness keys)')
+        origin[new] = k
+        if new.startswith(('mask_head.basis.sem_logits.',
+                           'semantic_head.conv_logits.')):
+            v = reorder_semantic_rows(v)
+        out[new] = v
+    if unknown:
+        raise ConversionError(
+            f'{len(unknown)} AdelaiDet keys have no mmblend counterpart '
+            f'(unsupported layout or model): {_first(unknown)}')
+    return out, origin
+
+
+def _fill_missing(out: Dict[str, Tensor],
+                  target: Dict[str, Tensor]) -> List[str]:
+    """Fill the keys of ``target`` that detectron2 models lack (BN
+    ``num_batches_tracked``, FCOS scales) in ``out``; the notes on them."""
+    notes, filled_nbt, filled_scale = [], [], []
+    for k in target:
+        if k in out:
+            continue
+        if k.endswith('num_batches_tracked'):
+            out[k] = torch.zeros_like(target[k])
+            filled_nbt.append(k)
+        elif re.fullmatch(r'bbox_head\.scales\.\d+\.scale', k):
+            out[k] = torch.ones_like(target[k])
+            filled_scale.append(k)
+    if filled_nbt:
+        notes.append(f'filled {len(filled_nbt)} BN num_batches_tracked with '
+                     '0 (detectron2 FrozenBatchNorm2d has none)')
+    if filled_scale:
+        notes.append(f'set {len(filled_scale)} per-level FCOS scales to 1.0 '
+                     '(FCOS.USE_SCALE False in AdelaiDet\'s BlendMask)')
+    return notes
 
 
 def _first(items: Sequence[str], n: int = 8) -> str:

@@ -34,6 +34,33 @@ OFFSET = 256 * 256 * 256
 VOID = 0
 
 
+def _count_pred_areas(pan_pred: np.ndarray, pred_segms: Dict[int, dict],
+                      categories: Dict[int, dict], image_id: object) -> None:
+    """Set each predicted segment's ``area`` (its pixels in ``pan_pred``);
+    ``KeyError`` for a segment only in the PNG or only in the JSON, or of an
+    unknown category."""
+    pred_labels_set = set(pred_segms)
+    labels, labels_cnt = np.unique(pan_pred, return_counts=True)
+    for label, label_cnt in zip(labels.tolist(), labels_cnt.tolist()):
+        if label not in pred_segms:
+            if label == VOID:
+                continue
+            raise KeyError(
+                f'In the image with ID {image_id} segment with ID {label} is '
+                'presented in PNG and not presented in JSON.')
+        pred_segms[label]['area'] = label_cnt
+        pred_labels_set.remove(label)
+        if pred_segms[label]['category_id'] not in categories:
+            raise KeyError(
+                f'In the image with ID {image_id} segment with ID {label} has '
+                f"unknown category_id {pred_segms[label]['category_id']}.")
+    if len(pred_labels_set) != 0:
+        raise KeyError(
+            f'In the image with ID {image_id} the following segment IDs '
+            f'{sorted(pred_labels_set)} are presented in JSON and not '
+            'presented in PNG.')
+
+
 def pq_compute_single_image(pan_gt: np.ndarray,
                             pan_pred: np.ndarray,
                             gt_segments_info: Sequence[dict],
@@ -64,28 +91,7 @@ def pq_compute_single_image(pan_gt: np.ndarray,
         pq_stat = PQStat()
     gt_segms = {el['id']: el for el in gt_segments_info}
     pred_segms = {el['id']: dict(el) for el in pred_segments_info}
-
-    # predicted segment areas + sanity checks
-    pred_labels_set = set(pred_segms)
-    labels, labels_cnt = np.unique(pan_pred, return_counts=True)
-    for label, label_cnt in zip(labels.tolist(), labels_cnt.tolist()):
-        if label not in pred_segms:
-            if label == VOID:
-                continue
-            raise KeyError(
-                f'In the image with ID {image_id} segment with ID {label} is '
-                'presented in PNG and not presented in JSON.')
-        pred_segms[label]['area'] = label_cnt
-        pred_labels_set.remove(label)
-        if pred_segms[label]['category_id'] not in categories:
-            raise KeyError(
-                f'In the image with ID {image_id} segment with ID {label} has '
-                f"unknown category_id {pred_segms[label]['category_id']}.")
-    if len(pred_labels_set) != 0:
-        raise KeyError(
-            f'In the image with ID {image_id} the following segment IDs '
-            f'{sorted(pred_labels_set)} are presented in JSON and not '
-            'presented in PNG.')
+    _count_pred_areas(pan_pred, pred_segms, categories, image_id)
 
     # confusion matrix: (gt_id, pred_id) -> number of pixels
     pan_gt_pred = pan_gt.astype(np.uint64) * OFFSET + pan_pred.astype(

@@ -1,4 +1,5 @@
-"""ResNet with deformable convs on every ``dcn_interval``-th block ("dcni3")."""
+"""ResNet with deformable convs on every ``dcn_interval``-th block
+("dcni3")."""
 import copy
 from typing import Sequence
 

@@ -182,7 +182,8 @@ class BlendQueryHostMixin:
         """
         raw = getattr(self, '_raw_positive_infos', None)
         if raw is None:
-            raise RuntimeError('get_positive_infos() needs a loss() call first')
+            raise RuntimeError(
+                'get_positive_infos() needs a loss() call first')
         hidden = raw['hidden_states']
         L, B, N = hidden.shape[:3]
         # the last layer first

@@ -180,7 +180,8 @@ class BlendHostMixin:
         """
         raw = getattr(self, '_raw_positive_infos', {})
         if 'positives' not in raw:
-            raise RuntimeError('get_positive_infos() needs a loss() call first')
+            raise RuntimeError(
+                'get_positive_infos() needs a loss() call first')
         infos = []
         for i, pos in enumerate(raw['positives']):
             info = pos.clone()
@@ -215,10 +216,9 @@ class BlendHostMixin:
             in_level = (prior_inds >= start) & (prior_inds < start + h * w * A)
             sel = in_level.nonzero()[:, 0]  # (squeeze exports as an If)
             loc = (prior_inds[sel] - start) // A
-            ys = (loc // w)[:, None, None] + torch.arange(3, device=loc.device)[
-                None, :, None]
-            xs = (loc % w)[:, None, None] + torch.arange(3, device=loc.device)[
-                None, None, :]
+            offsets = torch.arange(3, device=loc.device)
+            ys = (loc // w)[:, None, None] + offsets[None, :, None]
+            xs = (loc % w)[:, None, None] + offsets[None, None, :]
             padded = nn.functional.pad(tower, (1, 1, 1, 1))
             patches = padded[:, ys, xs].permute(1, 0, 2, 3).flatten(1)
             out = out.index_put((sel, ), torch.addmm(bias, patches, weight))
@@ -280,8 +280,9 @@ class BlendHostMixin:
                     len(rows) != len(results)
                     or not torch.equal(labels, results.labels)):
                 raise RuntimeError(
-                    f'{type(self).__name__}: the recorded candidates ({len(rows)}) '
-                    f'are not the ones post-processed ({len(results)}): the '
+                    f'{type(self).__name__}: the recorded candidates '
+                    f'({len(rows)}) are not the ones post-processed '
+                    f'({len(results)}): the '
                     'host selects its candidates differently, so its '
                     'detections cannot be paired with their attentions')
             results.prior_inds = rows

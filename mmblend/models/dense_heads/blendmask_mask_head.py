@@ -31,8 +31,9 @@ class BlendMaskMaskHead(BaseMaskHead):
     the target is the GT mask cropped and resized to ``R x R`` (mmcv
     RoIAlign, aligned); the loss is the per-instance mean BCE weighted by
     the positive's mask-loss weight (centerness target where the host defines
-    one, else 1) and normalised by the sum of those weights (all-reduced across processes, so every rank uses the same
-    normaliser). An image without GT contributes a finite zero.
+    one, else 1) and normalised by the sum of those weights (all-reduced
+    across processes, so every rank uses the same normaliser). An image
+    without GT contributes a finite zero.
 
     Inference: the blender runs on the FCOS detections; masks are pasted at
     the original image size and thresholded at ``test_cfg.mask_thr``.
@@ -70,7 +71,9 @@ class BlendMaskMaskHead(BaseMaskHead):
     def forward(self, x: Sequence[Tensor],
                 positive_infos: OptInstanceList = None
                 ) -> Tuple[Tensor, Optional[Tensor]]:
-        """``(bases [B, K, H/s, W/s], sem_logits [B, C+1, H/8, W/8] | None)``."""
+        """``(bases, sem_logits)``: ``[B, K, H/s, W/s]`` and
+        ``[B, C+1, H/8, W/8]`` (None without the semantic head or at
+        inference)."""
         return self.basis(x)
 
     def _check_bases(self, bases: Tensor, batch_img_metas: List[dict]) -> None:
@@ -263,7 +266,8 @@ def postprocess_masks(results: InstanceData, probs: Tensor, img_meta: dict,
             boxes[:, 0].clamp(0, img_w), boxes[:, 1].clamp(0, img_h),
             boxes[:, 2].clamp(0, img_w), boxes[:, 3].clamp(0, img_h)
         ], dim=1)
-        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        keep = (clipped[:, 2] > clipped[:, 0]) & \
+            (clipped[:, 3] > clipped[:, 1])
         results, probs, clipped = results[keep], probs[keep], clipped[keep]
         paste_boxes = boxes[keep] if cfg.get('paste_unclipped',
                                              False) else clipped

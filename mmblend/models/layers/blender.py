@@ -1,4 +1,5 @@
-"""The blender: merge cropped bases with per-instance attentions (paper §3.2)."""
+"""The blender: merge cropped bases with per-instance attentions (paper
+§3.2)."""
 import math
 from typing import Tuple
 
@@ -73,7 +74,8 @@ class Blender(nn.Module):
                  merge: str = 'blender') -> None:
         super().__init__()
         if pooler not in POOLERS:
-            raise ValueError(f'pooler must be one of {POOLERS}, got {pooler!r}')
+            raise ValueError(
+                f'pooler must be one of {POOLERS}, got {pooler!r}')
         if merge not in MERGES:
             raise ValueError(f'merge must be one of {MERGES}, got {merge!r}')
         if top_interp not in TOP_INTERPS:
@@ -118,7 +120,8 @@ class Blender(nn.Module):
         return self.num_bases * self.attn_size * self.attn_size
 
     def crop(self, bases: Tensor, rois: Tensor) -> Tensor:
-        """Crop ``[B, K, H, W]`` bases with ``[n, 5]`` rois -> ``[n, K, R, R]``."""
+        """Crop ``[B, K, H, W]`` bases with ``[n, 5]`` rois ->
+        ``[n, K, R, R]``."""
         R = self.bottom_resolution
         if rois.numel() == 0 and not torch.jit.is_tracing():
             # an empty slice of the bases keeps the autograd graph

@@ -9,8 +9,8 @@ kernel (``mmcv/ops/csrc/common/cuda/roi_pool_cuda_kernel.cuh``), per roi
 
     s = T(float32(spatial_scale)); b = int(rois[0])
     roi_x1 = x1 * s;  roi_w = (x2 + 1) * s - roi_x1  # corners not rounded
-    roi_w <= 0 or roi_h <= 0: out = 0, argmax = 0    # so backward adds these
-                                                     # bins' grad to [b, c, 0, 0]
+    roi_w <= 0 or roi_h <= 0: out = 0, argmax = 0
+        # (so backward adds these bins' grad to [b, c, 0, 0])
     bin_w = roi_w / pooled_w
     x range [floor(pw * bin_w + roi_x1), ceil((pw + 1) * bin_w + roi_x1))
     (y likewise), clipped to the map; empty bin: out = 0, argmax = -1

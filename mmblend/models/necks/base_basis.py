@@ -142,9 +142,9 @@ class BaseBasisModule(BaseModule):
             raise ValueError(
                 f'{type(self).__name__}: sem_in_index={self.sem_in_index} is '
                 f'not one of in_indices {self.in_indices}, and backbone '
-                'levels differ in width: set sem_in_channels to the channels of '
-                f'backbone output {self.sem_in_index}, or set sem_in_index to '
-                f'one of {self.in_indices} (the semantic head reads a '
+                'levels differ in width: set sem_in_channels to the channels '
+                f'of backbone output {self.sem_in_index}, or set sem_in_index '
+                f'to one of {self.in_indices} (the semantic head reads a '
                 f'stride-{self.sem_stride} level, e.g. C3)')
         return self.in_channels[0]
 
@@ -170,7 +170,8 @@ class BaseBasisModule(BaseModule):
     def _forward_bases(self, inputs: List[Tensor]) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, feats: Sequence[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(self, feats: Sequence[Tensor]
+                ) -> Tuple[Tensor, Optional[Tensor]]:
         """Return bases ``[B, K, H/s, W/s]`` and semantic logits
         ``[B, C+1, H/8, W/8]`` (``None`` without the semantic head or at
         inference), from the neck's levels ``feats`` or, with

@@ -67,7 +67,8 @@ def photos(size):
     imgs = []
     for name in PHOTOS:
         img = mmcv.imread(osp.join(IMAGES, name), channel_order='rgb')
-        img = (mmcv.imresize(img, (size, size)).astype(np.float32) - mean) / std
+        img = mmcv.imresize(img, (size, size)).astype(np.float32)
+        img = (img - mean) / std
         imgs.append(torch.from_numpy(img).permute(2, 0, 1))
     return torch.stack(imgs)
 

@@ -1,8 +1,9 @@
 """The mixing mechanism on every host head (each supported host of the sweep
 in mmblend.models.dense_heads.host_support, built from mmdet's own configs,
-and our BlendMaskHead): positives in a batch of differently sized images (equal to
-the host's own assignment), attentions at positives and detections, pairing
-of detections with the priors the host's own selection kept."""
+and our BlendMaskHead): positives in a batch of differently sized images
+(equal to the host's own assignment), attentions at positives and
+detections, pairing of detections with the priors the host's own selection
+kept."""
 import os.path as osp
 import types
 
@@ -295,26 +296,6 @@ def test_tood_refuses_a_loop_that_never_switches_assigners(epoch_info):
         head.loss(feats(head), samples())
 
 
-def test_a_host_that_selects_otherwise_is_refused_when_built():
-    """mmdet's CenterNet picks its detections with its own top-k on the
-    heatmap: a Blend host on it cannot record its selection and is refused
-    at build time, naming what to override."""
-    from mmdet.models.dense_heads import CenterNetHead
-
-    from mmblend.models.dense_heads import (
-        BlendHostMixin,
-        SamplerPositivesMixin,
-    )
-
-    class BlendCenterNetHead(SamplerPositivesMixin, BlendHostMixin,
-                             CenterNetHead):
-        box_tower_consumer = 'wh_head'
-
-    with pytest.raises(TypeError, match='BlendCenterNetHead.*'
-                       'filter_scores_and_topk.*selected_prior_inds'):
-        BlendCenterNetHead(in_channels=8, feat_channels=8, num_classes=3)
-
-
 def test_candidates_that_do_not_match_stop_with_an_error(monkeypatch):
     """If the rows recorded were not the candidates post-processed (here the
     record is made to lose a level), pairing stops with an error instead of
@@ -330,21 +311,6 @@ def test_candidates_that_do_not_match_stop_with_an_error(monkeypatch):
     with pytest.raises(RuntimeError, match='cannot be paired'):
         with torch.no_grad():
             head.predict(feats(head), samples())
-
-
-def test_selection_outside_a_record_is_mmdets():
-    """Outside a BlendHost's predict, the rebound functions behave exactly
-    as mmdet's (nothing is recorded, mmdet's module is unchanged)."""
-    from mmdet.models.dense_heads import base_dense_head
-    from mmdet.models.utils import filter_scores_and_topk
-
-    from mmblend.models.dense_heads import selection
-    assert base_dense_head.filter_scores_and_topk is filter_scores_and_topk
-    scores = torch.rand(30, 4)
-    a = selection.recorded_filter_scores_and_topk(scores, 0.3, 5)
-    b = filter_scores_and_topk(scores, 0.3, 5)
-    assert all(torch.equal(x, y) for x, y in zip(a[:3], b[:3]))
-    assert selection.current_record() is None
 
 
 def test_retina_anchors_share_their_location_attention():

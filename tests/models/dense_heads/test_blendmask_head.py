@@ -143,7 +143,10 @@ def test_threshold_applies_to_cls_times_ctr():
     """A location with cls 0.9 but ctr 0.01 (product 0.009) is dropped; one
     with cls 0.3 and ctr 0.5 (0.15) is kept, scored sqrt(0.15)."""
     head = make_head().eval()
-    logit = lambda p: torch.log(torch.tensor(p) / (1 - torch.tensor(p)))
+
+    def logit(p):
+        return torch.log(torch.tensor(p) / (1 - torch.tensor(p)))
+
     cls = [torch.full((1, 3, 8, 8), -20.0), torch.full((1, 3, 4, 4), -20.0)]
     ctr = [torch.full((1, 1, 8, 8), -20.0), torch.full((1, 1, 4, 4), -20.0)]
     cls[0][0, 1, 2, 2], ctr[0][0, 0, 2, 2] = logit(0.9), logit(0.01)

@@ -107,9 +107,9 @@ def reference(model, inputs, sample):
     sx, sy = sample.metainfo['scale_factor']
     out = boxes / boxes.new_tensor([sx, sy, sx, sy])
     ori_h, ori_w = sample.metainfo['ori_shape']
-    clipped = torch.stack([out[:, 0].clamp(0, ori_w), out[:, 1].clamp(0, ori_h),
-                           out[:, 2].clamp(0, ori_w), out[:, 3].clamp(0, ori_h)],
-                          1)
+    clipped = torch.stack(
+        [out[:, 0].clamp(0, ori_w), out[:, 1].clamp(0, ori_h),
+         out[:, 2].clamp(0, ori_w), out[:, 3].clamp(0, ori_h)], 1)
     nonempty = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] >
                                                   clipped[:, 1])
     paste = out if cfg.get('paste_unclipped', False) else clipped

@@ -23,15 +23,17 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
 MIXING = osp.join(REPO, 'configs', 'mixing')
 MIM = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 CONFIGS = {
-    'BlendDINO': osp.join(MIXING, 'blendmask-dino-4scale_r50_8xb2-12e_coco.py'),
+    'BlendDINO': osp.join(MIXING,
+                          'blendmask-dino-4scale_r50_8xb2-12e_coco.py'),
     'BlendDeformableDETR': osp.join(
         MIXING,
         'blendmask-deformable-detr-refine-twostage_r50_16xb2-50e_coco.py'),
 }
 HOSTS = {
     'BlendDINO': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
-    'BlendDeformableDETR':
-    'deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
+    'BlendDeformableDETR': (
+        'deformable_detr/'
+        'deformable-detr-refine-twostage_r50_16xb2-50e_coco.py'),
 }
 DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 PHOTOS = (34, 73)  # zebra (640x425), motorbikes (500x375)

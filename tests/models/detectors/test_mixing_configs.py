@@ -220,7 +220,8 @@ def test_tood_config_refuses_an_iteration_loop(tmp_path):
         param_scheduler=[], log_level='WARNING'))
     cfg.custom_hooks = []  # DatasetCheckHook would read the whole dataset
     runner = Runner.from_cfg(cfg)
-    with pytest.raises(RuntimeError, match='max_epochs=1.*EpochBasedTrainLoop'):
+    with pytest.raises(RuntimeError,
+                       match='max_epochs=1.*EpochBasedTrainLoop'):
         runner.train()
 
 

@@ -1,5 +1,5 @@
-"""The mixing sweep over mmdet's own configs: every one-stage dense head of
-mmdet 3.3's configs is in the table of hosts (host_support.HOSTS); each
+"""The mixing sweep over mmdet's own configs (the table of hosts,
+host_support.HOSTS: tests/models/dense_heads/test_host_support.py): each
 supported host, built by the BlendMask detector from its row's mmdet config
 (shrunk widths), trains a step and predicts masks; each unsupported one is
 refused at build time with the table's reason. One representative config per
@@ -10,12 +10,10 @@ import re
 import pytest
 import torch
 from mixing_utils import MIM, shrink_host, tiny_mask_head
-from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from module_utils import load_module
 
-from mmblend.models.dense_heads import host_support
 from mmblend.models.dense_heads.host_support import HOSTS
 
 make_batch = load_module('tests/models/detectors/test_blendmask.py',
@@ -43,48 +41,6 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-def dense_heads_in_mmdet_configs() -> set:
-    """The ``model.bbox_head`` types of mmdet's configs (any dataset) that
-    are dense heads, read from the config files' text."""
-    found = set()
-    pattern = re.compile(r"bbox_head\s*=\s*dict\(\s*(?:_delete_\s*=\s*True"
-                         r"\s*,\s*)?type\s*=\s*'(\w+)'")
-    for root, _, files in __import__('os').walk(MIM):
-        for name in files:
-            if name.endswith('.py'):
-                with open(osp.join(root, name), encoding='utf-8') as f:
-                    found.update(pattern.findall(f.read()))
-    return {n for n in found if isinstance(MODELS.get(n), type)
-            and issubclass(MODELS.get(n), BaseDenseHead)}
-
-
-def test_every_dense_head_of_mmdets_configs_is_in_the_sweep():
-    found = dense_heads_in_mmdet_configs()
-    assert {'RetinaHead', 'RTMDetSepBNHead', 'CenterNetHead'} <= found
-    assert found <= {h.head for h in HOSTS}, found - {h.head for h in HOSTS}
-
-
-def test_supported_hosts_are_the_registered_blend_hosts():
-    from mmblend.models.dense_heads import BlendHostMixin
-    registered = {name for name, cls in MODELS.module_dict.items()
-                  if isinstance(cls, type) and issubclass(cls, BlendHostMixin)}
-    assert set(host_support.supported_hosts()) == registered
-    for h in HOSTS:
-        if h.blend:
-            assert MODELS.get(h.blend).__mro__[3].__name__ == h.head
-        for m in h.mixing:
-            assert osp.isfile(osp.join(REPO, 'configs', 'mixing', m)), m
-
-
-def test_docs_table_is_the_sweep():
-    with open(osp.join(REPO, 'docs', 'mixing.md'), encoding='utf-8') as f:
-        doc = f.read()
-    assert host_support.markdown_table() in doc, (
-        'docs/mixing.md is out of date; paste the output of: python -c '
-        '"from mmblend.models.dense_heads.host_support import '
-        'markdown_table; print(markdown_table())"')
 
 
 def mixed_model(host) -> dict:

@@ -7,10 +7,8 @@ written to tmp_path; images are read from the original folders.
 """
 import copy
 import json
-import math
 import os.path as osp
 import re
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,7 +20,6 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from mmblend.datasets import CocoInstanceDataset
-from mmblend.engine import DatasetCheckHook, FiniteLossHook
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 C128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')
@@ -430,44 +427,6 @@ def test_pipeline_without_masks_stops_before_first_iteration(tmp_path, c128):
     with pytest.raises(ValueError, match=r'LoadAnnotations.*with_mask=True'):
         runner.train()
     assert runner.iter == 0
-
-
-def test_dataset_check_hook_counts_for_variants():
-    model = SimpleNamespace(
-        bbox_head=SimpleNamespace(num_classes=3),
-        mask_head=SimpleNamespace(basis=SimpleNamespace(num_classes=None)))
-    # a basis without semantic head (num_classes=None) is not compared
-    assert DatasetCheckHook.counts(model, dict(classes=('a', 'b', 'c'))) \
-        == [('model.bbox_head.num_classes', 3, 3, 'classes')]
-    # panoptic: things against the box head, stuff against the fusion head
-    model.num_things_classes, model.num_stuff_classes = 3, 2
-    meta = dict(classes=('a', 'b', 'c', 's1', 's2'),
-                thing_classes=('a', 'b', 'c'), stuff_classes=('s1', ))
-    bad = [c for c in DatasetCheckHook.counts(model, meta) if c[1] != c[2]]
-    assert bad == [('model.panoptic_fusion_head.num_stuff_classes', 2, 1,
-                    'stuff_classes')]
-
-
-def test_finite_loss_hook():
-    hook = FiniteLossHook()
-    runner = SimpleNamespace(iter=6)
-    ok = dict(loss=torch.tensor(1.5), loss_cls=torch.tensor(1.0),
-              loss_bbox=torch.tensor(0.5), acc=torch.tensor(math.nan))
-    hook.after_train_iter(runner, 6, outputs=ok)  # 'acc' is not a loss
-    bad = dict(ok, loss=torch.tensor(math.inf),
-               loss_bbox=torch.tensor(math.nan))
-    with pytest.raises(FloatingPointError) as e:
-        hook.after_train_iter(runner, 6, outputs=bad)
-    msg = str(e.value)
-    assert msg.startswith('non-finite loss at iteration 7: loss=inf, '
-                          'loss_bbox=nan (finite: loss_cls=1)')
-    assert 'clip_grad' in msg
-    # interval: only every n-th iteration is checked
-    FiniteLossHook(interval=5).after_train_iter(runner, 6, outputs=bad)
-    # it runs before CheckpointHook (no checkpoint of NaN weights)
-    from mmengine.hooks import CheckpointHook
-    from mmengine.runner.priority import get_priority
-    assert get_priority(hook.priority) < get_priority(CheckpointHook.priority)
 
 
 def test_runtime_config_has_the_checks():

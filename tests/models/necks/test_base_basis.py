@@ -1,14 +1,20 @@
-"""The auxiliary semantic head refuses inputs it would silently mis-train
-on: a level of the wrong stride, and a backbone level whose width the head
-was not built for (``feat_source='backbone'``); its norm can differ from the
-bases' (AdelaiDet: BN there, SyncBN in the bases)."""
+"""BaseBasisModule's auxiliary semantic head (through its two subclasses):
+its logits, loss and targets built from GT masks (bitmaps and polygons);
+it refuses inputs it would silently mis-train on: a level of the wrong
+stride, and a backbone level whose width the head was not built for
+(``feat_source='backbone'``); its norm can differ from the bases'
+(AdelaiDet: BN there, SyncBN in the bases)."""
 import numpy as np
 import pytest
 import torch
-from mmdet.structures.mask import BitmapMasks
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from mmengine.structures import InstanceData
 
-from mmblend.models import DeepLabV3PlusBasis, ProtoNetBasis
+from mmblend.models import (
+    DeepLabV3PlusBasis,
+    ProtoNetBasis,
+    build_semantic_targets,
+)
 
 GN = dict(type='GN', num_groups=4)
 H, W = 64, 96
@@ -90,3 +96,44 @@ def test_semantic_norm_can_differ_from_the_bases():
                             num_classes=3, sem_in_index=1, sem_channels=8,
                             norm_cfg=GN)
     assert isinstance(default.sem_convs[0].norm, torch.nn.GroupNorm)
+
+
+def test_semantic_head_and_loss():
+    m = DeepLabV3PlusBasis(in_channels=16, channels=16, num_classes=3,
+                           sem_channels=8, norm_cfg=GN).train()
+    feats = pyramid(strides=(8, 16, 32, 64, 128))
+    _, sem = m(feats)
+    assert sem.shape == (2, 4, 8, 12)
+    masks = np.zeros((1, 64, 96), np.uint8)
+    masks[0, 8:40, 16:64] = 1
+    gts = [InstanceData(labels=torch.tensor([2]),
+                        masks=BitmapMasks(masks, 64, 96)),
+           InstanceData(labels=torch.zeros(0, dtype=torch.long),
+                        masks=BitmapMasks(np.zeros((0, 64, 96)), 64, 96))]
+    loss = m.loss_semantic(sem, gts, (64, 96))
+    assert torch.isfinite(loss) and loss > 0
+    m.eval()
+    assert m(feats)[1] is None  # no semantic work at inference
+
+
+def test_semantic_targets_from_masks():
+    H, W = 32, 48
+    big = np.zeros((H, W), np.uint8)
+    big[0:24, 0:32] = 1
+    small = np.zeros((H, W), np.uint8)
+    small[8:16, 8:16] = 1
+    gt = InstanceData(labels=torch.tensor([5, 1]),
+                      masks=BitmapMasks(np.stack([small, big]), H, W))
+    t = build_semantic_targets([gt], (H, W), 8, num_classes=7)
+    assert t.shape == (1, 4, 6)
+    # centre samples at 4, 12, 20, 28 (rows) and 4, 12, ... (cols)
+    expected = torch.full((4, 6), 7)
+    expected[0:3, 0:4] = 1  # big object (label 1)
+    expected[1, 1] = 5  # small object painted on top of the big one
+    assert torch.equal(t[0], expected)
+    # polygons give the same labels
+    poly = PolygonMasks([[np.array([8, 8, 16, 8, 16, 16, 8, 16.])],
+                         [np.array([0, 0, 32, 0, 32, 24, 0, 24.])]], H, W)
+    t2 = build_semantic_targets(
+        [InstanceData(labels=torch.tensor([5, 1]), masks=poly)], (H, W), 8, 7)
+    assert torch.equal(t2, t)
