@@ -52,9 +52,9 @@ class DetectionMatch:
             box and score, another label).
         cut: ``('ref'|'out', index)`` of detections tolerated at a cut.
         worst: the largest ``box_rel`` (box difference relative to the
-            box's largest coordinate, at least 1), ``score`` and ``mask`` difference of the pairs
-            (``mask``: 1 - IoU for boolean masks, the largest absolute
-            difference for probabilities).
+            box's largest coordinate, at least 1), ``score`` and ``mask``
+            difference of the pairs (``mask``: 1 - IoU for boolean masks,
+            the largest absolute difference for probabilities).
         problems: one line per disagreement; empty when they agree.
     """
     pairs: List[Tuple[int, int]] = field(default_factory=list)
