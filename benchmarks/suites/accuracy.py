@@ -9,10 +9,11 @@ ATSS, Mask R-CNN + blender mask head), fine-tuned on coco128-seg (88 train /
 Every model: the demo's backbone (:data:`BACKBONE`: EfficientNet-Lite0 with
 its ImageNet weights, frozen; until 2026-12 an R-18 at half width from
 scratch, val AP ~0 for every model), FPN 64 ch, 2-conv GN towers (Mask
-R-CNN: 2 mask convs, 256-d box fc), ``--size`` inputs (fixed square resize: YOLACT needs equal-size images
-in a batch), random flip, batch ``--batch``, AdamW 2e-3 (wd 0.05, grad clip
-10), warm-up + cosine, ``--iters`` iterations; then mmdet's CocoMetric on
-the val images (the headline: does it generalise?) and on the training
+R-CNN: 2 mask convs, 256-d box fc), ``--size`` inputs (fixed square resize:
+YOLACT needs equal-size images in a batch), random flip, batch ``--batch``,
+AdamW 2e-3 (wd 0.05, grad clip 10), warm-up + cosine, ``--iters``
+iterations; then mmdet's CocoMetric on the val images (the headline: does
+it generalise?) and on the training
 images (the fit check). A round is one seed (the
 seed of round r is r): samples ``<metric>/<model>`` hold one value per
 seed (AP in [0, 1]). Runs of disjoint ``--models`` can be merged
