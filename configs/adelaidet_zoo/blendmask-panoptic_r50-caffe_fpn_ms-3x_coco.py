@@ -1,6 +1,6 @@
 # AdelaiDet zoo panoptic BlendMask R_50_3x (configs/BlendMask/Panoptic/
 # R_50_3x.yaml on Base-Panoptic.yaml; AdelaiDet's README: PQ 42.5 on
-# val2017): the zoo model and solver (./_base_/adelaidet_r50_fpn.py) plus
+# val2017): the zoo model and solver (./_base_/adelaidet_r50_fpn_3x.py) plus
 # detectron2's SemSegFPNHead as mmdet's PanopticFPNHead:
 # * FPN on res2-res5 (P2..P7: start_level=0, num_outs=6); FCOS and the top
 #   layer on P3-P7, Proto-FPN bases on P3-P5, auxiliary semantic loss on P3;
@@ -10,7 +10,7 @@
 #   score scale, as AdelaiDet's), overlap 0.4, stuff area >= 4096;
 # * 270k iterations, steps 210k/250k, multi-scale training.
 _base_ = [
-    './_base_/adelaidet_r50_fpn.py',
+    './_base_/adelaidet_r50_fpn_3x.py',
     '../_base_/datasets/coco_panoptic_ms.py'
 ]
 
@@ -52,14 +52,5 @@ model = dict(
             instance_score_thr=0.45, mask_overlap=0.4,
             stuff_area_limit=4096)))
 train_dataloader = dict(batch_size=2)
-
-max_iters = 270000
-train_cfg = dict(max_iters=max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=1000),
-    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
-         milestones=[210000, 250000], gamma=0.1)
-]
 test_evaluator = dict(
     outfile_prefix='./work_dirs/{{fileBasenameNoExtension}}/results')

@@ -1,7 +1,6 @@
-# AdelaiDet zoo BlendMask R_50_3x (box AP 42.7 / mask AP 37.8 on val2017):
-# 270k iterations with AdelaiDet's steps 210k/250k (the paper's 3x uses
-# 180k/240k), multi-scale training.
-_base_ = './_base_/blendmask_adelaidet_r50.py'
+# ./adelaidet_r50_fpn.py with AdelaiDet's 3x schedule: 270k iterations,
+# steps 210k/250k (the paper's 3x uses 180k/240k).
+_base_ = './adelaidet_r50_fpn.py'
 max_iters = 270000
 train_cfg = dict(max_iters=max_iters)
 param_scheduler = [

@@ -1,6 +1,6 @@
 # The demo's variant without ImageNet weights (`make demo` uses
-# blendmask_effnet-lite0_fpn_coco128.py, which inherits this one and swaps the
-# backbone): BlendMask trained from scratch on the 88 coco128-seg training
+# blendmask-light_effnet-lite0_fpn_1xb8-800iter_coco128.py, which inherits
+# this one and swaps the backbone): BlendMask trained from scratch on the 88 coco128-seg training
 # images on a 2-core CPU in about 14 minutes. Deliberately light and fast:
 # R-18 at half width, 64-channel FPN and heads, 2-conv towers, ~256 px
 # inputs, batch 8, R_K_M = 28_4_7. Same architecture family as the paper's
@@ -21,8 +21,8 @@ model = dict(
     bbox_head=dict(in_channels=64, feat_channels=64, stacked_convs=2,
                    norm_cfg=gn),
     mask_head=dict(
-        basis=dict(in_channels=64, channels=64, low_level_channels=32,
-                   sem_channels=64, norm_cfg=gn),
+        basis=dict(channels=64, low_level_channels=32, sem_channels=64,
+                   norm_cfg=gn),
         blender=dict(bottom_resolution=28, attn_size=7)))
 
 backend_args = None

@@ -6,7 +6,7 @@
 #   [0.9, 0.9]; AdelaiDet keeps one instance inside the crop, here crops
 #   without any instance are re-drawn), then shorter side uniformly in
 #   [640, 864], longer side <= 1440; test 800x1333.
-_base_ = './blendmask_r101_3x.py'
+_base_ = './blendmask_r101-caffe_fpn_ms-3x_coco.py'
 model = dict(
     backbone=dict(
         type='ResNetDCNInterval',

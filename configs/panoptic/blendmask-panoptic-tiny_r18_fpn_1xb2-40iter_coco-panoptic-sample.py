@@ -2,18 +2,18 @@
 # (2 COCO val2017 photos with panoptic PNGs, 80 thing + 53 stuff classes;
 # see /work/shared/data/coco_panoptic_sample/README.md). For smoke runs of
 # tools/train.py and tools/test.py on CPU, e.g. from the repository root:
-#   python tools/train.py configs/panoptic/blendmask_panoptic_tiny_sample.py \
-#       --cfg-options train_cfg.max_iters=3
-#   python tools/test.py configs/panoptic/blendmask_panoptic_tiny_sample.py \
-#       work_dirs/blendmask_panoptic_tiny_sample/iter_3.pth
+#   CFG=configs/panoptic/blendmask-panoptic-tiny_r18_fpn_1xb2-40iter_coco-panoptic-sample.py
+#   python tools/train.py $CFG --cfg-options train_cfg.max_iters=3
+#   python tools/test.py $CFG work_dirs/$(basename $CFG .py)/iter_3.pth
 # tools/test.py prints the PQ table and writes the predicted panoptic PNGs
-# and json to work_dirs/blendmask_panoptic_tiny_sample/results.panoptic/ and
+# and json to work_dirs/$(basename $CFG .py)/results.panoptic/ and
 # results.panoptic.json (test_evaluator.outfile_prefix).
-# Same architecture and level routing as blendmask_panoptic_r50_3x.py,
-# shrunk as tests/configs/blendmask_tiny.py (R-18 at 1/4 width, 32-channel
-# FPN and heads), small input (shorter side ~214 px). Train and test images
-# are the same two photos.
-_base_ = './blendmask_panoptic_r50_3x.py'
+# Same architecture and level routing as
+# blendmask-panoptic_r50_fpn_ms-3x_coco.py, shrunk as
+# tests/configs/blendmask_tiny.py (R-18 at 1/4 width, 32-channel FPN and
+# heads), small input (shorter side ~214 px). Train and test images are the
+# same two photos.
+_base_ = './blendmask-panoptic_r50_fpn_ms-3x_coco.py'
 
 # Resolved from this file's location, so the config works from any cwd
 # (the sample lives in ../shared/ next to the repository).
@@ -30,8 +30,7 @@ model = dict(
     bbox_head=dict(in_channels=32, feat_channels=32, stacked_convs=2,
                    norm_cfg=GN),
     mask_head=dict(
-        basis=dict(in_channels=32, channels=32, sem_channels=32,
-                   norm_cfg=GN),
+        basis=dict(channels=32, sem_channels=32, norm_cfg=GN),
         blender=dict(bottom_resolution=28, attn_size=7)),
     semantic_head=dict(in_channels=32, inner_channels=32, norm_cfg=GN))
 

@@ -4,7 +4,7 @@
 # each of res3-res5 (AdelaiDet DEFORM_ON_PER_STAGE [F, T, T, T],
 # DEFORM_MODULATED, DEFORM_INTERVAL 3). 3x schedule as requested; AdelaiDet
 # trains its released dcni3 model 5x (configs/adelaidet_zoo/).
-_base_ = './blendmask_r101_3x.py'
+_base_ = './blendmask_r101_fpn_ms-3x_coco.py'
 model = dict(
     backbone=dict(
         type='ResNetDCNInterval',

