@@ -103,10 +103,12 @@ MAIN = {
         S + 'feat_source': 'backbone', S + 'in_indices.*': ANY,
         S + 'in_channels*': ANY, S + 'channels': 128, S + 'num_classes': None,
         B + 'attn_size': 7, B + 'top_interp': 'nearest'}),
-    # the ablation row "+semantic, width 256" is the 1x main model
-    # (the ablation names feat_source='neck' explicitly: the default)
+    # the ablation row "+semantic, width 256" is the 1x main model (the
+    # ablation names feat_source='neck' explicitly, the default, and sets
+    # in_channels=None over its base's backbone widths: from the neck, as
+    # the main model, which leaves it out)
     'ablations/' + abl('p3p5-56-4-14-bilinear-sem-w256'): (R50_1X, {
-        S + 'feat_source': 'neck'}),
+        S + 'feat_source': 'neck', S + 'in_channels': None}),
 }
 
 
