@@ -3,16 +3,17 @@ benchmarks. Random weights (every backbone ``init_cfg=None``)."""
 import common
 
 CONFIGS = {
-    'blendmask': ('repo', 'configs/blendmask_r50_1x.py'),
+    'blendmask': ('repo', 'configs/blendmask_r50_fpn_1x_coco.py'),
     'mask_rcnn': ('mim', 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'),
     'condinst': ('mim',
                  'condinst/condinst_r50_fpn_ms-poly-90k_coco_instance.py'),
     'yolact': ('mim', 'yolact/yolact_r50_1xb8-55e_coco.py'),
     'fcos': ('mim', 'fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-'
              'centeronreg-giou_1x_coco.py'),
-    'blendmask_rt': ('repo', 'configs/blendmask_rt_r50_3x.py'),
+    'blendmask_rt': ('repo', 'configs/blendmask-rt_r50_fpn_ms-550-3x_coco.py'),
     # the paper's ablation width (128) of the same bottom module
-    'blendmask_w128': ('repo', 'configs/ablations/t7_semantic.py'),
+    'blendmask_w128': ('repo', 'configs/ablations/'
+                       'blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem_1x_coco.py'),
 }
 LABELS = {
     'blendmask': 'BlendMask R50 (56_4_14)',

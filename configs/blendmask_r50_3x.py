@@ -1,6 +1,6 @@
 # BlendMask R-50, 3x with multi-scale training (paper Table 8, "aug."):
-# the blendmask_r50_1x.py model, 270k iterations (steps 180k/240k), shorter
-# side sampled from {640, 672, ..., 800} (longer side <= 1333); test 800.
+# the blendmask_r50_fpn_1x_coco.py model, 270k iterations (steps 180k/240k),
+# shorter side drawn from {640, 672, ..., 800} (longer side <= 1333); test 800.
 _base_ = [
     './_base_/models/blendmask_r50_fpn.py',
     './_base_/datasets/coco_instance_ms.py',

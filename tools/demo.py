@@ -5,7 +5,8 @@ images (does it generalise?), and save pictures of predicted masks.
     python tools/demo.py                 # ~22 min of CPU on one core
     python tools/demo.py --long          # 4x the iterations
     python tools/demo.py --iters 50      # a quick smoke run
-    python tools/demo.py --config configs/demo/blendmask_r18_coco128_demo.py
+    python tools/demo.py --config \
+        configs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py
                                          # the variant without ImageNet
                                          # weights (from scratch)
 
@@ -37,8 +38,9 @@ from mmengine.runner import Runner, TestLoop  # noqa: E402
 
 import mmblend  # noqa: E402,F401
 
-DEFAULT_CONFIG = osp.join(_REPO_ROOT, 'configs', 'demo',
-                          'blendmask_effnet-lite0_fpn_coco128.py')
+DEFAULT_CONFIG = osp.join(
+    _REPO_ROOT, 'configs', 'demo',
+    'blendmask-light_effnet-lite0_fpn_1xb8-800iter_coco128.py')
 METRIC_KEYS = [('bbox', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
                ('mask', 'coco/segm_mAP'), ('mask AP50', 'coco/segm_mAP_50')]
 

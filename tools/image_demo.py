@@ -2,7 +2,7 @@
 
     python tools/image_demo.py \
         demo/data/coco128-seg/images/train2017/000000000009.jpg \
-        work_dirs/demo/blendmask_r18_coco128_demo.py \
+        work_dirs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py \
         --weights work_dirs/demo/iter_1200.pth --out-dir outputs
 
 Writes ``OUT_DIR/vis/<image>`` (the picture) and ``OUT_DIR/preds/<image>.json``

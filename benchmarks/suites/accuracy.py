@@ -48,7 +48,8 @@ LABELS = {
 GN = dict(type='GN', num_groups=16, requires_grad=True)
 #: the demo config's backbone and its FPN input channels, for every model
 #: compared
-_DEMO = 'configs/demo/blendmask_effnet-lite0_fpn_coco128.py'
+_DEMO = ('configs/demo/'
+         'blendmask-light_effnet-lite0_fpn_1xb8-800iter_coco128.py')
 
 
 def _demo_backbone():
@@ -94,7 +95,7 @@ def model_cfg(name: str):
         return m
     if name.startswith('blendmask'):
         cfg = Config.fromfile(common.repo_config(
-            'configs/demo/blendmask_r18_coco128_demo.py'))
+            'configs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py'))
         m = cfg.model
         m.backbone = ConfigDict(BACKBONE)
         m.neck.in_channels = IN_CH
@@ -169,7 +170,7 @@ def model_cfg(name: str):
 def full_cfg(name: str, seed: int, args, work_dir: str):
     from mmengine.config import Config
     cfg = Config.fromfile(common.repo_config(
-        'configs/demo/blendmask_r18_coco128_demo.py'))
+        'configs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py'))
     cfg.model = model_cfg(name)
     size, iters = tuple(args.size), args.iters
     # YOLACT / Mask R-CNN pipelines: identical to the others'

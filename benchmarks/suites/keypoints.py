@@ -12,7 +12,7 @@ there only); the blend (elementwise) is counted by hand; RoIAlign, the
 mask paste and the keypoint decoding are not counted.
 
 Accuracy (``samples``, one value per round; round r is seed r):
-``configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py`` trained from
+the light keypoint config (``SMALL`` below) trained from
 scratch for ``--iters`` iterations (the config's 1200) on the 28
 coco-mini-keypoints training photos, then box, mask and keypoint AP on
 those photos (fit) and on the 32 held-out val photos (from scratch on 28
@@ -27,7 +27,8 @@ import common
 
 ROUNDS = 3
 TIMED = False
-SMALL = 'configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py'
+SMALL = ('configs/keypoints/'
+         'blendmask-kp-light_r18_fpn_1xb8-1200iter_coco-mini-keypoints.py')
 R50 = 'configs/keypoints/blendmask-kp_r50_fpn_ms-3x_coco-person-keypoints.py'
 DATA = osp.join(common.REPO_ROOT, '..', 'shared', 'data',
                 'coco-mini-keypoints')

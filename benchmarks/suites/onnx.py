@@ -21,7 +21,8 @@ import common
 ROUNDS = 5
 TIMED = True
 CONFIGS = {'r50': ('BlendMask R50 (56_4_14)', 'configs/blendmask_r50_3x.py'),
-           'rt': ('BlendMask-RT R50', 'configs/blendmask_rt_r50_3x.py'),
+           'rt': ('BlendMask-RT R50',
+                  'configs/blendmask-rt_r50_fpn_ms-550-3x_coco.py'),
            'atss': ('BlendMask on ATSS R50',
                     'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py')}
 ENGINES = {'onnx': 'onnxruntime', 'openvino': 'openvino'}

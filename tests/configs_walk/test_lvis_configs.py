@@ -21,7 +21,7 @@ from .walk_utils import (
 LVIS_V1 = (CONFIG_ROOT / 'lvis' /
            'blendmask_r50_fpn_sample1e-3_ms-1x_lvis-v1.py')
 TABLE11 = (CONFIG_ROOT / 'lvis' /
-           'blendmask_r101_dcni3_3x_lvis-v0.5-cocofied.py')
+           'blendmask_r101-dcni3_fpn_ms-3x_coco_lvis-v0.5-cocofied.py')
 MMDET_LVIS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'lvis',
                       'mask-rcnn_r50_fpn_sample1e-3_ms-1x_lvis-v1.py')
 
@@ -77,7 +77,8 @@ def test_lvis_v1_class_count_is_checked(lvis):
 
 def test_table11_differs_from_the_table8_model_in_the_test_set_only():
     t11 = Config.fromfile(str(TABLE11))
-    t8 = Config.fromfile(str(CONFIG_ROOT / 'blendmask_r101_dcni3_3x.py'))
+    t8 = Config.fromfile(
+        str(CONFIG_ROOT / 'blendmask_r101-dcni3_fpn_ms-3x_coco.py'))
     changed = changed_keys(flat_config(t11), flat_config(t8))
     assert changed and all(
         k.split('.')[0] in ('val_dataloader', 'test_dataloader',

@@ -124,10 +124,15 @@ def check_loaders(cfg) -> None:
 
 def test_walk_finds_the_configs():
     ids = {config_id(p) for p in CONFIGS}
-    assert {'blendmask_r50_1x.py', 'blendmask_r101_dcni3_3x.py',
-            'blendmask_rt_r50_3x.py', 'ablations/t2_r28_m2.py',
-            'adelaidet_zoo/blendmask_r101_dcni3_5x.py'} <= ids
+    assert {'blendmask_r50_3x.py', 'blendmask_r50_fpn_1x_coco.py',
+            'blendmask_r101-dcni3_fpn_ms-3x_coco.py',
+            'blendmask-rt_r50_fpn_ms-550-3x_coco.py',
+            'ablations/blendmask_r50_fpn_c3c5-28-4-2_1x_coco.py',
+            'adelaidet_zoo/blendmask_r101-caffe-dcni3_fpn_ms-crop-5x_coco.py'
+            } <= ids
     assert not any('_base_' in i for i in ids)
+    # the old names of renamed configs are not walked twice
+    assert not {'blendmask_r50_1x.py', 'ablations/t2_r28_m2.py'} & ids
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[config_id(p) for p in CONFIGS])

@@ -21,7 +21,7 @@ def build(name):
     return cfg, MODELS.build(cfg.model)
 
 
-@pytest.mark.parametrize('name', ['blendmask_550_r50_3x.py'])
+@pytest.mark.parametrize('name', ['blendmask_r50-caffe_fpn_ms-550-3x_coco.py'])
 def test_zoo_solver_and_frozen_parts(name):
     cfg, model = build(name)
     assert cfg.optim_wrapper.get('clip_grad') is None
@@ -79,7 +79,7 @@ def test_zoo_solver_and_frozen_parts(name):
 
 
 def test_550_is_adelaidets_550_r50_3x():
-    cfg, model = build('blendmask_550_r50_3x.py')
+    cfg, model = build('blendmask_r50-caffe_fpn_ms-550-3x_coco.py')
     head = model.bbox_head
     assert head.share_tower and len(head.cls_convs) == 3
     assert len(head.reg_convs) == 0

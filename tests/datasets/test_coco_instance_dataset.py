@@ -434,7 +434,7 @@ def test_runtime_config_has_the_checks():
     assert types == ['DatasetCheckHook', 'FiniteLossHook']
     for name in ('coco_instance.py', 'coco128_instance.py',
                  'tiny_coco_instance.py', 'coco_instance_ms.py',
-                 'coco_instance_testdev.py'):
+                 'coco_instance_ms_550.py', 'coco_instance_testdev.py'):
         cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets',
                                        name))
         for key in ('train_dataloader', 'test_dataloader'):

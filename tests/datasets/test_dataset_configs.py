@@ -89,6 +89,16 @@ def test_specific_settings():
     assert [s[1] for s in rcr.scales] == [640, 672, 704, 736, 768, 800]
     assert ms.test_dataloader.dataset.pipeline[1].scale == (1333, 800)
 
+    # 550 (BlendMask-RT, AdelaiDet's 550 model): every pipeline at 550
+    rt = Config.fromfile(osp.join(CFG_DIR, 'coco_instance_ms_550.py'))
+    rcr = rt.train_dataloader.dataset.pipeline[2]
+    assert rcr.type == 'RandomChoiceResize'
+    assert rcr.scales == [(916, s) for s in range(440, 551, 22)]
+    for key in ('val_dataloader', 'test_dataloader'):
+        assert rt[key].dataset.pipeline[1].scale == (916, 550)
+    assert [t.scale for t in rt.tta_pipeline[1].transforms[0]] == [
+        (916, 550), (1145, 688)]
+
     td = Config.fromfile(osp.join(CFG_DIR, 'coco_instance_testdev.py'))
     assert td.test_evaluator.format_only is True
     assert td.test_evaluator.outfile_prefix
@@ -108,6 +118,19 @@ def test_specific_settings():
     assert cf.test_dataloader.dataset.type == 'CocoDataset'
     assert cf.test_evaluator.type == 'CocoMetric'
     assert cf.test_evaluator.ann_file.endswith('_cocofied.json')
+
+
+@pytest.mark.parametrize('config', [
+    'blendmask-rt_r50_fpn_ms-550-3x_coco.py',
+    'adelaidet_zoo/blendmask_r50-caffe_fpn_ms-550-3x_coco.py'])
+def test_550_configs_take_the_550_base(config):
+    """BlendMask-RT and AdelaiDet's 550 model: the data of
+    coco_instance_ms_550.py (one copy of the 550-px pipelines)."""
+    base = Config.fromfile(osp.join(CFG_DIR, 'coco_instance_ms_550.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[key].dataset == base[key].dataset, key
+    assert cfg.tta_pipeline == base.tta_pipeline
 
 
 def test_img_scale_override_with_redeclared_pipeline(tmp_path):

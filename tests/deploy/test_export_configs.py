@@ -110,13 +110,19 @@ def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
     return det, path
 
 
+ROIPOOL = 'ablations/blendmask_r50_fpn_p3p5-28-4-7-bilinear-roipool_1x_coco.py'
+
+
 @pytest.mark.parametrize('config', [
-    'blendmask_r50_3x.py', 'blendmask_rt_r50_3x.py',
-    'ablations/t5_top_nearest.py',
-    'ablations/t1_assembler_r28_k16.py',  # no top layer
-    'ablations/t3_k1.py',  # one basis
-    'ablations/t4_c3c5.py',  # bases from the backbone
-    'adelaidet_zoo/blendmask_r50_3x.py',  # AdelaiDet's clipping order
+    'blendmask_r50_3x.py', 'blendmask-rt_r50_fpn_ms-550-3x_coco.py',
+    'ablations/blendmask_r50_fpn_p3p5-56-4-7_1x_coco.py',
+    # no top layer
+    'ablations/blendmask_r50_fpn_c3c5-28-16-assembler_1x_coco.py',
+    'ablations/blendmask_r50_fpn_c3c5-56-1-7_1x_coco.py',  # one basis
+    # bases from the backbone
+    'ablations/blendmask_r50_fpn_c3c5-56-4-7_1x_coco.py',
+    # AdelaiDet's clipping order
+    'adelaidet_zoo/blendmask_r50-caffe_fpn_ms-3x_coco.py',
     'mixing/blendmask-atss_r50_fpn_1x_coco.py',
     'mixing/blendmask-gfl_r50_fpn_1x_coco.py',
     'mixing/blendmask-retinanet_r50_fpn_1x_coco.py',
@@ -140,7 +146,7 @@ def test_config_exports_with_parity(config, tmp_path):
 
 def test_roipool_config_is_refused_naming_the_op():
     from mmblend.deploy import check_exportable
-    model = build(shrunk('ablations/t6_r28_roipool.py'))
+    model = build(shrunk(ROIPOOL))
     with pytest.raises(ValueError, match=r"op RoIPool \(model\.mask_head\."
                        r"blender\.pooler='RoIPool'\) cannot be exported"):
         check_exportable(model)
@@ -193,7 +199,7 @@ def test_export_cli_on_a_mixing_config(tmp_path):
 
 
 def test_export_cli_reports_refusal(tmp_path):
-    proc, out = run_export_cli(tmp_path, 'ablations/t6_r28_roipool.py')
+    proc, out = run_export_cli(tmp_path, ROIPOOL)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'op RoIPool' in proc.stderr and 'blender.pooler' in proc.stderr
     assert not out.exists()
@@ -220,7 +226,7 @@ def test_tensorrt_builds_an_engine_from_the_graph(tmp_path):
 def test_dcn_config_is_refused_naming_the_op():
     from mmblend.deploy import check_exportable
     cfg = Config.fromfile(osp.join(REPO, 'configs',
-                                   'blendmask_r101_dcni3_3x.py'))
+                                   'blendmask_r101-dcni3_fpn_ms-3x_coco.py'))
     cfg.model.backbone.init_cfg = None
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')

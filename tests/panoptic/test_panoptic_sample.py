@@ -19,8 +19,9 @@ from mmengine.dataset import pseudo_collate
 from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CFG = osp.join(REPO, 'configs', 'panoptic',
-               'blendmask_panoptic_tiny_sample.py')
+CFG = osp.join(
+    REPO, 'configs', 'panoptic',
+    'blendmask-panoptic-tiny_r18_fpn_1xb2-40iter_coco-panoptic-sample.py')
 SAMPLE = osp.join(REPO, '..', 'shared', 'data', 'coco_panoptic_sample',
                   'sample_data')
 PQ_KEYS = ('PQ', 'SQ', 'RQ', 'PQ_th', 'SQ_th', 'RQ_th', 'PQ_st', 'SQ_st',

@@ -22,10 +22,10 @@ FIXTURE = osp.join(osp.dirname(osp.abspath(__file__)), 'fixtures',
                    'adelaidet_keys.json')
 ZOO = osp.join(REPO, 'configs', 'adelaidet_zoo')
 CONFIGS = {
-    'R_50_3x': 'blendmask_r50_3x.py',
-    '550_R_50_3x': 'blendmask_550_r50_3x.py',
-    'R_101_dcni3_5x': 'blendmask_r101_dcni3_5x.py',
-    'Panoptic/R_50_3x': 'blendmask_panoptic_r50_3x.py',
+    'R_50_3x': 'blendmask_r50-caffe_fpn_ms-3x_coco.py',
+    '550_R_50_3x': 'blendmask_r50-caffe_fpn_ms-550-3x_coco.py',
+    'R_101_dcni3_5x': 'blendmask_r101-caffe-dcni3_fpn_ms-crop-5x_coco.py',
+    'Panoptic/R_50_3x': 'blendmask-panoptic_r50-caffe_fpn_ms-3x_coco.py',
 }
 
 
@@ -166,7 +166,7 @@ def test_pkl_with_code_is_refused(tmp_path):
 
 @pytest.fixture(scope='module')
 def r50_target():
-    model, _ = tool.build_target(osp.join(ZOO, 'blendmask_r50_3x.py'))
+    model, _ = tool.build_target(osp.join(ZOO, CONFIGS['R_50_3x']))
     return model.state_dict()
 
 
@@ -199,17 +199,17 @@ def test_wrong_config_and_panoptic_are_refused(tmp_path, capsys):
     path = str(tmp_path / 'r50.pth')
     torch.save(adelaidet_state('R_50_3x'), path)
     rc = tool.main([path, str(tmp_path / 'out.pth'), '--config',
-                    osp.join(ZOO, 'blendmask_r101_3x.py')])
+                    osp.join(ZOO, 'blendmask_r101-caffe_fpn_ms-3x_coco.py')])
     err = capsys.readouterr().err
     assert rc == 1
-    assert 'R-50' in err and 'blendmask_r101_3x.py' in err
+    assert 'R-50' in err and 'blendmask_r101-caffe_fpn_ms-3x_coco.py' in err
     assert 'backbone.layer3.6' in err  # R-101 blocks without weights
     assert not osp.exists(tmp_path / 'out.pth')
     # a panoptic checkpoint (same file name as the instance one on
     # AdelaiDet's model zoo) is not an instance model
     torch.save(adelaidet_state('Panoptic/R_50_3x'), path)
     assert tool.main([path, str(tmp_path / 'out.pth'), '--config',
-                      osp.join(ZOO, 'blendmask_r50_3x.py')]) == 1
+                      osp.join(ZOO, CONFIGS['R_50_3x'])]) == 1
     err = capsys.readouterr().err
     assert 'panoptic R-50' in err and 'panoptic_module' in err
     assert tool.main([str(tmp_path / 'nope.pth'),
@@ -224,7 +224,7 @@ def test_tools_test_runs_with_a_converted_checkpoint(tmp_path):
     torch.save({'model': adelaidet_state('550_R_50_3x'), 'iteration': 1},
                src)
     ckpt = str(tmp_path / 'converted.pth')
-    zoo = osp.join(ZOO, 'blendmask_550_r50_3x.py')
+    zoo = osp.join(ZOO, CONFIGS['550_R_50_3x'])
     proc = run_tool([osp.join(REPO, 'tools', 'model_converters',
                               'adelaidet2mmblend.py'), src, ckpt,
                      '--config', zoo])

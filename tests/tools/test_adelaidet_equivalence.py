@@ -46,11 +46,12 @@ IMAGE = osp.join(DATA, 'images', 'train2017', '000000000036.jpg')
 H, W = 128, 192
 MEAN_BGR = (103.53, 116.28, 123.675)
 CONFIGS = {
-    'R_50_3x': 'configs/adelaidet_zoo/blendmask_r50_3x.py',
-    '550_R_50_3x': 'configs/adelaidet_zoo/blendmask_550_r50_3x.py',
-    'R_101_dcni3_5x': 'configs/adelaidet_zoo/blendmask_r101_dcni3_5x.py',
-    'Panoptic/R_50_3x': 'configs/adelaidet_zoo/blendmask_panoptic_r50_3x.py',
+    'R_50_3x': 'blendmask_r50-caffe_fpn_ms-3x_coco.py',
+    '550_R_50_3x': 'blendmask_r50-caffe_fpn_ms-550-3x_coco.py',
+    'R_101_dcni3_5x': 'blendmask_r101-caffe-dcni3_fpn_ms-crop-5x_coco.py',
+    'Panoptic/R_50_3x': 'blendmask-panoptic_r50-caffe_fpn_ms-3x_coco.py',
 }
+CONFIGS = {k: 'configs/adelaidet_zoo/' + v for k, v in CONFIGS.items()}
 
 
 def load_tool():

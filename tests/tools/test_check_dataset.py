@@ -15,7 +15,8 @@ from bad_files import KIND, REPO, make_dataset  # noqa: E402
 
 check_dataset = load_module('tools/misc/check_dataset.py', 'check_dataset',
                             register=True)  # its pool pickles functions
-DEMO = osp.join(REPO, 'configs', 'demo', 'blendmask_r18_coco128_demo.py')
+DEMO = osp.join(REPO, 'configs', 'demo',
+                'blendmask-light_r18_fpn_1xb8-1200iter_coco128.py')
 
 
 def test_clean_bundled_data_passes(capsys):
@@ -105,7 +106,8 @@ def test_every_planted_defect_is_reported(tmp_path, capsys):
 
 def test_unsupported_dataset_type(capsys):
     path = osp.join(REPO, 'configs', 'panoptic',
-                    'blendmask_panoptic_tiny_sample.py')
+                    'blendmask-panoptic-tiny_r18_fpn_1xb2-40iter_'
+                    'coco-panoptic-sample.py')
     assert check_dataset.main([path]) == 2
     assert 'supports CocoInstanceDataset, CocoDataset' in \
         capsys.readouterr().err

@@ -38,7 +38,7 @@ def subset(split: str, names, out_dir: str) -> list:
 
 def test_demo_runs_on_the_pretrained_backbone(tmp_path):
     assert osp.basename(demo.DEFAULT_CONFIG) == \
-        'blendmask_effnet-lite0_fpn_coco128.py'
+        'blendmask-light_effnet-lite0_fpn_1xb8-800iter_coco128.py'
     data = tmp_path / 'data'
     data.mkdir()
     os.symlink(osp.join(DATA_ROOT, 'images'), data / 'images')

@@ -18,7 +18,8 @@ from mmblend.visualization.keypoint_visualizer import SIDE_COLORS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'keypoints',
-                  'blendmask-kp_r18_coco-mini-keypoints.py')
+                  'blendmask-kp-light_r18_fpn_1xb8-1200iter_'
+                  'coco-mini-keypoints.py')
 PHOTO = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017',
                  '000000000009.jpg')
 

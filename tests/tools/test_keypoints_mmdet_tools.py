@@ -1,4 +1,5 @@
-"""configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py through
+"""configs/keypoints/blendmask-kp-light_r18_fpn_1xb8-1200iter_coco-mini-keypoints.py
+through
 mmdet's own ``tools/train.py`` and ``tools/test.py`` (the copies shipped in
 ``mmdet/.mim/tools``), its datasets pointed at another COCO-format person
 keypoints file (three real coco-mini-keypoints photos) with
@@ -17,7 +18,8 @@ from tiny_config import REPO_ROOT
 
 MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
 CFG = osp.join(REPO_ROOT, 'configs', 'keypoints',
-               'blendmask-kp_r18_coco-mini-keypoints.py')
+               'blendmask-kp-light_r18_fpn_1xb8-1200iter_'
+               'coco-mini-keypoints.py')
 DATA = osp.join(REPO_ROOT, '..', 'shared', 'data', 'coco-mini-keypoints')
 IDS = (535506, 84533, 442450)
 MAX_ITERS = 2

@@ -83,6 +83,6 @@ def test_predictions_below_the_keypoint_threshold_are_not_drawn():
 def test_configs_use_it():
     for path in ('configs/keypoints/'
                  'blendmask-kp_r50_fpn_ms-3x_coco-person-keypoints.py',
-                 'configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py'):
+                 'configs/keypoints/blendmask-kp-light_r18_fpn_1xb8-1200iter_coco-mini-keypoints.py'):
         cfg = Config.fromfile(osp.join(REPO, path))
         assert cfg.visualizer.type == 'KeypointDetLocalVisualizer'

@@ -11,8 +11,9 @@ compiled); ``--deps`` is a ``pip install --target`` directory with
 detectron2's pure-Python dependencies. Setup: docs/adelaidet.md.
 
 Per model (``R_50_3x``: AdelaiDet's ``configs/BlendMask/R_50_3x.yaml`` vs
-``configs/adelaidet_zoo/blendmask_r50_3x.py``; ``550_R_50_3x``: ``550_R_50_
-3x.yaml`` vs ``blendmask_550_r50_3x.py``):
+``configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-3x_coco.py``;
+``550_R_50_3x``: ``550_R_50_3x.yaml`` vs
+``blendmask_r50-caffe_fpn_ms-550-3x_coco.py``):
 
 1. AdelaiDet's BlendMask is built from its own yaml with detectron2's config
    system and AdelaiDet's model code, initialised by AdelaiDet under
@@ -111,9 +112,10 @@ PHOTO_DIR = osp.join(REPO_ROOT, 'demo', 'data', 'coco128-seg', 'images',
 #: model name -> (AdelaiDet yaml, mmblend config), relative to each repo
 MODELS = {
     'R_50_3x': ('configs/BlendMask/R_50_3x.yaml',
-                'configs/adelaidet_zoo/blendmask_r50_3x.py'),
+                'configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-3x_coco.py'),
     '550_R_50_3x': ('configs/BlendMask/550_R_50_3x.yaml',
-                    'configs/adelaidet_zoo/blendmask_550_r50_3x.py'),
+                    'configs/adelaidet_zoo/'
+                    'blendmask_r50-caffe_fpn_ms-550-3x_coco.py'),
 }
 #: default photos (coco128-seg; landscape, portrait and a 2:1 panorama):
 #: with the default seed, detections of either model leave the image on

@@ -213,16 +213,17 @@ def describe(src: Dict[str, Tensor]) -> dict:
 def pick_config(info: dict) -> str:
     """The adelaidet_zoo config that builds the checkpoint's model."""
     if info['panoptic']:
-        name = 'blendmask_panoptic_r50_3x.py' if (
+        name = 'blendmask-panoptic_r50-caffe_fpn_ms-3x_coco.py' if (
             info['depth'], info['dcn']) == (50, False) else None
     elif info['share_convs'] and not info['p7'] and info['depth'] == 50 \
             and not info['dcn']:
-        name = 'blendmask_550_r50_3x.py'
+        name = 'blendmask_r50-caffe_fpn_ms-550-3x_coco.py'
     elif info['share_convs'] == 0 and info['p7']:
-        name = {(50, False): 'blendmask_r50_3x.py',
-                (101, False): 'blendmask_r101_3x.py',
-                (101, True): 'blendmask_r101_dcni3_5x.py'}.get(
-                    (info['depth'], info['dcn']))
+        name = {
+            (50, False): 'blendmask_r50-caffe_fpn_ms-3x_coco.py',
+            (101, False): 'blendmask_r101-caffe_fpn_ms-3x_coco.py',
+            (101, True): 'blendmask_r101-caffe-dcni3_fpn_ms-crop-5x_coco.py'
+        }.get((info['depth'], info['dcn']))
     else:
         name = None
     if name is None:

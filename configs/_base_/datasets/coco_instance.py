@@ -46,7 +46,7 @@ test_pipeline = [
 # Test-time augmentation (`tools/test.py ... --tta`, merged by `tta_model` of
 # default_runtime.py): the test scale and 1.25x it, each as is and flipped
 # (4 views). The loader is test_pipeline's. A config that changes the test
-# scale re-declares this too (see configs/blendmask_rt_r50_3x.py).
+# scale re-declares this too (see coco_instance_ms_550.py).
 tta_scales = [img_scale, (1666, 1000)]
 tta_pipeline = [
     test_pipeline[0],

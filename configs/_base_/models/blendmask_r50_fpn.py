@@ -57,9 +57,8 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
     mask_head=dict(
         type='BlendMaskMaskHead',
-        basis=dict(
+        basis=dict(  # in_channels: the neck's out_channels
             type='DeepLabV3PlusBasis',
-            in_channels=256,
             in_indices=(0, 2),  # P3, P5 of the FPN outputs P3..P7
             out_stride=8,
             channels=256,

@@ -26,7 +26,7 @@
 #   1000 iterations from 0.001x (the schedule bases).
 # What is still not reproduced is listed in configs/README.md.
 # Data: ./blendmask_adelaidet_r50.py (instance) and
-# ../blendmask_panoptic_r50_3x.py (panoptic).
+# ../blendmask-panoptic_r50-caffe_fpn_ms-3x_coco.py (panoptic).
 _base_ = [
     '../../_base_/models/blendmask_r50_fpn.py',
     '../../_base_/basis/protonet_basis.py',

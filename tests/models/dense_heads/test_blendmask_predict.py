@@ -171,7 +171,8 @@ def test_550_padding_candidates():
     as in AdelaiDet. The tiny model with the zoo's test settings and
     pipeline."""
     zoo = Config.fromfile(osp.join(
-        REPO, 'configs/adelaidet_zoo/blendmask_550_r50_3x.py'))
+        REPO, 'configs/adelaidet_zoo/'
+        'blendmask_r50-caffe_fpn_ms-550-3x_coco.py'))
     assert zoo.model.test_cfg.clip_after_mask
     assert zoo.model.test_cfg.min_bbox_size == -1
     cfg, model = build(True)

@@ -17,9 +17,11 @@ from mmengine.structures import InstanceData
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
-SAMPLE_CFG = osp.join(REPO, 'configs', 'panoptic',
-                      'blendmask_panoptic_tiny_sample.py')
-R50_CFG = osp.join(REPO, 'configs', 'panoptic', 'blendmask_panoptic_r50_3x.py')
+SAMPLE_CFG = osp.join(
+    REPO, 'configs', 'panoptic',
+    'blendmask-panoptic-tiny_r18_fpn_1xb2-40iter_coco-panoptic-sample.py')
+R50_CFG = osp.join(REPO, 'configs', 'panoptic',
+                   'blendmask-panoptic_r50_fpn_ms-3x_coco.py')
 SAMPLE = osp.join(REPO, '..', 'shared', 'data', 'coco_panoptic_sample',
                   'sample_data')
 PHOTO = osp.join(SAMPLE, 'input_images', '000000142238.jpg')

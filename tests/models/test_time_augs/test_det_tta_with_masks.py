@@ -123,15 +123,17 @@ def test_bad_views_give_clear_errors():
 
 def test_panoptic_detector_is_refused():
     cfg = Config.fromfile(osp.join(
-        REPO_ROOT, 'configs', 'panoptic', 'blendmask_panoptic_tiny_sample.py'))
+        REPO_ROOT, 'configs', 'panoptic',
+        'blendmask-panoptic-tiny_r18_fpn_1xb2-40iter_coco-panoptic-sample.py'))
     with pytest.raises(NotImplementedError, match='without --tta'):
         build(module=cfg.model)
 
 
 def test_runtime_and_dataset_configs_define_tta():
     for rel in ('configs/blendmask_r50_3x.py',
-                'configs/blendmask_rt_r50_3x.py',
-                'configs/demo/blendmask_r18_coco128_demo.py'):
+                'configs/blendmask-rt_r50_fpn_ms-550-3x_coco.py',
+                'configs/demo/'
+                'blendmask-light_r18_fpn_1xb8-1200iter_coco128.py'):
         cfg = Config.fromfile(osp.join(REPO_ROOT, rel))
         assert cfg.tta_model.type == 'DetTTAModelWithMasks', rel
         loader, tta = cfg.tta_pipeline
