@@ -7,6 +7,7 @@ which is how :mod:`mmblend.deploy.ops` emits ``NonMaxSuppression`` and
 ``RoiAlign``. Opset 16: the first with ``RoiAlign``'s
 ``coordinate_transformation_mode='half_pixel'`` (mmcv's ``aligned=True``).
 """
+import inspect
 import warnings
 from typing import Optional
 
@@ -26,6 +27,12 @@ DYNAMIC_AXES = {
     'labels': {0: 'num_dets'},
     'masks': {0: 'num_dets'},
 }
+#: ``torch.onnx.export`` keyword arguments that select the TorchScript
+#: exporter: ``dynamo=False`` where the argument exists (torch >= 2.5;
+#: before it, the TorchScript exporter is the only one).
+TORCHSCRIPT_EXPORTER = ({
+    'dynamo': False
+} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {})
 
 
 def export_onnx(model: torch.nn.Module, inputs: Tensor, img_shape: Tensor,
@@ -65,7 +72,8 @@ def export_onnx(model: torch.nn.Module, inputs: Tensor, img_shape: Tensor,
         warnings.simplefilter('ignore', DeprecationWarning)
         with torch.no_grad():
             torch.onnx.export(
-                wrapper, (inputs, img_shape), out_file, dynamo=False,
+                wrapper, (inputs, img_shape), out_file,
+                **TORCHSCRIPT_EXPORTER,
                 opset_version=OPSET, input_names=INPUT_NAMES,
                 output_names=OUTPUT_NAMES, dynamic_axes=DYNAMIC_AXES,
                 do_constant_folding=True)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from mmcv.ops import batched_nms
 
+from mmblend.deploy.export import TORCHSCRIPT_EXPORTER
 from mmblend.deploy.export_model import blend
 from mmblend.deploy.ops import OPSET, nms_keep
 from mmblend.models.layers.blender import Blender
@@ -21,7 +22,7 @@ def run_onnx(module, args, names, dynamic_axes):
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(module, args, buf, dynamo=False,
+        torch.onnx.export(module, args, buf, **TORCHSCRIPT_EXPORTER,
                           opset_version=OPSET, input_names=names,
                           dynamic_axes=dynamic_axes)
     sess = ort.InferenceSession(buf.getvalue(),
