@@ -3,6 +3,9 @@
 #   PYTHON=python3   interpreter used to create it
 #   PYTEST_ARGS=...  what `make test` passes to pytest (PYTEST_ADDOPTS works too)
 #   DEMO_ARGS=...    extra arguments for tools/demo.py
+#   COMPAT_VENV=path, COMPAT_PYTHON=python3.10, COMPAT_CONSTRAINTS=file:
+#                    `make test-compat`'s venv, interpreter (default: pyenv's
+#                    3.10.x if there) and stack (docs/compat.md)
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
@@ -11,13 +14,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= tests -q
 DEMO_ARGS ?=
+# `make test-compat`: the old stack (requirements/constraints-compat.txt)
+COMPAT_VENV ?= .venv-compat
+COMPAT_CONSTRAINTS ?= requirements/constraints-compat.txt
+COMPAT_PYTHON ?= $(firstword \
+	$(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) python3.10)
 
-.PHONY: help venv install test demo
+.PHONY: help venv install test test-compat demo
 
 help:
 	@echo "make demo     install, then run tools/demo.py \$$(DEMO_ARGS)"
 	@echo "make test     install, lint (ruff), then run the test suite (pytest \$$(PYTEST_ARGS))"
 	@echo "make install  create/reuse \$$(VENV) ($(VENV)) and install the pinned stack + mmblend"
+	@echo "make test-compat  the test suite on the old stack (Python 3.10, torch 2.1.2) in \$$(COMPAT_VENV)"
 
 venv:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +45,19 @@ test: install
 			"'$(PY) -m ruff check --fix .' fixes most"; exit 1; }
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
+	exit $$rc
+
+# The whole suite on the old stack most mmdet 3.3 users have (Python 3.10,
+# torch 2.1.2, mmcv 2.1.0 built from source; docs/compat.md). Not part of
+# `make test`: the first run downloads ~2.5 GB and compiles mmcv.
+test-compat:
+	@start=$$(date +%s); \
+	VENV=$(COMPAT_VENV) PYTHON=$(COMPAT_PYTHON) \
+		CONSTRAINTS=$(COMPAT_CONSTRAINTS) \
+		bash scripts/install.sh; \
+	rc=0; $(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	echo "make test-compat: pytest exited $$rc after" \
+		"$$(( $$(date +%s) - start )) s (install included)"; \
 	exit $$rc
 
 demo: install

@@ -46,7 +46,7 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     include_package_data=True,
     # the Python that make test / CI run on (README: Python 3.11)
-    python_requires='>=3.11',
+    python_requires='>=3.10',
     install_requires=parse_requirements('runtime.txt'),
     extras_require={
         # LVISV1Dataset / LVISMetric (pulls opencv-python, Cython,
