@@ -20,12 +20,19 @@ COMPAT_CONSTRAINTS ?= requirements/constraints-compat.txt
 COMPAT_PYTHON ?= $(firstword \
 	$(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) python3.10)
 
-.PHONY: help venv install test test-compat demo
+# the tests that compare numbers (model math, export parity, reference
+# implementations, real-data fits), run by `make test-matrix`
+MATRIX_TESTS ?= tests/models tests/deploy tests/integration tests/evaluation \
+	tests/tools/test_adelaidet_equivalence.py \
+	tests/tools/test_adelaidet2mmblend.py
+
+.PHONY: help venv install test test-matrix test-compat demo
 
 help:
 	@echo "make demo     install, then run tools/demo.py \$$(DEMO_ARGS)"
 	@echo "make test     install, lint (ruff), then run the test suite (pytest \$$(PYTEST_ARGS))"
 	@echo "make install  create/reuse \$$(VENV) ($(VENV)) and install the pinned stack + mmblend"
+	@echo "make test-matrix  the numeric tests under other CPU kernels and thread counts"
 	@echo "make test-compat  the test suite on the old stack (Python 3.10, torch 2.1.2) in \$$(COMPAT_VENV)"
 
 venv:
@@ -46,6 +53,11 @@ test: install
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
 	exit $$rc
+
+# The numeric tests under each CPU kernel set torch and oneDNN can pick
+# (as on another machine: AVX2-only, no SIMD) and at 1 and 2 threads.
+test-matrix: install
+	@VENV=$(VENV) bash scripts/test_matrix.sh $(MATRIX_TESTS)
 
 # The whole suite on the old stack most mmdet 3.3 users have (Python 3.10,
 # torch 2.1.2, mmcv 2.1.0 built from source; docs/compat.md). Not part of

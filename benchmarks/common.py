@@ -1,46 +1,30 @@
-"""Shared helpers of the mmblend benchmarks: command line, machine info, model
-building, timing, and writing results (markdown table + json + PNG plot)."""
-import argparse
+"""What the benchmark suites share: the stamp and the results writer (one
+for every suite), model building, interleaved timing and peak memory."""
 import copy
 import datetime
 import json
 import os
 import os.path as osp
 import platform
-import resource
-import statistics
+import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BENCH_DIR = osp.dirname(osp.abspath(__file__))
+REPO_ROOT = osp.dirname(BENCH_DIR)
+RESULTS_DIR = osp.join(BENCH_DIR, 'results')
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
 
-
-def arg_parser(doc: str) -> argparse.ArgumentParser:
-    """Parser with the options every main benchmark script takes:
-    ``--device``, ``--quick``, ``--out`` and ``--threads``; the first line
-    of ``doc`` is its description."""
-    ap = argparse.ArgumentParser(description=doc.split('\n')[0])
-    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks',
-                                              'results'))
-    ap.add_argument('--threads', type=int, default=0,
-                    help='torch threads (0: torch default)')
-    return ap
-
-
-def parse_args(ap: argparse.ArgumentParser,
-               argv: Sequence[str] = None) -> argparse.Namespace:
-    """Parse ``argv`` and apply ``--threads``."""
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return args
+#: a run is ``loaded`` when the 1-minute load average before or after it
+#: exceeds LOAD_FACTOR x its thread count (at most the cores + 0.5)
+LOAD_FACTOR = 1.5
+#: paths whose changes do not make a stamp's commit ``-dirty``: what the
+#: suites and report.py write
+GENERATED = ('benchmarks/results', 'benchmarks/README.md', 'README.md')
 
 
 def setup() -> None:
@@ -64,33 +48,170 @@ def repo_config(rel: str) -> str:
     return osp.join(REPO_ROOT, rel)
 
 
-def machine_info(device: str = 'cpu') -> dict:
+# ----------------------------------------------------------------- stamp --
+def git_commit() -> str:
+    """``git describe --always`` of the repository, ``-dirty`` when a
+    tracked file outside :data:`GENERATED` differs from it; ``unknown``
+    outside a git checkout."""
+    def git(*args):
+        return subprocess.run(['git', '-C', REPO_ROOT, *args],
+                              capture_output=True, text=True, check=True
+                              ).stdout.strip()
+    try:
+        commit = git('describe', '--always')
+        changed = git('status', '--porcelain', '--untracked-files=no',
+                      '--', '.', *(f':!{p}' for p in GENERATED))
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    return commit + ('-dirty' if changed else '')
+
+
+def cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def available_mib() -> Optional[float]:
+    """MemAvailable of /proc/meminfo (MiB; None where there is none)."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def load_limit(threads: int, cores: int) -> float:
+    return min(LOAD_FACTOR * threads, cores + 0.5)
+
+
+def is_loaded(stamp: dict) -> bool:
+    """The load rule: the 1-minute load average before or after the run
+    above :func:`load_limit` of its thread count."""
+    limit = load_limit(stamp['threads'], stamp['machine']['cores'])
+    return max(stamp['load_average_before'][0],
+               stamp['load_average_after'][0]) > limit
+
+
+def start_stamp(suite: str, command: str, threads: int, device: str,
+                quick: bool, timed: bool) -> dict:
+    """What a result records about its run, taken before the run;
+    :func:`finish_stamp` adds the end."""
     import mmcv
     import mmdet
     import mmengine
-    info = dict(
-        date=datetime.datetime.now().isoformat(timespec='seconds'),
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count(),
-        torch_threads=torch.get_num_threads(),
-        torch=torch.__version__,
-        mmcv=mmcv.__version__,
-        mmengine=mmengine.__version__,
-        mmdet=mmdet.__version__,
-        device=device,
-        load_average_start=list(os.getloadavg()),
-    )
+    machine = dict(cpu=cpu_model(), cores=os.cpu_count(),
+                   platform=platform.platform())
     if device == 'cuda' and torch.cuda.is_available():
-        info['gpu'] = torch.cuda.get_device_name(0)
-    return info
+        machine['gpu'] = torch.cuda.get_device_name(0)
+    return dict(
+        suite=suite, command=command, commit=git_commit(),
+        date=datetime.datetime.now().isoformat(timespec='seconds'),
+        device=device, threads=threads, quick=quick, timed=timed,
+        machine=machine,
+        versions=dict(python=platform.python_version(),
+                      torch=torch.__version__, mmcv=mmcv.__version__,
+                      mmengine=mmengine.__version__,
+                      mmdet=mmdet.__version__),
+        load_average_before=list(os.getloadavg()),
+        available_mib_before=available_mib())
 
 
-def finish_info(info: dict) -> dict:
-    info['load_average_end'] = list(os.getloadavg())
-    return info
+def finish_stamp(stamp: dict) -> dict:
+    stamp.update(
+        end=datetime.datetime.now().isoformat(timespec='seconds'),
+        load_average_after=list(os.getloadavg()),
+        available_mib_after=available_mib())
+    stamp['load_limit'] = load_limit(stamp['threads'],
+                                     stamp['machine']['cores'])
+    stamp['loaded'] = is_loaded(stamp)
+    return stamp
 
 
+# ---------------------------------------------------------------- writer --
+def result_name(suite: str, threads: int, device: str = 'cpu',
+                quick: bool = False) -> str:
+    """``<suite>-t<threads>[-cuda][-quick]``: a suite's result file name."""
+    return (f'{suite}-t{threads}' + ('-cuda' if device == 'cuda' else '') +
+            ('-quick' if quick else ''))
+
+
+def write_result(out_dir: str, name: str, payload: dict) -> str:
+    """Write ``<name>.json`` (everything) and ``<name>.md`` (stamp, notes,
+    tables) under ``out_dir``; returns the json path.
+
+    ``payload``: ``stamp`` (:func:`start_stamp` + :func:`finish_stamp`),
+    ``args``, ``tables`` (title -> ``dict(columns=[...], rows=[[...]])``),
+    ``samples`` (key -> per-round values, what verdicts are computed from),
+    ``values`` (key -> one number, e.g. FLOPs), ``notes``, and whatever else
+    the suite returns.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    payload = dict(name=name, **payload)
+    path = osp.join(out_dir, f'{name}.json')
+    with open(path, 'w') as f:
+        json.dump(payload, f, indent=1, default=_json_default)
+        f.write('\n')
+    s = payload['stamp']
+    lines = [f'# {name}', '', f"`{s['command']}`", '',
+             f"- commit {s['commit']}, {s['date']}, {s['device']}, "
+             f"threads {s['threads']}, {s['machine']['cpu']} "
+             f"({s['machine']['cores']} cores)",
+             f"- load average before {_fmt_list(s['load_average_before'])},"
+             f" after {_fmt_list(s['load_average_after'])} (limit "
+             f"{s['load_limit']}): loaded {str(s['loaded']).lower()}",
+             '- ' + ', '.join(f'{k} {v}' for k, v in s['versions'].items())]
+    if s.get('note'):
+        lines.append(f"- {s['note']}")
+    lines += [f'- {n}' for n in payload.get('notes', ())]
+    for title, t in payload.get('tables', {}).items():
+        lines += ['', f'## {title}', '', markdown_table(t['columns'],
+                                                        t['rows'])]
+    with open(osp.join(out_dir, f'{name}.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return path
+
+
+def markdown_table(columns: Sequence, rows: Sequence[Sequence]) -> str:
+    lines = ['| ' + ' | '.join(map(str, columns)) + ' |',
+             '|' + ' --- |' * len(columns)]
+    lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def fmt(v) -> str:
+    """A float for a table (no decimals from 100, 2 from 1, else 3
+    significant digits; NaN: ``n/a``), anything else as ``str``."""
+    if isinstance(v, float):
+        if v != v:
+            return 'n/a'
+        if abs(v) >= 100:
+            return f'{v:.0f}'
+        if abs(v) >= 1:
+            return f'{v:.2f}'
+        return f'{v:.3g}'
+    return str(v)
+
+
+def _fmt_list(xs) -> str:
+    return '/'.join(f'{x:.2f}' for x in xs)
+
+
+def _json_default(o):
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    return str(o)
+
+
+# ---------------------------------------------------------------- timing --
 def sync(device: str) -> None:
     if device == 'cuda':
         torch.cuda.synchronize()
@@ -106,8 +227,8 @@ def timeit(fn: Callable, device: str, reps: int = 1) -> float:
     return (time.perf_counter() - t0) / reps
 
 
-def interleaved(fns: Dict[str, Callable], device: str, repeats: int,
-                warmup: int = 1, reps: int = 1) -> Dict[str, List[float]]:
+def interleaved(fns: Dict, device: str, rounds: int, warmup: int = 1,
+                reps: int = 1) -> Dict[str, List[float]]:
     """Round-robin timing: each round runs every ``fn`` once (order rotated
     each round), so load changes of a shared machine hit all of them alike.
     Returns the per-round times (seconds)."""
@@ -116,34 +237,34 @@ def interleaved(fns: Dict[str, Callable], device: str, repeats: int,
         for n in names:
             fns[n]()
     times = {n: [] for n in names}
-    for r in range(repeats):
+    for r in range(rounds):
         k = r % len(names)
         for n in names[k:] + names[:k]:
             times[n].append(timeit(fns[n], device, reps))
     return times
 
 
-# Training-time targets of issue #7 (peer, bound, comparison), used by
-# bench_train and summarize; they are the final model's, and its width-128
-# variant is reported beside it against the same targets.
-TRAIN_TARGETS = (('fcos', 1.15, '<='), ('condinst', 1.0, '<'))
-TRAIN_MODELS = ('blendmask', 'blendmask_w128')
-
-
-def meets(value: float, bound: float, op: str) -> bool:
-    """``value op bound`` for ``op`` in ``'<'``, ``'<='``."""
-    return value < bound if op == '<' else value <= bound
-
-
 def median(xs: Sequence[float]) -> float:
-    return statistics.median(xs) if xs else float('nan')
+    import statistics
+    return statistics.median(xs) if len(xs) else float('nan')
 
 
-def max_rss_mb() -> float:
-    """Peak resident set size of this process so far (MiB, Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def ms(times: Dict[str, List[float]]) -> Dict[str, List[float]]:
+    """Per-round seconds -> milliseconds."""
+    return {k: [v * 1e3 for v in vs] for k, vs in times.items()}
 
 
+def gflops(fn: Callable) -> float:
+    """Forward GFLOPs of ``fn()``: 2 x multiply-adds of convolutions and
+    matmuls (``torch.utils.flop_counter``; RoIAlign, grid_sample and NMS
+    are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return fc.get_total_flops() / 1e9
+
+
+# ---------------------------------------------------------------- memory --
 def current_rss_mb() -> float:
     try:
         with open('/proc/self/statm') as f:
@@ -203,111 +324,30 @@ def peak_memory_mib(fn: Callable, device: str) -> float:
     return m.delta
 
 
-def run_mem_child(cmd: List[str], timeout: float) -> float:
-    """Run a ``--mem-child`` command in a fresh process and return the value
-    of its last ``PEAK_MB <x>`` line (NaN, with its stderr, on failure)."""
-    import subprocess
+def child_peak_mib(module: str, factory: str, args: Sequence, device: str,
+                   threads: int, timeout: float = 900) -> float:
+    """:func:`peak_memory_mib` of ``suites.<module>.<factory>(*args)`` (a
+    function returning the callable to measure) in a fresh process, so no
+    earlier allocation of this one counts. NaN (with the child's stderr
+    printed) on failure."""
+    code = (f'import sys; sys.path.insert(0, {BENCH_DIR!r}); import torch; '
+            f'torch.set_num_threads({threads}); import common; '
+            f'common.setup(); from suites.{module} import {factory}; '
+            f'print("PEAK_MB", common.peak_memory_mib({factory}'
+            f'(*{list(args)!r}), {device!r}))')
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True,
-                             timeout=timeout)
-        for line in out.stdout.splitlines()[::-1]:
-            if line.startswith('PEAK_MB '):
-                return float(line.split()[1])
-        print(out.stderr[-2000:], file=sys.stderr)
+        out = subprocess.run([sys.executable, '-c', code],
+                             capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        pass
+        return float('nan')
+    for line in out.stdout.splitlines()[::-1]:
+        if line.startswith('PEAK_MB '):
+            return float(line.split()[1])
+    print(out.stderr[-2000:], file=sys.stderr)
     return float('nan')
 
 
-def update_memory(out_dir: str, name: str, table: str, column: str,
-                  labels: Dict[str, str], mem: Dict[str, float],
-                  note: str) -> None:
-    """Replace the memory column of an existing result (json + md)."""
-    path = osp.join(out_dir, f'{name}.json')
-    with open(path) as f:
-        payload = json.load(f)
-    t = payload['tables'][table]
-    ci = t['columns'].index(column)
-    for row in t['rows']:
-        for key, label in labels.items():
-            if row[0] == label and key in mem:
-                row[ci] = mem[key]
-    payload['peak_mem_mib'] = mem
-    info = payload.pop('machine')
-    tables = payload.pop('tables')
-    payload.pop('name', None)
-    notes = payload.pop('notes', [])
-    notes = [n for n in notes if not n.startswith('Memory')] + [note]
-    write_results(out_dir, name, info, tables, dict(payload, notes=notes),
-                  notes)
-
-
-def write_results(out_dir: str, name: str, info: dict, tables: Dict[str, dict],
-                  extra: dict, notes: Sequence[str] = ()) -> dict:
-    """Write ``<name>.json`` and ``<name>.md``.
-
-    ``tables``: title -> dict(columns=[...], rows=[[...], ...]).
-    Returns the json payload.
-    """
-    os.makedirs(out_dir, exist_ok=True)
-    extra = dict(extra)
-    extra.setdefault('notes', list(notes))
-    payload = dict(name=name, machine=info, tables=tables, **extra)
-    with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
-        json.dump(payload, f, indent=1, default=_json_default)
-    lines = [f'# {name}', '']
-    lines.append('Machine: ' + ', '.join(
-        f'{k}={v}' for k, v in info.items()))
-    lines.append('')
-    for n in notes:
-        lines.append(f'- {n}')
-    if notes:
-        lines.append('')
-    for title, t in tables.items():
-        lines.append(f'## {title}')
-        lines.append('')
-        lines.append('| ' + ' | '.join(map(str, t['columns'])) + ' |')
-        lines.append('|' + ' --- |' * len(t['columns']))
-        for row in t['rows']:
-            lines.append('| ' + ' | '.join(_fmt(v) for v in row) + ' |')
-        lines.append('')
-    if os.path.exists(osp.join(out_dir, f'{name}.png')):
-        lines.append(f'![{name}]({name}.png)')
-        lines.append('')
-    with open(osp.join(out_dir, f'{name}.md'), 'w') as f:
-        f.write('\n'.join(lines))
-    return payload
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        if v != v:
-            return 'n/a'
-        if abs(v) >= 100:
-            return f'{v:.0f}'
-        if abs(v) >= 1:
-            return f'{v:.2f}'
-        return f'{v:.3g}'
-    return str(v)
-
-
-def _json_default(o):
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    return str(o)
-
-
-def plt():
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as pyplot
-    return pyplot
-
-
-def to_device(model, device: str):
-    return model.to(device).eval() if device else model
-
-
+# ---------------------------------------------------------------- models --
 def build_model(cfg, device: str = 'cpu'):
     from mmdet.registry import MODELS
     model = MODELS.build(copy.deepcopy(cfg.model))
@@ -347,9 +387,11 @@ def force_dets(model_cfg, num: int = 100) -> None:
 
 
 def fake_batch(model, batch: int, h: int, w: int, device: str,
-               with_gt: bool = False, num_gt: int = 5, seed: int = 0):
+               with_gt: bool = False, num_gt: int = 5, seed: int = 0,
+               with_masks: bool = True):
     """A preprocessed ``(inputs, data_samples)`` batch of random images of
-    size ``h x w`` (multiple of 32), optionally with random rectangle GT."""
+    size ``h x w`` (multiple of 32), optionally with random rectangle GT
+    (boxes, labels and, with ``with_masks``, their masks)."""
     import numpy as np
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
@@ -377,7 +419,8 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
             gt = InstanceData()
             gt.bboxes = torch.tensor(boxes, dtype=torch.float32)
             gt.labels = torch.from_numpy(rng.randint(0, 80, num_gt))
-            gt.masks = BitmapMasks(masks, h, w)
+            if with_masks:
+                gt.masks = BitmapMasks(masks, h, w)
             s.gt_instances = gt
             s.ignored_instances = InstanceData(
                 bboxes=torch.zeros((0, 4)), labels=torch.zeros((0, ),
@@ -390,22 +433,38 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
         d.to(device) for d in data['data_samples']]
 
 
-def train_step(cfg, size: Sequence[int], batch: int, device: str) -> Callable:
+def predictor(model, h: int, w: int, device: str) -> Callable:
+    """``model.predict`` on a fixed :func:`fake_batch` of one random
+    ``h x w`` image, under ``torch.no_grad``."""
+    inputs, samples = fake_batch(model, 1, h, w, device)
+
+    def run():
+        with torch.no_grad():
+            return model(inputs, samples, mode='predict')
+    return run
+
+
+def train_step(cfg, size: Sequence[int], batch: int, device: str,
+               with_masks: bool = True) -> Callable:
     """One training iteration of the model of ``cfg`` on a fixed
     :func:`fake_batch` of ``batch`` random ``size`` images with 5 random
-    rectangle GT each: forward with losses + backward + SGD step. Returns
-    the step (a closure returning the loss; ``step.model`` is the model)."""
+    rectangle GT each (without masks for a detector: mmdet's detection
+    pipelines load none, and RTMDet's assigner reads them where present):
+    forward with losses + backward + SGD step. Returns the step (a closure
+    returning the loss; ``step.model`` is the model)."""
     model = build_model(cfg, device).train()
     inputs, samples = fake_batch(model, batch, *size, device, with_gt=True,
-                                 num_gt=5)
+                                 num_gt=5, with_masks=with_masks)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
     def step():
-        losses = model(inputs, samples, mode='loss')
+        # a copy per step, as each step of a real loop gets a new batch
+        # (RTMDet-Ins's loss turns the batch's masks into tensors in place)
+        losses = model(inputs, copy.deepcopy(samples), mode='loss')
         loss, _ = model.parse_losses(losses)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.item()
     step.model = model
     return step

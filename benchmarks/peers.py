@@ -1,10 +1,6 @@
 """Full-size (R-50) model configs of BlendMask and its peers for the speed
 benchmarks. Random weights (every backbone ``init_cfg=None``)."""
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import common  # noqa: E402
+import common
 
 CONFIGS = {
     'blendmask': ('repo', 'configs/blendmask_r50_1x.py'),

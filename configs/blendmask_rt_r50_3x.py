@@ -15,14 +15,12 @@ model = dict(
         stacked_convs=3,
         strides=[8, 16, 32, 64],
         regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 1e8))),
-    mask_head=dict(
-        basis=dict(_base_.protonet_basis, _delete_=True),
-        blender=dict(bases_stride=4)))
+    mask_head=dict(basis=dict(_base_.protonet_basis, _delete_=True)))
 
 img_scale = (916, 550)
 train_scales = [(916, s) for s in (440, 462, 484, 506, 528, 550)]
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadCheckedImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
          poly2mask=False),
     dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),

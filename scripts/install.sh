@@ -17,7 +17,9 @@
 #      ~/.cache/pip/wheels, so later venvs reuse it in seconds. Its
 #      dependencies (numpy, OpenCV, ...) obey the constraints too.
 #   4. setuptools back to the constraints' range (torch 2.13 wants >=77.0.3)
-#   5. mmblend itself (editable, extra `lvis`) + test requirements
+#   5. mmblend itself (editable, extras `lvis`, `pretrained`: the offline
+#      ImageNet weights of EfficientNet-Lite0, and `tools`: what mmdet's
+#      analysis tools import) + test requirements
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -84,7 +86,7 @@ fi
 pipq "$(grep -E '^setuptools' "$CONSTRAINTS")"
 
 say "installing mmblend (editable) and test requirements"
-pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis]' \
+pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis,pretrained,tools]' \
     -r requirements/tests.txt
 
 "$PY" - <<'EOF'

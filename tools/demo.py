@@ -2,21 +2,25 @@
 evaluate it on its training images (does it fit?) and on the held-out val
 images (does it generalise?), and save pictures of predicted masks.
 
-    python tools/demo.py                 # ~20 min on 2 cores
-    python tools/demo.py --long          # 4x the iterations, better numbers
+    python tools/demo.py                 # ~22 min of CPU on one core
+    python tools/demo.py --long          # 4x the iterations
     python tools/demo.py --iters 50      # a quick smoke run
+    python tools/demo.py --config configs/demo/blendmask_r18_coco128_demo.py
+                                         # the variant without ImageNet
+                                         # weights (from scratch)
 
 Outputs under --work-dir (default work_dirs/demo): the checkpoint, logs,
-``metrics.json``, ``vis/{train,val}/*.jpg`` (ground truth left,
-prediction right) and ``vis/bases_panel.png`` (bases, attentions and masks
-of a training photo, see tools/analysis_tools/vis_bases.py).
+``metrics.json``, ``vis/{train,val}/*.jpg`` (one photo each: ground truth
+left, prediction right, score threshold in the titles, class colours in a
+legend), ``vis/{train,val}_sheet.jpg`` (the first ``--sheet-rows`` photos
+of the split in one picture) and ``vis/bases_panel.png`` (bases, attentions
+and masks of a training photo, see tools/analysis_tools/vis_bases.py).
 ``--checkpoint CKPT`` evaluates and draws a trained model
 without training.
 """
 import argparse
 import copy
 import json
-import os
 import os.path as osp
 import sys
 import time
@@ -32,7 +36,7 @@ from mmengine.runner import Runner, TestLoop  # noqa: E402
 import mmblend  # noqa: E402,F401
 
 DEFAULT_CONFIG = osp.join(_REPO_ROOT, 'configs', 'demo',
-                          'blendmask_r18_coco128_demo.py')
+                          'blendmask_effnet-lite0_fpn_coco128.py')
 METRIC_KEYS = [('bbox', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
                ('mask', 'coco/segm_mAP'), ('mask AP50', 'coco/segm_mAP_50')]
 
@@ -46,6 +50,10 @@ def parse_args(argv=None):
                         help='train 4x longer than the config says')
     parser.add_argument('--num-vis', type=int, default=6,
                         help='images of each split to draw')
+    parser.add_argument('--sheet-rows', type=int, default=3,
+                        help='photos in vis/{train,val}_sheet.jpg')
+    parser.add_argument('--seed', type=int,
+                        help='random seed (default: the config\'s)')
     parser.add_argument('--checkpoint',
                         help='skip training: evaluate and draw this '
                         'checkpoint')
@@ -82,31 +90,47 @@ def evaluate(runner: Runner, cfg: Config, ann_file: str) -> dict:
 
 
 def draw(runner: Runner, cfg: Config, ann_file: str, out_dir: str, num: int,
-         score_thr: float) -> list:
-    """Ground truth (left) and predictions (right) of ``num`` images."""
+         score_thr: float, title: str, sheet_rows: int) -> list:
+    """Ground truth (left) beside prediction (right) of the first ``num``
+    images of ``ann_file``: one picture per image in ``out_dir`` and the
+    first ``sheet_rows`` of them in ``<out_dir>_sheet.jpg`` (written first,
+    then the single pictures)."""
     import mmcv
+
+    from mmblend.visualization import (
+        Sample,
+        class_colors,
+        draw_comparison,
+        save_figure,
+    )
     loader = copy.deepcopy(cfg.test_dataloader)
     loader.dataset.ann_file = ann_file
     loader.batch_size = 1
     loader.persistent_workers = False
     loader = runner.build_dataloader(loader)
-    visualizer = runner.visualizer
-    visualizer.dataset_meta = loader.dataset.metainfo
+    meta = loader.dataset.metainfo
+    names = meta['classes']
+    colors = class_colors(len(names), meta.get('palette'))
     model = runner.model
     model.eval()
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
+    samples = []
     for i, batch in enumerate(loader):
         if i >= num:
             break
         result = model.test_step(batch)[0]
-        img = mmcv.imread(result.img_path, channel_order='rgb')
-        out_file = osp.join(out_dir, osp.basename(result.img_path))
-        visualizer.add_datasample(
-            osp.basename(result.img_path), img, data_sample=result,
-            draw_gt=True, show=False, pred_score_thr=score_thr,
-            out_file=out_file)
-        written.append(out_file)
+        samples.append(Sample(
+            osp.basename(result.img_path),
+            mmcv.imread(result.img_path, channel_order='rgb'),
+            result.gt_instances, result.pred_instances))
+    written = []
+    if samples and sheet_rows > 0:
+        written.append(save_figure(
+            draw_comparison(samples[:sheet_rows], colors, names, score_thr,
+                            title), out_dir.rstrip('/') + '_sheet.jpg'))
+    for s in samples:
+        written.append(save_figure(
+            draw_comparison([s], colors, names, score_thr, title),
+            osp.join(out_dir, s.name)))
     return written
 
 
@@ -118,7 +142,7 @@ BASES_PHOTO = '000000000025.jpg'
 def draw_bases(runner: Runner, cfg: Config, ann_file: str, out_file: str,
                score_thr: float, photo: str = BASES_PHOTO) -> str:
     """The bases/attentions panel (mmblend.visualization) of ``photo``, an
-    image of ``ann_file``; call after :func:`draw` (class names)."""
+    image of ``ann_file``."""
     from mmblend.visualization import make_panel
     dataset = cfg.test_dataloader.dataset
     with open(osp.join(dataset.data_root, ann_file)) as f:
@@ -128,9 +152,10 @@ def draw_bases(runner: Runner, cfg: Config, ann_file: str, out_file: str,
             f'{photo} is not an image of {ann_file} (bases panel)')
     img_path = osp.join(dataset.data_root, dataset.data_prefix['img'], photo)
     model = getattr(runner.model, 'module', runner.model)
+    meta = runner.train_dataloader.dataset.metainfo
     make_panel(model, cfg, img_path, out_file, num_instances=3,
-               score_thr=score_thr,
-               class_names=runner.visualizer.dataset_meta.get('classes'))
+               score_thr=score_thr, class_names=meta['classes'],
+               palette=meta.get('palette'))
     return out_file
 
 
@@ -153,6 +178,8 @@ def main(argv=None) -> dict:
     if args.long:
         iters *= 4
     set_iters(cfg, iters)
+    if args.seed is not None:
+        cfg.randomness = dict(seed=args.seed)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='ProgressBarHook')
     ]
@@ -168,8 +195,12 @@ def main(argv=None) -> dict:
         runner.call_hook('before_run')  # log paths the test loops write to
         runner.load_checkpoint(args.checkpoint)
     else:
+        init_cfg = cfg.model.backbone.get('init_cfg')
+        init = init_cfg.get('checkpoint') if isinstance(init_cfg,
+                                                        dict) else None
         print(f'Training BlendMask ({osp.basename(args.config)}) for {iters} '
-              f'iterations on {data_root} (CPU, from scratch) ...',
+              f'iterations on {data_root} (CPU, backbone '
+              f'{"from " + init if init else "from scratch"}) ...',
               flush=True)
         runner.train()
     train_min = (time.time() - start) / 60
@@ -184,17 +215,21 @@ def main(argv=None) -> dict:
                                             'instances_val.json'),
     }
     t_draw = time.time()
+    titles = dict(
+        train='BlendMask demo on TRAINING photos (does it fit?)',
+        val='BlendMask demo on HELD-OUT val photos (never trained on)')
     pictures = [
         path for split in ('train', 'val')
         for path in draw(runner, cfg, f'instances_{split}.json',
                          osp.join(args.work_dir, 'vis', split), args.num_vis,
-                         args.score_thr)
+                         args.score_thr, titles[split], args.sheet_rows)
     ]
     bases_panel = draw_bases(
         runner, cfg, 'instances_train.json',
         osp.join(args.work_dir, 'vis', 'bases_panel.png'), args.score_thr)
     table = format_table(metrics)
     summary = dict(config=args.config, iters=iters,
+                   seed=cfg.randomness.get('seed'),
                    train_minutes=round(train_min, 1), metrics=metrics,
                    pictures=pictures, bases_panel=bases_panel)
     # wall-clock phases: start-up + training, both evaluations, the rest

@@ -4,7 +4,14 @@
 ``tools/test.py`` flags and behaviour), with mmblend's registrations and its
 safe checkpoint-loading path active. Multi-process testing on a CPU-only
 machine uses a gloo process group and ``CPUAwareDDP``
-(see :mod:`mmblend.engine.dist`); with CUDA nothing changes."""
+(see :mod:`mmblend.engine.dist`); with CUDA nothing changes.
+
+Also: the validation/test images are loaded with ``LoadCheckedImageFromFile``
+and the evaluators wrapped in ``BadImageEvaluator`` (a bad image gets an
+empty prediction, counted as ``data/bad_images``;
+:func:`mmblend.engine.cli.load_config`), and a checkpoint that leaves
+tensors of the model unloaded (trained with another config) is refused
+(``--allow-partial-checkpoint`` tests anyway)."""
 import argparse
 import os.path as osp
 import sys
@@ -21,6 +28,10 @@ from mmdet.registry import RUNNERS  # noqa: E402
 from mmengine import ConfigDict  # noqa: E402
 
 import mmblend  # noqa: E402,F401  (registrations + safe checkpoint loading)
+from mmblend.engine.checkpoint_fit import (  # noqa: E402
+    add_allow_partial_arg,
+    check_or_exit,
+)
 from mmblend.engine.cli import (  # noqa: E402
     add_launcher_args,
     build_runner,
@@ -54,6 +65,7 @@ def parse_args():
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     add_launcher_args(parser)
     parser.add_argument('--tta', action='store_true')
+    add_allow_partial_arg(parser)
     args = parse_args_with_local_rank(parser)
     return args
 
@@ -108,6 +120,8 @@ def main():
     # build the runner from config (gloo + CPUAwareDDP on a CPU-only
     # multi-process run, see mmblend.engine.dist)
     runner = build_runner(cfg, RUNNERS)
+    check_or_exit(runner.model, args.checkpoint,
+                  args.allow_partial_checkpoint)
 
     # add `DumpResults` dummy metric
     if args.out is not None:

@@ -11,6 +11,9 @@ _base_ = 'mmdet::_base_/default_runtime.py'
 custom_imports = dict(imports=['mmblend'], allow_failed_imports=False)
 
 default_hooks = dict(
+    # iteration-based: validation metrics logged at the iteration (mmengine
+    # logs them at the epoch, 0 here)
+    logger=dict(log_metric_by_epoch=False),
     # atomic writes, old checkpoints deleted after the new one is complete
     checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
                     interval=10000, max_keep_ckpts=3))

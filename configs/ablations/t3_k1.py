@@ -3,4 +3,4 @@
 # the attention (paper §4.1).
 _base_ = './_base_/blendmask_r50_ablation.py'
 model = dict(
-    mask_head=dict(basis=dict(num_bases=1), blender=dict(num_bases=1)))
+    mask_head=dict(basis=dict(num_bases=1)))

@@ -1,4 +1,4 @@
 # Table 3, row K=4: the 56_4_7 model (C3+C5, nearest top interpolation).
 _base_ = './_base_/blendmask_r50_ablation.py'
 model = dict(
-    mask_head=dict(basis=dict(num_bases=4), blender=dict(num_bases=4)))
+    mask_head=dict(basis=dict(num_bases=4)))

@@ -3,6 +3,4 @@
 # x2 upsampling, 1 conv, 1x1) -> bases at stride 4; with "+semantic".
 _base_ = ['./t7_semantic.py', '../_base_/basis/protonet_basis.py']
 model = dict(
-    mask_head=dict(
-        basis=dict(_base_.protonet_basis, _delete_=True),
-        blender=dict(bases_stride=4)))
+    mask_head=dict(basis=dict(_base_.protonet_basis, _delete_=True)))

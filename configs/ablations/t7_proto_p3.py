@@ -9,5 +9,4 @@ model = dict(
             _delete_=True,
             in_indices=(0, ),  # P3 only: no refinement convs
             channels=256,
-            num_convs=3),
-        blender=dict(bases_stride=4)))
+            num_convs=3)))

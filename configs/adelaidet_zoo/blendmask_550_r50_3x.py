@@ -22,7 +22,7 @@ model = dict(
 img_scale = (916, 550)
 train_scales = [(916, s) for s in (440, 462, 484, 506, 528, 550)]
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadCheckedImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
          poly2mask=False),
     dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),

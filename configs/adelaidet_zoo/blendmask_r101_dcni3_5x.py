@@ -22,7 +22,7 @@ param_scheduler = [
          milestones=[280000, 360000], gamma=0.1)
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadCheckedImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
          poly2mask=False),
     dict(type='RandomCrop', crop_type='relative_range', crop_size=(0.9, 0.9),

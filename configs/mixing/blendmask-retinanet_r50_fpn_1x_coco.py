@@ -14,3 +14,4 @@ model = dict(
 train_dataloader = dict(dataset=dict(pipeline={{_base_.blend_train_pipeline}}))
 val_evaluator = dict(metric=['bbox', 'segm'])
 test_evaluator = dict(metric=['bbox', 'segm'])
+custom_hooks = {{_base_.blend_custom_hooks}}

@@ -1,4 +1,12 @@
-"""Environment shims: every change ``import mmblend`` makes outside mmblend.
+"""Environment shims: every change ``import mmblend`` makes to other
+packages' code.
+
+Besides them, ``import mmblend`` only adds: its modules to mmdet's and
+mmengine's registries, each under a name of its own (it replaces no entry;
+mmdet's ``LoadImageFromFile`` stays mmcv's), and the ``efficientnet-lite://``
+prefix to mmengine's ``CheckpointLoader``. docs/side_effects.md lists every
+registry entry and every other process-wide change;
+``tests/compat/test_import_side_effects.py`` fails on anything else.
 
 Each shim works around one defect of a pinned upstream package, says when it
 can be deleted, is idempotent, and is applied exactly once, by

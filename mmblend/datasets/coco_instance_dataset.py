@@ -51,7 +51,7 @@ What is checked, and what happens (all before the first training step):
   is checked when the dataset is built, so a wrong ``data_prefix`` is
   reported before training; any other missing image when it is loaded.
 * An image file that is empty, truncated, not an image or not of the
-  annotated size (mmblend's ``LoadImageFromFile``): training skips it with
+  annotated size (``LoadCheckedImageFromFile``): training skips it with
   a warning; test mode gives it a black placeholder marked ``bad_image``,
   which ``BadImageEvaluator`` turns into an empty prediction and counts, or,
   with ``bad_image='error'``, raises ``BadImageError``.

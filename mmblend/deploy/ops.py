@@ -34,8 +34,9 @@ class _NMSKeep(Function):
 
     @staticmethod
     def symbolic(g, boxes, scores, iou_threshold: float):
-        boxes = g.op('Unsqueeze', boxes,
-                     g.op('Constant', value_t=torch.tensor([0])))
+        # [1, N, 4] with the 4 stated (OpenVINO needs it static)
+        boxes = g.op('Reshape', boxes,
+                     g.op('Constant', value_t=torch.tensor([1, -1, 4])))
         scores = g.op('Unsqueeze', scores,
                       g.op('Constant', value_t=torch.tensor([0, 1])))
         max_out = g.op('Constant',
@@ -70,6 +71,9 @@ class _RoIAlign(Function):
     @staticmethod
     def symbolic(g, feats, boxes, batch_inds, output_size: int,
                  spatial_scale: float, sampling_ratio: int):
+        # [n, 4] with the 4 stated (OpenVINO needs it static)
+        boxes = g.op('Reshape', boxes,
+                     g.op('Constant', value_t=torch.tensor([-1, 4])))
         return g.op('RoiAlign', feats, boxes, batch_inds,
                     coordinate_transformation_mode_s='half_pixel',
                     mode_s='avg',
@@ -85,11 +89,23 @@ def roi_align(feats: Tensor, boxes: Tensor, batch_inds: Tensor,
     """mmcv's ``roi_align(..., aligned=True)``: ``feats [B, C, H, W]``,
     ``boxes [n, 4]`` in image pixels, ``batch_inds [n]`` (int64) ->
     ``[n, C, output_size, output_size]``; in ONNX an opset-16 ``RoiAlign``
-    (``half_pixel``)."""
-    if sampling_ratio < 1:
-        raise ValueError(
-            'ONNX export needs a fixed RoIAlign sampling_ratio >= 1 '
-            f'(model.mask_head.blender.sampling_ratio={sampling_ratio}): '
-            "ONNX RoiAlign's adaptive sampling is not mmcv's")
-    return _RoIAlign.apply(feats, boxes, batch_inds.long(), int(output_size),
-                           float(spatial_scale), int(sampling_ratio))
+    (``half_pixel``).
+
+    ``sampling_ratio=0`` (adaptive, mmdet's RoI extractors) is exported as
+    is: onnxruntime's CPU kernel for ``half_pixel`` is mmcv's CPU kernel
+    (both Caffe2's: corners ``x * scale - 0.5``, no minimum size, a
+    ``ceil(roi_size / output_size)`` grid of bilinear samples per bin, the
+    mean over at least 1 sample). A box of zero width or height has an empty
+    grid: mmcv and onnxruntime give 0, OpenVINO 0 / 0 (NaN), so adaptive
+    RoIs of zero size are set to 0 in the graph (in PyTorch they are 0
+    already).
+    """
+    out = _RoIAlign.apply(feats, boxes, batch_inds.long(), int(output_size),
+                          float(spatial_scale), int(sampling_ratio))
+    if sampling_ratio > 0:
+        return out
+    # the kernels' roi_end - roi_start, in the feature map's pixels
+    size = (boxes[:, 2:] * spatial_scale - 0.5) - (
+        boxes[:, :2] * spatial_scale - 0.5)
+    empty = (size <= 0).any(dim=1)[:, None, None, None]
+    return torch.where(empty, out.new_zeros(()), out)

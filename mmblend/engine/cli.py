@@ -8,7 +8,7 @@ behaviour."""
 import argparse
 import os
 import os.path as osp
-from typing import Optional
+from typing import Iterator, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -65,8 +65,8 @@ def setup_registries() -> None:
 
 def load_config(args: argparse.Namespace) -> Config:
     """Load ``args.config`` and apply ``--launcher``, ``--cfg-options``,
-    the work_dir priority (CLI > segment in file > config file name) and
-    :func:`wrap_evaluators`."""
+    the work_dir priority (CLI > segment in file > config file name),
+    :func:`use_checked_loader` and :func:`wrap_evaluators`."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -80,8 +80,45 @@ def load_config(args: argparse.Namespace) -> Config:
         # use config filename as default work_dir if cfg.work_dir is None
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    use_checked_loader(cfg)
     wrap_evaluators(cfg)
     return cfg
+
+
+def dataset_pipelines(dataset: Optional[dict]) -> Iterator[list]:
+    """The pipelines of a dataset config and of the datasets it wraps."""
+    if not isinstance(dataset, dict):
+        return
+    if isinstance(dataset.get('pipeline'), list):
+        yield dataset['pipeline']
+    yield from dataset_pipelines(dataset.get('dataset'))
+    for inner in dataset.get('datasets') or []:
+        yield from dataset_pipelines(inner)
+
+
+def use_checked_loader(cfg: Config) -> None:
+    """Validate and test with ``LoadCheckedImageFromFile``: every
+    ``LoadImageFromFile`` of the ``val_dataloader``/``test_dataloader``
+    pipelines and of ``tta_pipeline`` becomes one, with its arguments.
+
+    mmblend's configs name mmdet's ``LoadImageFromFile`` there, because
+    mmdet's ``DetInferencer`` looks the test pipeline up for exactly that
+    name. With :func:`wrap_evaluators`, a bad image of a test-mode
+    ``CocoInstanceDataset`` then gets an empty prediction and is counted
+    (``data/bad_images``).
+    """
+    pipelines = [
+        p for key in ('val_dataloader', 'test_dataloader')
+        if isinstance(cfg.get(key), dict)
+        for p in dataset_pipelines(cfg[key].get('dataset'))
+    ]
+    if isinstance(cfg.get('tta_pipeline'), list):
+        pipelines.append(cfg.tta_pipeline)
+    for pipeline in pipelines:
+        for transform in pipeline:
+            if isinstance(transform, dict) and \
+                    transform.get('type') == 'LoadImageFromFile':
+                transform['type'] = 'LoadCheckedImageFromFile'
 
 
 def wrap_evaluators(cfg: Config) -> None:

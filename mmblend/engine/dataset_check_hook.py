@@ -8,6 +8,7 @@ Why not mmdet's ``NumClassCheckHook``: it compares *every* sub-module with a
 ``num_classes`` is None, and on panoptic heads, which count things + stuff),
 in ``before_train_epoch``; its message names no config key.
 """
+import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -46,7 +47,7 @@ class DatasetCheckHook(Hook):
     * the number of classes in the dataset's ``metainfo`` equals the model's
       ``bbox_head.num_classes`` and, if it has a semantic head, the basis
       module's ``mask_head.basis.num_classes`` (two-stage models: those of
-      ``roi_head``; panoptic models:
+      ``roi_head``, each stage's in a cascade; panoptic models:
       ``thing_classes`` / ``stuff_classes`` against ``num_things_classes`` /
       ``num_stuff_classes``) -> ``ValueError`` naming both counts and the
       config keys to change;
@@ -101,11 +102,21 @@ class DatasetCheckHook(Hook):
         host, prefix = model, 'model'
         if getattr(model, 'roi_head', None) is not None:
             host, prefix = model.roi_head, 'model.roi_head'
-        bbox_head = getattr(host, 'bbox_head', None)
-        if isinstance(getattr(bbox_head, 'num_classes', None), int):
-            out.append((f'{prefix}.bbox_head.num_classes',
-                        bbox_head.num_classes, len(inst_classes), inst_key))
-        basis = getattr(getattr(host, 'mask_head', None), 'basis', None)
+        # a cascade's heads are a ModuleList, one per stage
+        bbox_heads = getattr(host, 'bbox_head', None)
+        if isinstance(bbox_heads, nn.ModuleList):
+            bbox_heads = [(f'{prefix}.bbox_head[{i}]', head)
+                          for i, head in enumerate(bbox_heads)]
+        else:
+            bbox_heads = [(f'{prefix}.bbox_head', bbox_heads)]
+        for key, bbox_head in bbox_heads:
+            if isinstance(getattr(bbox_head, 'num_classes', None), int):
+                out.append((f'{key}.num_classes', bbox_head.num_classes,
+                            len(inst_classes), inst_key))
+        mask_head = getattr(host, 'mask_head', None)
+        if isinstance(mask_head, nn.ModuleList):
+            mask_head = mask_head[0]  # a cascade's basis module is stage 0's
+        basis = getattr(mask_head, 'basis', None)
         if isinstance(getattr(basis, 'num_classes', None), int):
             out.append((f'{prefix}.mask_head.basis.num_classes',
                         basis.num_classes, len(inst_classes), inst_key))
@@ -165,5 +176,5 @@ class DatasetCheckHook(Hook):
                 f'{_describe(leaf)} loads none: add dict(type='
                 "'LoadAnnotations', with_bbox=True, with_mask=True, "
                 'poly2mask=False) to train_dataloader.dataset.pipeline '
-                '(after LoadImageFromFile); the annotations need '
+                '(after the image loader); the annotations need '
                 "'segmentation' polygons or RLEs")

@@ -2,12 +2,11 @@
 
 For one image: the K bases, and for its top detections the K attention maps
 (M x M, upsampled to the box), the K per-basis products and the final mask,
-beside mmdet's visualizer overlay, as one panel
+beside the prediction overlay, as one panel
 (``tools/analysis_tools/vis_bases.py``, ``make demo``).
 
 All calls into BlendMask's internals are in :func:`blend_internals`.
 """
-import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -15,6 +14,16 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .det_pictures import (
+    DPI,
+    class_colors,
+    draw_legend,
+    draw_prediction,
+    save_figure,
+)
+
+TILE = 1.9  # inches (190 px) per panel cell
 
 
 @dataclass
@@ -56,7 +65,6 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
             from the test pipeline (one image).
         num_instances: how many top-scoring detections to keep.
     """
-    from mmblend.models.layers.resize import resize
     blender = model.mask_head.blender
     if blender.merge_type != 'blender':
         raise ValueError(
@@ -70,23 +78,11 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
     bases = model.mask_head.forward(x)[0]  # [1, K, H/s, W/s]
     order = dets.scores.argsort(descending=True)[:num_instances]
     dets = dets[order]
-    n, K, M = len(dets), blender.num_bases, blender.attn_size
-    R = blender.bottom_resolution
+    n = len(dets)
     rois = torch.cat([dets.bboxes.new_zeros((n, 1)), dets.bboxes], dim=1)
     crops = blender.crop(bases, rois)  # [n, K, R, R]
-    logits = blender.merge(crops, dets.attns)  # [n, R, R]
-    attns = resize(dets.attns.view(n, K, M, M), (R, R), blender.top_interp)
-    if K == 1:
-        attns = attns.sigmoid()
-        products = crops.sigmoid() * attns
-    else:
-        attns = attns.softmax(dim=1)
-        products = crops * attns
-    if not torch.allclose(products.sum(dim=1), logits, atol=1e-4):
-        raise RuntimeError(
-            'the per-basis products do not add up to the blender output: '
-            'Blender.merge changed, adapt vis_bases.blend_internals')
-    masks = logits.sigmoid() if blender.output_is_logits else logits
+    attns, products = blender.blend_terms(crops, dets.attns)
+    masks = blender.merge(crops, dets.attns).sigmoid()  # [n, R, R]
 
     h, w = samples[0].img_shape[:2]
     s = blender.bases_stride
@@ -119,49 +115,69 @@ def to_box(maps: np.ndarray, size: tuple) -> np.ndarray:
     return t.reshape(*lead, *size).numpy()
 
 
-def draw_panel(info: BlendInternals, overlay: np.ndarray,
-               class_names: Optional[Sequence[str]] = None):
-    """The panel as a matplotlib figure.
+def draw_panel(info: BlendInternals, image: np.ndarray, prediction,
+               class_names: Optional[Sequence[str]] = None,
+               score_thr: float = 0.3,
+               colors: Optional[Sequence[tuple]] = None):
+    """The panel as a matplotlib figure, in tiles of ``TILE`` inches.
 
-    Layout: ``1 + n`` rows x ``2 + 2K`` columns. Row 0: overlay, K bases.
-    Row ``i``: box region, K attentions, K products, mask. Axis titles name
-    the cells ('overlay', 'basis k', 'det i', 'attn k', 'prod k', 'mask').
+    Layout: ``cols = max(2 + 2K, 5 + ceil(K / 2))`` tile columns. The top
+    block, 2 tiles high: the overlay over 4 columns (``prediction``, an
+    ``InstanceData`` at the scale of ``image``, drawn over it by
+    :func:`~.det_pictures.draw_prediction`: the detections scoring at least
+    ``score_thr``, labels, the threshold in its title), the legend of its
+    colours in the 5th, the K bases in 2 rows on the rest. Then one row per
+    detection ``i`` of ``info``: box region, K attentions, K products, mask.
+    Axis titles name the cells ('basis k', 'det i: <class> <score>',
+    'attn k', 'prod k', 'mask'). Without detections, a note below the top
+    block says so.
     """
     import matplotlib
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
 
-    n, K = info.attns.shape[:2]
-    cols, rows = 2 + 2 * K, 1 + n
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 1.9 * rows),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_axis_off()
-    h, w = info.image.shape[:2]
+    n, K = len(info.scores), info.bases.shape[0]
+    base_cols = -(-K // 2)
+    cols = max(2 + 2 * K, 5 + base_cols)
+    note = 0.0 if n else 0.5  # inches for the "no detections" note
+    head = 0.45  # inches for the overlay's two-line title
+    fig_h = TILE * (2 + n) + note + head
+    fig = plt.figure(figsize=(TILE * cols, fig_h), dpi=DPI)
+    grid = fig.add_gridspec(
+        2 + n, cols, left=0.005, right=0.995, top=1 - head / fig_h,
+        bottom=(note + 0.05) / fig_h, hspace=0.3, wspace=0.08)
+    names = list(class_names) if class_names else \
+        [str(i) for i in range(int(info.labels.max(initial=0)) + 1)]
+    if len(prediction):
+        top = int(prediction.labels.max()) + 1
+        names += [str(i) for i in range(len(names), top)]
+    colors = colors or class_colors(len(names))
+    drawn = draw_prediction(fig.add_subplot(grid[:2, :4]), image, prediction,
+                            colors, names, score_thr)
+    draw_legend(fig.add_subplot(grid[:2, 4]), drawn.labels, colors, names)
 
     def show(ax, img, title, heat=None, cmap='viridis', vmin=None,
              vmax=None):
-        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks([])
         ax.imshow(img)
         if heat is not None:
             ax.imshow(heat, cmap=cmap, alpha=0.6, vmin=vmin, vmax=vmax)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=10)
 
-    show(axes[0, 0], overlay, 'overlay')
+    bases = grid[:2, 5:].subgridspec(2, base_cols, wspace=0.08, hspace=0.3)
     for k in range(K):
-        show(axes[0, 1 + k], info.image, f'basis {k + 1}', info.bases[k],
-             cmap='coolwarm')
+        show(fig.add_subplot(bases[k // base_cols, k % base_cols]),
+             info.image, f'basis {k + 1}', info.bases[k], cmap='coolwarm')
+    h, w = info.image.shape[:2]
     for i in range(n):
         x1, y1, x2, y2 = box_region(info.bboxes[i], h, w)
         crop = info.image[y1:y2, x1:x2]
         size = crop.shape[:2]
         label = int(info.labels[i])
-        name = class_names[label] if class_names and \
-            label < len(class_names) else str(label)
-        row = axes[1 + i]
-        show(row[0], crop, f'det {i + 1}: {name} {info.scores[i]:.2f}')
+        row = [fig.add_subplot(grid[2 + i, c]) for c in range(2 + 2 * K)]
+        show(row[0], crop, f'det {i + 1}: {names[label]} '
+             f'{info.scores[i]:.2f}')
         attns = to_box(info.attns[i], size)
         prods = to_box(info.products[i], size)
         lim = float(np.abs(prods).max()) or 1.0
@@ -172,7 +188,11 @@ def draw_panel(info: BlendInternals, overlay: np.ndarray,
                  cmap='coolwarm', vmin=-lim, vmax=lim)
         show(row[1 + 2 * K], crop, 'mask', to_box(info.masks[i], size),
              cmap='gray', vmin=0, vmax=1)
-    fig.tight_layout()
+    if not n:
+        fig.text(0.5, 0.5 * note / fig_h,
+                 'no detections (score above the test_cfg score_thr): '
+                 'no attentions to draw', ha='center', va='center',
+                 fontsize=12)
     return fig
 
 
@@ -190,20 +210,22 @@ def load_image(cfg, img_path: str) -> dict:
 
 def make_panel(model, cfg, img_path: str, out_file: str,
                num_instances: int = 3, score_thr: float = 0.3,
-               class_names: Optional[Sequence[str]] = None) -> BlendInternals:
+               class_names: Optional[Sequence[str]] = None,
+               palette=None) -> BlendInternals:
     """Write the panel of ``img_path`` to ``out_file`` (PNG).
 
     Args:
         model: BlendMask in eval mode (unwrapped).
         cfg: its config (for the test pipeline).
-        score_thr: score threshold of mmdet's overlay only (the rows show the
+        score_thr: score threshold of the overlay only (the rows show the
             top ``num_instances`` detections whatever their score).
+        class_names, palette: the dataset's classes and colours (0..255
+            RGB triples); default: the model's ``dataset_meta``.
 
     Returns:
         the :class:`BlendInternals` drawn.
     """
     import mmcv
-    from mmdet.visualization import DetLocalVisualizer
     if not osp.isfile(img_path):
         raise FileNotFoundError(f'image {img_path!r} not found')
     model.eval()
@@ -211,17 +233,12 @@ def make_panel(model, cfg, img_path: str, out_file: str,
     info = blend_internals(model, data, num_instances)
     with torch.no_grad():
         result = model.test_step(load_image(cfg, img_path))[0]
-    names = class_names or (getattr(model, 'dataset_meta', None) or
-                            {}).get('classes')
-    vis = DetLocalVisualizer(name=f'vis_bases_{id(info)}')
-    if names:
-        vis.dataset_meta = dict(classes=names)
+    meta = getattr(model, 'dataset_meta', None) or {}
+    names = class_names or meta.get('classes')
+    colors = class_colors(len(names), palette or meta.get('palette')) \
+        if names else None
     img = mmcv.imread(img_path, channel_order='rgb')
-    vis.add_datasample('overlay', img, data_sample=result, draw_gt=False,
-                       show=False, pred_score_thr=score_thr)
-    fig = draw_panel(info, vis.get_image(), names)
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    fig.savefig(out_file, dpi=100)
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    fig = draw_panel(info, img, result.pred_instances, names, score_thr,
+                     colors)
+    save_figure(fig, out_file)
     return info

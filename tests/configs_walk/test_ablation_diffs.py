@@ -28,18 +28,18 @@ P3P5_INPUT = {S + 'feat_source': 'neck', S + 'in_indices.*': ANY,
 T7 = {B + 'attn_size': 14, B + 'top_interp': 'bilinear'}
 T7_SEM = dict(T7, **{S + 'num_classes': 80, S + 'sem_in_index': 0})
 PROTO = dict(T7_SEM, **{S + '*': ANY, S + 'type': 'ProtoNetBasis',
-                        S + 'out_stride': 4, B + 'bases_stride': 4})
+                        S + 'out_stride': 4})
 
 # config -> (base, {flattened key or fnmatch pattern: expected value})
 EXPECTED = {
     't1_blender_r28_k4_m4.py': (ABL, rm(28, 4)),
     't1_weighted_sum_r28_k4_m1.py': (ABL, rm(28, 1)),
     't1_assembler_r28_k16.py': (ABL, {
-        B + 'merge': 'assembler', B + 'num_bases': 16, S + 'num_bases': 16,
+        B + 'merge': 'assembler', S + 'num_bases': 16,
         B + 'bottom_resolution': 28}),
     **{f't2_r{r}_m{m}.py': (ABL, rm(r, m))
        for r, m in [(28, 2), (28, 4), (28, 7), (56, 4), (56, 7), (56, 14)]},
-    **{f't3_k{k}.py': (ABL, {B + 'num_bases': k, S + 'num_bases': k})
+    **{f't3_k{k}.py': (ABL, {S + 'num_bases': k})
        for k in (1, 2, 4, 8)},
     't4_c3c5.py': (ABL, {}),
     't4_p3p5.py': (ABL, P3P5_INPUT),
@@ -54,7 +54,7 @@ EXPECTED = {
     't7_semantic_w256.py': (P3P5, dict(T7_SEM, **{S + 'channels': 256})),
     't7_semantic_w256_s4.py': (P3P5, dict(T7_SEM, **{
         S + 'channels': 256, S + 'in_indices.*': ANY, S + 'out_stride': 4,
-        S + 'sem_in_index': 1, B + 'bases_stride': 4,
+        S + 'sem_in_index': 1,
         'model.neck.start_level': 0, 'model.neck.num_outs': 6,
         'model.bbox_head.feat_indices.*': ANY})),
     't7_proto_p3.py': (P3P5, dict(PROTO, **{S + 'channels': 256,

@@ -1,4 +1,7 @@
-"""Every config under configs/ builds and runs one loss and one predict step.
+"""Every config under configs/ builds and runs one loss and one predict step,
+and trains with ``LoadCheckedImageFromFile`` while its test pipeline keeps
+mmdet's ``LoadImageFromFile`` (which ``DetInferencer`` needs; mmblend's
+tools validate and test with the checked loader).
 
 The walk is a glob (``configs/**/*.py`` outside ``_base_`` folders), so
 configs added later are covered automatically. Each model keeps its
@@ -6,15 +9,19 @@ architecture; only the input is tiny (2 images of 64x96 with 1-2 rectangle
 objects) and pretrained weights are not loaded. Any registered mmdet model
 is accepted, not only BlendMask variants.
 """
+import copy
 import time
 
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from module_utils import load_module
+
+from mmblend.engine.cli import dataset_pipelines, use_checked_loader
 
 from .walk_utils import (
     all_configs,
@@ -26,6 +33,9 @@ from .walk_utils import (
 
 CONFIGS = all_configs()
 IMG_SIZE = (64, 96)
+# two-stage DETRs (DINO) take their num_queries (up to 900) queries from the
+# encoder's tokens: the input needs as many (stride-8 level: 28 x 40)
+DETR_SIZE = (224, 320)
 TIMINGS = {}
 
 
@@ -39,10 +49,11 @@ def _load_make_batch():
 _make_batch = _load_make_batch()
 
 
-def make_batch(**kwargs):
+def make_batch(num_keypoints=0, **kwargs):
     """The detector tests' batch plus a semantic map (object pixels carry
     their label, the rest 255 = ignore) for models that also need
-    ``gt_sem_seg`` (panoptic); other models ignore it."""
+    ``gt_sem_seg`` (panoptic), and ``num_keypoints`` labelled keypoints
+    spread over each box for models with a keypoint head."""
     inputs, samples = _make_batch(**kwargs)
     for s in samples:
         gt = s.gt_instances
@@ -51,6 +62,12 @@ def make_batch(**kwargs):
                                gt.labels):
             sem[mask] = label
         s.gt_sem_seg = PixelData(sem_seg=sem[None])
+        if num_keypoints:
+            frac = torch.linspace(0.1, 0.9, num_keypoints)[None, :, None]
+            xy = gt.bboxes[:, None, :2] + frac * (gt.bboxes[:, None, 2:] -
+                                                  gt.bboxes[:, None, :2])
+            gt.keypoints = torch.cat([xy, torch.full_like(xy[..., :1], 2)],
+                                     dim=2)
     return inputs, samples
 
 
@@ -62,6 +79,21 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def runner_info():
+    """What a runner puts in the message hub before the first iteration:
+    TOOD's assigner switch reads the epoch (and refuses a loop too short to
+    switch), YOLOX's batch resize the iteration."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    hub.update_info('epoch', 0)
+    hub.update_info('iter', 0)
+    hub.runtime_info.pop('max_epochs', None)
+    yield
+    for key in ('epoch', 'iter'):
+        hub.runtime_info.pop(key, None)
 
 
 def _num_classes(model_cfg) -> int:
@@ -81,6 +113,27 @@ def _num_classes(model_cfg) -> int:
     return 80
 
 
+def _loaders(cfg, key):
+    return {t['type'] for p in dataset_pipelines(cfg[key].get('dataset'))
+            for t in p if t['type'].startswith('Load') and 'Image' in
+            t['type']}
+
+
+def check_loaders(cfg) -> None:
+    """Training: the checked loader; test pipeline: mmdet's name; after the
+    tools' :func:`use_checked_loader`: the checked loader for val/test."""
+    checked = {'LoadCheckedImageFromFile'}
+    assert _loaders(cfg, 'train_dataloader') == checked
+    assert get_test_pipeline_cfg(cfg)[0]['type'] == 'LoadImageFromFile'
+    cfg = copy.deepcopy(cfg)
+    use_checked_loader(cfg)
+    for key in ('val_dataloader', 'test_dataloader'):
+        if cfg.get(key):
+            assert _loaders(cfg, key) == checked, key
+    if 'tta_pipeline' in cfg:
+        assert cfg.tta_pipeline[0]['type'] == 'LoadCheckedImageFromFile'
+
+
 def test_walk_finds_the_configs():
     ids = {config_id(p) for p in CONFIGS}
     assert {'blendmask_r50_1x.py', 'blendmask_r101_dcni3_3x.py',
@@ -95,18 +148,24 @@ def test_config_builds_and_runs(path):
     cfg = Config.fromfile(str(path))
     if 'model' not in cfg:
         pytest.skip(f'{config_id(path)} defines no model')
+    check_loaders(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = strip_pretrained(to_plain(cfg.model))
     if isinstance(model_cfg.get('test_cfg'), dict):
         model_cfg['test_cfg'] = zero_score_thr(model_cfg['test_cfg'])
     num_classes = _num_classes(model_cfg)
+    num_keypoints = (model_cfg.get('keypoint_head') or {}).get(
+        'blender', {}).get('num_keypoints', 0)
+    size = DETR_SIZE if model_cfg.get('as_two_stage') else IMG_SIZE
 
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(model_cfg))
-    model.train()
+    model.init_weights()  # as a runner does (an untrained RTMDet's default
+    model.train()         # PyTorch init decodes no valid box)
 
     # one loss step: finite losses, gradients reach the parameters
-    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes)
+    inputs, samples = make_batch(size=size, num_classes=num_classes,
+                                 num_keypoints=num_keypoints)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), True)
     losses = model(**data, mode='loss')
@@ -120,8 +179,8 @@ def test_config_builds_and_runs(path):
 
     # one predict step on the same tiny images
     model.eval()
-    inputs, samples = make_batch(size=IMG_SIZE, num_classes=num_classes,
-                                 seed=1)
+    inputs, samples = make_batch(size=size, num_classes=num_classes,
+                                 num_keypoints=num_keypoints, seed=1)
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), False)
     with torch.no_grad():
@@ -132,9 +191,12 @@ def test_config_builds_and_runs(path):
         assert pred.bboxes.shape[-1] == 4
         assert torch.isfinite(pred.scores).all()
         if 'masks' in pred and len(pred) > 0:
-            assert tuple(pred.masks.shape[1:]) == IMG_SIZE
+            assert tuple(pred.masks.shape[1:]) == size
     if model_cfg.get('type') == 'BlendMask':
         # score_thr is 0: the mask branch must have produced masks
         assert any(len(r.pred_instances) > 0 for r in results)
         assert all('masks' in r.pred_instances for r in results)
+        if num_keypoints:
+            assert all(r.pred_instances.keypoints.shape[1:] == (
+                num_keypoints, 2) for r in results)
     TIMINGS[config_id(path)] = time.perf_counter() - t0

@@ -47,10 +47,12 @@ def _loads_weights(init_cfg) -> bool:
 
 
 def zero_score_thr(cfg: Any) -> Any:
-    """Set every ``score_thr`` of a test_cfg to 0 (an untrained model should
-    still return detections so that the mask branch runs)."""
+    """Set every ``score_thr`` of a test_cfg to 0 and every ``min_bbox_size``
+    to -1 (an untrained model should still return detections so that the
+    mask branch runs; an untrained RTMDet may decode only empty boxes)."""
+    keep_all = dict(score_thr=0.0, min_bbox_size=-1)
     if isinstance(cfg, dict):
-        return {k: (0.0 if k == 'score_thr' else zero_score_thr(v))
+        return {k: keep_all.get(k, zero_score_thr(v))
                 for k, v in cfg.items()}
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(zero_score_thr(v) for v in cfg)

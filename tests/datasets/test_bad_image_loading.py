@@ -1,4 +1,4 @@
-"""mmblend's LoadImageFromFile on real photos broken under their real names
+"""LoadCheckedImageFromFile on real photos broken under their real names
 (tests/datasets/bad_files.py): what each defect gives, skipping in training
 (mmengine re-draws), the budget with 2 DataLoader workers, the test-mode
 placeholder and BadImageEvaluator."""
@@ -18,13 +18,13 @@ from torch.utils.data import DataLoader
 
 from mmblend.datasets.transforms import (
     BadImageError,
-    LoadImageFromFile,
+    LoadCheckedImageFromFile,
     check_image_bytes,
 )
 from mmblend.evaluation import BadImageEvaluator
 
 PIPELINE = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
          poly2mask=False),
     dict(type='Resize', scale=(96, 96), keep_ratio=True),
@@ -66,17 +66,18 @@ def _ds(data, test_mode=False, **kwargs):
         pipeline=PIPELINE, **kwargs))
 
 
-def test_pipelines_build_mmblends_loader():
-    """Every config's `LoadImageFromFile` (mmdet scope) is mmblend's; mmcv's
-    stays reachable as `mmcv.LoadImageFromFile`."""
+def test_registered_under_its_own_name():
+    """`LoadCheckedImageFromFile` is ours; `LoadImageFromFile` stays mmcv's
+    in mmdet's scope (the pipelines of every other detector)."""
+    from mmcv.transforms import LoadImageFromFile
+    assert type(TRANSFORMS.build(dict(type='LoadCheckedImageFromFile'))) \
+        is LoadCheckedImageFromFile
     assert type(TRANSFORMS.build(dict(type='LoadImageFromFile'))) is \
         LoadImageFromFile
-    assert type(TRANSFORMS.build(dict(type='mmcv.LoadImageFromFile'))) \
-        is not LoadImageFromFile
 
 
 def test_each_defect_is_named(data, warnings_log):
-    load = LoadImageFromFile()
+    load = LoadCheckedImageFromFile()
     for name, defect in data['bad'].items():
         info = _info(data, name, sample_idx=0)
         assert load(dict(info)) is None, defect
@@ -96,7 +97,7 @@ def test_each_defect_is_named(data, warnings_log):
     assert np.array_equal(out['img'], mmcv_load(dict(info))['img'])
     # each file is warned about once per process (per loader instance)
     warnings_log.clear()
-    load = LoadImageFromFile()
+    load = LoadCheckedImageFromFile()
     for _ in range(3):
         load(dict(_info(data, _name(data, 'html'), sample_idx=0)))
     assert len(warnings_log) == 1 and load.num_bad_loads == 3
@@ -121,29 +122,30 @@ def test_what_mmcv_does_with_the_same_files(data):
 
 def test_exif_rotated_loads_with_ignore_orientation(data):
     info = _info(data, _name(data, 'exif'), sample_idx=0)
-    out = LoadImageFromFile(color_type='color_ignore_orientation')(info)
+    load = LoadCheckedImageFromFile(color_type='color_ignore_orientation')
+    out = load(info)
     assert out['img'].shape[:2] == (info['height'], info['width'])
 
 
 def test_error_mode_and_inference_raise(data):
     info = _info(data, _name(data, 'truncated'))
     with pytest.raises(BadImageError, match='truncated JPEG') as e:
-        LoadImageFromFile()(dict(info))  # no sample_idx: inference
+        LoadCheckedImageFromFile()(dict(info))  # no sample_idx: inference
     assert info['img_path'] in str(e.value)
     assert 'check_dataset.py' in str(e.value)
     with pytest.raises(BadImageError, match=f"image id {info['img_id']}"):
-        LoadImageFromFile(on_bad='error')(dict(info, sample_idx=0))
+        LoadCheckedImageFromFile(on_bad='error')(dict(info, sample_idx=0))
     with pytest.raises(ValueError, match='on_bad'):
-        LoadImageFromFile(on_bad='ignore')
+        LoadCheckedImageFromFile(on_bad='ignore')
 
 
 def test_check_size_off_and_missing_file(data):
     info = _info(data, _name(data, 'size'), sample_idx=0)
-    assert LoadImageFromFile(check_size=False)(dict(info)) is not None
+    assert LoadCheckedImageFromFile(check_size=False)(dict(info)) is not None
     missing = dict(info, img_path=info['img_path'] + '.nope')
     with pytest.raises(FileNotFoundError):
-        LoadImageFromFile()(dict(missing))
-    assert LoadImageFromFile(ignore_empty=True)(dict(missing)) is None
+        LoadCheckedImageFromFile()(dict(missing))
+    assert LoadCheckedImageFromFile(ignore_empty=True)(dict(missing)) is None
     img, problem = check_image_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 50)
     assert img is None and problem.kind == 'undecodable'
 
@@ -168,7 +170,7 @@ def test_budget_stops_mostly_corrupt_dataset(tmp_path):
     ds = DATASETS.build(dict(
         type='CocoInstanceDataset', data_root='', ann_file=bad['ann_file'],
         data_prefix=dict(img=bad['img_dir'] + '/'),
-        pipeline=[dict(type='LoadImageFromFile', min_loads=20)] +
+        pipeline=[dict(type='LoadCheckedImageFromFile', min_loads=20)] +
         PIPELINE[1:]))
     loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=True,
                         collate_fn=pseudo_collate)

@@ -33,7 +33,7 @@ RUNTIME = osp.join(REPO, 'configs', '_base_', 'default_runtime.py')
 SCALE = (128, 128)
 
 TRAIN_PIPELINE = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
          poly2mask=False),
     dict(type='Resize', scale=SCALE, keep_ratio=True),

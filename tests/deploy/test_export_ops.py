@@ -1,6 +1,7 @@
-"""The export paths of NMS, RoIAlign + blender and the resizes, run by
-onnxruntime against the eager ops the model uses (mmcv's kernels, the
-resize matrices)."""
+"""The export paths of NMS, RoIAlign + blender and the resizes (traced as
+export_onnx does: torch.jit.trace under mmblend.deploy.rewrite's
+replacements), run by onnxruntime against the eager ops the model uses
+(mmcv's kernels, the resize matrices)."""
 import io
 import warnings
 
@@ -10,8 +11,8 @@ import torch
 from mmcv.ops import batched_nms
 
 from mmblend.deploy.export import TORCHSCRIPT_EXPORTER
-from mmblend.deploy.export_model import blend
-from mmblend.deploy.ops import OPSET, nms_keep
+from mmblend.deploy.ops import OPSET
+from mmblend.deploy.rewrite import class_aware_nms, export_rewrites
 from mmblend.models.layers.blender import Blender
 from mmblend.models.layers.resize import resize
 
@@ -20,9 +21,10 @@ ort = pytest.importorskip('onnxruntime')
 
 def run_onnx(module, args, names, dynamic_axes):
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), export_rewrites(module):
         warnings.simplefilter('ignore')
-        torch.onnx.export(module, args, buf, **TORCHSCRIPT_EXPORTER,
+        traced = torch.jit.trace(module, args, check_trace=False)
+        torch.onnx.export(traced, args, buf, **TORCHSCRIPT_EXPORTER,
                           opset_version=OPSET, input_names=names,
                           dynamic_axes=dynamic_axes)
     sess = ort.InferenceSession(buf.getvalue(),
@@ -34,9 +36,8 @@ def run_onnx(module, args, names, dynamic_axes):
 class ClassAwareNMS(torch.nn.Module):
 
     def forward(self, boxes, scores, labels):
-        top = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
-        shifted = boxes + (labels.to(boxes.dtype) * (top + 1))[:, None]
-        return nms_keep(shifted, scores, 0.6)
+        return class_aware_nms(boxes, scores, labels,
+                               dict(type='nms', iou_threshold=0.6))
 
 
 def random_boxes(n, gen):
@@ -77,7 +78,8 @@ class Blend(torch.nn.Module):
         self.blender = blender
 
     def forward(self, bases, attns, boxes):
-        return blend(self.blender, bases, attns, boxes)
+        rois = torch.cat([torch.zeros_like(boxes[:, :1]), boxes], 1)
+        return self.blender(bases, attns, rois).sigmoid()
 
 
 @pytest.mark.parametrize('top_interp', ['bilinear', 'nearest'])
@@ -104,8 +106,7 @@ def test_blender_graph_equals_eager_with_tiny_boxes(top_interp, num_bases):
     for sl, b in ((slice(None), bases), (slice(1, 4), small),
                   (slice(0, 0), bases)):
         out, = run(b, attns[sl], boxes[sl])
-        ref = blender(b, attns[sl], rois[sl])
-        ref = ref.sigmoid() if blender.output_is_logits else ref
+        ref = blender(b, attns[sl], rois[sl]).sigmoid()
         assert out.shape == tuple(ref.shape)
         np.testing.assert_allclose(out, ref.detach().numpy(), rtol=0,
                                    atol=1e-5)
@@ -136,3 +137,38 @@ def test_resize_export_path_equals_matrices_at_other_sizes(mode):
         np.testing.assert_allclose(out, resize(x, (H, W), mode).numpy(),
                                    rtol=0, atol=1e-5 if mode == 'bilinear'
                                    else 0)
+
+
+class Select(torch.nn.Module):
+    """A host's per-level candidate selection, as the hosts call it."""
+
+    def __init__(self, fn, topk):
+        super().__init__()
+        self.fn, self.topk = fn, topk
+
+    def forward(self, scores):
+        out = self.fn(scores, 0.5, self.topk)
+        return out[0], out[2], out[1]
+
+
+@pytest.mark.parametrize('topk', [20, -1])
+def test_candidate_selection_does_not_freeze_the_tracing_count(topk):
+    """Traced on a level with fewer valid candidates than ``topk`` and run
+    on one with more: mmdet's ``filter_scores_and_topk`` freezes
+    ``min(topk, num_valid)`` at the tracing count (so the graph keeps too
+    many), the export's replacement gives mmdet's eager result."""
+    from mmdet.models.utils import filter_scores_and_topk
+
+    from mmblend.deploy.rewrite import traceable_filter_scores_and_topk
+    gen = torch.Generator().manual_seed(0)
+    few = torch.rand(4, 3, generator=gen) * 0.6  # ~2 above 0.5
+    many = torch.rand(50, 3, generator=gen)  # ~75 above 0.5
+    eager = [t.numpy() for t in Select(filter_scores_and_topk, topk)(many)]
+    ours = run_onnx(Select(traceable_filter_scores_and_topk, topk), (few, ),
+                    ['scores'], {'scores': {0: 'n'}})(many)
+    for a, b in zip(eager, ours):
+        np.testing.assert_array_equal(a, b)
+    if topk > 0:  # the original, traced the same way, is wrong
+        frozen = run_onnx(Select(filter_scores_and_topk, topk), (few, ),
+                          ['scores'], {'scores': {0: 'n'}})(many)
+        assert len(frozen[0]) != len(eager[0]) == topk

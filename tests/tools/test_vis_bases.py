@@ -5,14 +5,17 @@ photo."""
 import copy
 import os.path as osp
 
+import mmcv
 import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
+from mmengine.structures import InstanceData
 from module_utils import load_module
 
 from mmblend.visualization import (
+    TILE,
     blend_internals,
     draw_panel,
     load_image,
@@ -63,23 +66,61 @@ def test_panel_layout_and_content(cfg, tmp_path):
 
     from PIL import Image
     png = np.asarray(Image.open(out).convert('RGB'))
-    rows, cols = 1 + n, 2 + 2 * K
-    assert png.shape[:2] == (round(190 * rows), round(190 * cols))
-    for r in range(rows):  # every row has drawn content
-        band = png[r * png.shape[0] // rows:(r + 1) * png.shape[0] // rows]
+    cols = 2 + 2 * K
+    tile = 100 * TILE
+    assert png.shape[:2] == (round(tile * (2 + n) + 45), round(tile * cols))
+    for r in range(n):  # every detection row has drawn content
+        band = png[-round(tile * (r + 1)):][:round(tile)]
         assert band.std() > 10, r
 
-    fig = draw_panel(info, info.image, CLASSES)
+    # the untrained model's 100 detections score < 0.3: drawn at 0
+    pred = model.test_step(load_image(cfg, IMAGE))[0].pred_instances
+    fig = draw_panel(info, mmcv.imread(IMAGE, channel_order='rgb'), pred,
+                     CLASSES, score_thr=0.0)
     titles = [ax.get_title() for ax in fig.axes]
-    assert len(fig.axes) == rows * cols
-    assert titles[0] == 'overlay'
-    assert titles[1:1 + K] == [f'basis {k + 1}' for k in range(K)]
+    # the overlay (prediction, threshold stated) over 4 tiles, the legend
+    # of its colours, then the bases and the detection rows
+    assert titles[0].startswith(
+        f'prediction: {len(pred)} of {len(pred)} detections with score '
+        '\u2265 0.00')
+    # (the photo keeps its aspect: 3:2, so its height sets the size)
+    overlay = fig.axes[0].get_position()
+    assert overlay.width * fig.get_figwidth() > 2.2 * TILE
+    assert overlay.height * fig.get_figheight() > 1.5 * TILE
+    legend = {t.get_text() for t in fig.axes[1].get_legend().get_texts()}
+    assert legend == {CLASSES[i] for i in pred.labels.tolist()}
+    assert titles[2:2 + K] == [f'basis {k + 1}' for k in range(K)]
     for i in range(n):
-        row = titles[(1 + i) * cols:(2 + i) * cols]
+        row = titles[2 + K + i * cols:2 + K + (i + 1) * cols]
         assert row[0].startswith(f'det {i + 1}: class')
         assert row[1:1 + K] == [f'attn {k + 1}' for k in range(K)]
         assert row[1 + K:1 + 2 * K] == [f'prod {k + 1}' for k in range(K)]
         assert row[-1] == 'mask'
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_panel_without_detections(cfg, tmp_path):
+    """No detection: the overlay, the bases and a note, not a strip."""
+    model = tiny_model(cfg)
+    model.bbox_head.test_cfg.score_thr = 1.01
+    out = str(tmp_path / 'panel.png')
+    info = make_panel(model, cfg, IMAGE, out, num_instances=3,
+                      class_names=CLASSES)
+    assert len(info.scores) == 0
+    K = info.bases.shape[0]
+    from PIL import Image
+    png = Image.open(out)
+    assert png.size == (round(100 * TILE * (2 + 2 * K)),
+                        round(100 * (2 * TILE + 0.5 + 0.45)))
+    fig = draw_panel(info, info.image, InstanceData(
+        bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long),
+        scores=torch.zeros(0)), CLASSES)
+    assert [t.get_text() for t in fig.texts] == [
+        'no detections (score above the test_cfg score_thr): no attentions '
+        'to draw']
+    assert 'no detection with score \u2265 0.30' in fig.axes[0].texts[
+        0].get_text()
     import matplotlib.pyplot as plt
     plt.close(fig)
 

@@ -96,7 +96,7 @@ def tiny_config_dict(train_ann,
         checkpoint_interval = max_iters
     img_prefix = dict(img='images/train2017/')
     train_pipeline = [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadCheckedImageFromFile'),
         dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
              poly2mask=False),
         dict(type='Resize', scale=IMG_SCALE, keep_ratio=True),

@@ -6,8 +6,10 @@
 Writes one PNG panel per image, ``DIR/<image stem>_bases.png`` (the paper's
 Fig. 1 and Fig. 3), all at the network's input scale:
 
-* row 0: mmdet's visualizer overlay of the prediction (original image), then
-  the K bases over the image;
+* top: the prediction over the original image (detections scoring at least
+  ``--score-thr``, the threshold and counts in its title, non-overlapping
+  labels, a legend of the class colours), then the K bases over the image
+  (with no detection, a note says so);
 * one row per top-scoring detection (at most ``--num-instances``): the box
   region of the image, its K attention maps (M x M, upsampled to the box and
   normalised over K as the blender does), the K per-basis products
@@ -26,6 +28,10 @@ _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
+from mmblend.engine.checkpoint_fit import (  # noqa: E402
+    add_allow_partial_arg,
+    check_or_exit,
+)
 from mmblend.visualization import make_panel  # noqa: E402
 
 
@@ -40,6 +46,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='score threshold of the overlay')
     parser.add_argument('--device', default='cpu')
+    add_allow_partial_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -56,6 +63,7 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
 
     import mmblend  # noqa: F401  (registrations + safe checkpoint loading)
     model = init_detector(args.config, args.checkpoint, device=args.device)
+    check_or_exit(model, args.checkpoint, args.allow_partial_checkpoint)
     written = []
     for img_path in args.images:
         stem = osp.splitext(osp.basename(img_path))[0]

@@ -8,9 +8,12 @@ The graph takes the preprocessed image ``[1, 3, H, W]`` (any H, W) and its
 unpadded size and returns the final ``boxes``, ``scores``, ``labels`` and
 ``R x R`` mask probabilities (post-processing and blender inside). It is
 traced on ``--image`` (default: a bundled coco128 photo), which must give at
-least one detection, and checked against PyTorch on it.
+least one detection, and checked against PyTorch on it and on two variants
+of it (flipped; padded to another size): detections matched by label and
+box IoU. A graph that disagrees is removed (exit status 1).
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
@@ -54,6 +57,12 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f'export_onnx: {e}', file=sys.stderr)
         return 2
+    except RuntimeError as e:  # the graph does not reproduce PyTorch
+        if osp.exists(args.out):
+            os.remove(args.out)
+        print(f'export_onnx: verification failed, {args.out} removed: {e}',
+              file=sys.stderr)
+        return 1
     print(f'wrote {args.out} (opset {report.pop("opset")}); traced on '
           f'{args.image}: ' + ', '.join(f'{k}={v:g}'
                                        for k, v in report.items()))

@@ -16,7 +16,7 @@ hold one ``dataset`` (``RepeatDataset``, ``ClassBalancedDataset``, ...). The
 file is read and validated with ``CocoInstanceDataset``'s own checks (JSON,
 structure, ``metainfo['classes']`` against the categories, missing
 segmentations when the pipeline loads masks), the images with the checks of
-mmblend's ``LoadImageFromFile`` (same ``color_type`` as the pipeline's).
+``LoadCheckedImageFromFile`` (same ``color_type`` as the pipeline's).
 
 Errors: a missing, empty (0-byte), truncated or undecodable image file; an
 image whose size differs from its annotation entry (``exif_rotated`` when

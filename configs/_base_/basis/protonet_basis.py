@@ -7,8 +7,8 @@
 # basis with it, overriding what differs, e.g.
 #   _base_ = ['./blendmask_r50_3x.py', './_base_/basis/protonet_basis.py']
 #   model = dict(mask_head=dict(
-#       basis=dict(_base_.protonet_basis, _delete_=True, num_convs=3),
-#       blender=dict(bases_stride=4)))
+#       basis=dict(_base_.protonet_basis, _delete_=True, num_convs=3)))
+# (the blender takes the bases' stride, 4, and number from the basis)
 protonet_basis = dict(
     type='ProtoNetBasis',
     in_channels=256,

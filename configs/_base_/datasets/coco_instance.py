@@ -2,7 +2,12 @@
 # dataset base (paths, loader settings, filter, CocoMetric bbox + segm) with
 # what differs here:
 # * `CocoInstanceDataset` (mmblend/datasets/): mmdet's CocoDataset that
-#   skips a broken image with a warning naming it (budget per process);
+#   checks the annotations and names what to fix;
+# * training loads images with `LoadCheckedImageFromFile`, which skips a
+#   broken image with a warning naming it (budget per process); the test
+#   pipeline keeps mmdet's `LoadImageFromFile` (DetInferencer needs that
+#   name), which mmblend's tools/train.py and tools/test.py make the checked
+#   loader for validation and testing (docs/tools.md);
 # * masks kept as polygons (poly2mask=False), rasterised on demand;
 # * a training sampler that never ends an epoch (below);
 # * the `tta_pipeline` of `tools/test.py --tta`.
@@ -18,7 +23,7 @@ backend_args = None
 img_scale = (1333, 800)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCheckedImageFromFile', backend_args=backend_args),
     dict(
         type='LoadAnnotations', with_bbox=True, with_mask=True,
         poly2mask=False),

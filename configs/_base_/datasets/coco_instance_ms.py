@@ -8,7 +8,7 @@ train_scales = [(1333, 640), (1333, 672), (1333, 704), (1333, 736),
                 (1333, 768), (1333, 800)]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCheckedImageFromFile', backend_args=backend_args),
     dict(
         type='LoadAnnotations', with_bbox=True, with_mask=True,
         poly2mask=False),

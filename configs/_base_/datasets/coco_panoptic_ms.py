@@ -9,7 +9,7 @@ train_scales = [(1333, 640), (1333, 672), (1333, 704), (1333, 736),
                 (1333, 768), (1333, 800)]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCheckedImageFromFile', backend_args=backend_args),
     dict(type='LoadPanopticAnnotations', backend_args=backend_args),
     dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

@@ -68,9 +68,8 @@ model = dict(
             sem_in_index=0,
             sem_loss_weight=0.3,
             norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
-        blender=dict(
+        blender=dict(  # num_bases, bases_stride: the basis module's
             type='Blender',
-            num_bases=4,
             attn_size=14,
             bottom_resolution=56,
             pooler='RoIAlign',

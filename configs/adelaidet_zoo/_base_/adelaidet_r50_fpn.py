@@ -16,6 +16,10 @@
 #   NUM_CONVS 3, SyncBN), bases at stride 4 (POOLER_SCALES 0.25); semantic
 #   loss on P3 (LOSS_ON True, weight 0.3) with a plain-BN semantic head;
 # * blender: 56_4_14, bilinear top, RoIAlign (ROIAlignV2), sampling ratio 1;
+# * inference order: boxes stay unclipped through NMS, the top-100 cut and
+#   the blender, then are clipped, the empty ones dropped and each mask
+#   pasted into its clipped box (detectron2's detector_postprocess:
+#   test_cfg.clip_after_mask); no minimum box size before NMS;
 # * solver: detectron2's SGD defaults: momentum 0.9, weight decay 1e-4 on
 #   weights and biases alike, none on norm parameters (WEIGHT_DECAY_NORM 0),
 #   bias lr x1, no gradient clipping; batch 16, lr 0.01, linear warm-up of
@@ -48,8 +52,8 @@ model = dict(
             _delete_=True,
             num_convs=3,
             norm_cfg=dict(type='SyncBN', requires_grad=True),
-            sem_norm_cfg=dict(type='BN', requires_grad=True)),
-        blender=dict(bases_stride=4)))
+            sem_norm_cfg=dict(type='BN', requires_grad=True))),
+    test_cfg=dict(clip_after_mask=True, min_bbox_size=-1))
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
     paramwise_cfg=dict(

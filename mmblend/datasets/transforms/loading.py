@@ -1,12 +1,14 @@
 """Image loading that survives bad files.
 
-:class:`LoadImageFromFile` is mmcv's ``LoadImageFromFile`` (same arguments,
-same output on a good image) registered under the same name in mmdet's
-``TRANSFORMS``, the way mmdet's own ``LoadAnnotations`` extends mmcv's: every
-pipeline in mmdet's scope that names ``LoadImageFromFile`` uses it, including
-the loader that mmdet's ``DetInferencer`` builds (it looks the test pipeline
-up for exactly that type name, so a new name would break ``DetInferencer``
-and ``tools/image_demo.py``). ``mmcv.LoadImageFromFile`` still names mmcv's.
+:class:`LoadCheckedImageFromFile` is mmcv's ``LoadImageFromFile`` (same
+arguments, same output on a good image) that checks each image, registered
+under its own name in mmdet's ``TRANSFORMS``: mmdet's and mmcv's
+``LoadImageFromFile`` are untouched. mmblend's configs name it in their
+training pipelines; their validation/test pipelines keep
+``LoadImageFromFile`` (``DetInferencer`` looks the test pipeline up for
+exactly that name), and mmblend's ``tools/train.py`` and ``tools/test.py``
+load those images with this loader too
+(:func:`mmblend.engine.cli.use_checked_loader`).
 
 A *bad image* is one that
 
@@ -31,8 +33,9 @@ What happens to a bad image (``on_bad``):
   mmengine's ``sample_idx``): a warning naming the file, the image id and
   the reason (once per file and process), and ``None`` is returned, so
   mmengine's ``BaseDataset`` draws another sample (``max_refetch``). Outside
-  a dataset (``inference_detector``, ``DetInferencer``), where nothing can be
-  drawn instead, a ``BadImageError`` is raised.
+  a dataset (no ``sample_idx``, e.g. ``inference_detector`` with a test
+  pipeline that names this loader), where nothing can be drawn instead, a
+  ``BadImageError`` is raised.
 * ``'error'`` -- ``BadImageError`` (a ``ValueError``) with the same message.
 
 The budget turns a systematically broken dataset into an error instead of
@@ -151,7 +154,7 @@ def check_image_bytes(
                 f"after color_type={color_type!r} applied its EXIF "
                 'orientation; the annotations were made on the stored '
                 "pixels: set color_type='color_ignore_orientation' in "
-                'LoadImageFromFile')
+                "the pipeline's image loader")
     return img, ImageProblem(
         'size_mismatch', f'size mismatch: the annotation says {exp_w}x'
         f'{exp_h} (width x height), the image is {w}x{h}; the annotations '
@@ -159,7 +162,7 @@ def check_image_bytes(
 
 
 @TRANSFORMS.register_module()
-class LoadImageFromFile(_MMCVLoadImageFromFile):
+class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` that skips bad images (see the module
     docstring).
 
@@ -272,7 +275,7 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
                 f'different files, the last: {last}). The dataset is broken '
                 'systematically: run tools/misc/check_dataset.py CONFIG to '
                 'list every problem, or raise max_bad_fraction of '
-                'LoadImageFromFile in the pipeline')
+                'LoadCheckedImageFromFile in the pipeline')
 
     def __repr__(self) -> str:
         return (super().__repr__()[:-1] + f", on_bad='{self.on_bad}', "

@@ -1,3 +1,4 @@
+from .efficientnet_lite import EfficientNetLite
 from .resnet_dcn_interval import ResNetDCNInterval
 
-__all__ = ['ResNetDCNInterval']
+__all__ = ['EfficientNetLite', 'ResNetDCNInterval']

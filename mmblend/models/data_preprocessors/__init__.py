@@ -1,3 +1,4 @@
+from .batch_sync_random_resize_with_masks import BatchSyncRandomResizeWithMasks
 from .gray_aware_det_data_preprocessor import GrayAwareDetDataPreprocessor
 
-__all__ = ['GrayAwareDetDataPreprocessor']
+__all__ = ['BatchSyncRandomResizeWithMasks', 'GrayAwareDetDataPreprocessor']

@@ -104,6 +104,11 @@ class BlendMaskHead(BlendFCOSHead):
             bbox_pred = bbox_pred.exp()
         return cls_score, bbox_pred, centerness
 
+    def score_cut(self, score_thr: float) -> Tuple[float, float]:
+        """``score_thr`` applies to ``sigmoid(cls) * sigmoid(ctr)``, reported
+        as its square root."""
+        return (float(score_thr)**0.5, ) * 2
+
     def candidate_scores(self, level_outs: Sequence[Tensor]) -> Tensor:
         """``sigmoid(cls) * sigmoid(ctr)``, ``[Hl*Wl, C]``, from one level's
         ``(cls [C, Hl, Wl], bbox, ctr [1, Hl, Wl])`` of one image."""

@@ -8,7 +8,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
-from mmdet.models.utils import empty_instances
 from mmdet.registry import MODELS
 from mmdet.utils import (
     ConfigType,
@@ -17,6 +16,7 @@ from mmdet.utils import (
     OptInstanceList,
     reduce_mean,
 )
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers.blender import Blender
@@ -47,7 +47,9 @@ class BlendMaskMaskHead(BaseMaskHead):
         max_proposals (int): if > 0, keep at most this many (random)
             positives per batch for the mask loss (a speed knob; -1 keeps
             all, as the paper).
-        train_cfg, test_cfg (dict): ``test_cfg.mask_thr`` (0.5).
+        train_cfg, test_cfg (dict): ``test_cfg.mask_thr`` (0.5),
+            ``clip_after_mask`` and ``paste_unclipped`` (where boxes are
+            clipped to the image, see :func:`postprocess_masks`).
     """
 
     def __init__(self,
@@ -80,22 +82,13 @@ class BlendMaskMaskHead(BaseMaskHead):
                 f'are not at the declared out_stride={s} of '
                 f'{type(self.basis).__name__}; fix its in_indices/out_stride')
 
-    def _mask_loss(self, preds: Tensor, targets: Tensor) -> Tensor:
-        """Per-instance mean BCE, ``[n, R, R]`` x2 -> ``[n]`` (float32).
-
-        Computed in float32 with autocast disabled: under mixed precision
-        (``--amp``) the one-basis blender's probabilities arrive in float16,
-        whose ``1 - 1e-6`` clamp rounds to 1, and CUDA autocast refuses
-        ``F.binary_cross_entropy`` altogether.
-        """
-        with torch.autocast(device_type=preds.device.type, enabled=False):
-            preds, targets = preds.float(), targets.float()
-            if self.blender.output_is_logits:
-                loss = F.binary_cross_entropy_with_logits(
-                    preds, targets, reduction='none')
-            else:
-                loss = F.binary_cross_entropy(
-                    preds.clamp(1e-6, 1 - 1e-6), targets, reduction='none')
+    def _mask_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Per-instance mean BCE with logits, ``[n, R, R]`` x2 -> ``[n]``,
+        computed in float32 with autocast disabled (mixed precision hands
+        over float16 logits)."""
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            loss = F.binary_cross_entropy_with_logits(
+                logits.float(), targets.float(), reduction='none')
         return loss.flatten(1).mean(dim=1)
 
     def loss_by_feat(self, bases: Tensor, sem_logits: Optional[Tensor],
@@ -180,7 +173,9 @@ class BlendMaskMaskHead(BaseMaskHead):
         Args:
             bases: ``[B, K, H/s, W/s]``.
             results_list: per image detections with ``bboxes [D, 4]`` (input
-                scale), ``scores``, ``labels``, ``attns [D, K*M*M]``.
+                scale), ``scores``, ``labels``, ``attns [D, K*M*M]``; a
+                detection with a non-finite or inverted box gets an empty
+                mask.
             rescale: paste at ``ori_shape`` and rescale boxes (else at
                 ``img_shape``).
 
@@ -189,36 +184,99 @@ class BlendMaskMaskHead(BaseMaskHead):
             ``labels`` and ``masks [D, H, W]`` (bool).
         """
         self._check_bases(bases, batch_img_metas)
-        cfg = self.test_cfg
-        mask_thr = cfg.get('mask_thr', 0.5) if cfg is not None else 0.5
+        out = []
+        for results, prob, meta in zip(results_list,
+                                        self.blend(bases, results_list),
+                                        batch_img_metas):
+            del results.attns
+            out.append(postprocess_masks(results, prob, meta, rescale,
+                                         self.test_cfg))
+        return out
+
+    def blend(self, bases: Tensor, results_list: InstanceList) -> List[Tensor]:
+        """The blender on each image's detections (``bboxes [D, 4]`` at the
+        input scale, ``attns [D, K*M*M]``): box-relative mask probabilities
+        ``[D, R, R]`` per image (traceable: the exported graph ends
+        here). A box RoIAlign cannot take (non-finite or inverted) gets
+        zeros, outside tracing."""
         rois = torch.cat([
-            torch.cat([r.bboxes.new_full((len(r), 1), i), r.bboxes], dim=1)
+            torch.cat([torch.full_like(r.bboxes[:, :1], i), r.bboxes], dim=1)
             for i, r in enumerate(results_list)
         ])
         attns = torch.cat([r.attns for r in results_list])
-        probs = self.blender(bases, attns, rois)
-        if self.blender.output_is_logits:
-            probs = probs.sigmoid()
-        probs = probs.split([len(r) for r in results_list])
-        out = []
-        for results, prob, meta in zip(results_list, probs, batch_img_metas):
-            if len(results) == 0:
-                out.append(empty_instances(
-                    [meta], bases.device, task_type='mask',
-                    instance_results=[results])[0])
-                continue
-            if rescale:
-                scale = results.bboxes.new_tensor(
-                    meta['scale_factor']).repeat(1, 2)
-                results.bboxes = results.bboxes / scale
-                img_h, img_w = meta['ori_shape'][:2]
-            else:
-                img_h, img_w = meta['img_shape'][:2]
-            results.masks = paste_masks(prob, results.bboxes, img_h, img_w,
-                                        mask_thr)
-            del results.attns
-            out.append(results)
-        return out
+        if torch.jit.is_tracing():  # (the exported graph has no branch)
+            probs = self.blender(bases, attns, rois).sigmoid()
+        else:
+            # Boxes RoIAlign cannot take get empty masks: non-finite ones (a
+            # host that does not clip, YOLOX, may decode them) and inverted
+            # ones (kept when test_cfg.min_bbox_size is absent or negative).
+            valid = torch.isfinite(rois[:, 1:]).all(dim=1) & (
+                rois[:, 3] >= rois[:, 1]) & (rois[:, 4] >= rois[:, 2])
+            R = self.blender.bottom_resolution
+            probs = rois.new_zeros((len(rois), R, R))
+            probs[valid] = self.blender(bases, attns[valid],
+                                        rois[valid]).sigmoid()
+        if len(results_list) == 1:
+            return [probs]
+        return list(probs.split([len(r) for r in results_list]))
+
+
+def postprocess_masks(results: InstanceData, probs: Tensor, img_meta: dict,
+                      rescale: bool = True,
+                      test_cfg: OptConfigType = None) -> InstanceData:
+    """One image's detections with their blended masks, at the output scale.
+
+    Boxes are rescaled to ``ori_shape`` (``rescale``; else kept at
+    ``img_shape``) and each ``R x R`` mask probability map is pasted into
+    its box and thresholded at ``test_cfg.mask_thr`` (0.5). Where boxes are
+    clipped is ``test_cfg.clip_after_mask``:
+
+    * ``False`` (mmdet's order, the default): the host clipped the boxes to
+      the image when it decoded them, before NMS and the blender;
+    * ``True`` (AdelaiDet's order, detectron2's ``detector_postprocess``):
+      NMS, the top-k cut and the blender saw unclipped boxes; here they are
+      clipped to the image, the empty ones dropped, and each mask is pasted
+      into its clipped box (the crop of the unclipped box squeezed into the
+      clipped one, as AdelaiDet does) or, with ``test_cfg.paste_unclipped``,
+      pasted with its unclipped box and cut at the image border (the
+      geometrically consistent choice).
+
+    Args:
+        results: ``bboxes [D, 4]`` (input scale), ``scores``, ``labels``.
+        probs: ``[D, R, R]`` box-relative mask probabilities.
+        img_meta: ``scale_factor``, ``ori_shape``, ``img_shape``.
+
+    Returns:
+        ``results`` with ``bboxes`` at the output scale and ``masks [D', H,
+        W]`` (bool), ``D' <= D`` after dropping empty boxes.
+    """
+    cfg = test_cfg or {}
+    boxes = results.bboxes
+    if rescale:
+        scale = boxes.new_tensor(img_meta['scale_factor']).repeat(1, 2)
+        boxes = boxes / scale
+        img_h, img_w = img_meta['ori_shape'][:2]
+    else:
+        img_h, img_w = img_meta['img_shape'][:2]
+    paste_boxes = boxes
+    if cfg.get('clip_after_mask', False):
+        clipped = torch.stack([
+            boxes[:, 0].clamp(0, img_w), boxes[:, 1].clamp(0, img_h),
+            boxes[:, 2].clamp(0, img_w), boxes[:, 3].clamp(0, img_h)
+        ], dim=1)
+        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        results, probs, clipped = results[keep], probs[keep], clipped[keep]
+        paste_boxes = boxes[keep] if cfg.get('paste_unclipped',
+                                             False) else clipped
+        boxes = clipped
+    elif cfg.get('paste_unclipped', False):
+        raise ValueError('test_cfg.paste_unclipped=True needs '
+                         'test_cfg.clip_after_mask=True (boxes clipped before '
+                         'NMS have no unclipped box to paste with)')
+    results.bboxes = boxes
+    results.masks = paste_masks(probs, paste_boxes, img_h, img_w,
+                                cfg.get('mask_thr', 0.5))
+    return results
 
 
 def build_basis_and_blender(basis: ConfigType,
@@ -250,17 +308,24 @@ def paste_masks(probs: Tensor, boxes: Tensor, img_h: int, img_w: int,
     """Paste ``[D, R, R]`` box-relative probabilities into ``[D, H, W]`` bool
     masks. On CPU each mask is pasted only over its box region (cost grows
     with box area, not image area); on GPU in chunks over the whole image.
+    A box without area inside the image (entirely outside it, from a host
+    that does not clip its boxes such as YOLOX, inverted, or not finite)
+    gets an empty mask.
     """
     D = probs.size(0)
     masks = torch.zeros((D, img_h, img_w), dtype=torch.bool,
                         device=probs.device)
-    if D == 0:
+    x0, y0, x1, y1 = boxes.unbind(1)
+    hits = ((x1 > x0.clamp(min=0)) & (x0 < x1.clamp(max=img_w)) &
+            (y1 > y0.clamp(min=0)) & (y0 < y1.clamp(max=img_h)) &
+            torch.isfinite(boxes).all(dim=1)).nonzero().squeeze(1)
+    if len(hits) == 0:
         return masks
     on_cpu = probs.device.type == 'cpu'
     # Chunks of ~1 GB of float grids on GPU, one box at a time on CPU.
-    num_chunks = D if on_cpu else int(
-        math.ceil(D * img_h * img_w * 4 / 2**30))
-    for inds in torch.chunk(torch.arange(D, device=probs.device), num_chunks):
+    num_chunks = len(hits) if on_cpu else int(
+        math.ceil(len(hits) * img_h * img_w * 4 / 2**30))
+    for inds in torch.chunk(hits, num_chunks):
         chunk, spatial = _do_paste_mask(
             probs[inds, None], boxes[inds], img_h, img_w, skip_empty=on_cpu)
         masks[(inds, ) + spatial] = chunk >= threshold

@@ -1,5 +1,6 @@
 """The blender: merge cropped bases with per-instance attentions (paper §3.2)."""
 import math
+from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -13,6 +14,8 @@ from .roi_pool import RoIPool
 
 POOLERS = ('RoIAlign', 'RoIPool')
 MERGES = ('blender', 'assembler')
+#: the one-basis probability is clamped to [LOGIT_EPS, 1 - LOGIT_EPS]
+LOGIT_EPS = 1e-6
 
 
 @MODELS.register_module()
@@ -24,15 +27,17 @@ class Blender(nn.Module):
     (``M = attn_size``) is resized to ``R x R``, normalised over ``K`` and
     used to weight the ``K`` cropped bases, which are then summed.
 
-    Variants (all paper tables):
+    The blender always returns mask **logits** ``[n, R, R]`` (the mask head
+    applies ``sigmoid``; the loss is BCE with logits). Variants (all paper
+    tables):
 
-    * ``merge='blender'`` with ``K > 1``: softmax over K; returns mask
-      **logits** (apply ``sigmoid`` for probabilities).
+    * ``merge='blender'`` with ``K > 1``: softmax over K, weighted sum.
     * ``merge='blender'`` with ``K == 1`` (Table 3, one basis): softmax over a
       single map is constant, so both the cropped basis and the attention go
-      through ``sigmoid`` and their product is returned — a **probability**
-      in ``[0, 1]``, not a logit. :attr:`output_is_logits` is then ``False``
-      and the mask loss uses plain BCE on probabilities.
+      through ``sigmoid`` and their product is the mask probability, returned
+      as its logit (clamped to ``[LOGIT_EPS, 1 - LOGIT_EPS]`` first, in
+      float32 also under mixed precision: the same loss and gradients as BCE
+      on the probability clamped there).
     * ``attn_size=1``: one scalar per basis per instance, the YOLACT-style
       weighted sum (Table 1).
     * ``merge='assembler'``: the FCIS-style position-sensitive assembler
@@ -112,15 +117,10 @@ class Blender(nn.Module):
             return 0
         return self.num_bases * self.attn_size * self.attn_size
 
-    @property
-    def output_is_logits(self) -> bool:
-        """False only for the one-basis blender, which returns probabilities."""
-        return not (self.merge_type == 'blender' and self.num_bases == 1)
-
     def crop(self, bases: Tensor, rois: Tensor) -> Tensor:
         """Crop ``[B, K, H, W]`` bases with ``[n, 5]`` rois -> ``[n, K, R, R]``."""
         R = self.bottom_resolution
-        if rois.numel() == 0:
+        if rois.numel() == 0 and not torch.jit.is_tracing():
             # an empty slice of the bases keeps the autograd graph
             return bases[:0, :, :1, :1].expand(0, bases.size(1), R, R)
         return self.pooler(bases, rois.to(bases.dtype))
@@ -129,22 +129,37 @@ class Blender(nn.Module):
         """Merge ``[n, K, R, R]`` crops with ``[n, K*M*M]`` attentions.
 
         Returns:
-            Tensor: ``[n, R, R]`` mask logits (probabilities when K == 1).
+            Tensor: ``[n, R, R]`` mask logits.
         """
-        n, K, R, _ = crops.shape
         if self.merge_type == 'assembler':
             return (crops * self.tile_masks).sum(dim=1)
+        _, products = self.blend_terms(crops, attns)
+        if self.num_bases == 1:  # a probability
+            return torch.logit(products[:, 0].float(), eps=LOGIT_EPS)
+        return products.sum(dim=1)
+
+    def blend_terms(self, crops: Tensor,
+                    attns: Tensor) -> Tuple[Tensor, Tensor]:
+        """The terms of the blend (``merge='blender'``): the attentions
+        resized to ``R x R`` and normalised over K, and the per-basis
+        products, both ``[n, K, R, R]``. With ``K > 1`` the products add up
+        to the mask logits (softmax weights times crops); with ``K == 1``
+        the product is the mask probability (``sigmoid`` of both)."""
+        n, K, R, _ = crops.shape
         M = self.attn_size
         if attns.shape != (n, K * M * M):
             raise ValueError(f'attns must have shape [{n}, {K * M * M}] '
                              f'(n, K*M*M), got {list(attns.shape)}')
-        if n == 0:
-            return crops.sum(dim=1)
-        attns = attns.view(n, K, M, M)
-        attns = resize(attns, (R, R), self.top_interp)
+        if n == 0 and not torch.jit.is_tracing():
+            return crops, crops
+        # unflatten, not view(n, ...): its ONNX Reshape takes 0 rows
+        weights = resize(attns.unflatten(1, (K, M, M)), (R, R),
+                         self.top_interp)
         if K == 1:
-            return (crops.sigmoid() * attns.sigmoid())[:, 0]
-        return (crops * attns.softmax(dim=1)).sum(dim=1)
+            weights = weights.float().sigmoid()
+            return weights, crops.float().sigmoid() * weights
+        weights = weights.softmax(dim=1)
+        return weights, crops * weights
 
     def forward(self, bases: Tensor, attns: Tensor, rois: Tensor) -> Tensor:
         """Blend.
@@ -157,7 +172,7 @@ class Blender(nn.Module):
                 input-image pixels.
 
         Returns:
-            Tensor: ``[n, R, R]`` mask logits (probabilities when K == 1).
+            Tensor: ``[n, R, R]`` mask logits.
         """
         if bases.dim() != 4 or bases.size(1) != self.num_bases:
             raise ValueError(f'bases must be [B, {self.num_bases}, H, W], '

@@ -51,7 +51,7 @@ def resize(x: Tensor, size: Tuple[int, int], mode: str = 'bilinear') -> Tensor:
     h, w = x.shape[-2:]
     if (h, w) == tuple(size):
         return x
-    if torch.onnx.is_in_onnx_export():
+    if torch.jit.is_tracing():
         return _resize_traceable(x, size, mode)
     a_h = interp_matrix(h, size[0], mode, x.device, x.dtype)
     a_w = interp_matrix(w, size[1], mode, x.device, x.dtype)
@@ -59,8 +59,8 @@ def resize(x: Tensor, size: Tuple[int, int], mode: str = 'bilinear') -> Tensor:
 
 
 def _resize_traceable(x: Tensor, size: Tuple[int, int], mode: str) -> Tensor:
-    """:func:`resize` while exporting to ONNX, where the matrices would be
-    traced as constants of the export input's size: bilinear as
+    """:func:`resize` while tracing (ONNX export), where the matrices would
+    be traced as constants of the export input's size: bilinear as
     ``F.interpolate`` (an ONNX ``Resize``, equal to the matrices up to float
     rounding), nearest by gathering the rows/columns :func:`interp_matrix`
     selects, computed in the graph from the traced sizes (the same float32

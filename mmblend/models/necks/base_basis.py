@@ -155,7 +155,17 @@ class BaseBasisModule(BaseModule):
                 f'{type(self).__name__} reads feature indices '
                 f'{self.in_indices} but only {len(feats)} '
                 f'{self.feat_source} levels exist')
-        return [feats[i] for i in self.in_indices]
+        inputs = [feats[i] for i in self.in_indices]
+        widths = [x.size(1) for x in inputs]
+        if widths != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} was built for in_channels='
+                f'{self.in_channels} but its {self.feat_source} inputs '
+                f'{self.in_indices} have {widths} channels: set '
+                f'model.mask_head.basis.in_channels={widths} (or leave it '
+                "out on a neck's levels: BlendMask takes it from "
+                'model.neck.out_channels)')
+        return inputs
 
     def _forward_bases(self, inputs: List[Tensor]) -> Tensor:
         raise NotImplementedError

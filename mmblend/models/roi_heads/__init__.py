@@ -1,4 +1,5 @@
+from .blend_cascade_roi_head import BlendCascadeRoIHead
 from .blend_roi_head import BlendRoIHead
 from .mask_heads import BlendRoIMaskHead
 
-__all__ = ['BlendRoIHead', 'BlendRoIMaskHead']
+__all__ = ['BlendRoIHead', 'BlendCascadeRoIHead', 'BlendRoIMaskHead']

@@ -1,6 +1,6 @@
-"""BlendMaskMaskHead's mask loss under mixed precision: computed in float32
-with autocast disabled (the one-basis BCE on probabilities is refused by
-CUDA autocast)."""
+"""BlendMaskMaskHead's mask loss under mixed precision: BCE with logits (the
+blender's one contract, the one-basis variant included) computed in float32
+with autocast disabled."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,8 +32,7 @@ def blend(head, device, dtype, n=3):
 def test_mask_loss_sees_float32_with_autocast_off(monkeypatch, num_bases):
     head = make_head(num_bases)
     seen = []
-    name = ('binary_cross_entropy_with_logits' if num_bases > 1 else
-            'binary_cross_entropy')
+    name = 'binary_cross_entropy_with_logits'
     orig = getattr(F, name)
 
     def spy(input, target, *args, **kwargs):
@@ -44,22 +43,20 @@ def test_mask_loss_sees_float32_with_autocast_off(monkeypatch, num_bases):
     monkeypatch.setattr(F, name, spy)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         preds, targets = blend(head, 'cpu', torch.bfloat16)
-        assert preds.dtype == torch.bfloat16  # what autocast hands over
+        # what autocast hands over (the one-basis logit is float32)
+        assert preds.dtype == (torch.bfloat16
+                               if num_bases > 1 else torch.float32)
         loss = head._mask_loss(preds, targets)
     assert seen == [(torch.float32, torch.float32, False)]
     assert loss.dtype == torch.float32 and loss.shape == (3, )
-    # same numbers as float32 BCE on the (bfloat16-rounded) inputs
-    p, t = preds.float(), targets.float()
-    if num_bases == 1:
-        ref = orig(p.clamp(1e-6, 1 - 1e-6), t, reduction='none')
-    else:
-        ref = orig(p, t, reduction='none')
+    # same numbers as float32 BCE on the (rounded) logits
+    ref = orig(preds.float(), targets.float(), reduction='none')
     torch.testing.assert_close(loss, ref.flatten(1).mean(1))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason='needs a CUDA GPU (CUDA autocast refuses '
-                    'F.binary_cross_entropy; CPU autocast does not)')
+                    reason='needs a CUDA GPU (CUDA autocast runs the '
+                    'blender in float16)')
 @pytest.mark.parametrize('num_bases', [1, 4])
 def test_mask_loss_under_cuda_autocast(num_bases):
     head = make_head(num_bases).cuda()

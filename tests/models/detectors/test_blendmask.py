@@ -115,13 +115,45 @@ def test_predict_returns_image_size_masks():
         assert 'attns' not in pred
 
 
-def test_tensor_mode_runs_without_ground_truth():
+def test_tensor_mode_runs_the_whole_network():
+    """No ground truth; the mask branch at max_per_img=100 candidates: the
+    blender on the top layer at the highest-scoring priors, with the whole
+    image as RoI."""
     model = build().eval()
-    outs = model(torch.randn(1, 3, 64, 96), mode='tensor')
-    (towers, cls, box, ctr), (bases, sem) = outs
-    assert model.bbox_head.top_layer(towers[0]).shape == (1, 4 * 7 * 7, 8, 12)
-    assert bases.shape == (1, 4, 8, 12)
-    assert sem is None
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 64, 96), mode='tensor')
+        (towers, cls, box, ctr), (bases, sem), masks = outs
+        assert bases.shape == (2, 4, 8, 12)
+        assert sem is None
+        # 129 priors (8x12 + 4x6 + 2x3 + 1x2 + 1x1), 100 candidates, R=28
+        assert masks.shape == (2, 100, 28, 28)
+        dense = torch.cat([model.bbox_head.top_layer(t)[1].flatten(1).t()
+                           for t in towers])  # image 1, [129, K*M*M]
+        scores = torch.cat([c[1].permute(1, 2, 0).reshape(-1, 80)
+                            for c in cls]).max(dim=1)[0]
+        expected = model.mask_head.blender(
+            bases, dense[scores.argmax()][None],
+            torch.tensor([[1., 0, 0, 96, 64]]))
+    torch.testing.assert_close(masks[1, :1], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_flop_count_includes_the_mask_branch():
+    """mmengine's counter, which mmdet's get_flops.py uses, counts the mask
+    branch: each candidate adds the same cost, at least the top layer's
+    multiply-adds at one location (3x3 conv, 32 -> K*M*M = 196)."""
+    from mmengine.analysis import get_model_complexity_info
+    model = build().eval()
+
+    def flops(num_dets):
+        model.test_cfg['max_per_img'] = num_dets
+        return get_model_complexity_info(
+            model, inputs=(torch.randn(1, 3, 64, 96), ), show_table=False,
+            show_arch=False)['flops']
+
+    f10, f20, f40 = flops(10), flops(20), flops(40)
+    per_det = (f20 - f10) / 10
+    assert f40 - f20 == 20 * per_det
+    assert per_det >= 32 * 9 * 196
 
 
 def test_attn_channels_mismatch_is_reported():

@@ -75,8 +75,9 @@ def ref_blend(bases, attns, rois, K, M, R, stride, pooler, interp):
         else:
             a = F.interpolate(a, (R, R), mode='nearest')
         a = a[0]
-        if K == 1:
-            outs.append(crop[0].sigmoid() * a[0].sigmoid())
+        if K == 1:  # the probability's logit, clamped at 1e-6
+            p = (crop[0].sigmoid() * a[0].sigmoid()).clamp(1e-6, 1 - 1e-6)
+            outs.append((p / (1 - p)).log())
         else:
             w = a.exp() / a.exp().sum(0, keepdim=True)
             outs.append((crop * w).sum(0))
@@ -107,7 +108,26 @@ def test_blender_matches_direct_computation(pooler, interp, K, M, R):
     ref = ref_blend(bases, attns, rois, K, M, R, 8, pooler, interp)
     assert out.shape == (5, R, R)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    assert blender.output_is_logits == (K > 1)
+
+
+def test_one_basis_logits_are_finite_with_their_gradients():
+    """K = 1: the logit of sigmoid(crop) * sigmoid(attn), clamped where the
+    probability leaves [1e-6, 1 - 1e-6] (no gradient there, as BCE on the
+    clamped probability), finite for saturated inputs."""
+    blender = Blender(num_bases=1, attn_size=1, bottom_resolution=2)
+    crops = torch.tensor([-200.0, -3.0, 2.0, 200.0]).view(4, 1, 1, 1).expand(
+        4, 1, 2, 2).clone().requires_grad_()
+    attns = torch.tensor([[0.0], [1.0], [-1.0], [200.0]], requires_grad=True)
+    logits = blender.merge(crops, attns)
+    p = torch.sigmoid(torch.tensor([-3.0, 2.0])) * torch.sigmoid(
+        torch.tensor([1.0, -1.0]))
+    torch.testing.assert_close(logits[1:3, 0, 0], torch.logit(p))
+    assert logits[0, 0, 0] == torch.logit(torch.tensor(1e-6))
+    assert logits[3, 0, 0] == torch.logit(torch.tensor(1 - 1e-6))
+    logits.sum().backward()
+    assert torch.isfinite(crops.grad).all() and torch.isfinite(
+        attns.grad).all()
+    assert crops.grad[0].abs().sum() == crops.grad[3].abs().sum() == 0
 
 
 def test_stride_four():

@@ -19,17 +19,21 @@ SCALE = (224, 160)
 GN8 = dict(type='GN', num_groups=8, requires_grad=True)
 
 
-def small_cfg() -> Config:
-    """The mixing config at R-18 quarter width, 32-channel FPN and heads,
-    ~224x160 inputs, no pretrained weights."""
-    cfg = Config.fromfile(CONFIG)
+def small_cfg(path: str = CONFIG) -> Config:
+    """A two-stage mixing config (default: Mask R-CNN's) at R-18 quarter
+    width, 32-channel FPN and heads, ~224x160 inputs, no pretrained
+    weights."""
+    cfg = Config.fromfile(path)
     m = cfg.model
     m.backbone.update(depth=18, base_channels=16, init_cfg=None)
     m.neck.update(in_channels=[16, 32, 64, 128], out_channels=32)
     m.rpn_head.update(in_channels=32, feat_channels=32)
     r = m.roi_head
     r.bbox_roi_extractor.out_channels = 32
-    r.bbox_head.update(in_channels=32, fc_out_channels=64)
+    bbox_heads = r.bbox_head if isinstance(r.bbox_head, list) \
+        else [r.bbox_head]  # a cascade's: one per stage
+    for bbox_head in bbox_heads:
+        bbox_head.update(in_channels=32, fc_out_channels=64)
     r.mask_roi_extractor.out_channels = 32
     r.mask_head.update(in_channels=32, attn_conv_channels=16)
     r.mask_head.basis.update(in_channels=32, channels=32,
@@ -131,6 +135,12 @@ def test_trains_a_step_on_real_photos(cfg):
 
 
 def test_inference_detector_gives_image_size_masks(cfg):
+    check_inference_detector(cfg)
+
+
+def check_inference_detector(cfg: Config) -> None:
+    """``inference_detector`` on a real photo: image-size bool masks, each
+    pasted inside its box."""
     from mmdet.apis import inference_detector, init_detector
     cfg = copy.deepcopy(cfg)
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # keep an untrained model's
@@ -153,8 +163,8 @@ def test_inference_detector_gives_image_size_masks(cfg):
 
 
 def test_mask_head_math_matches_the_blender():
-    """forward = blender(bases, attentions from the RoI features, rois);
-    with K=1 its sigmoid is the blender's probability."""
+    """forward = blender(bases, attentions from the RoI features, rois):
+    logits, for one basis as for four."""
     for k in (4, 1):
         head = MODELS.build(dict(
             type='BlendRoIMaskHead', in_channels=8, attn_conv_channels=8,
@@ -172,13 +182,8 @@ def test_mask_head_math_matches_the_blender():
         assert out.shape == (3, 1, 28, 28)
         attns = head.predict_attentions(feats)
         assert attns.shape == (3, k * 14 * 14)
-        ref = head.blender(bases, attns, rois)
-        if k == 1:
-            assert ref.min() >= 0 and ref.max() <= 1  # probabilities
-            torch.testing.assert_close(out[:, 0].sigmoid(), ref,
-                                       atol=1e-5, rtol=1e-4)
-        else:
-            torch.testing.assert_close(out[:, 0], ref)
+        torch.testing.assert_close(out[:, 0],
+                                   head.blender(bases, attns, rois))
 
 
 def test_attention_size_other_than_roi_size():
@@ -213,9 +218,59 @@ def test_rejects_mask_size_other_than_r(cfg):
             cfg, **{'mask_head.blender.bottom_resolution': 56}))
 
 
-def test_rejects_a_shared_roi_extractor(cfg):
-    with pytest.raises(ValueError, match='share_roi_extractor=True'):
-        MODELS.build(_roi_head(cfg, mask_roi_extractor=None))
+def test_shared_roi_extractor_trains_and_predicts(cfg):
+    """mask_roi_extractor=None (mmdet's share_roi_extractor=True): in
+    training the mask features are the positives' box features (7x7), and
+    the blender gets those positives' RoIs; at test time the detections go
+    through the box RoI extractor."""
+    shared = copy.deepcopy(cfg)
+    shared.model.roi_head.mask_roi_extractor = None
+    model = build(shared)
+    model.train()
+    head = model.roi_head.mask_head
+    assert model.roi_head.share_roi_extractor
+    calls = record_calls(head)
+    extract = model.roi_head.bbox_roi_extractor.forward
+    extractions = record_calls(model.roi_head.bbox_roi_extractor)
+    data = real_batch(shared, model)
+    losses = model(**data, mode='loss')
+    loss, log = model.parse_losses(losses)
+    for name, value in log.items():
+        assert torch.isfinite(torch.as_tensor(value)), name
+    assert log['loss_mask'] > 0 and log['loss_sem'] > 0
+    # one blend, on the positives: each row's mask features are the box
+    # features of the RoI handed to the blender with it
+    (roi_feats, _, rois), = calls
+    assert roi_feats.shape[1:] == (32, 7, 7) and 0 < len(rois) < 512
+    with torch.no_grad():
+        torch.testing.assert_close(roi_feats,
+                                   extract(extractions[0][0], rois))
+    loss.backward()
+    for name, param in (('attention predictor', head.conv_logits.weight),
+                        ('basis module', head.basis.bases.weight)):
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    check_predicts_image_size_masks(model, shared)
+
+
+def record_calls(module) -> list:
+    """Replace ``module.forward`` by a wrapper recording each call's
+    arguments."""
+    calls, forward = [], module.forward
+    module.forward = lambda *args: calls.append(args) or forward(*args)
+    return calls
+
+
+def check_predicts_image_size_masks(model, cfg: Config) -> None:
+    """``mode='predict'`` on a real photo (score_thr 0): image-size masks."""
+    model.eval()
+    model.test_cfg.rcnn.score_thr = 0.0
+    with torch.no_grad():
+        result, = model(**real_batch(cfg, model, ids=PHOTOS[:1]),
+                        mode='predict')
+    pred = result.pred_instances
+    assert 0 < len(pred) <= 100
+    assert pred.masks.shape == (len(pred), 425, 640)
+    assert pred.masks.any()
 
 
 def test_rejects_backbone_features(cfg):
@@ -273,16 +328,22 @@ def test_semantic_loss_uses_the_padded_input_size(cfg):
     assert model.roi_head.input_shape(x) == (160, 224)
 
 
-def test_readme_snippet_is_the_config(tmp_path):
-    """The README's two-stage snippet, verbatim, is the shipped config."""
-    with open(osp.join(REPO, 'README.md')) as f:
+def test_docs_snippet_is_the_config(tmp_path):
+    """docs/two_stage.md's Mask R-CNN snippet, verbatim, is the shipped
+    config."""
+    with open(osp.join(REPO, 'docs', 'two_stage.md')) as f:
         text = f.read()
-    section = text.split(
-        "### Two-stage: the blender as Mask R-CNN's mask head")[1]
-    code = section.split('```python\n')[1].split('```')[0]
+    section = text.split('## Mask R-CNN, written out')[1]
+    check_snippet_is_config(section, CONFIG, tmp_path)
+
+
+def check_snippet_is_config(text: str, config: str, tmp_path) -> None:
+    """The first ```python block of ``text`` builds the same config as the
+    file ``config``."""
+    code = text.split('```python\n')[1].split('```')[0]
     path = tmp_path / 'snippet.py'
     path.write_text(code)
-    snippet, ours = Config.fromfile(str(path)), Config.fromfile(CONFIG)
+    snippet, ours = Config.fromfile(str(path)), Config.fromfile(config)
     for key in ('model', 'custom_imports', 'custom_hooks',
                 'train_dataloader', 'test_evaluator'):
         assert snippet[key] == ours[key], key

@@ -12,8 +12,10 @@ from mmengine.runner import Runner
 from test_blend_roi_head import small_cfg
 
 
-def fit_config(ann_file: str, work_dir: str, iters: int):
-    cfg = small_cfg()
+def fit_config(ann_file: str, work_dir: str, iters: int, cfg=None):
+    """The fit's runner config around ``cfg``'s model (default: the
+    shrunk Mask R-CNN blender config)."""
+    cfg = small_cfg() if cfg is None else cfg
     dataset = dict(type='CocoDataset', data_root=DATA, ann_file=ann_file,
                    data_prefix=dict(img='images/train2017/'))
     train_pipeline = [t for t in cfg.train_dataloader.dataset.pipeline
@@ -50,18 +52,23 @@ def fit_config(ann_file: str, work_dir: str, iters: int):
     return cfg
 
 
-def test_training_on_real_photos_lifts_mask_ap(tmp_path):
-    ann = subset(tmp_path)
-    cfg = fit_config(ann, str(tmp_path / 'work'), iters=100)
+def fit(cfg, tmp_path):
+    """(mask AP untrained, mask AP trained, box AP trained) of ``cfg``."""
     untrained = copy.deepcopy(cfg)
     untrained.model.test_cfg.rcnn.score_thr = 0.0  # AP defined untrained
     untrained.work_dir = str(tmp_path / 'untrained')
     before, _ = segm_ap(Runner.from_cfg(untrained))
     runner = Runner.from_cfg(cfg)
     runner.train()
-    after, after_box = segm_ap(runner)
+    return (before, ) + segm_ap(runner)
+
+
+def test_training_on_real_photos_lifts_mask_ap(tmp_path):
+    ann = subset(tmp_path)
+    cfg = fit_config(ann, str(tmp_path / 'work'), iters=100)
+    before, after, after_box = fit(cfg, tmp_path)
     print(f'mask AP before {before:.3f}, after {after:.3f}; '
           f'box AP after {after_box:.3f}')
     assert before < 0.02  # measured 0.000
-    assert after >= 0.3, after  # measured 0.79 and 0.86 (two runs)
-    assert after_box >= 0.3, after_box  # measured 0.58 and 0.68
+    assert after >= 0.3, after  # measured 0.79, 0.86, 0.73 (three runs)
+    assert after_box >= 0.3, after_box  # measured 0.58, 0.68, 0.71

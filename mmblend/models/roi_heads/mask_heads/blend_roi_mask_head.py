@@ -1,7 +1,6 @@
 """The blender as a two-stage (Mask R-CNN) mask head (paper §4.3)."""
 from typing import Optional, Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import FCNMaskHead
@@ -16,7 +15,10 @@ from ...layers.resize import resize
 @MODELS.register_module()
 class BlendRoIMaskHead(FCNMaskHead):
     """Mask head of a two-stage detector made of BlendMask's bottom module
-    and blender, for :class:`~mmblend.models.BlendRoIHead`.
+    and blender, for :class:`~mmblend.models.BlendRoIHead` and (one per
+    stage) :class:`~mmblend.models.BlendCascadeRoIHead`, whose later stages
+    drop their basis module (``basis`` None) and blend the first stage's
+    bases.
 
     Per image, the basis module predicts ``K`` bases from the neck features
     the RoI head receives; per RoI, a small attention predictor turns the
@@ -38,11 +40,6 @@ class BlendRoIMaskHead(FCNMaskHead):
     channels at S = M = 14, about 36 MMACs per RoI, versus FCNMaskHead's
     4 x 256-channel convs + deconv (~530 MMACs per RoI); FCNMaskHead's own
     tower width would make this head as slow as the one it replaces.
-
-    With one basis (``K = 1``) the blender returns probabilities; they are
-    turned into logits (``torch.logit``, clamped at 1e-6) so that
-    ``loss_mask`` and the sigmoid of :meth:`predict_by_feat` see logits as
-    for ``K > 1``.
 
     Arguments of :class:`FCNMaskHead` (an inherited Mask R-CNN config passes
     them):
@@ -196,8 +193,6 @@ class BlendRoIMaskHead(FCNMaskHead):
         """
         attns = self.predict_attentions(roi_feats)
         preds = self.blender(bases, attns, rois)
-        if not self.blender.output_is_logits:
-            preds = torch.logit(preds, eps=1e-6)
         if len(rois) == 0:
             # no RoI (a batch without positives): keep the attention
             # predictor in the graph with zero gradients, as FCNMaskHead's

@@ -1,0 +1,21 @@
+# mmdet's tood R-50 1x on COCO with BlendMask's mask branch (paper §4.3:
+# the top layer is "an almost free add-on to most modern object detectors"):
+# mmdet's own config, unchanged except what instance segmentation needs.
+# TOOD: the top layer reads the box tower after the task decomposition (the
+# input of tood_reg); scores are TOOD's probabilities; positives ATSS's for
+# train_cfg.initial_epoch epochs, then the task-aligned assigner's; mask-loss
+# weights uniform. TOOD switches assigners by the runner's epoch: keep
+# mmdet's EpochBasedTrainLoop (BlendTOODHead refuses an iteration loop).
+_base_ = ['mmdet::tood/tood_r50_fpn_1x_coco.py', './_base_/blendmask_branch.py']
+
+model = dict(
+    type='BlendMask',
+    data_preprocessor=dict(pad_mask=True),
+    bbox_head=dict(type='BlendTOODHead'),
+    mask_head={{_base_.blend_mask_head}},
+    test_cfg=dict(mask_thr=0.5))
+
+train_dataloader = dict(dataset=dict(pipeline={{_base_.blend_train_pipeline}}))
+val_evaluator = dict(metric=['bbox', 'segm'])
+test_evaluator = dict(metric=['bbox', 'segm'])
+custom_hooks = {{_base_.blend_custom_hooks}}

@@ -1,0 +1,17 @@
+"""benchmarks/suites/mixing.py --quick: every host and its mixed model
+(the host's weights loaded) return the forced detections (YOLOX's
+post-processing has no max_per_img: all its candidates)."""
+
+
+def test_mixing_quick(run_quick):
+    from suites.mixing import HOSTS
+    p = run_quick('mixing')
+    for h in HOSTS:
+        assert p['dets'][f'blend_{h}'] == p['dets'][h], h
+        assert p['dets'][h] == [100] or h == 'yolox' and p['dets'][h][0] > 100
+
+    for host, k in p['keys'].items():
+        assert k['shared_keys'] > 300 and k['extra_keys'] > 0, (host, k)
+        # the add-on costs something
+        v = p['values']
+        assert v[f'gflops/blend_{host}'] > v[f'gflops/{host}']
