@@ -56,6 +56,16 @@ def _accuracy(id, what, a, b, headline=False):
                  headline=headline)
 
 
+def _mixed(suite, host, label, size, headline=True):
+    """A host with our mask branch vs the host alone, same weights."""
+    return claim(f'{suite}_{host}', suite,
+                 f'{label} + our mask branch / {label} alone, same weights, '
+                 f'100 detections, {size}',
+                 *_vs('latency', f'blend_{host}', host), '<=', 1.15,
+                 flops=_vs('gflops', f'blend_{host}', host),
+                 headline=headline)
+
+
 MIXING_HOSTS = {'atss': 'ATSS', 'gfl': 'GFL', 'retinanet': 'RetinaNet',
                 'fcos': 'FCOS', 'tood': 'TOOD'}
 MIXING_640 = {'rtmdet': 'RTMDet-s', 'yolox': 'YOLOX-s'}
@@ -109,19 +119,9 @@ CLAIMS = (
             flops=_vs('train_gflops', 'blendmask', 'fcos'), threads=t,
             setting=TRAIN, headline=t == 1)
       for t in (1, 2)),
-    *(claim(f'mixing_{host}', 'mixing',
-            f'{label} + our mask branch / {label} alone, same weights, 100 '
-            'detections, 800x1216', f'latency/blend_{host}',
-            f'latency/{host}', '<=', 1.15,
-            flops=(f'gflops/blend_{host}', f'gflops/{host}'),
-            headline=True)
+    *(_mixed('mixing', host, label, '800x1216')
       for host, label in MIXING_HOSTS.items()),
-    *(claim(f'mixing_{host}', 'mixing',
-            f'{label} + our mask branch / {label} alone, same weights, 100 '
-            'detections, 640x640', f'latency/blend_{host}',
-            f'latency/{host}', '<=', 1.15,
-            flops=(f'gflops/blend_{host}', f'gflops/{host}'),
-            headline=True)
+    *(_mixed('mixing', host, label, '640x640')
       for host, label in MIXING_640.items()),
     *(claim(f'mixing_flops_{host}', 'mixing',
             f'{label}: the mixed / host time ratio over its FLOPs ratio',
@@ -129,6 +129,9 @@ CLAIMS = (
             (0.97, 1.03), kind='ratio/flops',
             flops=(f'gflops/blend_{host}', f'gflops/{host}'))
       for host, label in (('tood', 'TOOD'), ('yolox', 'YOLOX-s'))),
+    *(_mixed('dino', host, label, '800x1216', headline=host == 'dino')
+      for host, label in (('dino', 'DINO 4-scale R-50'),
+                          ('deformable_detr', 'Deformable DETR two-stage'))),
     *(claim(f'{engine}_{m}', 'onnx',
             f'{name} / PyTorch eager, {label}, end to end (3 photos)',
             f'e2e/{engine}/{m}', f'e2e/torch/{m}', '<=', target,

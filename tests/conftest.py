@@ -20,3 +20,20 @@ def pytest_configure(config):
     if path:
         config._mmblend_crash_log = open(path, 'w')
         faulthandler.enable(config._mmblend_crash_log, all_threads=True)
+
+
+@pytest.fixture
+def runner_info():
+    """What a runner puts in the message hub before the first iteration:
+    TOOD's assigner switch reads the epoch (and refuses a loop too short to
+    switch), YOLOX's batch resize the iteration. For the modules that build
+    and run models outside a runner (``pytestmark =
+    pytest.mark.usefixtures('runner_info')``)."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    hub.update_info('epoch', 0)
+    hub.update_info('iter', 0)
+    hub.runtime_info.pop('max_epochs', None)
+    yield
+    for key in ('epoch', 'iter'):
+        hub.runtime_info.pop(key, None)

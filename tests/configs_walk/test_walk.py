@@ -81,19 +81,7 @@ def single_thread():
     torch.set_num_threads(old)
 
 
-@pytest.fixture(autouse=True)
-def runner_info():
-    """What a runner puts in the message hub before the first iteration:
-    TOOD's assigner switch reads the epoch (and refuses a loop too short to
-    switch), YOLOX's batch resize the iteration."""
-    from mmengine.logging import MessageHub
-    hub = MessageHub.get_current_instance()
-    hub.update_info('epoch', 0)
-    hub.update_info('iter', 0)
-    hub.runtime_info.pop('max_epochs', None)
-    yield
-    for key in ('epoch', 'iter'):
-        hub.runtime_info.pop(key, None)
+pytestmark = pytest.mark.usefixtures('runner_info')
 
 
 def _num_classes(model_cfg) -> int:

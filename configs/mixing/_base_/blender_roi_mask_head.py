@@ -29,7 +29,7 @@ blend_roi_mask_head = dict(
 # mmdet's Mask R-CNN / Cascade Mask R-CNN training pipeline, with the loader
 # that skips bad image files (the test pipeline keeps mmdet's).
 blend_rcnn_train_pipeline = [
-    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadCheckedImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

@@ -197,25 +197,24 @@ class BlendMaskMaskHead(BaseMaskHead):
         """The blender on each image's detections (``bboxes [D, 4]`` at the
         input scale, ``attns [D, K*M*M]``): box-relative mask probabilities
         ``[D, R, R]`` per image (traceable: the exported graph ends
-        here). A box RoIAlign cannot take (non-finite or inverted) gets
-        zeros, outside tracing."""
+        here). A box RoIAlign cannot take gets zeros: a non-finite one (a
+        host that does not clip, such as YOLOX, may decode one; mmcv's
+        RoIAlign reads out of bounds on it) or an inverted one (kept when
+        ``test_cfg.min_bbox_size`` is absent or negative). The blender runs
+        on every box (those with a stand-in) so that eager inference and
+        the traced graph are the same code without a branch."""
         rois = torch.cat([
             torch.cat([torch.full_like(r.bboxes[:, :1], i), r.bboxes], dim=1)
             for i, r in enumerate(results_list)
         ])
         attns = torch.cat([r.attns for r in results_list])
-        if torch.jit.is_tracing():  # (the exported graph has no branch)
-            probs = self.blender(bases, attns, rois).sigmoid()
-        else:
-            # Boxes RoIAlign cannot take get empty masks: non-finite ones (a
-            # host that does not clip, YOLOX, may decode them) and inverted
-            # ones (kept when test_cfg.min_bbox_size is absent or negative).
-            valid = torch.isfinite(rois[:, 1:]).all(dim=1) & (
-                rois[:, 3] >= rois[:, 1]) & (rois[:, 4] >= rois[:, 2])
-            R = self.blender.bottom_resolution
-            probs = rois.new_zeros((len(rois), R, R))
-            probs[valid] = self.blender(bases, attns[valid],
-                                        rois[valid]).sigmoid()
+        boxes = rois[:, 1:]
+        valid = torch.isfinite(boxes).all(dim=1) & (
+            boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+        rois = torch.cat(
+            [rois[:, :1], torch.where(valid[:, None], boxes, 0.)], dim=1)
+        probs = self.blender(bases, attns, rois).sigmoid() * valid[:, None,
+                                                                   None]
         if len(results_list) == 1:
             return [probs]
         return list(probs.split([len(r) for r in results_list]))

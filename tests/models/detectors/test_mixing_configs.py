@@ -17,7 +17,6 @@ import torch
 from mixing_utils import MIM, shrink_host
 from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
-from mmengine.logging import MessageHub
 
 from mmblend.models.dense_heads.host_support import HOSTS
 
@@ -35,17 +34,7 @@ COCO128 = dict(data_root=DATA, ann_file='instances_train.json',
                data_prefix=dict(img='images/train2017/'), filter_cfg=None)
 
 
-@pytest.fixture(autouse=True)
-def runner_info():
-    """What a runner puts in the message hub before the first iteration:
-    TOOD reads the epoch, YOLOX's batch resize the iteration."""
-    hub = MessageHub.get_current_instance()
-    hub.update_info('epoch', 0)
-    hub.update_info('iter', 0)
-    hub.runtime_info.pop('max_epochs', None)
-    yield
-    for key in ('epoch', 'iter'):
-        hub.runtime_info.pop(key, None)
+pytestmark = pytest.mark.usefixtures('runner_info')
 
 
 def small(cfg: Config) -> Config:

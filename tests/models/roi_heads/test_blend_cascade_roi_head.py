@@ -15,6 +15,7 @@ from test_blend_roi_head import (
     REPO,
     build,
     check_inference_detector,
+    check_pipelines_are_mmdets,
     check_predicts_image_size_masks,
     check_snippet_is_config,
     real_batch,
@@ -52,8 +53,7 @@ def test_config_overrides_only_the_mask_head_types():
     for key in ('num_stages', 'stage_loss_weights', 'bbox_roi_extractor',
                 'bbox_head', 'mask_roi_extractor'):
         assert ours.model.roi_head[key] == stock.model.roi_head[key], key
-    for key in ('train_dataloader', 'test_dataloader'):
-        assert ours[key].dataset.pipeline == stock[key].dataset.pipeline
+    check_pipelines_are_mmdets(ours, stock)
     R = ours.model.roi_head.mask_head.blender.bottom_resolution
     assert [c.mask_size for c in stock.model.train_cfg.rcnn] == [R] * 3
     hooks = [h['type'] for h in ours.custom_hooks]
