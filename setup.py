@@ -55,7 +55,7 @@ setup(
     package_dir={'': '.'},
     include_package_data=True,
     # the Python that make test / CI run on (README: Python 3.11)
-    python_requires='>=3.11',
+    python_requires='>=3.10',
     install_requires=parse_requirements('runtime.txt'),
     extras_require={
         # LVISV1Dataset / LVISMetric (pulls opencv-python, Cython,

@@ -2,16 +2,20 @@
 # Install mmblend and its pinned stack into the virtualenv $VENV (idempotent).
 # Called by `make install` / `make test` / `make demo`.
 #
-# The exact versions come from requirements/constraints.txt (passed to pip
-# with -c; setup.py itself declares ranges):
+# The exact versions come from $CONSTRAINTS (default
+# requirements/constraints.txt; `make test-compat` passes
+# requirements/constraints-compat.txt, the old torch 2.1 stack) through pip's
+# -c; setup.py itself declares ranges:
 #
 #   1. create/reuse the venv                     (python3 -m venv)
 #   2. torch (2.13.0, CPU wheel; never a bare `torch`, which would pull a
-#      multi-GB CUDA build)
+#      multi-GB CUDA build; the compat stack's 2.1.2 is PyPI's CUDA build,
+#      which runs on CPU)
 #   3. mmcv (2.1.0) built from source with ops, ONLY if `import mmcv.ops`
 #      fails. The build needs setuptools<70 and --no-build-isolation (it
 #      compiles against the installed torch); pip caches the built wheel in
-#      ~/.cache/pip/wheels, so later venvs reuse it in seconds.
+#      ~/.cache/pip/wheels, so later venvs reuse it in seconds. Its
+#      dependencies (numpy, OpenCV, ...) obey the constraints too.
 #   4. setuptools back to the constraints' range (torch 2.13 wants >=77.0.3)
 #   5. mmblend itself (editable, extras `lvis`, `pretrained`: the offline
 #      ImageNet weights of EfficientNet-Lite0, and `tools`: what mmdet's
@@ -22,7 +26,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 PY="$VENV/bin/python"
-CONSTRAINTS=requirements/constraints.txt
+CONSTRAINTS=${CONSTRAINTS:-requirements/constraints.txt}
 pin() {  # the `name==version` line of $1 in the constraints file
     grep -E "^$1==" "$CONSTRAINTS" || { echo "[install] ERROR: no $1== pin in $CONSTRAINTS" >&2; exit 1; }
 }
@@ -45,8 +49,8 @@ if [ ! -x "$PY" ]; then
 fi
 
 if ! "$PY" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" >/dev/null 2>&1; then
-    say "installing $TORCH_PIN (CPU)"
-    pipq "$TORCH_PIN"
+    say "installing $TORCH_PIN"
+    pipq -c "$CONSTRAINTS" "$TORCH_PIN"
 fi
 
 mmcv_ok() {
@@ -57,7 +61,13 @@ if ! mmcv_ok; then
     say "installing $MMCV_PIN with ops (first time: compiled from source, ~10 min on 2 cores; later: pip's wheel cache)"
     say "(pip may report that torch needs setuptools>=77.0.3 while mmcv builds with setuptools<70: expected, it is restored right after)"
     pipq -r requirements/build.txt
-    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation "$MMCV_PIN"
+    # mmcv's dependencies (numpy, opencv-python, ...) within the constraints,
+    # all but setuptools (the build's own <70 pin stands until step 4).
+    MMCV_CONSTRAINTS=$(mktemp)
+    trap 'rm -f "$MMCV_CONSTRAINTS"' EXIT
+    grep -v '^setuptools' "$CONSTRAINTS" > "$MMCV_CONSTRAINTS"
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} pipq --no-build-isolation \
+        -c "$MMCV_CONSTRAINTS" "$MMCV_PIN"
     if ! mmcv_ok; then
         # An mmcv without working ops was installed or cached (e.g. built
         # against another torch): rebuild it, bypassing pip's cache.
@@ -82,8 +92,10 @@ pipq --no-build-isolation --use-pep517 -c "$CONSTRAINTS" -e '.[lvis,pretrained,t
 "$PY" - <<'EOF'
 import warnings
 warnings.simplefilter('ignore')
-import mmcv, mmcv.ops, mmdet, mmengine, setuptools, torch  # noqa: E401,F401
-print(f'[install] ok: torch {torch.__version__}, mmcv {mmcv.__version__} '
+import platform
+import mmcv, mmcv.ops, mmdet, mmengine, numpy, setuptools, torch  # noqa: E401,F401
+print(f'[install] ok: Python {platform.python_version()}, '
+      f'torch {torch.__version__}, mmcv {mmcv.__version__} '
       f'(ops), mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, '
-      f'setuptools {setuptools.__version__}')
+      f'numpy {numpy.__version__}, setuptools {setuptools.__version__}')
 EOF

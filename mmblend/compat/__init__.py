@@ -15,9 +15,10 @@ other mmblend subpackage. The order, :data:`SHIMS`, is:
 
 1. ``safe_load`` (:mod:`mmblend.compat.safe_load`): allowlist what
    mmengine's checkpoints pickle, so they load under torch's default
-   ``torch.load(weights_only=True)``. First, so that it is active even if a
-   later shim's imports fail, and before anything can load a checkpoint; it
-   needs only torch, numpy and ``mmengine.logging``.
+   ``torch.load(weights_only=True)`` (torch >= 2.6; a no-op on older
+   torch, which does not default to it). First, so that it is active even
+   if a later shim's imports fail, and before anything can load a
+   checkpoint; it needs only torch, numpy and ``mmengine.logging``.
 2. ``panopticapi`` (:mod:`mmblend.compat.panopticapi`): make our
    re-implementation importable as ``panopticapi`` when the official
    package is absent, and fill it into mmdet modules that were imported

@@ -41,13 +41,18 @@ torch >= 2.6 defaults to ``weights_only=True``.
 
 Applied first by :func:`mmblend.compat.apply_all` (i.e. by ``import
 mmblend``, e.g. through ``custom_imports`` in a config); calling
-:func:`register_safe_globals` again is harmless.
+:func:`register_safe_globals` again is harmless. Only on torch >= 2.6
+(:func:`weights_only_by_default`): older torch unpickles checkpoints fully by
+default, as mmengine expects, and lacks ``(object, name)`` allowlist entries
+(torch 2.6) or ``add_safe_globals`` itself (torch < 2.4); there the shim
+does nothing.
 
 Delete when the pinned mmengine writes checkpoints that stock torch loads
 with ``weights_only=True`` (then ``tests/compat/test_safe_load.py``'s
 "stock torch refuses" test fails and says so).
 """
 import pickle
+import re
 import types
 import warnings
 from typing import Any, Dict, FrozenSet, List, Mapping, Tuple
@@ -57,7 +62,7 @@ import torch
 
 __all__ = [
     'ALLOWED_GETATTR', 'GETATTR_GLOBAL_NAME', 'guarded_getattr',
-    'safe_globals_list', 'register_safe_globals'
+    'safe_globals_list', 'register_safe_globals', 'weights_only_by_default'
 ]
 
 #: The global name under which pickles reference ``getattr``
@@ -169,12 +174,25 @@ def _registered_getattr_entries() -> List[Tuple[Any, str]]:
     return out
 
 
-def register_safe_globals() -> None:
+def weights_only_by_default() -> bool:
+    """Whether this torch's ``torch.load`` defaults to ``weights_only=True``
+    (torch >= 2.6), i.e. whether :func:`register_safe_globals` applies."""
+    major, minor = re.match(r'(\d+)\.(\d+)', torch.__version__).groups()
+    return (int(major), int(minor)) >= (2, 6)
+
+
+def register_safe_globals() -> bool:
     """Allowlist what mmengine checkpoints need for ``weights_only`` loading.
 
     Idempotent (torch keeps the allowlist as a set). Never changes
     ``torch.load``'s ``weights_only`` default.
+
+    Returns:
+        bool: False (and nothing done) on torch < 2.6, where ``torch.load``
+        does not default to ``weights_only=True``; True otherwise.
     """
+    if not weights_only_by_default():
+        return False
     torch.serialization.add_safe_globals(safe_globals_list())
     others = [obj for obj, _ in _registered_getattr_entries()
               if obj is not guarded_getattr]
@@ -184,3 +202,4 @@ def register_safe_globals() -> None:
             f'torch.load ({others!r}); mmblend\'s guarded getattr may be '
             'shadowed by it. Allowlisting the real builtins.getattr lets a '
             'checkpoint execute arbitrary code.', RuntimeWarning)
+    return True

@@ -18,6 +18,7 @@ ops` emits ``NonMaxSuppression`` and ``RoiAlign``). torch 2.13's default
 ``RoiAlign``'s ``coordinate_transformation_mode='half_pixel'`` (mmcv's
 ``aligned=True``).
 """
+import inspect
 import warnings
 from typing import List, Optional, Tuple
 
@@ -52,6 +53,12 @@ DYNAMIC_AXES = {
     'labels': {0: 'num_dets'},
     'masks': {0: 'num_dets'},
 }
+#: ``torch.onnx.export`` keyword arguments that select the TorchScript
+#: exporter: ``dynamo=False`` where the argument exists (torch >= 2.5;
+#: before it, the TorchScript exporter is the only one).
+TORCHSCRIPT_EXPORTER = ({
+    'dynamo': False
+} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {})
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -394,7 +401,7 @@ def export_onnx(model: nn.Module, inputs: Tensor, img_shape: Tensor,
             traced = torch.jit.trace(wrapper, (inputs, img_shape),
                                      check_trace=False)
             torch.onnx.export(
-                traced, (inputs, img_shape), out_file, dynamo=False,
+                traced, (inputs, img_shape), out_file, **TORCHSCRIPT_EXPORTER,
                 opset_version=OPSET, input_names=INPUT_NAMES,
                 output_names=OUTPUT_NAMES, dynamic_axes=DYNAMIC_AXES,
                 do_constant_folding=True)

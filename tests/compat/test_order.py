@@ -11,6 +11,7 @@ import textwrap
 
 import mmblend
 from mmblend import compat
+from mmblend.compat.safe_load import weights_only_by_default
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -28,9 +29,11 @@ _PROBE = textwrap.dedent("""
             if name in WATCH and name not in [e['module'] for e in events]:
                 compat = sys.modules.get('mmblend.compat')
                 safe = False
-                if 'mmblend.compat.safe_load' in sys.modules:
+                g = sys.modules.get('mmblend.compat.safe_load')
+                if g is not None and not g.weights_only_by_default():
+                    safe = None  # torch < 2.6: no allowlist to register
+                elif g is not None:
                     import torch
-                    g = sys.modules['mmblend.compat.safe_load']
                     safe = any(
                         (e[0] if isinstance(e, tuple) else e)
                         is g.guarded_getattr
@@ -65,6 +68,8 @@ def test_shims_applied_first_in_documented_order():
     assert names == ['safe_load', 'panopticapi', 'lvis_numpy']
     out = _probe()
     assert out['applied'] == names
+    # the allowlist is registered (True), or not needed (None, torch < 2.6)
+    safe = True if weights_only_by_default() else None
     events = {e['module']: e for e in out['events']}
     # mmdet and the rest of mmblend are imported (through mmblend) only
     # after every shim ran
@@ -72,14 +77,14 @@ def test_shims_applied_first_in_documented_order():
                 'mmblend.evaluation', 'mmblend.models'):
         assert mod in events, (mod, out['events'])
         assert events[mod]['applied'] == names, events[mod]
-        assert events[mod]['safe_globals'], events[mod]
+        assert events[mod]['safe_globals'] is safe, events[mod]
         if not out['real_panopticapi']:
             assert events[mod]['panopticapi'] == 'mmblend.compat.panopticapi'
     # lvis (imported by the third shim, if installed) finds the checkpoint
     # allowlist and the panopticapi alias already in place
     if 'lvis' in events:
         assert events['lvis']['applied'] == ['safe_load', 'panopticapi']
-        assert events['lvis']['safe_globals']
+        assert events['lvis']['safe_globals'] is safe
 
 
 def test_apply_all_runs_each_shim_once(monkeypatch):

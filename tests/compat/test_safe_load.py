@@ -7,6 +7,12 @@
 * Booby-trapped checkpoints are refused and their side effect never happens,
   including a ``builtins.getattr`` chain that does execute code when the real
   ``getattr`` is allowlisted.
+
+The allowlist exists only on torch >= 2.6, where ``torch.load`` defaults to
+``weights_only=True``: on older torch the tests of the allowlist skip
+(``needs_weights_only_default``) and ``test_no_allowlist_on_old_torch``
+checks that mmblend registers nothing; loading, resuming and testing from a
+real checkpoint are tested on every torch.
 """
 import json
 import os
@@ -35,7 +41,13 @@ from mmblend.compat.safe_load import (
     guarded_getattr,
     register_safe_globals,
     safe_globals_list,
+    weights_only_by_default,
 )
+
+needs_weights_only_default = pytest.mark.skipif(
+    not weights_only_by_default(),
+    reason=f'torch {torch.__version__} < 2.6 does not default to '
+    'torch.load(weights_only=True): mmblend registers no allowlist')
 
 _ENV_OVERRIDES = ('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD',
                   'TORCH_FORCE_WEIGHTS_ONLY_LOAD')
@@ -173,6 +185,7 @@ def mmengine_ckpt(tmp_path_factory):
 # --------------------------------------------------------------------------
 # (1) resume / load_from / test with torch's default torch.load
 # --------------------------------------------------------------------------
+@needs_weights_only_default
 def test_torch_load_not_weakened():
     assert torch.load is torch.serialization.load
     import inspect
@@ -182,6 +195,20 @@ def test_torch_load_not_weakened():
     registered = torch.serialization.get_safe_globals()
     assert getattr not in registered
     assert (guarded_getattr, GETATTR_GLOBAL_NAME) in registered
+
+
+@pytest.mark.skipif(
+    weights_only_by_default(),
+    reason=f'torch {torch.__version__} >= 2.6: the allowlist applies')
+def test_no_allowlist_on_old_torch():
+    import inspect
+    default = inspect.signature(torch.load).parameters['weights_only'].default
+    assert default in (False, None)  # None: torch 2.4/2.5, means False
+    assert register_safe_globals() is False
+    if hasattr(torch.serialization, 'get_safe_globals'):  # torch 2.5
+        assert not any(
+            (e[0] if isinstance(e, tuple) else e) is guarded_getattr
+            for e in torch.serialization.get_safe_globals())
 
 
 def test_default_torch_load_reads_mmengine_checkpoint(mmengine_ckpt):
@@ -277,6 +304,7 @@ print(json.dumps(out))
 '''
 
 
+@needs_weights_only_default
 def test_stock_torch_refuses_mmengine_checkpoint(mmengine_ckpt):
     ckpt, _ = mmengine_ckpt
     proc = subprocess.run([sys.executable, '-c', _STOCK_LOAD,
@@ -377,6 +405,7 @@ def _save(obj, path):
     return path
 
 
+@needs_weights_only_default
 @pytest.mark.parametrize('name', list(_payloads('M')))
 def test_booby_trapped_checkpoint_refused(name, tmp_path):
     marker = tmp_path / 'pwned'
@@ -388,6 +417,7 @@ def test_booby_trapped_checkpoint_refused(name, tmp_path):
     assert HistoryBuffer._statistics_methods == methods_before
 
 
+@needs_weights_only_default
 def test_object_dtype_arrays_refused(tmp_path):
     ckpt = _save(np.array([{'a': 1}, None], dtype=object), tmp_path / 'o.pth')
     with pytest.raises(pickle.UnpicklingError):
@@ -415,6 +445,7 @@ print(json.dumps(res))
 '''
 
 
+@needs_weights_only_default
 def test_booby_traps_are_armed(tmp_path):
     """Control: the payloads above really run code when not refused.
 
@@ -464,6 +495,7 @@ def test_guarded_getattr_allows_only_history_buffer_statistics():
         guarded_getattr(HistoryBuffer, 'min', None)  # 3-argument form
 
 
+@needs_weights_only_default
 def test_register_safe_globals_is_idempotent_and_narrow():
     before = torch.serialization.get_safe_globals()
     register_safe_globals()

@@ -10,6 +10,7 @@ import pytest
 import torch
 from mmcv.ops import batched_nms
 
+from mmblend.deploy.export import TORCHSCRIPT_EXPORTER
 from mmblend.deploy.ops import OPSET
 from mmblend.deploy.rewrite import class_aware_nms, export_rewrites
 from mmblend.models.layers.blender import Blender
@@ -23,7 +24,7 @@ def run_onnx(module, args, names, dynamic_axes):
     with warnings.catch_warnings(), export_rewrites(module):
         warnings.simplefilter('ignore')
         traced = torch.jit.trace(module, args, check_trace=False)
-        torch.onnx.export(traced, args, buf, dynamo=False,
+        torch.onnx.export(traced, args, buf, **TORCHSCRIPT_EXPORTER,
                           opset_version=OPSET, input_names=names,
                           dynamic_axes=dynamic_axes)
     sess = ort.InferenceSession(buf.getvalue(),

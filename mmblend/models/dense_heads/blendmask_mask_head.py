@@ -214,8 +214,12 @@ class BlendMaskMaskHead(BaseMaskHead):
         boxes = rois[:, 1:]
         valid = torch.isfinite(boxes).all(dim=1) & (
             boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+        # a zero of the boxes' dtype, not a Python 0.: torch 2.1's ONNX
+        # exporter makes that a double constant, which onnxruntime refuses
         rois = torch.cat(
-            [rois[:, :1], torch.where(valid[:, None], boxes, 0.)], dim=1)
+            [rois[:, :1],
+             torch.where(valid[:, None], boxes, boxes.new_zeros(()))],
+            dim=1)
         probs = self.blender(bases, attns, rois).sigmoid() * valid[:, None,
                                                                    None]
         if len(results_list) == 1:

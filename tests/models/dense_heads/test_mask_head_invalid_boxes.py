@@ -50,7 +50,7 @@ def test_boxes_without_area_in_the_image_get_empty_masks():
     bases = torch.randn(1, 2, H // 8, W // 8) * 4
     attns = torch.randn(len(GOOD) + len(BAD), 8)
     good = predict(head, GOOD, attns, bases)
-    assert good.masks.any(dim=(1, 2)).all()
+    assert good.masks.flatten(1).any(dim=1).all()
     mixed = predict(head, GOOD + BAD, attns, bases)
     assert mixed.masks.shape == (len(GOOD) + len(BAD), H, W)
     assert torch.equal(mixed.masks[:len(GOOD)], good.masks)

@@ -4,10 +4,19 @@ with autocast disabled."""
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.utils import digit_version
 
 from mmblend.models import BlendMaskMaskHead
 
 GN = dict(type='GN', num_groups=4)
+
+
+def cpu_autocast_enabled() -> bool:
+    """``torch.is_autocast_enabled('cpu')``; torch < 2.4 only has it as
+    ``torch.is_autocast_cpu_enabled()`` (deprecated since)."""
+    if digit_version(torch.__version__) >= digit_version('2.4.0'):
+        return torch.is_autocast_enabled('cpu')
+    return torch.is_autocast_cpu_enabled()
 
 
 def make_head(num_bases):
@@ -36,8 +45,7 @@ def test_mask_loss_sees_float32_with_autocast_off(monkeypatch, num_bases):
     orig = getattr(F, name)
 
     def spy(input, target, *args, **kwargs):
-        seen.append((input.dtype, target.dtype,
-                     torch.is_autocast_enabled('cpu')))
+        seen.append((input.dtype, target.dtype, cpu_autocast_enabled()))
         return orig(input, target, *args, **kwargs)
 
     monkeypatch.setattr(F, name, spy)
