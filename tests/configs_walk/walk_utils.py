@@ -1,4 +1,5 @@
 """Helpers for the config walk: finding configs, shrinking, flattening."""
+
 import copy
 import os.path as osp
 from pathlib import Path
@@ -11,9 +12,11 @@ CONFIG_ROOT = REPO / 'configs'
 def all_configs() -> List[Path]:
     """Every runnable config: ``configs/**/*.py`` outside ``_base_`` dirs."""
     return sorted(
-        p for p in CONFIG_ROOT.rglob('*.py')
+        p
+        for p in CONFIG_ROOT.rglob('*.py')
         if '_base_' not in p.relative_to(CONFIG_ROOT).parts
-        and p.name != '__init__.py')
+        and p.name != '__init__.py'
+    )
 
 
 def config_id(path: Path) -> str:
@@ -52,8 +55,7 @@ def zero_score_thr(cfg: Any) -> Any:
     mask branch runs; an untrained RTMDet may decode only empty boxes)."""
     keep_all = dict(score_thr=0.0, min_bbox_size=-1)
     if isinstance(cfg, dict):
-        return {k: keep_all.get(k, zero_score_thr(v))
-                for k, v in cfg.items()}
+        return {k: keep_all.get(k, zero_score_thr(v)) for k, v in cfg.items()}
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(zero_score_thr(v) for v in cfg)
     return cfg
@@ -88,10 +90,20 @@ def flatten(obj: Any, prefix: str = '') -> Dict[str, Any]:
 
 
 # the parts of a config that define an experiment
-SECTIONS = ('model', 'train_cfg', 'val_cfg', 'test_cfg', 'param_scheduler',
-            'optim_wrapper', 'auto_scale_lr', 'train_dataloader',
-            'val_dataloader', 'test_dataloader', 'val_evaluator',
-            'test_evaluator')
+SECTIONS = (
+    'model',
+    'train_cfg',
+    'val_cfg',
+    'test_cfg',
+    'param_scheduler',
+    'optim_wrapper',
+    'auto_scale_lr',
+    'train_dataloader',
+    'val_dataloader',
+    'test_dataloader',
+    'val_evaluator',
+    'test_evaluator',
+)
 
 
 def flat_config(cfg) -> Dict[str, Any]:
@@ -104,14 +116,24 @@ def flat_config(cfg) -> Dict[str, Any]:
 
 def changed_keys(a: Dict[str, Any], b: Dict[str, Any]) -> set:
     """Flattened keys added, removed or changed between two configs."""
-    return {k for k in set(a) | set(b)
-            if k not in a or k not in b or a[k] != b[k]}
+    return {
+        k for k in set(a) | set(b) if k not in a or k not in b or a[k] != b[k]
+    }
 
 
 def rel(path: str) -> str:
     return osp.join(str(CONFIG_ROOT), path)
 
 
-__all__ = ['REPO', 'CONFIG_ROOT', 'all_configs', 'config_id',
-           'strip_pretrained', 'zero_score_thr', 'flat_config',
-           'changed_keys', 'rel', 'copy']
+__all__ = [
+    'REPO',
+    'CONFIG_ROOT',
+    'all_configs',
+    'config_id',
+    'strip_pretrained',
+    'zero_score_thr',
+    'flat_config',
+    'changed_keys',
+    'rel',
+    'copy',
+]

@@ -4,6 +4,7 @@ kept (``score_thr=0``), exported on one photo and compared with PyTorch on
 two others (as the families of test_export_configs.py). YOLOX is not here
 yet: with random weights two classes tie on one box, and the verification
 tolerates near-tied scores, not near-tied labels."""
+
 import os.path as osp
 
 import pytest
@@ -13,8 +14,9 @@ from mmengine.config import Config
 from module_utils import load_module
 
 pytest.importorskip('onnxruntime')
-export_configs = load_module('tests/deploy/test_export_configs.py',
-                             '_export_configs')
+export_configs = load_module(
+    'tests/deploy/test_export_configs.py', '_export_configs'
+)
 MIXING = osp.join(export_configs.REPO, 'configs', 'mixing')
 
 
@@ -35,6 +37,7 @@ def small(config: str) -> Config:
 
 def test_rtmdet_host_exports_with_parity(tmp_path):
     from mmdet.apis import init_detector
+
     cfg = small('blendmask-rtmdet_tiny_8xb32-300e_coco.py')
     torch.manual_seed(0)
     model = init_detector(cfg, None, device='cpu')
