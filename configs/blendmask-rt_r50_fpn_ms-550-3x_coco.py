@@ -10,8 +10,9 @@
 _base_ = [
     './_base_/models/blendmask_r50_fpn.py',
     './_base_/datasets/coco_instance_ms_550.py',
-    './_base_/schedules/schedule_3x.py', './_base_/default_runtime.py',
-    './_base_/basis/protonet_basis.py'
+    './_base_/schedules/schedule_3x.py',
+    './_base_/default_runtime.py',
+    './_base_/basis/protonet_basis.py',
 ]
 model = dict(
     neck=dict(num_outs=4),
@@ -19,7 +20,9 @@ model = dict(
         share_tower=True,
         stacked_convs=3,
         strides=[8, 16, 32, 64],
-        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 1e8))),
-    mask_head=dict(basis=dict(_base_.protonet_basis, _delete_=True)))
+        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 1e8)),
+    ),
+    mask_head=dict(basis=dict(_base_.protonet_basis, _delete_=True)),
+)
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(base_batch_size=16)

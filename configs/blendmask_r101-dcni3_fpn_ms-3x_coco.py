@@ -10,4 +10,6 @@ model = dict(
         type='ResNetDCNInterval',
         dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
         stage_with_dcn=(False, True, True, True),
-        dcn_interval=3))
+        dcn_interval=3,
+    )
+)

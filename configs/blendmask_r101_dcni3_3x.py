@@ -7,4 +7,6 @@ import warnings  # noqa: E402
 warnings.warn(
     'configs/blendmask_r101_dcni3_3x.py is renamed to '
     'configs/blendmask_r101-dcni3_fpn_ms-3x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -3,5 +3,6 @@ _base_ = './blendmask_r50_3x.py'
 model = dict(
     backbone=dict(
         depth=101,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='torchvision://resnet101')))
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101'),
+    )
+)

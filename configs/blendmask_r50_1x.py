@@ -7,4 +7,6 @@ import warnings  # noqa: E402
 warnings.warn(
     'configs/blendmask_r50_1x.py is renamed to '
     'configs/blendmask_r50_fpn_1x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -4,7 +4,8 @@
 _base_ = [
     './_base_/models/blendmask_r50_fpn.py',
     './_base_/datasets/coco_instance_ms.py',
-    './_base_/schedules/schedule_3x.py', './_base_/default_runtime.py'
+    './_base_/schedules/schedule_3x.py',
+    './_base_/default_runtime.py',
 ]
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(base_batch_size=16)

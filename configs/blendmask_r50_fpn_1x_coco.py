@@ -6,7 +6,8 @@
 _base_ = [
     './_base_/models/blendmask_r50_fpn.py',
     './_base_/datasets/coco_instance.py',
-    './_base_/schedules/schedule_1x.py', './_base_/default_runtime.py'
+    './_base_/schedules/schedule_1x.py',
+    './_base_/default_runtime.py',
 ]
 train_dataloader = dict(batch_size=2)
 # lr 0.01 is for 16 images per iteration; other totals: --auto-scale-lr

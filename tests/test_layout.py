@@ -2,6 +2,7 @@
 (``mmblend/a/b.py`` -> ``tests/a/test_b.py``), so that the tests of a module
 are found where its path says; the few exceptions are listed with their
 reason."""
+
 import os.path as osp
 from pathlib import Path
 
@@ -27,18 +28,25 @@ def mirror(module: Path) -> Path:
 def exempt(module: Path) -> bool:
     rel = module.relative_to(REPO / 'mmblend').as_posix()
     return module.name in NO_MIRROR or any(
-        rel.startswith(k) for k in NO_MIRROR if k.endswith('/'))
+        rel.startswith(k) for k in NO_MIRROR if k.endswith('/')
+    )
 
 
 def test_every_module_has_a_mirror_test_file():
     modules = sorted((REPO / 'mmblend').rglob('*.py'))
     assert len(modules) > 50
-    missing = [m.relative_to(REPO).as_posix() for m in modules
-               if not exempt(m) and not mirror(m).is_file()]
+    missing = [
+        m.relative_to(REPO).as_posix()
+        for m in modules
+        if not exempt(m) and not mirror(m).is_file()
+    ]
     assert not missing, (
         'modules without a test file at their mirror path (mmblend/a/b.py '
-        '-> tests/a/test_b.py): ' + ', '.join(
-            f'{m} -> {mirror(REPO / m).relative_to(REPO)}' for m in missing))
+        '-> tests/a/test_b.py): '
+        + ', '.join(
+            f'{m} -> {mirror(REPO / m).relative_to(REPO)}' for m in missing
+        )
+    )
 
 
 def test_exemptions_are_still_needed():

@@ -5,4 +5,6 @@ _base_ = './_base_/blendmask_r50_ablation.py'
 model = dict(
     mask_head=dict(
         basis=dict(num_bases=16),
-        blender=dict(merge='assembler', bottom_resolution=28)))
+        blender=dict(merge='assembler', bottom_resolution=28),
+    )
+)

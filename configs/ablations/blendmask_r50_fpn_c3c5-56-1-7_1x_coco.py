@@ -2,5 +2,4 @@
 # with one basis the blender applies sigmoid to both the cropped basis and
 # the attention (paper §4.1).
 _base_ = './_base_/blendmask_r50_ablation.py'
-model = dict(
-    mask_head=dict(basis=dict(num_bases=1)))
+model = dict(mask_head=dict(basis=dict(num_bases=1)))

@@ -6,4 +6,6 @@ model = dict(
     neck=dict(start_level=0, num_outs=6),
     bbox_head=dict(feat_indices=(1, 2, 3, 4, 5)),
     mask_head=dict(
-        basis=dict(in_indices=(0, 3), out_stride=4, sem_in_index=1)))
+        basis=dict(in_indices=(0, 3), out_stride=4, sem_in_index=1)
+    ),
+)

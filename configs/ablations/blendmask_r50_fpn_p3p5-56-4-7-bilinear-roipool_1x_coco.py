@@ -4,4 +4,7 @@ _base_ = './_base_/blendmask_r50_ablation_p3p5.py'
 model = dict(
     mask_head=dict(
         blender=dict(
-            bottom_resolution=56, pooler='RoIPool', top_interp='bilinear')))
+            bottom_resolution=56, pooler='RoIPool', top_interp='bilinear'
+        )
+    )
+)

@@ -3,7 +3,6 @@
 # x2 upsampling, 1 conv, 1x1) -> bases at stride 4; with "+semantic".
 _base_ = [
     './blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem_1x_coco.py',
-    '../_base_/basis/protonet_basis.py'
+    '../_base_/basis/protonet_basis.py',
 ]
-model = dict(
-    mask_head=dict(basis=dict(_base_.protonet_basis, _delete_=True)))
+model = dict(mask_head=dict(basis=dict(_base_.protonet_basis, _delete_=True)))

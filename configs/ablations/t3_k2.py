@@ -7,4 +7,6 @@ import warnings  # noqa: E402
 warnings.warn(
     'configs/ablations/t3_k2.py is renamed to '
     'configs/ablations/blendmask_r50_fpn_c3c5-56-2-7_1x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -7,4 +7,6 @@ import warnings  # noqa: E402
 warnings.warn(
     'configs/ablations/t6_r28_roialign.py is renamed to '
     'configs/ablations/blendmask_r50_fpn_p3p5-28-4-7-bilinear_1x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

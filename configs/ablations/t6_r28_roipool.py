@@ -8,4 +8,6 @@ warnings.warn(
     'configs/ablations/t6_r28_roipool.py is renamed to '
     'configs/ablations/'
     'blendmask_r50_fpn_p3p5-28-4-7-bilinear-roipool_1x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -8,4 +8,6 @@ warnings.warn(
     'configs/ablations/t7_proto_fpn.py is renamed to '
     'configs/ablations/'
     'blendmask_r50_fpn_proto-fpn-56-4-14-bilinear-sem_1x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -8,4 +8,6 @@ warnings.warn(
     'configs/ablations/t7_semantic_w256.py is renamed to '
     'configs/ablations/'
     'blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem-w256_1x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -11,7 +11,7 @@
 # * 270k iterations, steps 210k/250k, multi-scale training.
 _base_ = [
     './_base_/adelaidet_r50_fpn_3x.py',
-    '../_base_/datasets/coco_panoptic_ms.py'
+    '../_base_/datasets/coco_panoptic_ms.py',
 ]
 
 num_things_classes = 80
@@ -19,15 +19,19 @@ num_stuff_classes = 53
 model = dict(
     type='BlendMaskPanoptic',
     data_preprocessor=dict(
-        pad_mask=True, mask_pad_value=0, pad_seg=True, seg_pad_value=255),
+        pad_mask=True, mask_pad_value=0, pad_seg=True, seg_pad_value=255
+    ),
     neck=dict(start_level=0, num_outs=6),  # P2..P7
-    bbox_head=dict(num_classes=num_things_classes,
-                   feat_indices=(1, 2, 3, 4, 5)),
+    bbox_head=dict(
+        num_classes=num_things_classes, feat_indices=(1, 2, 3, 4, 5)
+    ),
     mask_head=dict(
         basis=dict(
             in_indices=(1, 2, 3),  # P3, P4, P5 of P2..P7
             sem_in_index=1,  # P3 (stride 8)
-            num_classes=num_things_classes)),
+            num_classes=num_things_classes,
+        )
+    ),
     semantic_head=dict(
         type='PanopticFPNHead',
         num_things_classes=num_things_classes,
@@ -42,15 +46,21 @@ model = dict(
             type='CrossEntropyLoss',
             ignore_index=255,
             avg_non_ignore=True,
-            loss_weight=0.5)),
+            loss_weight=0.5,
+        ),
+    ),
     panoptic_fusion_head=dict(
         type='HeuristicFusionHead',
         num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes),
+        num_stuff_classes=num_stuff_classes,
+    ),
     test_cfg=dict(
         panoptic=dict(
-            instance_score_thr=0.45, mask_overlap=0.4,
-            stuff_area_limit=4096)))
+            instance_score_thr=0.45, mask_overlap=0.4, stuff_area_limit=4096
+        )
+    ),
+)
 train_dataloader = dict(batch_size=2)
 test_evaluator = dict(
-    outfile_prefix='./work_dirs/{{fileBasenameNoExtension}}/results')
+    outfile_prefix='./work_dirs/{{fileBasenameNoExtension}}/results'
+)

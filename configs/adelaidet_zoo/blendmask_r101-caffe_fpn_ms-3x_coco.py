@@ -3,5 +3,9 @@ _base_ = './blendmask_r50-caffe_fpn_ms-3x_coco.py'
 model = dict(
     backbone=dict(
         depth=101,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='open-mmlab://detectron2/resnet101_caffe')))
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='open-mmlab://detectron2/resnet101_caffe',
+        ),
+    )
+)

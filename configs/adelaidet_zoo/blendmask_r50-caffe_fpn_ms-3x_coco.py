@@ -3,6 +3,6 @@
 # 180k/240k), multi-scale training.
 _base_ = [
     './_base_/adelaidet_r50_fpn_3x.py',
-    '../_base_/datasets/coco_instance_ms.py'
+    '../_base_/datasets/coco_instance_ms.py',
 ]
 train_dataloader = dict(batch_size=2)

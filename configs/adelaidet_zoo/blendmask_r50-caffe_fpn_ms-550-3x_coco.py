@@ -10,7 +10,7 @@
 # * 270k iterations, steps 210k/250k (./_base_/adelaidet_r50_fpn_3x.py).
 _base_ = [
     './_base_/adelaidet_r50_fpn_3x.py',
-    '../_base_/datasets/coco_instance_ms_550.py'
+    '../_base_/datasets/coco_instance_ms_550.py',
 ]
 model = dict(
     neck=dict(num_outs=4),
@@ -18,7 +18,9 @@ model = dict(
         share_tower=True,
         stacked_convs=3,
         strides=[8, 16, 32, 64],
-        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 1e8))),
-    mask_head=dict(basis=dict(num_convs=2)))
+        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 1e8)),
+    ),
+    mask_head=dict(basis=dict(num_convs=2)),
+)
 
 train_dataloader = dict(batch_size=2)

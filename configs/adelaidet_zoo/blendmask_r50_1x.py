@@ -7,4 +7,6 @@ import warnings  # noqa: E402
 warnings.warn(
     'configs/adelaidet_zoo/blendmask_r50_1x.py is renamed to '
     'configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-1x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

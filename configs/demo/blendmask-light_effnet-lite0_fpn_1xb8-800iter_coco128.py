@@ -20,16 +20,24 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         frozen_stages=4,
         norm_eval=True,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='efficientnet-lite://lite0')),
-    neck=dict(in_channels=[24, 40, 112, 320]))
+        init_cfg=dict(
+            type='Pretrained', checkpoint='efficientnet-lite://lite0'
+        ),
+    ),
+    neck=dict(in_channels=[24, 40, 112, 320]),
+)
 
 max_iters = 800
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=100),
-    dict(type='CosineAnnealingLR', T_max=max_iters, eta_min=1e-5,
-         by_epoch=False, begin=0, end=max_iters)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_iters,
+        eta_min=1e-5,
+        by_epoch=False,
+        begin=0,
+        end=max_iters,
+    ),
 ]
 default_hooks = dict(checkpoint=dict(interval=max_iters))

@@ -8,4 +8,6 @@ warnings.warn(
     'configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py is renamed to '
     'configs/keypoints/'
     'blendmask-kp-light_r18_fpn_1xb8-1200iter_coco-mini-keypoints.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

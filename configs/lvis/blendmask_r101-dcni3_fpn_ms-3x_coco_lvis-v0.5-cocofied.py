@@ -21,7 +21,8 @@
 _base_ = [
     '../_base_/models/blendmask_r50_fpn.py',
     '../_base_/datasets/lvis_cocofied_instance.py',
-    '../_base_/schedules/schedule_3x.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_3x.py',
+    '../_base_/default_runtime.py',
 ]
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(base_batch_size=16)
@@ -29,8 +30,9 @@ model = dict(
     backbone=dict(
         type='ResNetDCNInterval',
         depth=101,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='torchvision://resnet101'),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101'),
         dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
         stage_with_dcn=(False, True, True, True),
-        dcn_interval=3))
+        dcn_interval=3,
+    )
+)

@@ -12,7 +12,8 @@
 _base_ = [
     '../_base_/models/blendmask_r50_fpn.py',
     '../_base_/datasets/coco_panoptic_ms.py',
-    '../_base_/schedules/schedule_3x.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_3x.py',
+    '../_base_/default_runtime.py',
 ]
 
 num_things_classes = 80
@@ -20,15 +21,19 @@ num_stuff_classes = 53
 model = dict(
     type='BlendMaskPanoptic',
     data_preprocessor=dict(
-        pad_mask=True, mask_pad_value=0, pad_seg=True, seg_pad_value=255),
+        pad_mask=True, mask_pad_value=0, pad_seg=True, seg_pad_value=255
+    ),
     neck=dict(start_level=0, num_outs=6),  # P2..P7
-    bbox_head=dict(num_classes=num_things_classes,
-                   feat_indices=(1, 2, 3, 4, 5)),
+    bbox_head=dict(
+        num_classes=num_things_classes, feat_indices=(1, 2, 3, 4, 5)
+    ),
     mask_head=dict(
         basis=dict(
             in_indices=(1, 3),  # P3, P5 of P2..P7
             sem_in_index=1,  # auxiliary semantic loss on P3 (stride 8)
-            num_classes=num_things_classes)),
+            num_classes=num_things_classes,
+        )
+    ),
     semantic_head=dict(
         type='PanopticFPNHead',
         num_things_classes=num_things_classes,
@@ -44,11 +49,14 @@ model = dict(
             type='CrossEntropyLoss',
             ignore_index=255,
             avg_non_ignore=True,
-            loss_weight=0.5)),
+            loss_weight=0.5,
+        ),
+    ),
     panoptic_fusion_head=dict(
         type='HeuristicFusionHead',
         num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes),
+        num_stuff_classes=num_stuff_classes,
+    ),
     test_cfg=dict(
         panoptic=dict(
             # On BlendMaskHead's score scale sqrt(sigmoid(cls)*sigmoid(ctr)).
@@ -56,7 +64,11 @@ model = dict(
             # paper (§4.4) says 0.2.
             instance_score_thr=0.45,
             mask_overlap=0.4,  # paper + AdelaiDet
-            stuff_area_limit=4096)))  # Panoptic FPN's default
+            stuff_area_limit=4096,
+        )
+    ),
+)  # Panoptic FPN's default
 
 test_evaluator = dict(
-    outfile_prefix='./work_dirs/{{fileBasenameNoExtension}}/results')
+    outfile_prefix='./work_dirs/{{fileBasenameNoExtension}}/results'
+)

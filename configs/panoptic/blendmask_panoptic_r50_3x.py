@@ -7,4 +7,6 @@ import warnings  # noqa: E402
 warnings.warn(
     'configs/panoptic/blendmask_panoptic_r50_3x.py is renamed to '
     'configs/panoptic/blendmask-panoptic_r50_fpn_ms-3x_coco.py '
-    '(the old name is removed in mmblend 0.2)', FutureWarning)
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

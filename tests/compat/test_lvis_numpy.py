@@ -1,6 +1,7 @@
 """The numpy-2 shim of lvis-api: numpy's names plus the removed scalar
 aliases, inside ``lvis.eval`` only (LVIS evaluation with it, and without it
 failing: tests/evaluation/metrics/test_compat_lvis_metric.py)."""
+
 import types
 
 import numpy as np

@@ -2,6 +2,7 @@
 naming the op and the config key), the wrapper a model gets, and the traced
 image's meta (every config family exported and run against PyTorch:
 tests/deploy/test_export_configs.py)."""
+
 import copy
 import os.path as osp
 

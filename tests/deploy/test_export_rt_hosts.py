@@ -5,6 +5,7 @@ PyTorch on two others (as the families of test_export_configs.py). YOLOX
 keeps one label per candidate (the best class): with random weights two
 classes of one candidate can tie, which the matching tolerates once per
 photo (a label tie)."""
+
 import os.path as osp
 
 import pytest
@@ -14,8 +15,9 @@ from mmengine.config import Config
 from module_utils import load_module
 
 pytest.importorskip('onnxruntime')
-export_configs = load_module('tests/deploy/test_export_configs.py',
-                             '_export_configs')
+export_configs = load_module(
+    'tests/deploy/test_export_configs.py', '_export_configs'
+)
 MIXING = osp.join(export_configs.REPO, 'configs', 'mixing')
 
 
@@ -39,6 +41,7 @@ def small(config: str, size: int = 320) -> Config:
 
 def test_rtmdet_host_exports_with_parity(tmp_path):
     from mmdet.apis import init_detector
+
     cfg = small('blendmask-rtmdet_tiny_8xb32-300e_coco.py')
     torch.manual_seed(0)
     model = init_detector(cfg, None, device='cpu')
@@ -55,6 +58,7 @@ def test_yolox_host_exports_with_parity(tmp_path):
     from mmdet.apis import init_detector
 
     from mmblend.deploy import Preprocessor
+
     cfg = small('blendmask-yolox_s_8xb8-300e_coco.py', size=160)
     cfg.model.test_cfg.nms.iou_threshold = 0.3
     torch.manual_seed(0)
@@ -66,13 +70,16 @@ def test_yolox_host_exports_with_parity(tmp_path):
     model.train()
     with torch.no_grad():
         for name in PHOTOS:
-            model._forward(Preprocessor(cfg)(
-                osp.join(export_configs.PHOTOS, name))[0])
+            model._forward(
+                Preprocessor(cfg)(osp.join(export_configs.PHOTOS, name))[0]
+            )
     model.eval()
     head = model.bbox_head
-    for convs, scale in ((head.multi_level_conv_cls, 0.2),
-                         (head.multi_level_conv_obj, 0.2),
-                         (head.multi_level_conv_reg, 0.02)):
+    for convs, scale in (
+        (head.multi_level_conv_cls, 0.2),
+        (head.multi_level_conv_obj, 0.2),
+        (head.multi_level_conv_reg, 0.02),
+    ):
         for conv in convs:
             conv.weight.data.mul_(scale)
     for conv in head.multi_level_conv_reg:

@@ -2,6 +2,7 @@
 model, as inference_detector runs them (a path and its BGR array give the
 same input; a gray array gives its 3-channel copy's), and the graph's
 img_shape input."""
+
 import os.path as osp
 
 import mmcv
@@ -12,8 +13,15 @@ from mmblend.deploy.preprocess import Preprocessor, img_shape_tensor
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'tests', 'configs', 'blendmask_tiny_coco128.py')
-PHOTO = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017',
-                 '000000000009.jpg')  # 640 x 480
+PHOTO = osp.join(
+    REPO,
+    'demo',
+    'data',
+    'coco128-seg',
+    'images',
+    'train2017',
+    '000000000009.jpg',
+)  # 640 x 480
 
 
 @pytest.fixture(scope='module')

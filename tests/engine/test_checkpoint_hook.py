@@ -2,6 +2,7 @@
 continues from (last_checkpoint, else the newest complete one, numbers
 compared as numbers) and the atomic text write (a SIGKILLed save, end to
 end: tests/tools/test_crash_safe_checkpoint.py)."""
+
 import os
 
 from mmblend.engine.checkpoint_hook import (
@@ -28,8 +29,12 @@ def test_resume_from_the_named_checkpoint(tmp_path):
 def test_resume_from_the_newest_complete_checkpoint(tmp_path):
     ckpt, how = find_resume_checkpoint(str(tmp_path / 'absent'))
     assert ckpt is None and 'no iter_N.pth' in how
-    for name in ('iter_9.pth', 'iter_10.pth', '.iter_11.pth.part',
-                 'iter_12.pth.part'):
+    for name in (
+        'iter_9.pth',
+        'iter_10.pth',
+        '.iter_11.pth.part',
+        'iter_12.pth.part',
+    ):
         touch(tmp_path / name)
     ckpt, how = find_resume_checkpoint(str(tmp_path))
     assert ckpt == str(tmp_path / 'iter_10.pth')  # 10 > 9, parts ignored

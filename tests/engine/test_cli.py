@@ -3,6 +3,7 @@ priority, --cfg-options and --launcher, the checked image loader for
 validation/test (wrapped datasets and the TTA pipeline included), the bad
 image evaluator around the metrics, and --resume (the tools end to end:
 tests/tools/test_train_test_cli.py)."""
+
 import argparse
 import os.path as osp
 
@@ -25,8 +26,12 @@ def write_config(tmp_path, **fields):
 
 
 def args(config, work_dir=None, cfg_options=None, launcher='none'):
-    return argparse.Namespace(config=config, work_dir=work_dir,
-                              cfg_options=cfg_options, launcher=launcher)
+    return argparse.Namespace(
+        config=config,
+        work_dir=work_dir,
+        cfg_options=cfg_options,
+        launcher=launcher,
+    )
 
 
 def test_work_dir_priority_options_and_launcher(tmp_path):
@@ -36,30 +41,43 @@ def test_work_dir_priority_options_and_launcher(tmp_path):
     assert cfg.launcher == 'none'
     path = write_config(tmp_path, a=1, work_dir='in_file')
     assert load_config(args(path)).work_dir == 'in_file'
-    cfg = load_config(args(path, work_dir='cli', cfg_options=dict(a=2),
-                           launcher='pytorch'))
+    cfg = load_config(
+        args(path, work_dir='cli', cfg_options=dict(a=2), launcher='pytorch')
+    )
     assert (cfg.work_dir, cfg.a, cfg.launcher) == ('cli', 2, 'pytorch')
 
 
 def test_checked_loader_for_validation_test_and_tta_only():
     def pipeline():
-        return [dict(type='LoadImageFromFile', backend_args=None),
-                dict(type='PackDetInputs')]
+        return [
+            dict(type='LoadImageFromFile', backend_args=None),
+            dict(type='PackDetInputs'),
+        ]
 
-    cfg = Config(dict(
-        train_dataloader=dict(dataset=dict(pipeline=pipeline())),
-        val_dataloader=dict(dataset=dict(
-            type='RepeatDataset', dataset=dict(pipeline=pipeline()))),
-        test_dataloader=dict(dataset=dict(
-            type='ConcatDataset', datasets=[dict(pipeline=pipeline())])),
-        tta_pipeline=pipeline()))
+    cfg = Config(
+        dict(
+            train_dataloader=dict(dataset=dict(pipeline=pipeline())),
+            val_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset', dataset=dict(pipeline=pipeline())
+                )
+            ),
+            test_dataloader=dict(
+                dataset=dict(
+                    type='ConcatDataset', datasets=[dict(pipeline=pipeline())]
+                )
+            ),
+            tta_pipeline=pipeline(),
+        )
+    )
     use_checked_loader(cfg)
     checked = dict(type='LoadCheckedImageFromFile', backend_args=None)
     assert cfg.val_dataloader.dataset.dataset.pipeline[0] == checked
     assert cfg.test_dataloader.dataset.datasets[0].pipeline[0] == checked
     assert cfg.tta_pipeline[0] == checked
-    assert cfg.train_dataloader.dataset.pipeline[0]['type'] == \
-        'LoadImageFromFile'  # training skips bad images in the dataset
+    assert (
+        cfg.train_dataloader.dataset.pipeline[0]['type'] == 'LoadImageFromFile'
+    )  # training skips bad images in the dataset
 
 
 def test_evaluators_wrapped_once():

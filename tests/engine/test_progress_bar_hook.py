@@ -1,6 +1,7 @@
 """ProgressBarHook: a bar of the run's iterations (resumed runs start at
 their iteration) that shows the loss every ``interval`` iterations, on the
 main process only."""
+
 from types import SimpleNamespace
 
 import torch
@@ -15,8 +16,9 @@ def test_bar_counts_iterations_and_shows_the_loss(capsys):
     assert (hook._bar.n, hook._bar.total) == (4, 10)
     for it in (4, 5):
         runner.iter = it
-        hook.after_train_iter(runner, it,
-                              outputs=dict(loss=torch.tensor(it + 0.25)))
+        hook.after_train_iter(
+            runner, it, outputs=dict(loss=torch.tensor(it + 0.25))
+        )
     assert hook._bar.n == 6
     # only iteration 6 (the 2nd of interval 2) set the loss
     assert hook._bar.postfix == 'loss=5.250'

@@ -2,6 +2,7 @@
 placeholders: tests/datasets/transforms/test_loading.py) are emptied before
 the metrics see them, and their number is reported (summed over ranks:
 tests/engine/test_bad_image_count_ddp.py)."""
+
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
@@ -32,14 +33,21 @@ def test_bad_image_evaluator_empties_and_counts():
         if bad:
             s.set_metainfo(dict(bad_image='empty file'))
         s.pred_instances = InstanceData(
-            bboxes=torch.rand(3, 4), scores=torch.rand(3),
+            bboxes=torch.rand(3, 4),
+            scores=torch.rand(3),
             labels=torch.zeros(3, dtype=torch.long),
-            masks=torch.ones(3, 4, 4, dtype=torch.bool))
+            masks=torch.ones(3, 4, 4, dtype=torch.bool),
+        )
         samples.append(s)
     evaluator.process(samples[:2])
     evaluator.process(samples[2:])
-    assert [len(s['pred_instances']['bboxes']) for s in rec.seen] == \
-        [3, 0, 3, 0, 0]
+    assert [len(s['pred_instances']['bboxes']) for s in rec.seen] == [
+        3,
+        0,
+        3,
+        0,
+        0,
+    ]
     assert rec.seen[1]['img_id'] == 1  # kept: COCO counts its objects missed
     assert rec.seen[1]['pred_instances']['masks'].shape == (0, 4, 4)
     assert evaluator.evaluate(5) == {'recorded': 5, 'data/bad_images': 3}

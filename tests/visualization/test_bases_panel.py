@@ -1,22 +1,35 @@
 """The panel's geometry helpers: a detection box as at least one whole
 pixel inside the image, and R x R maps resized to the box (the panel on a
 real photo and the command line: tests/tools/test_vis_bases.py)."""
+
 import numpy as np
 
 from mmblend.visualization.bases_panel import box_region, to_box
 
 
 def test_box_region_inside_the_image_and_never_empty():
-    assert box_region(np.array([10.4, 5.6, 20.2, 30.9]), 40, 50) == \
-        (10, 5, 21, 31)
+    assert box_region(np.array([10.4, 5.6, 20.2, 30.9]), 40, 50) == (
+        10,
+        5,
+        21,
+        31,
+    )
     # clipped to the 40 x 50 image
-    assert box_region(np.array([-5., -3., 80., 60.]), 40, 50) == \
-        (0, 0, 50, 40)
+    assert box_region(np.array([-5.0, -3.0, 80.0, 60.0]), 40, 50) == (
+        0,
+        0,
+        50,
+        40,
+    )
     # degenerate (zero size, outside, inverted): one pixel at the border
-    assert box_region(np.array([7., 7., 7., 7.]), 40, 50) == (7, 7, 8, 8)
-    assert box_region(np.array([60., 45., 70., 48.]), 40, 50) == \
-        (49, 39, 50, 40)
-    assert box_region(np.array([9., 9., 3., 3.]), 40, 50) == (9, 9, 10, 10)
+    assert box_region(np.array([7.0, 7.0, 7.0, 7.0]), 40, 50) == (7, 7, 8, 8)
+    assert box_region(np.array([60.0, 45.0, 70.0, 48.0]), 40, 50) == (
+        49,
+        39,
+        50,
+        40,
+    )
+    assert box_region(np.array([9.0, 9.0, 3.0, 3.0]), 40, 50) == (9, 9, 10, 10)
 
 
 def test_to_box_resizes_the_last_two_dims():

@@ -21,4 +21,5 @@ protonet_basis = dict(
     num_classes=80,
     sem_in_index=0,
     sem_loss_weight=0.3,
-    norm_cfg=dict(type='GN', num_groups=32, requires_grad=True))
+    norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+)

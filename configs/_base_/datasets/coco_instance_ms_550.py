@@ -11,22 +11,28 @@ train_scales = [(916, s) for s in (440, 462, 484, 506, 528, 550)]
 train_pipeline = [
     dict(type='LoadCheckedImageFromFile', backend_args=backend_args),
     dict(
-        type='LoadAnnotations', with_bbox=True, with_mask=True,
-        poly2mask=False),
+        type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False
+    ),
     dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(
-        type='LoadAnnotations', with_bbox=True, with_mask=True,
-        poly2mask=False),
+        type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False
+    ),
     dict(
         type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+        meta_keys=(
+            'img_id',
+            'img_path',
+            'ori_shape',
+            'img_shape',
+            'scale_factor',
+        ),
+    ),
 ]
 tta_scales = [img_scale, (1145, 688)]
 tta_pipeline = [
@@ -34,16 +40,38 @@ tta_pipeline = [
     dict(
         type='TestTimeAug',
         transforms=[
-            [dict(type='Resize', scale=s, keep_ratio=True)
-             for s in tta_scales],
-            [dict(type='RandomFlip', prob=1.),
-             dict(type='RandomFlip', prob=0.)],
-            [dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-                  poly2mask=False)],
-            [dict(type='PackDetInputs',
-                  meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                             'scale_factor', 'flip', 'flip_direction'))],
-        ])
+            [
+                dict(type='Resize', scale=s, keep_ratio=True)
+                for s in tta_scales
+            ],
+            [
+                dict(type='RandomFlip', prob=1.0),
+                dict(type='RandomFlip', prob=0.0),
+            ],
+            [
+                dict(
+                    type='LoadAnnotations',
+                    with_bbox=True,
+                    with_mask=True,
+                    poly2mask=False,
+                )
+            ],
+            [
+                dict(
+                    type='PackDetInputs',
+                    meta_keys=(
+                        'img_id',
+                        'img_path',
+                        'ori_shape',
+                        'img_shape',
+                        'scale_factor',
+                        'flip',
+                        'flip_direction',
+                    ),
+                )
+            ],
+        ],
+    ),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -25,7 +25,9 @@ val_dataloader = dict(
         type=dataset_type,
         data_root='',
         ann_file=ann_file,
-        data_prefix=dict(img=coco_img_root + 'val2017/')))
+        data_prefix=dict(img=coco_img_root + 'val2017/'),
+    )
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(ann_file=ann_file)

@@ -2,13 +2,18 @@
 gives exactly what its 3-channel copy (B = G = R) gives; other inputs and
 1-channel normalisation are passed on unchanged (grayscale inference end to
 end: tests/tools/test_grayscale_inference.py)."""
+
 import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
-NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-            bgr_to_rgb=True, pad_size_divisor=32)
+NORM = dict(
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_size_divisor=32,
+)
 
 
 def preprocessor(**kwargs):
@@ -17,8 +22,9 @@ def preprocessor(**kwargs):
 
 def run(pre, inputs):
     n = len(inputs)
-    return pre(dict(inputs=inputs,
-                    data_samples=[DetDataSample() for _ in range(n)]))
+    return pre(
+        dict(inputs=inputs, data_samples=[DetDataSample() for _ in range(n)])
+    )
 
 
 def test_gray_list_entry_equals_its_3_channel_copy():
@@ -31,8 +37,9 @@ def test_gray_list_entry_equals_its_3_channel_copy():
     assert torch.equal(out, ref)
     # MMDetection's own preprocessor cannot take it
     with pytest.raises((IndexError, AssertionError, RuntimeError)):
-        run(MODELS.build(dict(type='DetDataPreprocessor', **NORM)),
-            [gray, rgb])
+        run(
+            MODELS.build(dict(type='DetDataPreprocessor', **NORM)), [gray, rgb]
+        )
 
 
 def test_gray_batch_equals_its_3_channel_copy():

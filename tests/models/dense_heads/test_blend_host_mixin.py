@@ -3,6 +3,7 @@ the inputs of the host's box-tower layer, the top layer at chosen priors
 equals the dense top layer there (over levels), no top layer with 0
 channels, FCOS centerness by hand, and the refusals (the mechanism on every
 host: tests/models/dense_heads/test_blend_hosts.py)."""
+
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -12,12 +13,19 @@ from mmblend.models.dense_heads.blend_host_mixin import centerness
 
 def fcos(attn_channels=2 * 3 * 3):
     torch.manual_seed(0)
-    return MODELS.build(dict(
-        type='BlendFCOSHead', num_classes=3, in_channels=8, feat_channels=8,
-        stacked_convs=1, strides=[8, 16], regress_ranges=((-1, 64),
-                                                          (64, 1e8)),
-        norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-        attn_channels=attn_channels))
+    return MODELS.build(
+        dict(
+            type='BlendFCOSHead',
+            num_classes=3,
+            in_channels=8,
+            feat_channels=8,
+            stacked_convs=1,
+            strides=[8, 16],
+            regress_ranges=((-1, 64), (64, 1e8)),
+            norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+            attn_channels=attn_channels,
+        )
+    )
 
 
 def test_box_towers_and_attentions_at_priors():
@@ -35,8 +43,9 @@ def test_box_towers_and_attentions_at_priors():
     inds = torch.tensor([0, 63, 64, 64 + 15, 9])
     attns = head.attns_at([t[0] for t in box_towers], inds)
     dense = [head.top_layer(t)[0].flatten(1).t() for t in box_towers]
-    expected = torch.stack([dense[0][0], dense[0][63], dense[1][0],
-                            dense[1][15], dense[0][9]])
+    expected = torch.stack(
+        [dense[0][0], dense[0][63], dense[1][0], dense[1][15], dense[0][9]]
+    )
     torch.testing.assert_close(attns, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -50,8 +59,14 @@ def test_no_top_layer_and_no_positives_before_a_loss():
 
 
 def test_centerness_by_hand():
-    ltrb = torch.tensor([[2., 2., 2., 2.], [1., 2., 3., 4.],
-                         [-1., 2., 3., 4.], [0., 0., 0., 0.]])
+    ltrb = torch.tensor(
+        [
+            [2.0, 2.0, 2.0, 2.0],
+            [1.0, 2.0, 3.0, 4.0],
+            [-1.0, 2.0, 3.0, 4.0],
+            [0.0, 0.0, 0.0, 0.0],
+        ]
+    )
     expected = torch.tensor([1.0, (1 / 3 * 2 / 4) ** 0.5, 0.0, 0.0])
     torch.testing.assert_close(centerness(ltrb), expected)
 
@@ -67,10 +82,14 @@ def test_a_host_that_selects_otherwise_is_refused_when_built():
         SamplerPositivesMixin,
     )
 
-    class BlendCenterNetHead(SamplerPositivesMixin, BlendHostMixin,
-                             CenterNetHead):
+    class BlendCenterNetHead(
+        SamplerPositivesMixin, BlendHostMixin, CenterNetHead
+    ):
         box_tower_consumer = 'wh_head'
 
-    with pytest.raises(TypeError, match='BlendCenterNetHead.*'
-                       'filter_scores_and_topk.*selected_prior_inds'):
+    with pytest.raises(
+        TypeError,
+        match='BlendCenterNetHead.*'
+        'filter_scores_and_topk.*selected_prior_inds',
+    ):
         BlendCenterNetHead(in_channels=8, feat_channels=8, num_classes=3)

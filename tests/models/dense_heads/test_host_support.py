@@ -3,6 +3,7 @@ head of mmdet 3.3's configs, its supported rows are exactly the registered
 Blend* hosts, docs/mixing.md shows it, and check_host refuses any other
 head type naming the class to use or the reason (each row built and run:
 tests/models/detectors/test_mixing_sweep.py)."""
+
 import os.path as osp
 import re
 
@@ -14,23 +15,30 @@ from mmdet.registry import MODELS
 from mmblend.models.dense_heads import host_support
 from mmblend.models.dense_heads.host_support import HOSTS, check_host
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
 
 
 def dense_heads_in_mmdet_configs() -> set:
     """The ``model.bbox_head`` types of mmdet's configs (any dataset) that
     are dense heads, read from the config files' text."""
     found = set()
-    pattern = re.compile(r"bbox_head\s*=\s*dict\(\s*(?:_delete_\s*=\s*True"
-                         r"\s*,\s*)?type\s*=\s*'(\w+)'")
+    pattern = re.compile(
+        r"bbox_head\s*=\s*dict\(\s*(?:_delete_\s*=\s*True"
+        r"\s*,\s*)?type\s*=\s*'(\w+)'"
+    )
     for root, _, files in __import__('os').walk(MIM):
         for name in files:
             if name.endswith('.py'):
                 with open(osp.join(root, name), encoding='utf-8') as f:
                     found.update(pattern.findall(f.read()))
-    return {n for n in found if isinstance(MODELS.get(n), type)
-            and issubclass(MODELS.get(n), BaseDenseHead)}
+    return {
+        n
+        for n in found
+        if isinstance(MODELS.get(n), type)
+        and issubclass(MODELS.get(n), BaseDenseHead)
+    }
 
 
 def test_every_dense_head_of_mmdets_configs_is_in_the_sweep():
@@ -41,8 +49,12 @@ def test_every_dense_head_of_mmdets_configs_is_in_the_sweep():
 
 def test_supported_hosts_are_the_registered_blend_hosts():
     from mmblend.models.dense_heads import BlendHostMixin
-    registered = {name for name, cls in MODELS.module_dict.items()
-                  if isinstance(cls, type) and issubclass(cls, BlendHostMixin)}
+
+    registered = {
+        name
+        for name, cls in MODELS.module_dict.items()
+        if isinstance(cls, type) and issubclass(cls, BlendHostMixin)
+    }
     assert set(host_support.supported_hosts()) == registered
     for h in HOSTS:
         if h.blend:
@@ -57,7 +69,8 @@ def test_docs_table_is_the_sweep():
     assert host_support.markdown_table() in doc, (
         'docs/mixing.md is out of date; paste the output of: python -c '
         '"from mmblend.models.dense_heads.host_support import '
-        'markdown_table; print(markdown_table())"')
+        'markdown_table; print(markdown_table())"'
+    )
 
 
 def test_check_host_accepts_blend_hosts_and_names_the_way_out():

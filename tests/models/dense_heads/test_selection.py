@@ -3,6 +3,7 @@ host method records each level's kept rows (offset over the levels, nested
 records, nothing outside a record, mmdet's function unchanged), and the
 recording sampler keeps each sampling result with its priors (every host
 end to end: tests/models/dense_heads/test_blend_hosts.py)."""
+
 import copy
 
 import torch
@@ -25,8 +26,10 @@ def select(scores, score_thr, topk):
 
 
 def test_rows_of_every_level_offset_by_the_levels_before():
-    levels = [torch.tensor([[0.9, 0.1], [0.2, 0.3], [0.05, 0.7]]),
-              torch.tensor([[0.6, 0.0], [0.1, 0.1]])]
+    levels = [
+        torch.tensor([[0.9, 0.1], [0.2, 0.3], [0.05, 0.7]]),
+        torch.tensor([[0.6, 0.0], [0.1, 0.1]]),
+    ]
     recorded = record_selection(select)
     assert records_selection(select) and not records_selection(len)
     with SelectionRecord(outs=(), cfg=None) as record:
@@ -40,7 +43,10 @@ def test_rows_of_every_level_offset_by_the_levels_before():
     assert current_record() is None
     # level 0 keeps rows 0 (label 0) and 2 (label 1); level 1 row 0 -> 3
     assert sorted(zip(rows.tolist(), labels.tolist())) == [
-        (0, 0), (2, 1), (3, 0)]
+        (0, 0),
+        (2, 1),
+        (3, 0),
+    ]
     assert record.take() is None  # taken: the next image starts empty
 
 
@@ -54,8 +60,9 @@ def test_nothing_recorded_outside_a_record_and_inner_record_wins():
         rows, _ = inner.take()
     assert rows.tolist() == [0]
     # the original function is unchanged
-    assert select.__globals__['filter_scores_and_topk'] is \
-        filter_scores_and_topk
+    assert (
+        select.__globals__['filter_scores_and_topk'] is filter_scores_and_topk
+    )
 
 
 class _Sampler:
@@ -70,8 +77,7 @@ def test_recording_sampler_keeps_results_with_their_priors():
     gts = [InstanceData(), InstanceData()]
     priors = [torch.rand(4, 2), torch.rand(3, 2)]
     for i, (gt, p) in enumerate(zip(gts, priors)):
-        assert sampler.sample(i, InstanceData(priors=p), gt) == \
-            ('sampled', i)
+        assert sampler.sample(i, InstanceData(priors=p), gt) == ('sampled', i)
     result, kept = sampler.records[id(gts[1])]
     assert result == ('sampled', 1) and kept is priors[1]
     assert sampler.name == 'stub'  # the rest is the wrapped sampler's
@@ -85,6 +91,7 @@ def test_selection_outside_a_record_is_mmdets():
     from mmdet.models.utils import filter_scores_and_topk
 
     from mmblend.models.dense_heads import selection
+
     assert base_dense_head.filter_scores_and_topk is filter_scores_and_topk
     scores = torch.rand(30, 4)
     a = selection.recorded_filter_scores_and_topk(scores, 0.3, 5)

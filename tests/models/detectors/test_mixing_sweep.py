@@ -4,6 +4,7 @@ supported host, built by the BlendMask detector from its row's mmdet config
 (shrunk widths), trains a step and predicts masks; each unsupported one is
 refused at build time with the table's reason. One representative config per
 head type, 64-px inputs: about 30 s on one CPU core."""
+
 import os.path as osp
 import re
 
@@ -16,11 +17,13 @@ from module_utils import load_module
 
 from mmblend.models.dense_heads.host_support import HOSTS
 
-make_batch = load_module('tests/models/detectors/test_blendmask.py',
-                         '_sweep_blendmask_tests').make_batch
+make_batch = load_module(
+    'tests/models/detectors/test_blendmask.py', '_sweep_blendmask_tests'
+).make_batch
 ROWS = [h for h in HOSTS if h.config]
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +31,7 @@ def epoch_info():
     """TOOD reads the runner's epoch from the message hub (first epoch: its
     ATSS assignment); no loop length, as outside a runner."""
     from mmengine.logging import MessageHub
+
     hub = MessageHub.get_current_instance()
     hub.update_info('epoch', 0)
     hub.runtime_info.pop('max_epochs', None)
@@ -54,15 +58,21 @@ def mixed_model(host) -> dict:
             model['backbone']['out_indices'] = (1, 3)
         model = shrink_host(model)
         if host.head == 'YOLOFHead':
-            mask_head = tiny_mask_head((0, 1), feat_source='backbone',
-                                       in_channels=(16, 64))
+            mask_head = tiny_mask_head(
+                (0, 1), feat_source='backbone', in_channels=(16, 64)
+            )
     test_cfg = dict(model.get('test_cfg') or {}, score_thr=0.0)
     return ConfigDict(
-        type='BlendMask', backbone=model['backbone'], neck=model['neck'],
-        bbox_head=dict(model['bbox_head'],
-                       type=host.blend or 'Blend' + host.head),
-        mask_head=mask_head, train_cfg=model.get('train_cfg'),
-        test_cfg=test_cfg)
+        type='BlendMask',
+        backbone=model['backbone'],
+        neck=model['neck'],
+        bbox_head=dict(
+            model['bbox_head'], type=host.blend or 'Blend' + host.head
+        ),
+        mask_head=mask_head,
+        train_cfg=model.get('train_cfg'),
+        test_cfg=test_cfg,
+    )
 
 
 @pytest.mark.parametrize('host', ROWS, ids=[h.head for h in ROWS])
@@ -80,8 +90,10 @@ def test_sweep_on_mmdets_config(host):
     loss, log_vars = model.parse_losses(losses)
     assert torch.isfinite(loss) and losses['loss_mask'] > 0, log_vars
     loss.backward()
-    for name, module in (('top layer', model.bbox_head.top_layer),
-                         ('bases', model.mask_head.basis.bases)):
+    for name, module in (
+        ('top layer', model.bbox_head.top_layer),
+        ('bases', model.mask_head.basis.bases),
+    ):
         assert module.weight.grad.abs().sum() > 0, name
     model.eval()
     with torch.no_grad():
@@ -98,6 +110,8 @@ def test_a_plain_mmdet_head_names_its_blend_host():
     host = next(h for h in HOSTS if h.head == 'ATSSHead')
     cfg = mixed_model(host)
     cfg['bbox_head']['type'] = 'ATSSHead'
-    with pytest.raises(ValueError, match="type='BlendATSSHead'.*Supported "
-                       'hosts: BlendRetinaHead'):
+    with pytest.raises(
+        ValueError,
+        match="type='BlendATSSHead'.*Supported hosts: BlendRetinaHead",
+    ):
         MODELS.build(cfg)

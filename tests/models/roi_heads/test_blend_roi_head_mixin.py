@@ -3,6 +3,7 @@ test_mmdet_roi_head_tests.py): the neck levels' strides (extra levels
 halving), the padded input size, the bases computed once per batch and only
 when there is something to blend (the refusals when built:
 tests/models/roi_heads/test_blend_roi_head.py)."""
+
 import torch
 from mmdet.registry import MODELS
 from mmengine.structures import InstanceData
@@ -47,10 +48,14 @@ def test_no_bases_without_detections():
     roi_head, calls = roi_head_counting_bases()
     roi_head.eval()
     x = tuple(torch.randn(1, 1, 64 // s, 48 // s) for s in (4, 8, 16, 32))
-    empty = InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
-                         labels=torch.zeros(0, dtype=torch.long))
-    meta = dict(img_shape=(64, 48), ori_shape=(64, 48),
-                scale_factor=(1.0, 1.0))
+    empty = InstanceData(
+        bboxes=torch.zeros(0, 4),
+        scores=torch.zeros(0),
+        labels=torch.zeros(0, dtype=torch.long),
+    )
+    meta = dict(
+        img_shape=(64, 48), ori_shape=(64, 48), scale_factor=(1.0, 1.0)
+    )
     with torch.no_grad():
         out = roi_head.predict_mask(x, [meta], [empty])
     assert calls == [] and out[0].masks.shape[0] == 0
