@@ -26,11 +26,17 @@ MATRIX_TESTS ?= tests/models tests/deploy tests/integration tests/evaluation \
 	tests/tools/test_adelaidet_equivalence.py \
 	tests/tools/test_adelaidet2mmblend.py
 
-.PHONY: help venv install test test-matrix test-compat demo
+# The linters, run by `make test` before pytest and by `make lint`:
+# ruff's checks and formatter (ruff.toml) and codespell (.codespellrc)
+LINT := $(PY) -m ruff check . && $(PY) -m ruff format --check . && \
+	$(VENV)/bin/codespell
+
+.PHONY: help venv install lint test test-matrix test-compat demo
 
 help:
 	@echo "make demo     install, then run tools/demo.py \$$(DEMO_ARGS)"
-	@echo "make test     install, lint (ruff), then run the test suite (pytest \$$(PYTEST_ARGS))"
+	@echo "make test     install, lint, then run the test suite (pytest \$$(PYTEST_ARGS))"
+	@echo "make lint     install, then the linters only (ruff check, ruff format --check, codespell)"
 	@echo "make install  create/reuse \$$(VENV) ($(VENV)) and install the pinned stack + mmblend"
 	@echo "make test-matrix  the numeric tests under other CPU kernels and thread counts"
 	@echo "make test-compat  the test suite on the old stack (Python 3.10, torch 2.1.2) in \$$(COMPAT_VENV)"
@@ -41,15 +47,19 @@ venv:
 install: venv
 	@VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/install.sh
 
-# First the linter (ruff.toml: pyflakes + isort); lint errors fail `make
-# test` before pytest runs, so $$PYTEST_RC_FILE stays empty ("not run").
+lint: install
+	@$(LINT)
+
+# First the linters ($$(LINT)); lint errors fail `make test` before pytest
+# runs, so $$PYTEST_RC_FILE stays empty ("not run").
 # pytest's exit status is also written to $$PYTEST_RC_FILE when that is set
 # (.ci/run uses it to accept exit 5, "no tests collected").
 test: install
-	@$(PY) -m ruff check . || { \
+	@$(LINT) || { \
 		if [ -n "$${PYTEST_RC_FILE:-}" ]; then : > "$$PYTEST_RC_FILE"; fi; \
-		echo "make test: lint errors (ruff.toml);" \
-			"'$(PY) -m ruff check --fix .' fixes most"; exit 1; }
+		echo "make test: lint errors (ruff.toml, .codespellrc);" \
+			"'$(PY) -m ruff check --fix . && $(PY) -m ruff format .'" \
+			"fixes most, '$(VENV)/bin/codespell -w' the typos"; exit 1; }
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
 	exit $$rc

@@ -8,6 +8,7 @@ extras: ``lvis`` (LVIS datasets/metrics), ``onnxruntime`` (ONNX inference),
 ``tests``. ``make install`` installs the exact CPU stack instead
 (requirements/constraints.txt, torch 2.13.0 CPU, mmcv 2.1.0 built with ops).
 """
+
 import os.path as osp
 from setuptools import find_packages, setup
 

@@ -1,5 +1,6 @@
 """What the benchmark suites share: the stamp and the results writer (one
 for every suite), model building, interleaved timing and peak memory."""
+
 import copy
 import datetime
 import json
@@ -30,10 +31,12 @@ GENERATED = ('benchmarks/results', 'benchmarks/README.md', 'README.md')
 def setup() -> None:
     """Register mmdet + mmblend modules (idempotent)."""
     from mmdet.utils import register_all_modules
+
     register_all_modules()
     from mmengine.logging import MMLogger
 
     import mmblend  # noqa: F401
+
     # quiet the per-parameter init messages of random-init models
     MMLogger.get_instance('mmengine', log_level='WARNING')
 
@@ -41,6 +44,7 @@ def setup() -> None:
 def mim_config(rel: str) -> str:
     """Path of one of mmdet's bundled (.mim) configs."""
     import mmdet
+
     return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', rel)
 
 
@@ -53,14 +57,25 @@ def git_commit() -> str:
     """``git describe --always`` of the repository, ``-dirty`` when a
     tracked file outside :data:`GENERATED` differs from it; ``unknown``
     outside a git checkout."""
+
     def git(*args):
-        return subprocess.run(['git', '-C', REPO_ROOT, *args],
-                              capture_output=True, text=True, check=True
-                              ).stdout.strip()
+        return subprocess.run(
+            ['git', '-C', REPO_ROOT, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
     try:
         commit = git('describe', '--always')
-        changed = git('status', '--porcelain', '--untracked-files=no',
-                      '--', '.', *(f':!{p}' for p in GENERATED))
+        changed = git(
+            'status',
+            '--porcelain',
+            '--untracked-files=no',
+            '--',
+            '.',
+            *(f':!{p}' for p in GENERATED),
+        )
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
     return commit + ('-dirty' if changed else '')
@@ -97,51 +112,76 @@ def is_loaded(stamp: dict) -> bool:
     """The load rule: the 1-minute load average before or after the run
     above :func:`load_limit` of its thread count."""
     limit = load_limit(stamp['threads'], stamp['machine']['cores'])
-    return max(stamp['load_average_before'][0],
-               stamp['load_average_after'][0]) > limit
+    return (
+        max(stamp['load_average_before'][0], stamp['load_average_after'][0])
+        > limit
+    )
 
 
-def start_stamp(suite: str, command: str, threads: int, device: str,
-                quick: bool, timed: bool) -> dict:
+def start_stamp(
+    suite: str,
+    command: str,
+    threads: int,
+    device: str,
+    quick: bool,
+    timed: bool,
+) -> dict:
     """What a result records about its run, taken before the run;
     :func:`finish_stamp` adds the end."""
     import mmcv
     import mmdet
     import mmengine
-    machine = dict(cpu=cpu_model(), cores=os.cpu_count(),
-                   platform=platform.platform())
+
+    machine = dict(
+        cpu=cpu_model(), cores=os.cpu_count(), platform=platform.platform()
+    )
     if device == 'cuda' and torch.cuda.is_available():
         machine['gpu'] = torch.cuda.get_device_name(0)
     return dict(
-        suite=suite, command=command, commit=git_commit(),
+        suite=suite,
+        command=command,
+        commit=git_commit(),
         date=datetime.datetime.now().isoformat(timespec='seconds'),
-        device=device, threads=threads, quick=quick, timed=timed,
+        device=device,
+        threads=threads,
+        quick=quick,
+        timed=timed,
         machine=machine,
-        versions=dict(python=platform.python_version(),
-                      torch=torch.__version__, mmcv=mmcv.__version__,
-                      mmengine=mmengine.__version__,
-                      mmdet=mmdet.__version__),
+        versions=dict(
+            python=platform.python_version(),
+            torch=torch.__version__,
+            mmcv=mmcv.__version__,
+            mmengine=mmengine.__version__,
+            mmdet=mmdet.__version__,
+        ),
         load_average_before=list(os.getloadavg()),
-        available_mib_before=available_mib())
+        available_mib_before=available_mib(),
+    )
 
 
 def finish_stamp(stamp: dict) -> dict:
     stamp.update(
         end=datetime.datetime.now().isoformat(timespec='seconds'),
         load_average_after=list(os.getloadavg()),
-        available_mib_after=available_mib())
-    stamp['load_limit'] = load_limit(stamp['threads'],
-                                     stamp['machine']['cores'])
+        available_mib_after=available_mib(),
+    )
+    stamp['load_limit'] = load_limit(
+        stamp['threads'], stamp['machine']['cores']
+    )
     stamp['loaded'] = is_loaded(stamp)
     return stamp
 
 
 # ---------------------------------------------------------------- writer --
-def result_name(suite: str, threads: int, device: str = 'cpu',
-                quick: bool = False) -> str:
+def result_name(
+    suite: str, threads: int, device: str = 'cpu', quick: bool = False
+) -> str:
     """``<suite>-t<threads>[-cuda][-quick]``: a suite's result file name."""
-    return (f'{suite}-t{threads}' + ('-cuda' if device == 'cuda' else '') +
-            ('-quick' if quick else ''))
+    return (
+        f'{suite}-t{threads}'
+        + ('-cuda' if device == 'cuda' else '')
+        + ('-quick' if quick else '')
+    )
 
 
 def write_result(out_dir: str, name: str, payload: dict) -> str:
@@ -161,28 +201,39 @@ def write_result(out_dir: str, name: str, payload: dict) -> str:
         json.dump(payload, f, indent=1, default=_json_default)
         f.write('\n')
     s = payload['stamp']
-    lines = [f'# {name}', '', f"`{s['command']}`", '',
-             f"- commit {s['commit']}, {s['date']}, {s['device']}, "
-             f"threads {s['threads']}, {s['machine']['cpu']} "
-             f"({s['machine']['cores']} cores)",
-             f"- load average before {_fmt_list(s['load_average_before'])},"
-             f" after {_fmt_list(s['load_average_after'])} (limit "
-             f"{s['load_limit']}): loaded {str(s['loaded']).lower()}",
-             '- ' + ', '.join(f'{k} {v}' for k, v in s['versions'].items())]
+    lines = [
+        f'# {name}',
+        '',
+        f"`{s['command']}`",
+        '',
+        f"- commit {s['commit']}, {s['date']}, {s['device']}, "
+        f"threads {s['threads']}, {s['machine']['cpu']} "
+        f"({s['machine']['cores']} cores)",
+        f"- load average before {_fmt_list(s['load_average_before'])},"
+        f" after {_fmt_list(s['load_average_after'])} (limit "
+        f"{s['load_limit']}): loaded {str(s['loaded']).lower()}",
+        '- ' + ', '.join(f'{k} {v}' for k, v in s['versions'].items()),
+    ]
     if s.get('note'):
         lines.append(f"- {s['note']}")
     lines += [f'- {n}' for n in payload.get('notes', ())]
     for title, t in payload.get('tables', {}).items():
-        lines += ['', f'## {title}', '', markdown_table(t['columns'],
-                                                        t['rows'])]
+        lines += [
+            '',
+            f'## {title}',
+            '',
+            markdown_table(t['columns'], t['rows']),
+        ]
     with open(osp.join(out_dir, f'{name}.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path
 
 
 def markdown_table(columns: Sequence, rows: Sequence[Sequence]) -> str:
-    lines = ['| ' + ' | '.join(map(str, columns)) + ' |',
-             '|' + ' --- |' * len(columns)]
+    lines = [
+        '| ' + ' | '.join(map(str, columns)) + ' |',
+        '|' + ' --- |' * len(columns),
+    ]
     lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in rows]
     return '\n'.join(lines)
 
@@ -227,8 +278,9 @@ def timeit(fn: Callable, device: str, reps: int = 1) -> float:
     return (time.perf_counter() - t0) / reps
 
 
-def interleaved(fns: Dict, device: str, rounds: int, warmup: int = 1,
-                reps: int = 1) -> Dict[str, List[float]]:
+def interleaved(
+    fns: Dict, device: str, rounds: int, warmup: int = 1, reps: int = 1
+) -> Dict[str, List[float]]:
     """Round-robin timing: each round runs every ``fn`` once (order rotated
     each round), so load changes of a shared machine hit all of them alike.
     Returns the per-round times (seconds)."""
@@ -246,6 +298,7 @@ def interleaved(fns: Dict, device: str, rounds: int, warmup: int = 1,
 
 def median(xs: Sequence[float]) -> float:
     import statistics
+
     return statistics.median(xs) if len(xs) else float('nan')
 
 
@@ -259,6 +312,7 @@ def gflops(fn: Callable) -> float:
     matmuls (``torch.utils.flop_counter``; RoIAlign, grid_sample and NMS
     are not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as fc:
         fn()
     return fc.get_total_flops() / 1e9
@@ -268,7 +322,8 @@ def gflops(fn: Callable) -> float:
 def current_rss_mb() -> float:
     try:
         with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
     except OSError:
         return float('nan')
 
@@ -284,6 +339,7 @@ class PeakRSS:
 
     def __enter__(self):
         import threading
+
         self.base = current_rss_mb()
         self.peak = self.base
         self._stop = threading.Event()
@@ -292,6 +348,7 @@ class PeakRSS:
             while not self._stop.is_set():
                 self.peak = max(self.peak, current_rss_mb())
                 self._stop.wait(self.interval)
+
         self._t = threading.Thread(target=sample, daemon=True)
         self._t.start()
         return self
@@ -324,20 +381,32 @@ def peak_memory_mib(fn: Callable, device: str) -> float:
     return m.delta
 
 
-def child_peak_mib(module: str, factory: str, args: Sequence, device: str,
-                   threads: int, timeout: float = 900) -> float:
+def child_peak_mib(
+    module: str,
+    factory: str,
+    args: Sequence,
+    device: str,
+    threads: int,
+    timeout: float = 900,
+) -> float:
     """:func:`peak_memory_mib` of ``suites.<module>.<factory>(*args)`` (a
     function returning the callable to measure) in a fresh process, so no
     earlier allocation of this one counts. NaN (with the child's stderr
     printed) on failure."""
-    code = (f'import sys; sys.path.insert(0, {BENCH_DIR!r}); import torch; '
-            f'torch.set_num_threads({threads}); import common; '
-            f'common.setup(); from suites.{module} import {factory}; '
-            f'print("PEAK_MB", common.peak_memory_mib({factory}'
-            f'(*{list(args)!r}), {device!r}))')
+    code = (
+        f'import sys; sys.path.insert(0, {BENCH_DIR!r}); import torch; '
+        f'torch.set_num_threads({threads}); import common; '
+        f'common.setup(); from suites.{module} import {factory}; '
+        f'print("PEAK_MB", common.peak_memory_mib({factory}'
+        f'(*{list(args)!r}), {device!r}))'
+    )
     try:
-        out = subprocess.run([sys.executable, '-c', code],
-                             capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(
+            [sys.executable, '-c', code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return float('nan')
     for line in out.stdout.splitlines()[::-1]:
@@ -350,6 +419,7 @@ def child_peak_mib(module: str, factory: str, args: Sequence, device: str,
 # ---------------------------------------------------------------- models --
 def build_model(cfg, device: str = 'cpu'):
     from mmdet.registry import MODELS
+
     model = MODELS.build(copy.deepcopy(cfg.model))
     model.init_weights()
     return model.to(device)
@@ -386,9 +456,17 @@ def force_dets(model_cfg, num: int = 100) -> None:
         tc.top_k = max(tc.get('top_k', 200), num)
 
 
-def fake_batch(model, batch: int, h: int, w: int, device: str,
-               with_gt: bool = False, num_gt: int = 5, seed: int = 0,
-               with_masks: bool = True):
+def fake_batch(
+    model,
+    batch: int,
+    h: int,
+    w: int,
+    device: str,
+    with_gt: bool = False,
+    num_gt: int = 5,
+    seed: int = 0,
+    with_masks: bool = True,
+):
     """A preprocessed ``(inputs, data_samples)`` batch of random images of
     size ``h x w`` (multiple of 32), optionally with random rectangle GT
     (boxes, labels and, with ``with_masks``, their masks)."""
@@ -396,6 +474,7 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
+
     g = torch.Generator().manual_seed(seed)
     rng = np.random.RandomState(seed)
     samples = []
@@ -403,9 +482,14 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
     for _ in range(batch):
         img = torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
         s = DetDataSample()
-        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                    batch_input_shape=(h, w), scale_factor=(1.0, 1.0),
-                    img_id=0)
+        meta = dict(
+            img_shape=(h, w),
+            ori_shape=(h, w),
+            pad_shape=(h, w),
+            batch_input_shape=(h, w),
+            scale_factor=(1.0, 1.0),
+            img_id=0,
+        )
         s.set_metainfo(meta)
         if with_gt:
             boxes, masks = [], np.zeros((num_gt, h, w), np.uint8)
@@ -415,7 +499,7 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
                 x1 = rng.randint(0, w - bw)
                 y1 = rng.randint(0, h - bh)
                 boxes.append([x1, y1, x1 + bw, y1 + bh])
-                masks[i, y1:y1 + bh, x1:x1 + bw] = 1
+                masks[i, y1 : y1 + bh, x1 : x1 + bw] = 1
             gt = InstanceData()
             gt.bboxes = torch.tensor(boxes, dtype=torch.float32)
             gt.labels = torch.from_numpy(rng.randint(0, 80, num_gt))
@@ -423,14 +507,17 @@ def fake_batch(model, batch: int, h: int, w: int, device: str,
                 gt.masks = BitmapMasks(masks, h, w)
             s.gt_instances = gt
             s.ignored_instances = InstanceData(
-                bboxes=torch.zeros((0, 4)), labels=torch.zeros((0, ),
-                                                               dtype=torch.long))
+                bboxes=torch.zeros((0, 4)),
+                labels=torch.zeros((0,), dtype=torch.long),
+            )
         samples.append(s)
         imgs.append(img)
     data = model.data_preprocessor(
-        dict(inputs=imgs, data_samples=samples), training=with_gt)
+        dict(inputs=imgs, data_samples=samples), training=with_gt
+    )
     return data['inputs'].to(device), [
-        d.to(device) for d in data['data_samples']]
+        d.to(device) for d in data['data_samples']
+    ]
 
 
 def predictor(model, h: int, w: int, device: str) -> Callable:
@@ -441,11 +528,13 @@ def predictor(model, h: int, w: int, device: str) -> Callable:
     def run():
         with torch.no_grad():
             return model(inputs, samples, mode='predict')
+
     return run
 
 
-def train_step(cfg, size: Sequence[int], batch: int, device: str,
-               with_masks: bool = True) -> Callable:
+def train_step(
+    cfg, size: Sequence[int], batch: int, device: str, with_masks: bool = True
+) -> Callable:
     """One training iteration of the model of ``cfg`` on a fixed
     :func:`fake_batch` of ``batch`` random ``size`` images with 5 random
     rectangle GT each (without masks for a detector: mmdet's detection
@@ -453,8 +542,15 @@ def train_step(cfg, size: Sequence[int], batch: int, device: str,
     forward with losses + backward + SGD step. Returns the step (a closure
     returning the loss; ``step.model`` is the model)."""
     model = build_model(cfg, device).train()
-    inputs, samples = fake_batch(model, batch, *size, device, with_gt=True,
-                                 num_gt=5, with_masks=with_masks)
+    inputs, samples = fake_batch(
+        model,
+        batch,
+        *size,
+        device,
+        with_gt=True,
+        num_gt=5,
+        with_masks=with_masks,
+    )
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
     def step():
@@ -466,5 +562,6 @@ def train_step(cfg, size: Sequence[int], batch: int, device: str,
         loss.backward()
         opt.step()
         return loss.item()
+
     step.model = model
     return step

@@ -14,10 +14,11 @@ its suite, at its thread count and setting, that holds its samples. Per
 round it computes the claim's value; the verdict compares the whole range
 of the rounds' values (min to max) with the target: **met** if every round
 meets it, **missed** if none does, else **inconclusive (within the
-spread)**. It is **inconclusive** without judging when the run is unstamped (commit
-unknown), loaded (timed suites), or has fewer than :data:`MIN_ROUNDS`
-rounds.
+spread)**. It is **inconclusive** without judging when the run is unstamped
+(commit unknown), loaded (timed suites), or has fewer than
+:data:`MIN_ROUNDS` rounds.
 """
+
 import argparse
 import glob
 import json
@@ -40,8 +41,9 @@ def load_results(results_dir: str = common.RESULTS_DIR) -> List[dict]:
     """Every result json under ``results_dir`` (and its subfolders), with
     its path relative to ``results_dir`` as ``file``."""
     out = []
-    for path in sorted(glob.glob(osp.join(results_dir, '**', '*.json'),
-                                 recursive=True)):
+    for path in sorted(
+        glob.glob(osp.join(results_dir, '**', '*.json'), recursive=True)
+    ):
         with open(path) as f:
             payload = json.load(f)
         if 'stamp' in payload:
@@ -54,16 +56,22 @@ def pick(claim: Claim, results: List[dict]) -> Optional[dict]:
     """The newest non-quick CPU result of the claim's suite, thread count
     and setting that holds its samples (and FLOPs where it divides by
     them)."""
+
     def fits(r):
         s = r['stamp']
-        return (s['suite'] == claim.suite and not s['quick'] and
-                s['device'] == 'cpu' and
-                claim.threads in (None, s['threads']) and
-                all(r['args'].get(k) == v
-                    for k, v in claim.setting.items()) and
-                {claim.num, claim.den} <= set(r['samples']) and
-                (claim.kind != 'ratio/flops' or
-                 set(claim.flops) <= set(r.get('values', {}))))
+        return (
+            s['suite'] == claim.suite
+            and not s['quick']
+            and s['device'] == 'cpu'
+            and claim.threads in (None, s['threads'])
+            and all(r['args'].get(k) == v for k, v in claim.setting.items())
+            and {claim.num, claim.den} <= set(r['samples'])
+            and (
+                claim.kind != 'ratio/flops'
+                or set(claim.flops) <= set(r.get('values', {}))
+            )
+        )
+
     fitting = [r for r in results if fits(r)]
     return max(fitting, key=lambda r: r['stamp']['date'], default=None)
 
@@ -72,8 +80,10 @@ def round_values(claim: Claim, result: dict) -> List[float]:
     """The claim's value in each round of ``result``."""
     a, b = result['samples'][claim.num], result['samples'][claim.den]
     if len(a) != len(b):
-        raise ValueError(f"{result['file']}: {claim.num} and {claim.den} "
-                         'have different numbers of rounds')
+        raise ValueError(
+            f"{result['file']}: {claim.num} and {claim.den} "
+            'have different numbers of rounds'
+        )
     if claim.kind == 'difference':
         return [x - y for x, y in zip(a, b)]
     scale = 1.0
@@ -83,9 +93,12 @@ def round_values(claim: Claim, result: dict) -> List[float]:
     return [x / y / scale for x, y in zip(a, b)]
 
 
-OPS = {'<=': lambda v, t: v <= t, '<': lambda v, t: v < t,
-       '>=': lambda v, t: v >= t,
-       'within': lambda v, t: t[0] <= v <= t[1]}
+OPS = {
+    '<=': lambda v, t: v <= t,
+    '<': lambda v, t: v < t,
+    '>=': lambda v, t: v >= t,
+    'within': lambda v, t: t[0] <= v <= t[1],
+}
 
 
 def side(lo: float, hi: float, op: str, target) -> Optional[str]:
@@ -119,9 +132,16 @@ def judge(claim: Claim, results: List[dict]) -> dict:
     verdict = None if reasons else side(lo, hi, claim.op, claim.target)
     if verdict is None:
         verdict = 'inconclusive ({})'.format(
-            ', '.join(reasons) or 'within the spread')
-    return dict(result=result, values=values, lo=lo, hi=hi,
-                measured=statistics.median(values), verdict=verdict)
+            ', '.join(reasons) or 'within the spread'
+        )
+    return dict(
+        result=result,
+        values=values,
+        lo=lo,
+        hi=hi,
+        measured=statistics.median(values),
+        verdict=verdict,
+    )
 
 
 # ------------------------------------------------------------ formatting --
@@ -141,16 +161,20 @@ def fmt_range(claim: Claim, judged: dict) -> str:
     n = len(judged['values'])
     if n == 1:
         return '1 round'
-    return (f"{fmt_value(claim, judged['lo'])} to "
-            f"{fmt_value(claim, judged['hi'])}, {n} rounds")
+    return (
+        f"{fmt_value(claim, judged['lo'])} to "
+        f"{fmt_value(claim, judged['hi'])}, {n} rounds"
+    )
 
 
 def fmt_target(claim: Claim) -> str:
     if claim.op == 'within':
         return '{}x to {}x'.format(*claim.target)
-    return f'{claim.op} ' + (f'{100 * claim.target:g} AP'
-                             if claim.kind == 'difference' else
-                             f'{claim.target:g}x')
+    return f'{claim.op} ' + (
+        f'{100 * claim.target:g} AP'
+        if claim.kind == 'difference'
+        else f'{claim.target:g}x'
+    )
 
 
 def fmt_flops(claim: Claim, result: Optional[dict]) -> str:
@@ -163,12 +187,14 @@ def fmt_flops(claim: Claim, result: Optional[dict]) -> str:
 def run_line(result: dict) -> str:
     s = result['stamp']
     md = osp.splitext(result['file'])[0] + '.md'
-    line = (f"[`{result['file']}`](results/{md}): commit {s['commit']}, "
-            f"{s['date'][:10]}, {s['threads']} thread"
-            f"{'s' * (s['threads'] != 1)}, "
-            f"{s['machine']['cpu']} ({s['machine']['cores']} cores), load "
-            f"average {s['load_average_before'][0]:.2f} -> "
-            f"{s['load_average_after'][0]:.2f} (limit {s['load_limit']:g})")
+    line = (
+        f"[`{result['file']}`](results/{md}): commit {s['commit']}, "
+        f"{s['date'][:10]}, {s['threads']} thread"
+        f"{'s' * (s['threads'] != 1)}, "
+        f"{s['machine']['cpu']} ({s['machine']['cores']} cores), load "
+        f"average {s['load_average_before'][0]:.2f} -> "
+        f"{s['load_average_after'][0]:.2f} (limit {s['load_limit']:g})"
+    )
     if s.get('note'):
         line += f"; {s['note']}"
     return line + '.'
@@ -183,12 +209,37 @@ def suite_block(suite: str, results: List[dict]) -> str:
         r = j['result']
         if r is not None and r not in used:
             used.append(r)
-        cells = ['', '', ''] if r is None else [
-            fmt_value(c, j['measured']), fmt_range(c, j), fmt_flops(c, r)]
-        rows.append([f'{c.what} (`{c.id}`)', *cells, fmt_target(c),
-                     f"**{j['verdict']}**"])
-    lines = [common.markdown_table(['claim', 'median', 'range over rounds',
-                             'FLOPs', 'target', 'verdict'], rows), '']
+        cells = (
+            ['', '', '']
+            if r is None
+            else [
+                fmt_value(c, j['measured']),
+                fmt_range(c, j),
+                fmt_flops(c, r),
+            ]
+        )
+        rows.append(
+            [
+                f'{c.what} (`{c.id}`)',
+                *cells,
+                fmt_target(c),
+                f"**{j['verdict']}**",
+            ]
+        )
+    lines = [
+        common.markdown_table(
+            [
+                'claim',
+                'median',
+                'range over rounds',
+                'FLOPs',
+                'target',
+                'verdict',
+            ],
+            rows,
+        ),
+        '',
+    ]
     return '\n'.join(lines + [f'Run: {run_line(r)}' for r in used])
 
 
@@ -197,28 +248,42 @@ def headline_block(results: List[dict]) -> str:
     for c in CLAIMS:
         if c.headline:
             j = judge(c, results)
-            measured = '' if j['result'] is None else (
-                f"{fmt_value(c, j['measured'])} ({fmt_range(c, j)})")
+            measured = (
+                ''
+                if j['result'] is None
+                else (f"{fmt_value(c, j['measured'])} ({fmt_range(c, j)})")
+            )
             rows.append([c.what, measured, fmt_target(c), j['verdict']])
-    return '\n'.join([
-        common.markdown_table(['claim', 'measured: median (range)', 'target',
-                        'verdict'], rows),
-        '', 'Generated by `python benchmarks/report.py` from '
-        '`benchmarks/results/`; the runs and the method are in '
-        '[benchmarks/README.md](benchmarks/README.md).'])
+    return '\n'.join(
+        [
+            common.markdown_table(
+                ['claim', 'measured: median (range)', 'target', 'verdict'],
+                rows,
+            ),
+            '',
+            'Generated by `python benchmarks/report.py` from '
+            '`benchmarks/results/`; the runs and the method are in '
+            '[benchmarks/README.md](benchmarks/README.md).',
+        ]
+    )
 
 
 def blocks(results: List[dict]) -> Dict[str, Dict[str, str]]:
     """Document path -> {block name: generated text}."""
     suites = list(dict.fromkeys(c.suite for c in CLAIMS))
-    return {BENCH_README: {s: suite_block(s, results) for s in suites},
-            README: {'headline': headline_block(results)}}
+    return {
+        BENCH_README: {s: suite_block(s, results) for s in suites},
+        README: {'headline': headline_block(results)},
+    }
 
 
 # ------------------------------------------------------------- documents --
 def _pattern(name: str):
-    return re.compile(rf'(<!-- bench:{re.escape(name)} -->\n)(.*?)'
-                      rf'(<!-- /bench:{re.escape(name)} -->)', re.S)
+    return re.compile(
+        rf'(<!-- bench:{re.escape(name)} -->\n)(.*?)'
+        rf'(<!-- /bench:{re.escape(name)} -->)',
+        re.S,
+    )
 
 
 def find_block(text: str, name: str) -> Optional[str]:
@@ -230,7 +295,8 @@ def replace_block(text: str, name: str, content: str) -> str:
     if find_block(text, name) is None:
         raise KeyError(name)
     return _pattern(name).sub(
-        lambda m: m.group(1) + content + '\n' + m.group(3), text)
+        lambda m: m.group(1) + content + '\n' + m.group(3), text
+    )
 
 
 def stale(generated: Dict[str, Dict[str, str]]) -> List[str]:
@@ -240,9 +306,11 @@ def stale(generated: Dict[str, Dict[str, str]]) -> List[str]:
     for path, named in generated.items():
         with open(path) as f:
             text = f.read()
-        out += [f'{osp.relpath(path, common.REPO_ROOT)}: {name}'
-                for name, content in named.items()
-                if find_block(text, name) != content + '\n']
+        out += [
+            f'{osp.relpath(path, common.REPO_ROOT)}: {name}'
+            for name, content in named.items()
+            if find_block(text, name) != content + '\n'
+        ]
     return out
 
 
@@ -254,10 +322,12 @@ def write(generated: Dict[str, Dict[str, str]]) -> None:
             try:
                 text = replace_block(text, name, content)
             except KeyError:
-                print(f'{osp.relpath(path, common.REPO_ROOT)} has no block '
-                      f'{name}: add the two lines "<!-- bench:{name} -->" '
-                      f'and "<!-- /bench:{name} -->" where it goes',
-                      file=sys.stderr)
+                print(
+                    f'{osp.relpath(path, common.REPO_ROOT)} has no block '
+                    f'{name}: add the two lines "<!-- bench:{name} -->" '
+                    f'and "<!-- /bench:{name} -->" where it goes',
+                    file=sys.stderr,
+                )
         with open(path, 'w') as f:
             f.write(text)
 
@@ -265,8 +335,11 @@ def write(generated: Dict[str, Dict[str, str]]) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--results', default=common.RESULTS_DIR)
-    ap.add_argument('--check', action='store_true',
-                    help='write nothing; exit 1 if a block is stale')
+    ap.add_argument(
+        '--check',
+        action='store_true',
+        help='write nothing; exit 1 if a block is stale',
+    )
     args = ap.parse_args(argv)
     generated = blocks(load_results(args.results))
     if args.check:

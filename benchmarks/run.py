@@ -10,6 +10,7 @@ Writes ``<out>/<suite>-t<N>[-cuda][-quick].json`` (stamp, arguments,
 tables, per-round samples) and a ``.md`` of its tables; then
 ``python benchmarks/report.py`` turns the results into verdicts.
 """
+
 import argparse
 import json
 import os.path as osp
@@ -23,23 +24,37 @@ import suites  # noqa: E402
 
 def parser(suite=None, add_help=True) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog='benchmarks/run.py', add_help=add_help,
-        description=(suite.__doc__ if suite else __doc__).split('\n')[0])
+        prog='benchmarks/run.py',
+        add_help=add_help,
+        description=(suite.__doc__ if suite else __doc__).split('\n')[0],
+    )
     ap.add_argument('suite', nargs='?', choices=suites.NAMES)
-    ap.add_argument('--list', action='store_true',
-                    help='list the suites and exit')
-    ap.add_argument('--quick', action='store_true',
-                    help='tiny sizes, 1 round: a smoke test, never judged')
-    ap.add_argument('--threads', type=int, default=1,
-                    help='torch threads (default 1)')
-    ap.add_argument('--rounds', type=int, default=None,
-                    help='timed rounds (accuracy: seeds); default: the '
-                    "suite's ROUNDS")
+    ap.add_argument(
+        '--list', action='store_true', help='list the suites and exit'
+    )
+    ap.add_argument(
+        '--quick',
+        action='store_true',
+        help='tiny sizes, 1 round: a smoke test, never judged',
+    )
+    ap.add_argument(
+        '--threads', type=int, default=1, help='torch threads (default 1)'
+    )
+    ap.add_argument(
+        '--rounds',
+        type=int,
+        default=None,
+        help='timed rounds (accuracy: seeds); default: the suite\'s ROUNDS',
+    )
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     ap.add_argument('--out', default=common.RESULTS_DIR)
-    ap.add_argument('--merge', nargs='+', metavar='JSON',
-                    help='no run: one result from the results of earlier '
-                    'runs (suites with a merge function: accuracy)')
+    ap.add_argument(
+        '--merge',
+        nargs='+',
+        metavar='JSON',
+        help='no run: one result from the results of earlier '
+        'runs (suites with a merge function: accuracy)',
+    )
     if suite is not None:
         suite.add_arguments(ap)
     return ap
@@ -70,23 +85,33 @@ def main(argv=None) -> dict:
         payload = suite.merge(runs)
         payload['stamp'] = dict(payload['stamp'], command=command)
         s = payload['stamp']
-        name = common.result_name(args.suite, s['threads'], s['device'],
-                                  s['quick'])
+        name = common.result_name(
+            args.suite, s['threads'], s['device'], s['quick']
+        )
     else:
         import torch
+
         torch.set_num_threads(args.threads)
         if args.quick:
             args.rounds = 1
         elif args.rounds is None:
             args.rounds = suite.ROUNDS
-        stamp = common.start_stamp(args.suite, command, args.threads,
-                                   args.device, args.quick, suite.TIMED)
+        stamp = common.start_stamp(
+            args.suite,
+            command,
+            args.threads,
+            args.device,
+            args.quick,
+            suite.TIMED,
+        )
         common.setup()
         payload = suite.run(args)
-        payload = dict(stamp=common.finish_stamp(stamp), args=vars(args),
-                       **payload)
-        name = common.result_name(args.suite, args.threads, args.device,
-                                  args.quick)
+        payload = dict(
+            stamp=common.finish_stamp(stamp), args=vars(args), **payload
+        )
+        name = common.result_name(
+            args.suite, args.threads, args.device, args.quick
+        )
     payload['path'] = common.write_result(args.out, name, payload)
     print('wrote', payload['path'])
     return payload

@@ -1,7 +1,12 @@
-# BlendMask R-101, 3x, multi-scale training (paper Table 8).
-_base_ = './blendmask_r50_3x.py'
-model = dict(
-    backbone=dict(
-        depth=101,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='torchvision://resnet101')))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r101_fpn_ms-3x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/blendmask_r101_3x.py is renamed to '
+    'configs/blendmask_r101_fpn_ms-3x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

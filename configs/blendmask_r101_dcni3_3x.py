@@ -1,13 +1,12 @@
-# BlendMask R-101 + deformable convs with interval 3 (paper Table 8,
-# "+deform convs (interval = 3)"; the model of Table 11): modulated DCN
-# (DCNv2, mmcv ModulatedDeformConv2dPack) as conv2 of blocks 0, 3, 6, ... of
-# each of res3-res5 (AdelaiDet DEFORM_ON_PER_STAGE [F, T, T, T],
-# DEFORM_MODULATED, DEFORM_INTERVAL 3). 3x schedule as requested; AdelaiDet
-# trains its released dcni3 model 5x (configs/adelaidet_zoo/).
-_base_ = './blendmask_r101_3x.py'
-model = dict(
-    backbone=dict(
-        type='ResNetDCNInterval',
-        dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
-        stage_with_dcn=(False, True, True, True),
-        dcn_interval=3))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r101-dcni3_fpn_ms-3x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/blendmask_r101_dcni3_3x.py is renamed to '
+    'configs/blendmask_r101-dcni3_fpn_ms-3x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

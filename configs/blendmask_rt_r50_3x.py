@@ -1,59 +1,12 @@
-# BlendMask-RT R-50, 3x (paper Table 9, real-time setting):
-# * FCOS head on P3-P6 (P7 removed: FPN num_outs=4), ONE tower of 3 convs
-#   shared by classification and box regression;
-# * Proto-FPN bottom module, width 128: a 3x3 conv per input P3/P4/P5, sum
-#   at stride 8, 2 convs, x2 upsampling, 1 conv -> 4 conv layers, bases at
-#   stride 4 (AdelaiDet 550_R_50_3x: BASIS_MODULE.NUM_CONVS 2);
-# * shorter side sampled from {440, 462, ..., 550} for training, 550 at test
-#   (longer side <= 916, as AdelaiDet's Base-550.yaml);
-# * 270k iterations, steps 180k/240k, batch 16.
-_base_ = ['./blendmask_r50_3x.py', './_base_/basis/protonet_basis.py']
-model = dict(
-    neck=dict(num_outs=4),
-    bbox_head=dict(
-        share_tower=True,
-        stacked_convs=3,
-        strides=[8, 16, 32, 64],
-        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 1e8))),
-    mask_head=dict(basis=dict(_base_.protonet_basis, _delete_=True)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask-rt_r50_fpn_ms-550-3x_coco.py'
 
-img_scale = (916, 550)
-train_scales = [(916, s) for s in (440, 462, 484, 506, 528, 550)]
-train_pipeline = [
-    dict(type='LoadCheckedImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-         poly2mask=False),
-    dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-         poly2mask=False),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor'))
-]
-# --tta: the test scale 550 and 1.25x it, each as is and flipped.
-tta_scales = [img_scale, (1145, 688)]
-tta_pipeline = [
-    test_pipeline[0],
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='Resize', scale=s, keep_ratio=True)
-             for s in tta_scales],
-            [dict(type='RandomFlip', prob=1.),
-             dict(type='RandomFlip', prob=0.)],
-            [dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-                  poly2mask=False)],
-            [dict(type='PackDetInputs',
-                  meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                             'scale_factor', 'flip', 'flip_direction'))],
-        ])
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/blendmask_rt_r50_3x.py is renamed to '
+    'configs/blendmask-rt_r50_fpn_ms-550-3x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

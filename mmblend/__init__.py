@@ -11,6 +11,7 @@ checkpoint scheme ``efficientnet-lite://`` in mmengine's
 mmblend at import time; the complete list is docs/side_effects.md (checked
 by ``tests/compat/test_import_side_effects.py``).
 """
+
 from . import compat
 from .version import __version__
 

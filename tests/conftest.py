@@ -1,5 +1,6 @@
 """Test-wide set-up: mmdet's registries with mmdet as the default scope (as
 mmdet's own tools do) and mmblend's modules registered."""
+
 import faulthandler
 import os
 
@@ -30,6 +31,7 @@ def runner_info():
     and run models outside a runner (``pytestmark =
     pytest.mark.usefixtures('runner_info')``)."""
     from mmengine.logging import MessageHub
+
     hub = MessageHub.get_current_instance()
     hub.update_info('epoch', 0)
     hub.update_info('iter', 0)

@@ -2,6 +2,7 @@
 (tests/models/detectors/test_mixing_sweep.py, test_mixing_configs.py):
 the same architecture at tiny widths, no pretrained weights (imported by
 plain name: tests/ is on sys.path through its conftest.py)."""
+
 import copy
 import os.path as osp
 
@@ -45,10 +46,14 @@ def shrink_neck(neck: dict, in_channels) -> dict:
     """``neck`` on inputs of ``in_channels`` with ``WIDTH`` outputs."""
     neck = dict(neck, out_channels=WIDTH)
     if neck['type'] == 'DilatedEncoder':  # YOLOF: the last level only
-        neck.update(in_channels=in_channels[-1], block_mid_channels=8,
-                    num_residual_blocks=1, block_dilations=[2])
+        neck.update(
+            in_channels=in_channels[-1],
+            block_mid_channels=8,
+            num_residual_blocks=1,
+            block_dilations=[2],
+        )
     else:
-        neck['in_channels'] = list(in_channels[-len(neck['in_channels']):])
+        neck['in_channels'] = list(in_channels[-len(neck['in_channels']) :])
     if 'num_csp_blocks' in neck:
         neck['num_csp_blocks'] = 1
     return neck
@@ -79,11 +84,20 @@ def tiny_mask_head(in_indices=(0, 2), **basis) -> dict:
     the detector (taken from the neck) unless given in ``basis``."""
     return dict(
         type='BlendMaskMaskHead',
-        basis=dict(type='DeepLabV3PlusBasis', in_indices=in_indices,
-                   out_stride=8, channels=WIDTH, low_level_channels=8,
-                   num_bases=4, num_classes=80, sem_in_index=0,
-                   sem_channels=WIDTH,
-                   norm_cfg=dict(type='GN', num_groups=4,
-                                 requires_grad=True), **basis),
-        blender=dict(type='Blender', num_bases=4, attn_size=7,
-                     bottom_resolution=14))
+        basis=dict(
+            type='DeepLabV3PlusBasis',
+            in_indices=in_indices,
+            out_stride=8,
+            channels=WIDTH,
+            low_level_channels=8,
+            num_bases=4,
+            num_classes=80,
+            sem_in_index=0,
+            sem_channels=WIDTH,
+            norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+            **basis,
+        ),
+        blender=dict(
+            type='Blender', num_bases=4, attn_size=7, bottom_resolution=14
+        ),
+    )

@@ -2,6 +2,7 @@
 test modules that are not importable by name (tools/ and tests/ are not
 packages). Imported by plain name: tests/ is on sys.path through its
 conftest.py."""
+
 import importlib.util
 import os.path as osp
 import sys
@@ -16,7 +17,8 @@ def load_module(path: str, name: str, register: bool = False) -> ModuleType:
     ``sys.modules`` first, as a multiprocessing pool that pickles its
     functions needs."""
     spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO, str(path)))
+        name, osp.join(REPO, str(path))
+    )
     module = importlib.util.module_from_spec(spec)
     if register:
         sys.modules[name] = module

@@ -1,6 +1,7 @@
 """Every relative link of the README and of the documentation pages points
 to a file that exists and, with ``#anchor``, to a heading of that page (as
 GitHub names headings)."""
+
 import glob
 import os.path as osp
 import re
@@ -10,10 +11,9 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DOCS = sorted(
-    ['README.md', 'configs/README.md', 'benchmarks/README.md'] + [
-        osp.relpath(p, REPO)
-        for p in glob.glob(osp.join(REPO, 'docs', '*.md'))
-    ])
+    ['README.md', 'configs/README.md', 'benchmarks/README.md']
+    + [osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'docs', '*.md'))]
+)
 FENCE = re.compile(r'^```.*?^```', re.S | re.M)
 CODE = re.compile(r'`[^`\n]*`')
 LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)')
@@ -50,14 +50,16 @@ def broken_links(doc: str, repo: str = REPO) -> List[Tuple[str, str]]:
             continue
         path, _, anchor = target.partition('#')
         full = osp.normpath(
-            osp.join(repo, osp.dirname(doc), path) if path else
-            osp.join(repo, doc))
+            osp.join(repo, osp.dirname(doc), path)
+            if path
+            else osp.join(repo, doc)
+        )
         if not osp.exists(full):
             bad.append((target, f'{osp.relpath(full, repo)} does not exist'))
-        elif anchor and full.endswith('.md') and \
-                anchor not in anchors(full):
-            bad.append((target, f'no heading #{anchor} in '
-                        f'{osp.relpath(full, repo)}'))
+        elif anchor and full.endswith('.md') and anchor not in anchors(full):
+            bad.append(
+                (target, f'no heading #{anchor} in {osp.relpath(full, repo)}')
+            )
     return bad
 
 
@@ -72,8 +74,10 @@ def test_a_broken_link_is_found(tmp_path):
     (tmp_path / 'README.md').write_text(
         '[ok](docs/a.md) [ok](docs/a.md#two-x) [web](https://x.org/y.md)\n'
         '`[code](missing.md)` [gone](docs/b.md) [bad](docs/a.md#three)\n'
-        '```\n[in a block](missing.md)\n```\n')
+        '```\n[in a block](missing.md)\n```\n'
+    )
     assert broken_links('README.md', str(tmp_path)) == [
         ('docs/b.md', 'docs/b.md does not exist'),
-        ('docs/a.md#three', 'no heading #three in docs/a.md')]
+        ('docs/a.md#three', 'no heading #three in docs/a.md'),
+    ]
     assert anchors(str(tmp_path / 'docs' / 'a.md')) == {'a-page', 'two-x'}

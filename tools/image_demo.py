@@ -1,7 +1,8 @@
 """Run a trained BlendMask on images and save pictures with masks.
 
-    python tools/image_demo.py demo/data/coco128-seg/images/train2017/000000000009.jpg \
-        work_dirs/demo/blendmask_r18_coco128_demo.py \
+    python tools/image_demo.py \
+        demo/data/coco128-seg/images/train2017/000000000009.jpg \
+        work_dirs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py \
         --weights work_dirs/demo/iter_1200.pth --out-dir outputs
 
 Writes ``OUT_DIR/vis/<image>`` (the picture) and ``OUT_DIR/preds/<image>.json``
@@ -11,6 +12,7 @@ not a decodable image, or a checkpoint that leaves tensors of the model
 unloaded (trained with another config; ``--allow-partial-checkpoint`` runs
 anyway).
 """
+
 import argparse
 import os
 import os.path as osp
@@ -48,11 +50,16 @@ def list_images(inputs: str) -> list:
     one of DetInferencer's extensions); exits with a message when there is
     none or one cannot be decoded."""
     if osp.isdir(inputs):
-        files = sorted(osp.join(inputs, f) for f in os.listdir(inputs)
-                       if f.lower().endswith(IMG_EXTENSIONS))
+        files = sorted(
+            osp.join(inputs, f)
+            for f in os.listdir(inputs)
+            if f.lower().endswith(IMG_EXTENSIONS)
+        )
         if not files:
-            sys.exit(f'error: no image ({", ".join(IMG_EXTENSIONS)}) in '
-                     f'folder {inputs!r}')
+            sys.exit(
+                f'error: no image ({", ".join(IMG_EXTENSIONS)}) in '
+                f'folder {inputs!r}'
+            )
     else:
         files = [inputs]
     for path in files:
@@ -65,21 +72,31 @@ def list_images(inputs: str) -> list:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    for path, what in ((args.config, 'config'), (args.weights, 'checkpoint'),
-                       (args.inputs, 'input')):
+    for path, what in (
+        (args.config, 'config'),
+        (args.weights, 'checkpoint'),
+        (args.inputs, 'input'),
+    ):
         if not osp.exists(path):
             sys.exit(f'error: {what} {path!r} not found')
     images = list_images(args.inputs)
     inferencer = DetInferencer(
-        model=args.config, weights=args.weights, device=args.device)
-    check_or_exit(inferencer.model, args.weights,
-                  args.allow_partial_checkpoint)
+        model=args.config, weights=args.weights, device=args.device
+    )
+    check_or_exit(
+        inferencer.model, args.weights, args.allow_partial_checkpoint
+    )
     results = inferencer(
-        images, out_dir=args.out_dir, no_save_pred=False,
-        pred_score_thr=args.pred_score_thr)
-    print(f'{len(images)} image(s): results written to '
-          f'{osp.join(args.out_dir, "vis")} and '
-          f'{osp.join(args.out_dir, "preds")}')
+        images,
+        out_dir=args.out_dir,
+        no_save_pred=False,
+        pred_score_thr=args.pred_score_thr,
+    )
+    print(
+        f'{len(images)} image(s): results written to '
+        f'{osp.join(args.out_dir, "vis")} and '
+        f'{osp.join(args.out_dir, "preds")}'
+    )
     return results
 
 

@@ -12,6 +12,7 @@ empty prediction, counted as ``data/bad_images``;
 :func:`mmblend.engine.cli.load_config`), and a checkpoint that leaves
 tensors of the model unloaded (trained with another config) is refused
 (``--allow-partial-checkpoint`` tests anyway)."""
+
 import argparse
 import os.path as osp
 import sys
@@ -44,25 +45,31 @@ from mmblend.engine.cli import (  # noqa: E402
 # TODO: support fuse_conv_bn and format_only
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='MMDet test (and eval) a model')
+        description='MMDet test (and eval) a model'
+    )
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--work-dir',
-        help='the directory to save the file containing evaluation metrics')
+        help='the directory to save the file containing evaluation metrics',
+    )
     parser.add_argument(
         '--out',
         type=str,
-        help='dump predictions to a pickle file for offline evaluation')
+        help='dump predictions to a pickle file for offline evaluation',
+    )
     parser.add_argument(
-        '--show', action='store_true', help='show prediction results')
+        '--show', action='store_true', help='show prediction results'
+    )
     parser.add_argument(
         '--show-dir',
         help='directory where painted images will be saved. '
         'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir')
+        'to the work_dir/timestamp/show_dir',
+    )
     parser.add_argument(
-        '--wait-time', type=float, default=2, help='the interval of show (s)')
+        '--wait-time', type=float, default=2, help='the interval of show (s)'
+    )
     add_launcher_args(parser)
     parser.add_argument('--tta', action='store_true')
     add_allow_partial_arg(parser)
@@ -82,18 +89,23 @@ def main():
         cfg = trigger_visualization_hook(cfg, args)
 
     if args.tta:
-
         if 'tta_model' not in cfg:
-            warnings.warn('Cannot find ``tta_model`` in config, '
-                          'we will set it as default.')
+            warnings.warn(
+                'Cannot find ``tta_model`` in config, '
+                'we will set it as default.'
+            )
             # mmdet's DetTTAModel refuses masks; ours merges them
             cfg.tta_model = dict(
                 type='DetTTAModelWithMasks',
                 tta_cfg=dict(
-                    nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+                    nms=dict(type='nms', iou_threshold=0.5), max_per_img=100
+                ),
+            )
         if 'tta_pipeline' not in cfg:
-            warnings.warn('Cannot find ``tta_pipeline`` in config, '
-                          'we will set it as default.')
+            warnings.warn(
+                'Cannot find ``tta_pipeline`` in config, '
+                'we will set it as default.'
+            )
             test_data_cfg = cfg.test_dataloader.dataset
             while 'dataset' in test_data_cfg:
                 test_data_cfg = test_data_cfg['dataset']
@@ -102,17 +114,25 @@ def main():
                 type='TestTimeAug',
                 transforms=[
                     [
-                        dict(type='RandomFlip', prob=1.),
-                        dict(type='RandomFlip', prob=0.)
+                        dict(type='RandomFlip', prob=1.0),
+                        dict(type='RandomFlip', prob=0.0),
                     ],
                     [
                         dict(
                             type='PackDetInputs',
-                            meta_keys=('img_id', 'img_path', 'ori_shape',
-                                       'img_shape', 'scale_factor', 'flip',
-                                       'flip_direction'))
+                            meta_keys=(
+                                'img_id',
+                                'img_path',
+                                'ori_shape',
+                                'img_shape',
+                                'scale_factor',
+                                'flip',
+                                'flip_direction',
+                            ),
+                        )
                     ],
-                ])
+                ],
+            )
             cfg.tta_pipeline[-1] = flip_tta
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
@@ -120,15 +140,16 @@ def main():
     # build the runner from config (gloo + CPUAwareDDP on a CPU-only
     # multi-process run, see mmblend.engine.dist)
     runner = build_runner(cfg, RUNNERS)
-    check_or_exit(runner.model, args.checkpoint,
-                  args.allow_partial_checkpoint)
+    check_or_exit(runner.model, args.checkpoint, args.allow_partial_checkpoint)
 
     # add `DumpResults` dummy metric
     if args.out is not None:
-        assert args.out.endswith(('.pkl', '.pickle')), \
+        assert args.out.endswith(('.pkl', '.pickle')), (
             'The dump file must be a pkl file.'
+        )
         runner.test_evaluator.metrics.append(
-            DumpDetResults(out_file_path=args.out))
+            DumpDetResults(out_file_path=args.out)
+        )
 
     # start testing
     runner.test()

@@ -19,6 +19,7 @@ Differences from mmdet's script, all only when they matter:
   newest complete checkpoint instead of ``resume('')``
   (:func:`mmblend.engine.cli.apply_resume`).
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -44,7 +45,8 @@ from mmblend.engine.dist import accelerator_available  # noqa: E402
 AMP_CPU_MESSAGE = (
     '--amp needs a CUDA device; none is available here '
     '(torch.cuda.is_available() is False). mmengine\'s AmpOptimWrapper only '
-    'supports CUDA/NPU/MLU/MUSA devices. Run without --amp on CPU.')
+    'supports CUDA/NPU/MLU/MUSA devices. Run without --amp on CPU.'
+)
 
 
 def parse_args():
@@ -55,11 +57,13 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='enable automatic-mixed-precision training',
+    )
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
-        help='enable automatically scaling LR.')
+        help='enable automatically scaling LR.',
+    )
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -67,7 +71,8 @@ def parse_args():
         const='auto',
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
-        'in the work directory.')
+        'in the work directory.',
+    )
     add_launcher_args(parser)
     args = parse_args_with_local_rank(parser)
 
@@ -95,15 +100,19 @@ def main():
 
     # enable automatically scaling LR
     if args.auto_scale_lr:
-        if 'auto_scale_lr' in cfg and \
-                'enable' in cfg.auto_scale_lr and \
-                'base_batch_size' in cfg.auto_scale_lr:
+        if (
+            'auto_scale_lr' in cfg
+            and 'enable' in cfg.auto_scale_lr
+            and 'base_batch_size' in cfg.auto_scale_lr
+        ):
             cfg.auto_scale_lr.enable = True
         else:
-            raise RuntimeError('Can not find "auto_scale_lr" or '
-                               '"auto_scale_lr.enable" or '
-                               '"auto_scale_lr.base_batch_size" in your'
-                               ' configuration file.')
+            raise RuntimeError(
+                'Can not find "auto_scale_lr" or '
+                '"auto_scale_lr.enable" or '
+                '"auto_scale_lr.base_batch_size" in your'
+                ' configuration file.'
+            )
 
     # resume is determined in this priority: resume from > auto_resume;
     # auto: last_checkpoint, or the newest complete checkpoint when it is

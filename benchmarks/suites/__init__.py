@@ -15,15 +15,28 @@ A suite module has
 Registering a suite: the module, its name in :data:`NAMES`, its claims in
 ``claims.py`` and a ``--quick`` test in ``tests/benchmarks/``.
 """
+
 import importlib
 from types import ModuleType
 
-NAMES = ('blender', 'inference', 'train', 'mixing', 'rtmdet', 'dino', 'onnx',
-         'accuracy', 'keypoints', 'keypoints_latency')
+NAMES = (
+    'blender',
+    'inference',
+    'train',
+    'mixing',
+    'rtmdet',
+    'dino',
+    'onnx',
+    'accuracy',
+    'keypoints',
+    'keypoints_latency',
+)
 
 
 def load(name: str) -> ModuleType:
     if name not in NAMES:
-        raise KeyError(f'unknown suite {name!r}; the suites are '
-                       f"{', '.join(NAMES)} (benchmarks/suites/__init__.py)")
+        raise KeyError(
+            f'unknown suite {name!r}; the suites are '
+            f"{', '.join(NAMES)} (benchmarks/suites/__init__.py)"
+        )
     return importlib.import_module(f'suites.{name}')

@@ -7,18 +7,19 @@ ATSS, Mask R-CNN + blender mask head), fine-tuned on coco128-seg (88 train /
 22 val images).
 
 Every model: the demo's backbone (:data:`BACKBONE`: EfficientNet-Lite0 with
-its ImageNet weights, stride-4/8 stages frozen, at 0.1x the learning rate;
-until 2026-12 an R-18 at half width from scratch, val AP ~0 for every
-model), FPN 64 ch, 2-conv GN towers (Mask R-CNN: 2 mask convs, 256-d box
-fc), ``--size`` inputs (fixed square resize: YOLACT needs equal-size images
-in a batch), random flip, batch ``--batch``, AdamW 2e-3 (wd 0.05, grad clip
-10), warm-up + cosine, ``--iters`` iterations; then mmdet's CocoMetric on
-the val images (the headline: does it generalise?) and on the training
+its ImageNet weights, frozen; until 2026-12 an R-18 at half width from
+scratch, val AP ~0 for every model), FPN 64 ch, 2-conv GN towers (Mask
+R-CNN: 2 mask convs, 256-d box fc), ``--size`` inputs (fixed square resize:
+YOLACT needs equal-size images in a batch), random flip, batch ``--batch``,
+AdamW 2e-3 (wd 0.05, grad clip 10), warm-up + cosine, ``--iters``
+iterations; then mmdet's CocoMetric on the val images (the headline: does
+it generalise?) and on the training
 images (the fit check). A round is one seed (the
 seed of round r is r): samples ``<metric>/<model>`` hold one value per
 seed (AP in [0, 1]). Runs of disjoint ``--models`` can be merged
 (``run.py accuracy --merge A.json B.json``).
 """
+
 import argparse
 import copy
 import os.path as osp
@@ -28,12 +29,23 @@ import common
 
 ROUNDS = 3
 TIMED = False
-MODELS = ['blendmask', 'yolact', 'mask_rcnn', 'condinst',
-          'blendmask_weighted_sum', 'blendmask_assembler', 'blendmask_atss',
-          'mask_rcnn_blender']
-METRICS = {'train_mask_ap': 'train mask AP', 'train_mask_ap50':
-           'train mask AP50', 'train_box_ap': 'train box AP',
-           'val_mask_ap': 'val mask AP', 'val_box_ap': 'val box AP'}
+MODELS = [
+    'blendmask',
+    'yolact',
+    'mask_rcnn',
+    'condinst',
+    'blendmask_weighted_sum',
+    'blendmask_assembler',
+    'blendmask_atss',
+    'mask_rcnn_blender',
+]
+METRICS = {
+    'train_mask_ap': 'train mask AP',
+    'train_mask_ap50': 'train mask AP50',
+    'train_box_ap': 'train box AP',
+    'val_mask_ap': 'val mask AP',
+    'val_box_ap': 'val box AP',
+}
 LR = 2e-3
 LABELS = {
     'blendmask': 'BlendMask (blender 28_4_7)',
@@ -46,66 +58,84 @@ LABELS = {
     'mask_rcnn_blender': 'Mask R-CNN + blender mask head (BlendRoIHead)',
 }
 GN = dict(type='GN', num_groups=16, requires_grad=True)
-#: the demo config's backbone, its FPN input channels and learning rate
-#: multipliers, for every model compared
-_DEMO = 'configs/demo/blendmask_effnet-lite0_fpn_coco128.py'
+#: the demo config's backbone and its FPN input channels, for every model
+#: compared
+_DEMO = 'configs/demo/blendmask-light_effnet-lite0_fpn_1xb8-800iter_coco128.py'
 
 
 def _demo_backbone():
     from mmengine.config import Config
+
     cfg = Config.fromfile(common.repo_config(_DEMO))
     backbone = cfg.model.backbone.to_dict()
     backbone.pop('_delete_', None)
-    return (backbone, list(cfg.model.neck.in_channels),
-            cfg.optim_wrapper.paramwise_cfg.custom_keys.to_dict())
+    return backbone, list(cfg.model.neck.in_channels)
 
 
-BACKBONE, IN_CH, LR_MULT = _demo_backbone()
+BACKBONE, IN_CH = _demo_backbone()
 C = 64  # FPN / head width
 #: the arguments merged runs must share
 SETTING = ('iters', 'batch', 'size', 'train_eval_subset', 'rounds')
 
 
 def add_arguments(ap):
-    ap.add_argument('--work-dir', default=osp.join(common.REPO_ROOT,
-                                                   'work_dirs', 'bench_acc'))
+    ap.add_argument(
+        '--work-dir',
+        default=osp.join(common.REPO_ROOT, 'work_dirs', 'bench_acc'),
+    )
     ap.add_argument('--iters', type=int, default=1000)
     ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--size', type=int, nargs=2, default=[224, 224])
     ap.add_argument('--models', nargs='+', default=MODELS, choices=MODELS)
-    ap.add_argument('--train-eval-subset', type=int, default=0,
-                    help='evaluate the fit on the first N training images '
-                    '(0: all 88)')
+    ap.add_argument(
+        '--train-eval-subset',
+        type=int,
+        default=0,
+        help='evaluate the fit on the first N training images (0: all 88)',
+    )
 
 
 def model_cfg(name: str):
     """The ``model`` dict of one light model."""
     from mmengine.config import Config, ConfigDict
+
     if name == 'blendmask_atss':
         # the same light BlendMask with mmdet's ATSS head as the host
         # (configs/mixing/blendmask-atss_*: its head, assigner, test_cfg)
         m = model_cfg('blendmask')
-        atss = Config.fromfile(common.repo_config(
-            'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py')).model
+        atss = Config.fromfile(
+            common.repo_config(
+                'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py'
+            )
+        ).model
         m.bbox_head = atss.bbox_head
-        m.bbox_head.update(in_channels=C, feat_channels=C, stacked_convs=2,
-                           norm_cfg=GN)
+        m.bbox_head.update(
+            in_channels=C, feat_channels=C, stacked_convs=2, norm_cfg=GN
+        )
         m.train_cfg = atss.train_cfg
         m.test_cfg = atss.test_cfg
         return m
     if name.startswith('blendmask'):
-        cfg = Config.fromfile(common.repo_config(
-            'configs/demo/blendmask_r18_coco128_demo.py'))
+        cfg = Config.fromfile(
+            common.repo_config(
+                'configs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py'
+            )
+        )
         m = cfg.model
         m.backbone = ConfigDict(BACKBONE)
         m.neck.in_channels = IN_CH
         m.neck.out_channels = C
         # pinned (the demo config may change under us)
-        m.bbox_head.update(in_channels=C, feat_channels=C, stacked_convs=2,
-                           norm_cfg=GN)
-        m.mask_head.basis.update(in_channels=C, channels=C,
-                                 low_level_channels=32, sem_channels=C,
-                                 norm_cfg=GN)
+        m.bbox_head.update(
+            in_channels=C, feat_channels=C, stacked_convs=2, norm_cfg=GN
+        )
+        m.mask_head.basis.update(
+            in_channels=C,
+            channels=C,
+            low_level_channels=32,
+            sem_channels=C,
+            norm_cfg=GN,
+        )
         m.mask_head.blender.update(bottom_resolution=28, attn_size=7)
         if name == 'blendmask_weighted_sum':
             m.mask_head.blender.attn_size = 1
@@ -114,33 +144,41 @@ def model_cfg(name: str):
             m.mask_head.blender.update(merge='assembler', num_bases=16)
         return m
     if name == 'condinst':
-        cfg = Config.fromfile(common.mim_config(
-            'condinst/condinst_r50_fpn_ms-poly-90k_coco_instance.py'))
+        cfg = Config.fromfile(
+            common.mim_config(
+                'condinst/condinst_r50_fpn_ms-poly-90k_coco_instance.py'
+            )
+        )
         m = cfg.model
         m.backbone = ConfigDict(BACKBONE)
         m.neck.update(in_channels=IN_CH, out_channels=C)
-        m.bbox_head.update(in_channels=C, feat_channels=C, stacked_convs=2,
-                           norm_cfg=GN)
+        m.bbox_head.update(
+            in_channels=C, feat_channels=C, stacked_convs=2, norm_cfg=GN
+        )
         m.mask_head.mask_feature_head.update(
-            in_channels=C, feat_channels=C, num_stacked_convs=2,
-            norm_cfg=GN)
+            in_channels=C, feat_channels=C, num_stacked_convs=2, norm_cfg=GN
+        )
         return m
     if name == 'yolact':
-        cfg = Config.fromfile(common.mim_config(
-            'yolact/yolact_r50_1xb8-55e_coco.py'))
+        cfg = Config.fromfile(
+            common.mim_config('yolact/yolact_r50_1xb8-55e_coco.py')
+        )
         m = cfg.model
         m.backbone = ConfigDict(BACKBONE)
         m.neck.update(in_channels=IN_CH, out_channels=C)
         # anchors at the real strides (the config's are tied to 550x550)
         m.bbox_head.update(in_channels=C, feat_channels=C)
         m.bbox_head.anchor_generator.update(
-            strides=[8, 16, 32, 64, 128], centers=None)
-        m.mask_head.update(in_channels=C,
-                           proto_channels=(C, C, C, None, C, 32))
+            strides=[8, 16, 32, 64, 128], centers=None
+        )
+        m.mask_head.update(
+            in_channels=C, proto_channels=(C, C, C, None, C, 32)
+        )
         return m
     if name == 'mask_rcnn':
-        cfg = Config.fromfile(common.mim_config(
-            'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'))
+        cfg = Config.fromfile(
+            common.mim_config('mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py')
+        )
         m = cfg.model
         m.backbone = ConfigDict(BACKBONE)
         m.neck.update(in_channels=IN_CH, out_channels=C)
@@ -148,48 +186,75 @@ def model_cfg(name: str):
         m.roi_head.bbox_roi_extractor.out_channels = C
         m.roi_head.bbox_head.update(in_channels=C, fc_out_channels=256)
         m.roi_head.mask_roi_extractor.out_channels = C
-        m.roi_head.mask_head.update(in_channels=C, conv_out_channels=C,
-                                    num_convs=2)
+        m.roi_head.mask_head.update(
+            in_channels=C, conv_out_channels=C, num_convs=2
+        )
         return m
     if name == 'mask_rcnn_blender':
         # the same light Mask R-CNN with the blender as its mask head
         # (configs/mixing/mask-rcnn_r50_fpn_blender_*: its RoI and mask heads)
         m = model_cfg('mask_rcnn')
-        mixed = Config.fromfile(common.repo_config(
-            'configs/mixing/mask-rcnn_r50_fpn_blender_1x_coco.py')).model
+        mixed = Config.fromfile(
+            common.repo_config(
+                'configs/mixing/mask-rcnn_r50_fpn_blender_1x_coco.py'
+            )
+        ).model
         m.roi_head.type = mixed.roi_head.type
         m.roi_head.mask_head = mixed.roi_head.mask_head
         m.roi_head.mask_head.update(in_channels=C, attn_conv_channels=C)
         m.roi_head.mask_head.basis.update(
-            in_channels=C, channels=C, low_level_channels=32,
-            sem_channels=C, norm_cfg=GN)
+            in_channels=C,
+            channels=C,
+            low_level_channels=32,
+            sem_channels=C,
+            norm_cfg=GN,
+        )
         return m
     raise KeyError(name)
 
 
 def full_cfg(name: str, seed: int, args, work_dir: str):
     from mmengine.config import Config
-    cfg = Config.fromfile(common.repo_config(
-        'configs/demo/blendmask_r18_coco128_demo.py'))
+
+    cfg = Config.fromfile(
+        common.repo_config(
+            'configs/demo/blendmask-light_r18_fpn_1xb8-1200iter_coco128.py'
+        )
+    )
     cfg.model = model_cfg(name)
     size, iters = tuple(args.size), args.iters
     # YOLACT / Mask R-CNN pipelines: identical to the others'
     train_pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-             poly2mask=False),
+        dict(
+            type='LoadAnnotations',
+            with_bbox=True,
+            with_mask=True,
+            poly2mask=False,
+        ),
         dict(type='Resize', scale=size, keep_ratio=False),
         dict(type='RandomFlip', prob=0.5),
-        dict(type='PackDetInputs')
+        dict(type='PackDetInputs'),
     ]
     test_pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='Resize', scale=size, keep_ratio=False),
-        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-             poly2mask=False),
-        dict(type='PackDetInputs',
-             meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                        'scale_factor'))
+        dict(
+            type='LoadAnnotations',
+            with_bbox=True,
+            with_mask=True,
+            poly2mask=False,
+        ),
+        dict(
+            type='PackDetInputs',
+            meta_keys=(
+                'img_id',
+                'img_path',
+                'ori_shape',
+                'img_shape',
+                'scale_factor',
+            ),
+        ),
     ]
     cfg.train_dataloader.batch_size = args.batch
     cfg.train_dataloader.dataset.pipeline = train_pipeline
@@ -207,33 +272,47 @@ def full_cfg(name: str, seed: int, args, work_dir: str):
     cfg.optim_wrapper = dict(
         type='OptimWrapper',
         optimizer=dict(type='AdamW', lr=LR, weight_decay=0.05),
-        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                           custom_keys=LR_MULT),
-        clip_grad=dict(max_norm=10, norm_type=2))
+        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+        clip_grad=dict(max_norm=10, norm_type=2),
+    )
     cfg.auto_scale_lr = dict(enable=False, base_batch_size=args.batch)
     cfg.train_cfg.max_iters = iters
     cfg.train_cfg.val_interval = iters + 1
     warm = max(1, min(50, iters // 5))
     cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-             end=warm),
-        dict(type='CosineAnnealingLR', T_max=iters, eta_min=1e-5,
-             by_epoch=False, begin=0, end=iters)
+        dict(
+            type='LinearLR',
+            start_factor=0.01,
+            by_epoch=False,
+            begin=0,
+            end=warm,
+        ),
+        dict(
+            type='CosineAnnealingLR',
+            T_max=iters,
+            eta_min=1e-5,
+            by_epoch=False,
+            begin=0,
+            end=iters,
+        ),
     ]
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                        interval=10**9, save_last=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=10**9, save_last=False
+    )
     cfg.default_hooks.logger.interval = 10
     cfg.randomness = dict(seed=seed)
     cfg.custom_hooks = []
-    cfg.env_cfg = dict(cudnn_benchmark=False,
-                       mp_cfg=dict(mp_start_method='fork',
-                                   opencv_num_threads=0),
-                       dist_cfg=dict(backend='gloo'))
+    cfg.env_cfg = dict(
+        cudnn_benchmark=False,
+        mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+        dist_cfg=dict(backend='gloo'),
+    )
     return cfg
 
 
 def evaluate(runner, cfg, ann_file: str, subset: int = 0) -> dict:
     from mmengine.runner import TestLoop
+
     loader = copy.deepcopy(cfg.test_dataloader)
     loader.dataset.ann_file = ann_file
     if subset:
@@ -253,18 +332,23 @@ def run_one(name: str, seed: int, args) -> dict:
     """Train ``name`` with ``seed``; its metrics (:data:`METRICS`) and
     seconds per iteration."""
     from mmengine.runner import Runner
-    cfg = full_cfg(name, seed, args,
-                   osp.join(args.work_dir, f'{name}_seed{seed}'))
+
+    cfg = full_cfg(
+        name, seed, args, osp.join(args.work_dir, f'{name}_seed{seed}')
+    )
     if args.device == 'cpu':
         cfg.model_wrapper_cfg = None
     runner = Runner.from_cfg(cfg)
     t0 = time.perf_counter()
     runner.train()
     res = dict(s_per_iter=(time.perf_counter() - t0) / max(1, args.iters))
-    for split, ann in (('train', 'instances_train.json'),
-                       ('val', 'instances_val.json')):
-        m = evaluate(runner, cfg, ann,
-                     args.train_eval_subset if split == 'train' else 0)
+    for split, ann in (
+        ('train', 'instances_train.json'),
+        ('val', 'instances_val.json'),
+    ):
+        m = evaluate(
+            runner, cfg, ann, args.train_eval_subset if split == 'train' else 0
+        )
         res[f'{split}_mask_ap'] = float(m.get('coco/segm_mAP', 'nan'))
         res[f'{split}_mask_ap50'] = float(m.get('coco/segm_mAP_50', 'nan'))
         res[f'{split}_box_ap'] = float(m.get('coco/bbox_mAP', 'nan'))
@@ -275,24 +359,37 @@ def table(samples: dict) -> dict:
     """The per-model table (medians over seeds, AP in %) of ``samples``,
     rows in :data:`MODELS` order."""
     models = [m for m in MODELS if f's_per_iter/{m}' in samples]
-    rows = [[LABELS[m], len(samples[f's_per_iter/{m}']),
-             common.median(samples[f's_per_iter/{m}'])] +
-            [100 * common.median(samples[f'{k}/{m}']) for k in METRICS]
-            for m in models]
-    return {'Accuracy (COCO AP %, median over seeds)': dict(
-        columns=['model', 'seeds', 's / iter'] + list(METRICS.values()),
-        rows=rows)}
+    rows = [
+        [
+            LABELS[m],
+            len(samples[f's_per_iter/{m}']),
+            common.median(samples[f's_per_iter/{m}']),
+        ]
+        + [100 * common.median(samples[f'{k}/{m}']) for k in METRICS]
+        for m in models
+    ]
+    return {
+        'Accuracy (COCO AP %, median over seeds)': dict(
+            columns=['model', 'seeds', 's / iter'] + list(METRICS.values()),
+            rows=rows,
+        )
+    }
 
 
 def notes(args) -> list:
-    return [f'coco128-seg, {args.iters} iterations at batch {args.batch}, '
-            f'{args.size[0]}x{args.size[1]} inputs, ImageNet-pretrained '
-            f'EfficientNet-Lite0 (the demo\'s backbone); seeds 0..'
-            f'{args.rounds - 1}; train = fit on the training images' + (
-                f' (first {args.train_eval_subset})'
-                if args.train_eval_subset else '') +
-            ', val = the 22 held-out images. s / iter depends on the load '
-            'and is not a speed measurement.']
+    return [
+        f'coco128-seg, {args.iters} iterations at batch {args.batch}, '
+        f'{args.size[0]}x{args.size[1]} inputs, ImageNet-pretrained '
+        f'EfficientNet-Lite0 (the demo\'s backbone); seeds 0..'
+        f'{args.rounds - 1}; train = fit on the training images'
+        + (
+            f' (first {args.train_eval_subset})'
+            if args.train_eval_subset
+            else ''
+        )
+        + ', val = the 22 held-out images. s / iter depends on the load '
+        'and is not a speed measurement.'
+    ]
 
 
 def run(args):
@@ -318,7 +415,7 @@ def merge(payloads: list) -> dict:
     for p in payloads:
         if p['stamp']['suite'] != 'accuracy':
             raise ValueError(f"--merge: {p['name']} is not an accuracy run")
-        for key in SETTING + ('quick', ):
+        for key in SETTING + ('quick',):
             if p['args'][key] != first['args'][key]:
                 raise ValueError(f'--merge: the runs differ in {key}')
         if p['stamp']['commit'] != first['stamp']['commit']:
@@ -331,7 +428,14 @@ def merge(payloads: list) -> dict:
             samples[k] = v
     stamp = dict(first['stamp'], merged=[p['stamp'] for p in payloads])
     stamp['loaded'] = any(p['stamp']['loaded'] for p in payloads)
-    args = dict(first['args'], models=[
-        m for m in MODELS if f's_per_iter/{m}' in samples])
-    return dict(stamp=stamp, args=args, tables=table(samples),
-                samples=samples, notes=notes(argparse.Namespace(**args)))
+    args = dict(
+        first['args'],
+        models=[m for m in MODELS if f's_per_iter/{m}' in samples],
+    )
+    return dict(
+        stamp=stamp,
+        args=args,
+        tables=table(samples),
+        samples=samples,
+        notes=notes(argparse.Namespace(**args)),
+    )

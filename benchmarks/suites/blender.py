@@ -33,6 +33,7 @@ stages' mask heads on the same RoI features, ``cascade_fcn`` (3 x
 ``FCNMaskHead``) vs ``cascade_blend`` (the bases once + 3 attention
 predictors and blenders).
 """
+
 import copy
 
 import torch
@@ -48,13 +49,23 @@ CASCADE_OURS = 'configs/mixing/cascade-mask-rcnn_r50_fpn_blender_1x_coco.py'
 
 
 def add_arguments(ap):
-    ap.add_argument('--size', type=int, nargs=2, default=[800, 1216],
-                    help='input H W')
-    ap.add_argument('--nums', type=int, nargs='+',
-                    default=[1, 10, 100, 200, 300, 1000],
-                    help='detections per image (part 1)')
-    ap.add_argument('--rois', type=int, nargs='+', default=[100, 200],
-                    help='RoIs per image (part 2)')
+    ap.add_argument(
+        '--size', type=int, nargs=2, default=[800, 1216], help='input H W'
+    )
+    ap.add_argument(
+        '--nums',
+        type=int,
+        nargs='+',
+        default=[1, 10, 100, 200, 300, 1000],
+        help='detections per image (part 1)',
+    )
+    ap.add_argument(
+        '--rois',
+        type=int,
+        nargs='+',
+        default=[100, 200],
+        help='RoIs per image (part 2)',
+    )
 
 
 def random_boxes(n, h, w, g):
@@ -62,27 +73,66 @@ def random_boxes(n, h, w, g):
     cy = torch.rand(n, generator=g) * h
     bw = 16 + torch.rand(n, generator=g) * (w / 2)
     bh = 16 + torch.rand(n, generator=g) * (h / 2)
-    return torch.stack([(cx - bw / 2).clamp(0, w - 2),
-                        (cy - bh / 2).clamp(0, h - 2),
-                        (cx + bw / 2).clamp(2, w),
-                        (cy + bh / 2).clamp(2, h)], 1)
+    return torch.stack(
+        [
+            (cx - bw / 2).clamp(0, w - 2),
+            (cy - bh / 2).clamp(0, h - 2),
+            (cx + bw / 2).clamp(2, w),
+            (cy + bh / 2).clamp(2, h),
+        ],
+        1,
+    )
 
 
 def build_mask_path(device):
     from mmdet.registry import MODELS
-    blender = MODELS.build(dict(type='Blender', num_bases=4, attn_size=14,
-                                bottom_resolution=56, bases_stride=8,
-                                pooler='RoIAlign', sampling_ratio=1,
-                                top_interp='bilinear')).to(device).eval()
-    extractor = MODELS.build(dict(
-        type='SingleRoIExtractor',
-        roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0),
-        out_channels=256, featmap_strides=[4, 8, 16, 32])).to(device).eval()
-    head = MODELS.build(dict(
-        type='FCNMaskHead', num_convs=4, in_channels=256,
-        conv_out_channels=256, num_classes=80,
-        loss_mask=dict(type='CrossEntropyLoss', use_mask=True,
-                       loss_weight=1.0))).to(device).eval()
+
+    blender = (
+        MODELS.build(
+            dict(
+                type='Blender',
+                num_bases=4,
+                attn_size=14,
+                bottom_resolution=56,
+                bases_stride=8,
+                pooler='RoIAlign',
+                sampling_ratio=1,
+                top_interp='bilinear',
+            )
+        )
+        .to(device)
+        .eval()
+    )
+    extractor = (
+        MODELS.build(
+            dict(
+                type='SingleRoIExtractor',
+                roi_layer=dict(
+                    type='RoIAlign', output_size=14, sampling_ratio=0
+                ),
+                out_channels=256,
+                featmap_strides=[4, 8, 16, 32],
+            )
+        )
+        .to(device)
+        .eval()
+    )
+    head = (
+        MODELS.build(
+            dict(
+                type='FCNMaskHead',
+                num_convs=4,
+                in_channels=256,
+                conv_out_channels=256,
+                num_classes=80,
+                loss_mask=dict(
+                    type='CrossEntropyLoss', use_mask=True, loss_weight=1.0
+                ),
+            )
+        )
+        .to(device)
+        .eval()
+    )
     head.init_weights()
     return blender, extractor, head
 
@@ -93,14 +143,16 @@ def mask_path(args, g):
     from mmengine.config import ConfigDict
 
     from mmblend.models.dense_heads.blendmask_mask_head import paste_masks
+
     dev = args.device
     H, W = args.size
     blender, extractor, head = build_mask_path(dev)
     bases = torch.randn(1, 4, H // 8, W // 8, generator=g).to(dev)
-    fpn = tuple(torch.randn(1, 256, H // s, W // s, generator=g).to(dev)
-                for s in (4, 8, 16, 32))
-    meta = dict(ori_shape=(H, W), img_shape=(H, W),
-                scale_factor=(1.0, 1.0))
+    fpn = tuple(
+        torch.randn(1, 256, H // s, W // s, generator=g).to(dev)
+        for s in (4, 8, 16, 32)
+    )
+    meta = dict(ori_shape=(H, W), img_shape=(H, W), scale_factor=(1.0, 1.0))
     rcnn_cfg = ConfigDict(mask_thr_binary=0.5)
     inner = 1 if args.quick else 3
     samples = {}
@@ -110,12 +162,14 @@ def mask_path(args, g):
         attns = torch.randn(n, 4 * 14 * 14, generator=g).to(dev)
         probs = torch.rand(n, 56, 56, generator=g).to(dev)
         mask_logits = torch.randn(n, 80, 28, 28, generator=g).to(dev)
-        labels = torch.randint(0, 80, (n, ), generator=g).to(dev)
+        labels = torch.randint(0, 80, (n,), generator=g).to(dev)
         cheap = dict(
             blender=lambda: blender(bases, attns, rois),
             paste_ours=lambda: paste_masks(probs, boxes, H, W, 0.5),
             paste_mmdet=lambda: head._predict_by_feat_single(
-                mask_logits, boxes, labels, meta, rcnn_cfg, rescale=True))
+                mask_logits, boxes, labels, meta, rcnn_cfg, rescale=True
+            ),
+        )
 
         def maskrcnn_head():
             head(extractor(fpn, rois))
@@ -136,18 +190,26 @@ def mask_path(args, g):
                     t[name].append(common.median(round_t[name]))
         for k, v in common.ms(t).items():
             samples[f'{k}@{n}'] = v
-        print(n, {k: round(common.median(v) * 1e3, 2) for k, v in t.items()},
-              flush=True)
+        print(
+            n,
+            {k: round(common.median(v) * 1e3, 2) for k, v in t.items()},
+            flush=True,
+        )
     return samples
 
 
 def build_roi_head(path: str, device: str):
     from mmdet.registry import MODELS
     from mmengine.config import Config
+
     m = Config.fromfile(path).model
-    head = MODELS.build(dict(copy.deepcopy(m.roi_head),
-                             train_cfg=m.train_cfg.rcnn,
-                             test_cfg=m.test_cfg.rcnn))
+    head = MODELS.build(
+        dict(
+            copy.deepcopy(m.roi_head),
+            train_cfg=m.train_cfg.rcnn,
+            test_cfg=m.test_cfg.rcnn,
+        )
+    )
     head.init_weights()
     return head.to(device).eval()
 
@@ -157,6 +219,7 @@ def mask_branch(args, g):
     GFLOPs (``gflops/<head>@<rois>``)."""
     from mmdet.structures.bbox import bbox2roi
     from mmengine.structures import InstanceData
+
     dev = args.device
     H, W = args.size
     torch.manual_seed(0)
@@ -164,20 +227,31 @@ def mask_branch(args, g):
     ours = build_roi_head(common.repo_config(OURS), dev)
     cascade = build_roi_head(common.mim_config(CASCADE_STOCK), dev)
     ours_cascade = build_roi_head(common.repo_config(CASCADE_OURS), dev)
-    x = tuple(torch.randn(1, 256, -(-H // s), -(-W // s), generator=g).to(dev)
-              for s in (4, 8, 16, 32, 64))
-    meta = dict(ori_shape=(H, W), img_shape=(H, W), scale_factor=(1.0, 1.0),
-                batch_input_shape=(H, W))
+    x = tuple(
+        torch.randn(1, 256, -(-H // s), -(-W // s), generator=g).to(dev)
+        for s in (4, 8, 16, 32, 64)
+    )
+    meta = dict(
+        ori_shape=(H, W),
+        img_shape=(H, W),
+        scale_factor=(1.0, 1.0),
+        batch_input_shape=(H, W),
+    )
     strides = ours.neck_strides(len(x))
     samples, values = {}, {}
     for n in args.rois:
         boxes = random_boxes(n, H, W, g).to(dev)
         rois = bbox2roi([boxes])
-        labels = torch.randint(0, 80, (n, ), generator=g).to(dev)
+        labels = torch.randint(0, 80, (n,), generator=g).to(dev)
 
         def results():
-            return [InstanceData(bboxes=boxes.clone(), labels=labels,
-                                 scores=torch.ones(n, device=dev))]
+            return [
+                InstanceData(
+                    bboxes=boxes.clone(),
+                    labels=labels,
+                    scores=torch.ones(n, device=dev),
+                )
+            ]
 
         with torch.no_grad():
             feats = ours.mask_roi_extractor(x[:4], rois)
@@ -188,8 +262,9 @@ def mask_branch(args, g):
 
         def cascade_blend():
             bases, _ = ours_cascade.basis_head.forward_bases(x, strides)
-            return [head(feats, bases, rois)
-                    for head in ours_cascade.mask_head]
+            return [
+                head(feats, bases, rois) for head in ours_cascade.mask_head
+            ]
 
         fns = dict(
             roi_feats=lambda: ours.mask_roi_extractor(x[:4], rois),
@@ -197,20 +272,31 @@ def mask_branch(args, g):
             blend_head=blend_head,
             bases=lambda: ours.mask_head.forward_bases(x, strides),
             stock_predict_mask=lambda: stock.predict_mask(
-                x, [meta], results(), rescale=True),
+                x, [meta], results(), rescale=True
+            ),
             ours_predict_mask=lambda: ours.predict_mask(
-                x, [meta], results(), rescale=True),
+                x, [meta], results(), rescale=True
+            ),
             cascade_fcn=lambda: [head(feats) for head in cascade.mask_head],
-            cascade_blend=cascade_blend)
+            cascade_blend=cascade_blend,
+        )
         with torch.no_grad():
-            for k in ('fcn_head', 'blend_head', 'bases', 'cascade_fcn',
-                      'cascade_blend'):
+            for k in (
+                'fcn_head',
+                'blend_head',
+                'bases',
+                'cascade_fcn',
+                'cascade_blend',
+            ):
                 values[f'gflops/{k}@{n}'] = common.gflops(fns[k])
             t = common.ms(common.interleaved(fns, dev, args.rounds))
         for k, v in t.items():
             samples[f'{k}@{n}'] = v
-        print(n, {k: round(common.median(v), 1) for k, v in t.items()},
-              flush=True)
+        print(
+            n,
+            {k: round(common.median(v), 1) for k, v in t.items()},
+            flush=True,
+        )
     return samples, values
 
 
@@ -225,38 +311,93 @@ def run(args):
     def med(key):
         return common.median(samples[key])
 
-    path_rows = [[n, med(f'blender@{n}'), med(f'maskrcnn_head@{n}'),
-                  med(f'maskrcnn_head@{n}') / med(f'blender@{n}'),
-                  med(f'paste_ours@{n}'), med(f'paste_mmdet@{n}')]
-                 for n in args.nums]
-    branch_rows = [[n] + [med(f'{k}@{n}') for k in (
-        'roi_feats', 'fcn_head', 'blend_head', 'bases', 'stock_predict_mask',
-        'ours_predict_mask')] + [values[f'gflops/{k}@{n}'] for k in (
-            'fcn_head', 'blend_head', 'bases')] for n in args.rois]
-    cascade_rows = [[n, med(f'cascade_fcn@{n}'), med(f'cascade_blend@{n}'),
-                     med(f'cascade_blend@{n}') / med(f'cascade_fcn@{n}'),
-                     values[f'gflops/cascade_fcn@{n}'],
-                     values[f'gflops/cascade_blend@{n}']]
-                    for n in args.rois]
+    path_rows = [
+        [
+            n,
+            med(f'blender@{n}'),
+            med(f'maskrcnn_head@{n}'),
+            med(f'maskrcnn_head@{n}') / med(f'blender@{n}'),
+            med(f'paste_ours@{n}'),
+            med(f'paste_mmdet@{n}'),
+        ]
+        for n in args.nums
+    ]
+    branch_rows = [
+        [n]
+        + [
+            med(f'{k}@{n}')
+            for k in (
+                'roi_feats',
+                'fcn_head',
+                'blend_head',
+                'bases',
+                'stock_predict_mask',
+                'ours_predict_mask',
+            )
+        ]
+        + [
+            values[f'gflops/{k}@{n}']
+            for k in ('fcn_head', 'blend_head', 'bases')
+        ]
+        for n in args.rois
+    ]
+    cascade_rows = [
+        [
+            n,
+            med(f'cascade_fcn@{n}'),
+            med(f'cascade_blend@{n}'),
+            med(f'cascade_blend@{n}') / med(f'cascade_fcn@{n}'),
+            values[f'gflops/cascade_fcn@{n}'],
+            values[f'gflops/cascade_blend@{n}'],
+        ]
+        for n in args.rois
+    ]
     H, W = args.size
     return dict(
         tables={
             'Mask path (ms, median) vs detections': dict(
-                columns=['dets', 'blender', 'Mask R-CNN RoIAlign + head',
-                         'head / blender', 'paste (ours)', 'paste (mmdet)'],
-                rows=path_rows),
+                columns=[
+                    'dets',
+                    'blender',
+                    'Mask R-CNN RoIAlign + head',
+                    'head / blender',
+                    'paste (ours)',
+                    'paste (mmdet)',
+                ],
+                rows=path_rows,
+            ),
             "Mask R-CNN's mask branch (ms, median) vs RoIs": dict(
-                columns=['RoIs', 'RoIAlign (shared)', 'FCNMaskHead',
-                         'blender head', 'of which bases',
-                         'RoIAlign + FCN + paste',
-                         'RoIAlign + blender + paste', 'GFLOPs FCN',
-                         'GFLOPs blender head', 'GFLOPs bases'],
-                rows=branch_rows),
-            "Cascade Mask R-CNN's three mask heads (ms, median) vs RoIs":
-            dict(columns=['RoIs', '3 x FCNMaskHead', 'blender heads (bases '
-                          'once)', 'blender / FCN', 'GFLOPs FCN',
-                          'GFLOPs blender'], rows=cascade_rows)},
-        samples=samples, values=values,
-        notes=[f'input {H}x{W}; random weights, boxes (16 px to half the '
-               'image per side), bases and FPN features; torch.no_grad; '
-               'masks pasted at the input size.'])
+                columns=[
+                    'RoIs',
+                    'RoIAlign (shared)',
+                    'FCNMaskHead',
+                    'blender head',
+                    'of which bases',
+                    'RoIAlign + FCN + paste',
+                    'RoIAlign + blender + paste',
+                    'GFLOPs FCN',
+                    'GFLOPs blender head',
+                    'GFLOPs bases',
+                ],
+                rows=branch_rows,
+            ),
+            "Cascade Mask R-CNN's three mask heads (ms, median) vs RoIs": dict(
+                columns=[
+                    'RoIs',
+                    '3 x FCNMaskHead',
+                    'blender heads (bases once)',
+                    'blender / FCN',
+                    'GFLOPs FCN',
+                    'GFLOPs blender',
+                ],
+                rows=cascade_rows,
+            ),
+        },
+        samples=samples,
+        values=values,
+        notes=[
+            f'input {H}x{W}; random weights, boxes (16 px to half the '
+            'image per side), bases and FPN features; torch.no_grad; '
+            'masks pasted at the input size.'
+        ],
+    )

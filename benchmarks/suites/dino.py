@@ -19,6 +19,7 @@ proposals, decoder, box head (its post-processing), and the add-on
 (basis, top layer at the detections, blender, paste); the blender's and
 the whole add-on's time over the decoder's are tabled.
 """
+
 import common
 from suites.inference import StageTimer, stage_breakdown
 from suites.mixing import build_pair, pair_rounds
@@ -27,26 +28,44 @@ ROUNDS = 5
 TIMED = True
 # host -> (mmdet's config, our mixing config inheriting it)
 HOSTS = {
-    'dino': ('dino/dino-4scale_r50_8xb2-12e_coco.py',
-             'configs/mixing/blendmask-dino-4scale_r50_8xb2-12e_coco.py'),
+    'dino': (
+        'dino/dino-4scale_r50_8xb2-12e_coco.py',
+        'configs/mixing/blendmask-dino-4scale_r50_8xb2-12e_coco.py',
+    ),
     'deformable_detr': (
         'deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_'
         'coco.py',
         'configs/mixing/blendmask-deformable-detr-refine-twostage_r50_'
-        '16xb2-50e_coco.py'),
+        '16xb2-50e_coco.py',
+    ),
 }
-LABELS = {'dino': 'DINO 4-scale R-50',
-          'deformable_detr': 'Deformable DETR two-stage refine R-50'}
-STAGES = ['backbone', 'neck', 'encoder', 'encoder proposals', 'decoder',
-          'box head', 'basis', 'top layer', 'blender', 'paste', 'other']
+LABELS = {
+    'dino': 'DINO 4-scale R-50',
+    'deformable_detr': 'Deformable DETR two-stage refine R-50',
+}
+STAGES = [
+    'backbone',
+    'neck',
+    'encoder',
+    'encoder proposals',
+    'decoder',
+    'box head',
+    'basis',
+    'top layer',
+    'blender',
+    'paste',
+    'other',
+]
 ADD_ON = ('basis', 'top layer', 'blender', 'paste')
 
 
 def add_arguments(ap):
-    ap.add_argument('--size', type=int, nargs=2, default=[800, 1216],
-                    help='input H W')
-    ap.add_argument('--hosts', nargs='+', default=list(HOSTS),
-                    choices=list(HOSTS))
+    ap.add_argument(
+        '--size', type=int, nargs=2, default=[800, 1216], help='input H W'
+    )
+    ap.add_argument(
+        '--hosts', nargs='+', default=list(HOSTS), choices=list(HOSTS)
+    )
 
 
 def smoke_model(cfg) -> None:
@@ -63,6 +82,7 @@ class DetrStageTimer(StageTimer):
 
     def __init__(self, model, device):
         import mmblend.models.dense_heads.blendmask_mask_head as mh
+
         super().__init__(model, device)
         self.targets = [
             (model.backbone, 'forward', 'backbone'),
@@ -74,24 +94,31 @@ class DetrStageTimer(StageTimer):
             (model.bbox_head, 'attentions', 'top layer'),
             (model.mask_head.basis, 'forward', 'basis'),
             (model.mask_head.blender, 'forward', 'blender'),
-            (mh, 'paste_masks', 'paste')]
+            (mh, 'paste_masks', 'paste'),
+        ]
 
 
 def branch_cost(model, run) -> dict:
     """Parameters (M) and GFLOPs of one ``run()`` of the mixed model's
     mask head and top layer."""
     from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as fc:
         run()
     counts = fc.get_flop_counts()
     root = type(model).__name__
     out = {}
     for key, module, name in (
-            ('mask_head', model.mask_head, f'{root}.mask_head'),
-            ('top_layer', model.bbox_head.top_layer,
-             f'{root}.bbox_head.top_layer')):
-        out[f'mparams/{key}'] = sum(
-            p.numel() for p in module.parameters()) / 1e6
+        ('mask_head', model.mask_head, f'{root}.mask_head'),
+        (
+            'top_layer',
+            model.bbox_head.top_layer,
+            f'{root}.bbox_head.top_layer',
+        ),
+    ):
+        out[f'mparams/{key}'] = (
+            sum(p.numel() for p in module.parameters()) / 1e6
+        )
         out[f'gflops/{key}'] = sum(counts.get(name, {}).values()) / 1e9
     return out
 
@@ -104,8 +131,9 @@ def run(args):
     h, w = args.size
     runners, dets, values, keys, mixed = {}, {}, {}, {}, {}
     for host in args.hosts:
-        hmodel, mmodel, keys[host] = build_pair(host, dev, hosts=HOSTS,
-                                                edit=edit)
+        hmodel, mmodel, keys[host] = build_pair(
+            host, dev, hosts=HOSTS, edit=edit
+        )
         mixed[host] = mmodel
         for name, model in ((host, hmodel), (f'blend_{host}', mmodel)):
             runners[name] = common.predictor(model, h, w, dev)
@@ -116,54 +144,95 @@ def run(args):
         assert tuple(masks.shape[-2:]) == (h, w), masks.shape
         for k, v in branch_cost(mmodel, runners[f'blend_{host}']).items():
             values[f'{k}/{host}'] = v
-        print(host, keys[host], {k: dets[k] for k in (host, f'blend_{host}')},
-              flush=True)
+        print(
+            host,
+            keys[host],
+            {k: dets[k] for k in (host, f'blend_{host}')},
+            flush=True,
+        )
     t = common.ms(pair_rounds(runners, args.hosts, dev, args.rounds))
     samples = {f'latency/{n}': v for n, v in t.items()}
     rows, branch_rows, stage_tables = [], [], {}
     for host in args.hosts:
-        stages = stage_breakdown(mixed[host], h, w, dev, min(3, args.rounds),
-                                 DetrStageTimer, STAGES)
+        stages = stage_breakdown(
+            mixed[host], h, w, dev, min(3, args.rounds), DetrStageTimer, STAGES
+        )
         for s, v in stages.items():
             samples[f'stage/{host}/{s}'] = v
         st = {s: common.median(v) for s, v in stages.items()}
         th, tm = t[host], t[f'blend_{host}']
-        rows.append([
-            LABELS[host], f"{dets[host][0]} / {dets[f'blend_{host}'][0]}",
-            common.median(th), common.median(tm),
-            common.median(tm) / common.median(th),
-            values[f'gflops/blend_{host}'] / values[f'gflops/{host}']])
-        branch_rows.append([
-            LABELS[host], values[f'mparams/mask_head/{host}'],
-            values[f'mparams/top_layer/{host}'],
-            values[f'gflops/mask_head/{host}'],
-            values[f'gflops/top_layer/{host}'],
-            values[f'gflops/blend_{host}'] - values[f'gflops/{host}'],
-            st['blender'] / st['decoder'],
-            sum(st[s] for s in ADD_ON) / st['decoder']])
+        rows.append(
+            [
+                LABELS[host],
+                f"{dets[host][0]} / {dets[f'blend_{host}'][0]}",
+                common.median(th),
+                common.median(tm),
+                common.median(tm) / common.median(th),
+                values[f'gflops/blend_{host}'] / values[f'gflops/{host}'],
+            ]
+        )
+        branch_rows.append(
+            [
+                LABELS[host],
+                values[f'mparams/mask_head/{host}'],
+                values[f'mparams/top_layer/{host}'],
+                values[f'gflops/mask_head/{host}'],
+                values[f'gflops/top_layer/{host}'],
+                values[f'gflops/blend_{host}'] - values[f'gflops/{host}'],
+                st['blender'] / st['decoder'],
+                sum(st[s] for s in ADD_ON) / st['decoder'],
+            ]
+        )
         host_ms = common.median(th)
-        stage_tables[f'Mixed {LABELS[host]} per stage (ms, median of '
-                     'sequential calls)'] = dict(
+        stage_tables[
+            f'Mixed {LABELS[host]} per stage (ms, median of sequential calls)'
+        ] = dict(
             columns=['stage', 'ms', 'x host median'],
-            rows=[[s, v, v / host_ms] for s, v in st.items()])
+            rows=[[s, v, v / host_ms] for s, v in st.items()],
+        )
     return dict(
         tables={
             'Mixed (host + BlendMask mask branch) vs host, inference': dict(
-                columns=['host', 'dets host / mixed', 'host ms (median)',
-                         'mixed ms (median)', 'mixed / host (medians)',
-                         'FLOP ratio'], rows=rows),
+                columns=[
+                    'host',
+                    'dets host / mixed',
+                    'host ms (median)',
+                    'mixed ms (median)',
+                    'mixed / host (medians)',
+                    'FLOP ratio',
+                ],
+                rows=rows,
+            ),
             'The mask branch: parameters, FLOPs, time vs the decoder': dict(
-                columns=['host', 'mask head M params', 'top layer M params',
-                         'mask head GFLOPs', 'top layer GFLOPs',
-                         'mixed - host GFLOPs', 'blender / decoder (time)',
-                         'add-on / decoder (time)'], rows=branch_rows),
-            **stage_tables},
-        samples=samples, values=values, dets=dets, keys=keys,
-        notes=[f'input {h}x{w}, batch 1, one random image; 100 detections '
-               'per image (max_per_img; the score_thr/nms keys '
-               'common.force_dets adds are not read by DETR heads); the '
-               'add-on is basis + top layer + blender + paste; GFLOPs count '
-               'convolutions and matmuls only (not RoIAlign, grid_sample, '
-               'the blender\'s element-wise merge).'] + (
-                   ['QUICK: 100 queries, 1 encoder and 1 decoder layer.']
-                   if args.quick else []))
+                columns=[
+                    'host',
+                    'mask head M params',
+                    'top layer M params',
+                    'mask head GFLOPs',
+                    'top layer GFLOPs',
+                    'mixed - host GFLOPs',
+                    'blender / decoder (time)',
+                    'add-on / decoder (time)',
+                ],
+                rows=branch_rows,
+            ),
+            **stage_tables,
+        },
+        samples=samples,
+        values=values,
+        dets=dets,
+        keys=keys,
+        notes=[
+            f'input {h}x{w}, batch 1, one random image; 100 detections '
+            'per image (max_per_img; the score_thr/nms keys '
+            'common.force_dets adds are not read by DETR heads); the '
+            'add-on is basis + top layer + blender + paste; GFLOPs count '
+            'convolutions and matmuls only (not RoIAlign, grid_sample, '
+            'the blender\'s element-wise merge).'
+        ]
+        + (
+            ['QUICK: 100 queries, 1 encoder and 1 decoder layer.']
+            if args.quick
+            else []
+        ),
+    )

@@ -17,6 +17,7 @@ FCOS is mmdet's ``fcos_r50-caffe_..._giou_1x`` head on the same
 pytorch-style R-50, box detection only. YOLACT at the common size uses
 anchors at strides 8..128; YOLACT-550 is mmdet's unmodified config.
 """
+
 import time
 from collections import defaultdict
 
@@ -27,17 +28,38 @@ ROUNDS = 5
 TIMED = True
 MAIN = ['blendmask', 'mask_rcnn', 'condinst', 'yolact', 'fcos']
 PAIR = ['blendmask_rt', 'yolact550']
-LABELS = dict(peers.LABELS, blendmask_rt='BlendMask-RT-550 R50',
-              yolact550='YOLACT-550 R50')
-STAGES = ['backbone', 'neck', 'head', 'basis', 'post-process', 'blender',
-          'paste', 'other']
+LABELS = dict(
+    peers.LABELS,
+    blendmask_rt='BlendMask-RT-550 R50',
+    yolact550='YOLACT-550 R50',
+)
+STAGES = [
+    'backbone',
+    'neck',
+    'head',
+    'basis',
+    'post-process',
+    'blender',
+    'paste',
+    'other',
+]
 
 
 def add_arguments(ap):
-    ap.add_argument('--size', type=int, nargs=2, default=[512, 768],
-                    help='input H W of the R-50 models')
-    ap.add_argument('--rt-size', type=int, nargs=2, default=[550, 550],
-                    help='input H W of BlendMask-RT and YOLACT-550')
+    ap.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=[512, 768],
+        help='input H W of the R-50 models',
+    )
+    ap.add_argument(
+        '--rt-size',
+        type=int,
+        nargs=2,
+        default=[550, 550],
+        help='input H W of BlendMask-RT and YOLACT-550',
+    )
     ap.add_argument('--no-memory', action='store_true')
 
 
@@ -61,21 +83,25 @@ class StageTimer:
 
     def __init__(self, model, device):
         import mmblend.models.dense_heads.blendmask_mask_head as mh
+
         self.device = device
         self.acc = defaultdict(float)
         self.stack = []
-        self.targets = [(model.backbone, 'forward', 'backbone'),
-                        (model.bbox_head, 'forward', 'head'),
-                        (model.mask_head.basis, 'forward', 'basis'),
-                        (model.bbox_head, 'predict_by_feat', 'post-process'),
-                        (model.mask_head.blender, 'forward', 'blender'),
-                        (mh, 'paste_masks', 'paste')]
+        self.targets = [
+            (model.backbone, 'forward', 'backbone'),
+            (model.bbox_head, 'forward', 'head'),
+            (model.mask_head.basis, 'forward', 'basis'),
+            (model.bbox_head, 'predict_by_feat', 'post-process'),
+            (model.mask_head.blender, 'forward', 'blender'),
+            (mh, 'paste_masks', 'paste'),
+        ]
         if model.neck is not None:
             self.targets.append((model.neck, 'forward', 'neck'))
 
     def __enter__(self):
-        self.saved = [(obj, attr, vars(obj).get(attr))
-                      for obj, attr, _ in self.targets]
+        self.saved = [
+            (obj, attr, vars(obj).get(attr)) for obj, attr, _ in self.targets
+        ]
         for obj, attr, stage in self.targets:
             setattr(obj, attr, self._wrap(getattr(obj, attr), stage))
         return self
@@ -101,11 +127,13 @@ class StageTimer:
                 self.acc[stage] += dt - inner
                 if self.stack:
                     self.stack[-1] += dt
+
         return wrapped
 
 
-def stage_breakdown(model, h, w, device, calls, timer_cls=StageTimer,
-                    stages=STAGES):
+def stage_breakdown(
+    model, h, w, device, calls, timer_cls=StageTimer, stages=STAGES
+):
     """Per-call ms of each of ``stages`` (``other``: the rest of the call)
     and of the whole call (``total``), timed by ``timer_cls``."""
     run = common.predictor(model, h, w, device)
@@ -117,8 +145,7 @@ def stage_breakdown(model, h, w, device, calls, timer_cls=StageTimer,
             total = common.timeit(run, device) * 1e3
             for s in stages[:-1]:
                 out[s].append(timer.acc.get(s, 0.0) * 1e3)
-            out['other'].append(total - sum(out[s][-1]
-                                            for s in stages[:-1]))
+            out['other'].append(total - sum(out[s][-1] for s in stages[:-1]))
             out['total'].append(total)
     return out
 
@@ -144,40 +171,76 @@ def run(args):
                 blendmask = model
         t = common.ms(common.interleaved(runners, dev, args.rounds))
         samples.update({f'latency/{n}': v for n, v in t.items()})
-        print('latency ms', {n: round(common.median(v), 1)
-                             for n, v in t.items()}, dets, flush=True)
+        print(
+            'latency ms',
+            {n: round(common.median(v), 1) for n, v in t.items()},
+            dets,
+            flush=True,
+        )
         del runners, model
         if stages is None:  # instrumented after its timed rounds
             stages = stage_breakdown(blendmask, h, w, dev, args.rounds)
             del blendmask
     samples.update({f'stage/{s}': v for s, v in stages.items()})
     samples['stage/blender+paste'] = [
-        a + b for a, b in zip(stages['blender'], stages['paste'])]
+        a + b for a, b in zip(stages['blender'], stages['paste'])
+    ]
     if not args.no_memory:
         for n in main_models + pair:
             h, w = args.size if n in main_models else args.rt_size
             values[f'peak_mib/{n}'] = common.child_peak_mib(
-                'inference', 'mem_runner', [n, h, w, dev], dev, args.threads)
-    lat = {n: common.median(samples[f'latency/{n}'])
-           for n in main_models + pair}
+                'inference', 'mem_runner', [n, h, w, dev], dev, args.threads
+            )
+    lat = {
+        n: common.median(samples[f'latency/{n}']) for n in main_models + pair
+    }
     rows = []
     for n in main_models + pair:
         base = lat['blendmask' if n in main_models else 'blendmask_rt']
-        rows.append([LABELS[n], sizes[n], dets[n][0], lat[n], base / lat[n],
-                     values[f'gflops/{n}'],
-                     values.get(f'peak_mib/{n}', float('nan'))])
+        rows.append(
+            [
+                LABELS[n],
+                sizes[n],
+                dets[n][0],
+                lat[n],
+                base / lat[n],
+                values[f'gflops/{n}'],
+                values.get(f'peak_mib/{n}', float('nan')),
+            ]
+        )
     total = common.median(stages['total'])
     return dict(
         tables={
             'End-to-end inference (100 forced detections per image)': dict(
-                columns=['model', 'input', 'dets', 'latency ms (median)',
-                         'BlendMask / model (medians)', 'GFLOPs',
-                         'peak mem MiB'], rows=rows),
+                columns=[
+                    'model',
+                    'input',
+                    'dets',
+                    'latency ms (median)',
+                    'BlendMask / model (medians)',
+                    'GFLOPs',
+                    'peak mem MiB',
+                ],
+                rows=rows,
+            ),
             'BlendMask R50 per stage (ms, median of sequential calls)': dict(
                 columns=['stage', 'ms', 'share of the call'],
-                rows=[[s, common.median(stages[s]),
-                       common.median(stages[s]) / total] for s in STAGES])},
-        samples=samples, values=values, dets=dets,
-        notes=['random weights, score_thr=0, NMS IoU 1.0, max_per_img=100 '
-               'for every model; one random image, batch 1; BlendMask-RT '
-               'pads to a multiple of 32.'])
+                rows=[
+                    [
+                        s,
+                        common.median(stages[s]),
+                        common.median(stages[s]) / total,
+                    ]
+                    for s in STAGES
+                ],
+            ),
+        },
+        samples=samples,
+        values=values,
+        dets=dets,
+        notes=[
+            'random weights, score_thr=0, NMS IoU 1.0, max_per_img=100 '
+            'for every model; one random image, batch 1; BlendMask-RT '
+            'pads to a multiple of 32.'
+        ],
+    )

@@ -12,7 +12,7 @@ there only); the blend (elementwise) is counted by hand; RoIAlign, the
 mask paste and the keypoint decoding are not counted.
 
 Accuracy (``samples``, one value per round; round r is seed r):
-``configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py`` trained from
+the light keypoint config (``SMALL`` below) trained from
 scratch for ``--iters`` iterations (the config's 1200) on the 28
 coco-mini-keypoints training photos, then box, mask and keypoint AP on
 those photos (fit) and on the 32 held-out val photos (from scratch on 28
@@ -20,6 +20,7 @@ photos nothing generalises: val AP near 0 is expected). The first seed's
 model draws ``--picture`` (four training photos, 2 x 2, through mmdet's
 ``DetInferencer``, what ``tools/image_demo.py`` runs).
 """
+
 import copy
 import os.path as osp
 
@@ -27,51 +28,97 @@ import common
 
 ROUNDS = 3
 TIMED = False
-SMALL = 'configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py'
+SMALL = (
+    'configs/keypoints/'
+    'blendmask-kp-light_r18_fpn_1xb8-1200iter_coco-mini-keypoints.py'
+)
 R50 = 'configs/keypoints/blendmask-kp_r50_fpn_ms-3x_coco-person-keypoints.py'
-DATA = osp.join(common.REPO_ROOT, '..', 'shared', 'data',
-                'coco-mini-keypoints')
+DATA = osp.join(
+    common.REPO_ROOT, '..', 'shared', 'data', 'coco-mini-keypoints'
+)
 J = 17
 # key -> (label, shared_bases, shared_attention, bases K per keypoint, M)
 DESIGNS = {
-    'shared_m14': ('shared 4 bases, attention per keypoint, M=14', True,
-                   False, 4, 14),
-    'shared_m7': ('shared 4 bases, attention per keypoint, M=7', True, False,
-                  4, 7),
-    'kp_bases_m14': ('17x4 keypoint bases, one shared attention, M=14 '
-                     '(chosen)', False, True, 4, 14),
-    'kp_bases_m7': ('17x4 keypoint bases, one shared attention, M=7', False,
-                    True, 4, 7),
-    'kp_bases_per_kp_m2': ('17x4 keypoint bases, attention per keypoint, '
-                           'M=2', False, False, 4, 2),
+    'shared_m14': (
+        'shared 4 bases, attention per keypoint, M=14',
+        True,
+        False,
+        4,
+        14,
+    ),
+    'shared_m7': (
+        'shared 4 bases, attention per keypoint, M=7',
+        True,
+        False,
+        4,
+        7,
+    ),
+    'kp_bases_m14': (
+        '17x4 keypoint bases, one shared attention, M=14 (chosen)',
+        False,
+        True,
+        4,
+        14,
+    ),
+    'kp_bases_m7': (
+        '17x4 keypoint bases, one shared attention, M=7',
+        False,
+        True,
+        4,
+        7,
+    ),
+    'kp_bases_per_kp_m2': (
+        '17x4 keypoint bases, attention per keypoint, M=2',
+        False,
+        False,
+        4,
+        2,
+    ),
 }
-METRICS = {'train_keypoints_ap': ('train', 'keypoints_mAP'),
-           'train_keypoints_ap50': ('train', 'keypoints_mAP_50'),
-           'train_mask_ap': ('train', 'segm_mAP'),
-           'train_box_ap': ('train', 'bbox_mAP'),
-           'val_keypoints_ap': ('val', 'keypoints_mAP'),
-           'val_mask_ap': ('val', 'segm_mAP'),
-           'val_box_ap': ('val', 'bbox_mAP')}
+METRICS = {
+    'train_keypoints_ap': ('train', 'keypoints_mAP'),
+    'train_keypoints_ap50': ('train', 'keypoints_mAP_50'),
+    'train_mask_ap': ('train', 'segm_mAP'),
+    'train_box_ap': ('train', 'bbox_mAP'),
+    'val_keypoints_ap': ('val', 'keypoints_mAP'),
+    'val_mask_ap': ('val', 'segm_mAP'),
+    'val_box_ap': ('val', 'bbox_mAP'),
+}
 PICTURE_IDS = ('000000535506', '000000000790', '000000442450', '000000129648')
 
 
 def add_arguments(ap):
-    ap.add_argument('--iters', type=int, default=0,
-                    help="training iterations (0: the config's)")
-    ap.add_argument('--size', type=int, nargs=2, default=[800, 1216],
-                    help='cost: input H W')
-    ap.add_argument('--people', type=int, default=20,
-                    help='cost: person boxes')
-    ap.add_argument('--work-dir', default=osp.join(
-        common.REPO_ROOT, 'work_dirs', 'bench_keypoints'))
-    ap.add_argument('--picture', default=osp.join(
-        common.REPO_ROOT, 'docs', 'keypoints_train.jpg'),
-        help='where the first seed draws its predictions')
+    ap.add_argument(
+        '--iters',
+        type=int,
+        default=0,
+        help="training iterations (0: the config's)",
+    )
+    ap.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=[800, 1216],
+        help='cost: input H W',
+    )
+    ap.add_argument(
+        '--people', type=int, default=20, help='cost: person boxes'
+    )
+    ap.add_argument(
+        '--work-dir',
+        default=osp.join(common.REPO_ROOT, 'work_dirs', 'bench_keypoints'),
+    )
+    ap.add_argument(
+        '--picture',
+        default=osp.join(common.REPO_ROOT, 'docs', 'keypoints_train.jpg'),
+        help='where the first seed draws its predictions',
+    )
 
 
 # ----------------------------------------------------------------- cost --
 def r50_model(device: str = 'cpu'):
     from mmengine.config import Config
+
     cfg = Config.fromfile(common.repo_config(R50))
     common.strip_init(cfg.model)
     return common.build_model(cfg, device).eval()
@@ -82,6 +129,7 @@ def people(n: int, h: int, w: int, seed: int = 0):
     scaled down for small images) inside an ``h x w`` image,
     reproducible."""
     import torch
+
     g = torch.Generator().manual_seed(seed)
     scale = min(1.0, h / 800)
     bh = scale * (100 + 300 * torch.rand(n, generator=g))
@@ -97,19 +145,24 @@ def branch_inputs(model, h: int, w: int, device: str, n: int):
     whose attentions are the top layer's at ``n`` locations."""
     import torch
     from mmengine.structures import InstanceData
+
     inputs, samples = common.fake_batch(model, 1, h, w, device)
     with torch.no_grad():
         x = model.extract_feat(inputs)
         towers = model.bbox_head.forward(x)[0]
         locations = sum(t.shape[-2] * t.shape[-1] for t in towers)
         priors = torch.randperm(
-            locations, generator=torch.Generator().manual_seed(1))[:n]
-        attns = model.bbox_head.attns_at([t[0] for t in towers],
-                                         priors.to(device))
-    det = InstanceData(bboxes=people(n, h, w).to(device),
-                       scores=torch.rand(n, device=device),
-                       labels=torch.zeros(n, dtype=torch.long, device=device),
-                       attns=attns)
+            locations, generator=torch.Generator().manual_seed(1)
+        )[:n]
+        attns = model.bbox_head.attns_at(
+            [t[0] for t in towers], priors.to(device)
+        )
+    det = InstanceData(
+        bboxes=people(n, h, w).to(device),
+        scores=torch.rand(n, device=device),
+        labels=torch.zeros(n, dtype=torch.long, device=device),
+        attns=attns,
+    )
     mask_dets, keypoint_dets = model.split_attns([det])
     return x, samples, mask_dets, keypoint_dets
 
@@ -121,8 +174,9 @@ def n_params(module) -> int:
 def top_layer(tower_channels: int, channels: int, n: int):
     """(parameters, GFLOPs at ``n`` detections) of ``channels`` outputs of
     the 3x3 top layer (a ``[n, 9C] x [9C, channels]`` matmul)."""
-    return channels * (9 * tower_channels + 1), 2e-9 * n * 9 * \
-        tower_channels * channels
+    return channels * (
+        9 * tower_channels + 1
+    ), 2e-9 * n * 9 * tower_channels * channels
 
 
 def blend_gflops(n: int, maps: int, K: int, R: int) -> float:
@@ -136,6 +190,7 @@ def cost(args) -> tuple:
     import torch
     from mmdet.registry import MODELS
     from mmengine.config import Config
+
     model = r50_model()
     C = model.bbox_head.top_layer.in_channels
     h, w = args.size
@@ -146,61 +201,119 @@ def cost(args) -> tuple:
     for key, (label, shared_b, shared_a, K, M) in DESIGNS.items():
         cfg = copy.deepcopy(base)
         cfg.basis.num_bases = K if shared_b else J * K
-        cfg.blender.update(shared_bases=shared_b, shared_attention=shared_a,
-                           attn_size=M)
+        cfg.blender.update(
+            shared_bases=shared_b, shared_attention=shared_a, attn_size=M
+        )
         head = MODELS.build(cfg).eval()
         ch = head.blender.attn_channels
         top_params, top_gflops = top_layer(C, ch, n)
         with torch.no_grad():
             bottom = common.gflops(lambda: head(x))
-        d = {'attn_channels': ch, 'top_params': top_params,
-             'bottom_params': n_params(head), 'top_gflops': top_gflops,
-             'bottom_gflops': bottom, 'blend_gflops': blend_gflops(
-                 n, J, K, head.blender.bottom_resolution)}
+        d = {
+            'attn_channels': ch,
+            'top_params': top_params,
+            'bottom_params': n_params(head),
+            'top_gflops': top_gflops,
+            'bottom_gflops': bottom,
+            'blend_gflops': blend_gflops(
+                n, J, K, head.blender.bottom_resolution
+            ),
+        }
         values.update({f'{k}/{key}': v for k, v in d.items()})
-        rows.append([label, ch, top_params / 1e6, d['bottom_params'] / 1e6,
-                     top_gflops, bottom, d['blend_gflops']])
+        rows.append(
+            [
+                label,
+                ch,
+                top_params / 1e6,
+                d['bottom_params'] / 1e6,
+                top_gflops,
+                bottom,
+                d['blend_gflops'],
+            ]
+        )
     branch_rows = []
     for key, head, dets, maps, K in (
-            ('mask', model.mask_head, mask_dets, 1,
-             model.mask_head.blender.num_bases),
-            ('keypoint', model.keypoint_head, kp_dets, J,
-             model.keypoint_head.blender.bases_per_keypoint)):
+        (
+            'mask',
+            model.mask_head,
+            mask_dets,
+            1,
+            model.mask_head.blender.num_bases,
+        ),
+        (
+            'keypoint',
+            model.keypoint_head,
+            kp_dets,
+            J,
+            model.keypoint_head.blender.bases_per_keypoint,
+        ),
+    ):
         top_params, top_gflops = top_layer(C, head.blender.attn_channels, n)
 
         def predict(head=head, dets=dets):
             with torch.no_grad():
                 head.predict(x, samples, results_list=copy.deepcopy(dets))
-        d = {'top_params': top_params, 'head_params': n_params(head),
-             'gflops': top_gflops + common.gflops(predict),
-             'blend_gflops': blend_gflops(
-                 n, maps, K, head.blender.bottom_resolution)}
+
+        d = {
+            'top_params': top_params,
+            'head_params': n_params(head),
+            'gflops': top_gflops + common.gflops(predict),
+            'blend_gflops': blend_gflops(
+                n, maps, K, head.blender.bottom_resolution
+            ),
+        }
         values.update({f'branch_{k}/{key}': v for k, v in d.items()})
-        branch_rows.append([key, top_params / 1e6, d['head_params'] / 1e6,
-                            d['gflops'], d['blend_gflops']])
+        branch_rows.append(
+            [
+                key,
+                top_params / 1e6,
+                d['head_params'] / 1e6,
+                d['gflops'],
+                d['blend_gflops'],
+            ]
+        )
     values['gflops/backbone_neck'] = common.gflops(
-        lambda: model.extract_feat(common.fake_batch(model, 1, h, w,
-                                                     'cpu')[0]))
+        lambda: model.extract_feat(common.fake_batch(model, 1, h, w, 'cpu')[0])
+    )
     tables = {
         f'Keypoint designs at R-50 (top layer on {C} channels, {n} people, '
         f'{h}x{w})': dict(
-            columns=['design', 'top-layer channels', 'top-layer params (M)',
-                     'bottom + blender params (M)', 'top GFLOPs',
-                     'bottom GFLOPs', 'blend GFLOPs (by hand)'], rows=rows),
+            columns=[
+                'design',
+                'top-layer channels',
+                'top-layer params (M)',
+                'bottom + blender params (M)',
+                'top GFLOPs',
+                'bottom GFLOPs',
+                'blend GFLOPs (by hand)',
+            ],
+            rows=rows,
+        ),
         f'Keypoint branch vs mask branch ({n} people, {h}x{w})': dict(
-            columns=['branch', 'top-layer params (M)', 'head params (M)',
-                     'GFLOPs (top layer at the detections + head)',
-                     'blend GFLOPs (by hand)'], rows=branch_rows)}
+            columns=[
+                'branch',
+                'top-layer params (M)',
+                'head params (M)',
+                'GFLOPs (top layer at the detections + head)',
+                'blend GFLOPs (by hand)',
+            ],
+            rows=branch_rows,
+        ),
+    }
     return values, tables
 
 
 # -------------------------------------------------------------- accuracy --
 def train_cfg(seed: int, args, work_dir: str):
     from mmengine.config import Config
+
     cfg = Config.fromfile(common.repo_config(SMALL))
     iters = args.iters or cfg.train_cfg.max_iters
-    cfg.merge_from_dict(dict(work_dir=work_dir, log_level='WARNING',
-                             randomness=dict(seed=seed)))
+    cfg.merge_from_dict(
+        dict(
+            work_dir=work_dir, log_level='WARNING', randomness=dict(seed=seed)
+        )
+    )
     cfg.train_cfg.update(max_iters=iters, val_interval=iters + 1)
     cfg.param_scheduler[-1].update(T_max=iters, end=iters)
     cfg.default_hooks.checkpoint.interval = iters
@@ -218,6 +331,7 @@ def train_cfg(seed: int, args, work_dir: str):
 def run_one(seed: int, args) -> dict:
     """Train one seed, then evaluate on both splits; ``{metric: AP}``."""
     from mmengine.runner import Runner
+
     work = osp.join(args.work_dir, f'seed{seed}')
     cfg, iters = train_cfg(seed, args, work)
     Runner.from_cfg(cfg).train()
@@ -226,9 +340,11 @@ def run_one(seed: int, args) -> dict:
         test = copy.deepcopy(cfg)
         test.test_dataloader.dataset.update(
             ann_file=f'person_keypoints_{split}.json',
-            data_prefix=dict(img=f'images/{prefix}/'))
+            data_prefix=dict(img=f'images/{prefix}/'),
+        )
         test.test_evaluator.ann_file = osp.join(
-            DATA, f'person_keypoints_{split}.json')
+            DATA, f'person_keypoints_{split}.json'
+        )
         test.load_from = osp.join(work, f'iter_{iters}.pth')
         test.work_dir = osp.join(work, f'test_{split}')
         metrics = Runner.from_cfg(test).test()
@@ -246,21 +362,39 @@ def draw(checkpoint: str, args) -> None:
     import mmcv
     import numpy as np
     from mmdet.apis import DetInferencer
-    inferencer = DetInferencer(model=common.repo_config(SMALL),
-                               weights=checkpoint, device=args.device)
-    photos = [osp.join(DATA, 'images', 'train2017', f'{i}.jpg')
-              for i in PICTURE_IDS[:2 if args.quick else 4]]
-    out = inferencer(photos, pred_score_thr=0.3, return_vis=True,
-                     no_save_vis=True, no_save_pred=True)
-    tiles = [mmcv.imrescale(v, 360 / v.shape[0])  # 360 px high
-             for v in out['visualization']]
-    rows = [np.concatenate(tiles[i:i + 2], axis=1)
-            for i in range(0, len(tiles), 2)]
+
+    inferencer = DetInferencer(
+        model=common.repo_config(SMALL), weights=checkpoint, device=args.device
+    )
+    photos = [
+        osp.join(DATA, 'images', 'train2017', f'{i}.jpg')
+        for i in PICTURE_IDS[: 2 if args.quick else 4]
+    ]
+    out = inferencer(
+        photos,
+        pred_score_thr=0.3,
+        return_vis=True,
+        no_save_vis=True,
+        no_save_pred=True,
+    )
+    tiles = [
+        mmcv.imrescale(v, 360 / v.shape[0])  # 360 px high
+        for v in out['visualization']
+    ]
+    rows = [
+        np.concatenate(tiles[i : i + 2], axis=1)
+        for i in range(0, len(tiles), 2)
+    ]
     width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)),
-                   constant_values=255) for r in rows]
-    mmcv.imwrite(np.concatenate(rows, axis=0)[..., ::-1], args.picture,
-                 params=[1, 85])  # RGB -> BGR, JPEG quality 85
+    rows = [
+        np.pad(
+            r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255
+        )
+        for r in rows
+    ]
+    mmcv.imwrite(
+        np.concatenate(rows, axis=0)[..., ::-1], args.picture, params=[1, 85]
+    )  # RGB -> BGR, JPEG quality 85
 
 
 def run(args):
@@ -272,15 +406,25 @@ def run(args):
     for seed in range(args.rounds):
         for k, v in run_one(seed, args).items():
             samples.setdefault(k, []).append(v)
-    tables['Keypoint, mask and box AP after a fixed budget, from scratch '
-           '(median over seeds)'] = dict(
-        columns=['split', 'keypoint AP', 'keypoint AP50', 'mask AP',
-                 'box AP'],
-        rows=[[split] + [common.median(samples[k]) if k in samples else
-                         float('nan') for k in (
-                             f'{split}_keypoints_ap', f'{split}_keypoints_ap50',
-                             f'{split}_mask_ap', f'{split}_box_ap')]
-              for split in ('train', 'val')])
+    tables[
+        'Keypoint, mask and box AP after a fixed budget, from scratch '
+        '(median over seeds)'
+    ] = dict(
+        columns=['split', 'keypoint AP', 'keypoint AP50', 'mask AP', 'box AP'],
+        rows=[
+            [split]
+            + [
+                common.median(samples[k]) if k in samples else float('nan')
+                for k in (
+                    f'{split}_keypoints_ap',
+                    f'{split}_keypoints_ap50',
+                    f'{split}_mask_ap',
+                    f'{split}_box_ap',
+                )
+            ]
+            for split in ('train', 'val')
+        ],
+    )
     iters = train_cfg(0, args, '')[1]
     notes = [
         f'{SMALL}: {iters} iterations from scratch on the 28 '
@@ -291,5 +435,6 @@ def run(args):
         f'{args.size[0]}x{args.size[1]} image; the shared-bases designs '
         "could read the mask branch's 4 bases instead of their own bottom "
         'module (built here at the same width to compare like with like).',
-        f'Picture of seed 0: {osp.relpath(args.picture, common.REPO_ROOT)}.']
+        f'Picture of seed 0: {osp.relpath(args.picture, common.REPO_ROOT)}.',
+    ]
     return dict(tables=tables, samples=samples, values=values, notes=notes)

@@ -12,6 +12,7 @@ is the time of the 3 photos in one round) and the network alone
 ``DetectorExport`` in PyTorch vs the graph; ``core/<engine>/<model>``).
 Engines: ``torch``, ``onnx`` (onnxruntime), ``openvino``.
 """
+
 import os.path as osp
 import tempfile
 import warnings
@@ -20,23 +21,33 @@ import common
 
 ROUNDS = 5
 TIMED = True
-CONFIGS = {'r50': ('BlendMask R50 (56_4_14)', 'configs/blendmask_r50_3x.py'),
-           'rt': ('BlendMask-RT R50', 'configs/blendmask_rt_r50_3x.py'),
-           'atss': ('BlendMask on ATSS R50',
-                    'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py')}
+CONFIGS = {
+    'r50': ('BlendMask R50 (56_4_14)', 'configs/blendmask_r50_3x.py'),
+    'rt': (
+        'BlendMask-RT R50',
+        'configs/blendmask-rt_r50_fpn_ms-550-3x_coco.py',
+    ),
+    'atss': (
+        'BlendMask on ATSS R50',
+        'configs/mixing/blendmask-atss_r50_fpn_1x_coco.py',
+    ),
+}
 ENGINES = {'onnx': 'onnxruntime', 'openvino': 'openvino'}
 PHOTOS = ('000000000034.jpg', '000000000073.jpg', '000000000138.jpg')
-PHOTO_DIR = osp.join(common.REPO_ROOT, 'demo', 'data', 'coco128-seg',
-                     'images', 'train2017')
+PHOTO_DIR = osp.join(
+    common.REPO_ROOT, 'demo', 'data', 'coco128-seg', 'images', 'train2017'
+)
 
 
 def add_arguments(ap):
-    ap.add_argument('--models', nargs='+', choices=list(CONFIGS),
-                    default=list(CONFIGS))
+    ap.add_argument(
+        '--models', nargs='+', choices=list(CONFIGS), default=list(CONFIGS)
+    )
 
 
 def _config(path: str, quick: bool):
     from mmengine.config import Config
+
     cfg = Config.fromfile(common.repo_config(path))
     common.strip_init(cfg.model)
     common.force_dets(cfg.model, 100)
@@ -48,8 +59,9 @@ def _config(path: str, quick: bool):
         m.bbox_head.update(in_channels=32, feat_channels=32)
         if m.bbox_head.get('norm_cfg') is not None:
             m.bbox_head.norm_cfg = gn
-        m.mask_head.basis.update(in_channels=32, channels=32,
-                                 sem_channels=32, norm_cfg=gn)
+        m.mask_head.basis.update(
+            in_channels=32, channels=32, sem_channels=32, norm_cfg=gn
+        )
         if m.mask_head.basis.type == 'ProtoNetBasis':
             m.mask_head.basis.update(refine_channels=32)
         for t in cfg.test_dataloader.dataset.pipeline:
@@ -69,6 +81,7 @@ def run(args):
         export_onnx,
     )
     from mmblend.deploy.preprocess import img_shape_tensor
+
     if args.device != 'cpu':
         raise ValueError('the onnx suite runs on cpu only (--device cpu)')
     photos = [osp.join(PHOTO_DIR, p) for p in PHOTOS]
@@ -86,29 +99,35 @@ def run(args):
         onnx_file = osp.join(tmp, osp.basename(path) + '.onnx')
         export_onnx(model, inputs, img_shape_tensor(sample), onnx_file)
         traced = DetectorExport(model).eval()
-        dets = {e: OnnxDetector(onnx_file, cfg, backend=b,
-                                num_threads=torch.get_num_threads())
-                for e, b in ENGINES.items()}
+        dets = {
+            e: OnnxDetector(
+                onnx_file, cfg, backend=b, num_threads=torch.get_num_threads()
+            )
+            for e, b in ENGINES.items()
+        }
         prepared = [pre(p) for p in photos]
         fns = {}
         for i, p in enumerate(photos):
             x, s = prepared[i]
             shape = img_shape_tensor(s)
-            fns[('e2e', 'torch', i)] = lambda p=p: inference_detector(model,
-                                                                      p)
+            fns[('e2e', 'torch', i)] = lambda p=p: inference_detector(model, p)
             fns[('core', 'torch', i)] = lambda x=x, sh=shape: traced(x, sh)
             for e, det in dets.items():
                 fns[('e2e', e, i)] = lambda p=p, det=det: det(p)
-                fns[('core', e, i)] = (
-                    lambda x=x, sh=shape, det=det: det.run(x, sh))
+                fns[('core', e, i)] = lambda x=x, sh=shape, det=det: det.run(
+                    x, sh
+                )
         with torch.no_grad():
             t = common.ms(common.interleaved(fns, 'cpu', args.rounds))
         for kind in ('e2e', 'core'):
             for engine in ('torch', *ENGINES):
                 samples[f'{kind}/{engine}/{key}'] = [
-                    sum(r) for r in zip(*(t[(kind, engine, i)]
-                                          for i in range(len(photos))))]
-            for i, p in enumerate(photos):
+                    sum(r)
+                    for r in zip(
+                        *(t[(kind, engine, i)] for i in range(len(photos)))
+                    )
+                ]
+            for i in range(len(photos)):
                 shape = prepared[i][1].metainfo['batch_input_shape']
                 pt = common.median(t[(kind, 'torch', i)])
                 row = [label, PHOTOS[i], f'{shape[0]}x{shape[1]}', pt]
@@ -116,17 +135,29 @@ def run(args):
                     ms = common.median(t[(kind, e, i)])
                     row += [ms, ms / pt]
                 rows[kind].append(row)
-    cols = ['model', 'photo', 'input', 'PyTorch ms (median)',
-            'onnxruntime ms', 'onnxruntime / PyTorch', 'OpenVINO ms',
-            'OpenVINO / PyTorch']
+    cols = [
+        'model',
+        'photo',
+        'input',
+        'PyTorch ms (median)',
+        'onnxruntime ms',
+        'onnxruntime / PyTorch',
+        'OpenVINO ms',
+        'OpenVINO / PyTorch',
+    ]
     return dict(
         tables={
-            'End to end: image path -> DetDataSample (masks pasted)':
-            dict(columns=cols, rows=rows['e2e']),
-            'Network + post-processing + blender (no pipeline, no paste)':
-            dict(columns=cols, rows=rows['core'])},
+            'End to end: image path -> DetDataSample (masks pasted)': dict(
+                columns=cols, rows=rows['e2e']
+            ),
+            'Network + post-processing + blender (no pipeline, no paste)':  # noqa: E501
+            dict(columns=cols, rows=rows['core']),
+        },
         samples=samples,
-        notes=['random weights, 100 forced detections (score_thr 0, NMS '
-               "IoU 1.0), each config's test scale; the graph exported on "
-               'the first photo; the runtimes use as many threads as torch; '
-               'OpenVINO in float32 (INFERENCE_PRECISION_HINT).'])
+        notes=[
+            'random weights, 100 forced detections (score_thr 0, NMS '
+            "IoU 1.0), each config's test scale; the graph exported on "
+            'the first photo; the runtimes use as many threads as torch; '
+            'OpenVINO in float32 (INFERENCE_PRECISION_HINT).'
+        ],
+    )

@@ -15,6 +15,7 @@ whether its input needs a gradient) replayed alone, forward + backward,
 median of 5 (1 with ``--quick``), against its FLOPs (2 x multiply-adds x
 (1 + backward passes)), grouped by model part.
 """
+
 import torch
 from torch import nn
 
@@ -28,11 +29,13 @@ CONV_MODELS = ('blendmask', 'fcos')
 
 
 def add_arguments(ap):
-    ap.add_argument('--size', type=int, nargs=2, default=[512, 768],
-                    help='input H W')
+    ap.add_argument(
+        '--size', type=int, nargs=2, default=[512, 768], help='input H W'
+    )
     ap.add_argument('--batch', type=int, default=2)
-    ap.add_argument('--models', nargs='+', default=MODELS,
-                    choices=list(peers.CONFIGS))
+    ap.add_argument(
+        '--models', nargs='+', default=MODELS, choices=list(peers.CONFIGS)
+    )
     ap.add_argument('--no-memory', action='store_true')
     ap.add_argument('--no-convs', action='store_true')
 
@@ -44,8 +47,9 @@ def make_step(name, size, batch, device):
 def train_gflops(name, size, batch):
     """GFLOPs of one training forward (losses included) of ``name``."""
     model = common.build_model(peers.load_cfg(name, 0), 'cpu').train()
-    inputs, samples = common.fake_batch(model, batch, *size, 'cpu',
-                                        with_gt=True, num_gt=5)
+    inputs, samples = common.fake_batch(
+        model, batch, *size, 'cpu', with_gt=True, num_gt=5
+    )
     return common.gflops(lambda: model(inputs, samples, mode='loss'))
 
 
@@ -53,8 +57,11 @@ def part_of(name: str) -> str:
     """Model part of a module name: the mask branch's basis module, its
     semantic head, the rest of the mask head, or the top-level child."""
     if name.startswith('mask_head.basis.'):
-        return ('semantic head' if '.sem' in name[len('mask_head.basis'):]
-                else 'basis module')
+        return (
+            'semantic head'
+            if '.sem' in name[len('mask_head.basis') :]
+            else 'basis module'
+        )
     return name.split('.')[0]
 
 
@@ -64,10 +71,18 @@ def conv_calls(step):
     calls, handles = [], []
     for name, m in step.model.named_modules():
         if type(m) is nn.Conv2d:
-            handles.append(m.register_forward_hook(
-                lambda mod, args, out, name=name: calls.append(
-                    (name, mod, tuple(args[0].shape),
-                     args[0].requires_grad))))
+            handles.append(
+                m.register_forward_hook(
+                    lambda mod, args, out, name=name: calls.append(
+                        (
+                            name,
+                            mod,
+                            tuple(args[0].shape),
+                            args[0].requires_grad,
+                        )
+                    )
+                )
+            )
     step()
     for h in handles:
         h.remove()
@@ -76,8 +91,16 @@ def conv_calls(step):
 
 def conv_gflop(conv: nn.Conv2d, in_shape, out_shape, input_grad: bool):
     kh, kw = conv.kernel_size
-    macs = (out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3] *
-            in_shape[1] // conv.groups * kh * kw)
+    macs = (
+        out_shape[0]
+        * out_shape[1]
+        * out_shape[2]
+        * out_shape[3]
+        * in_shape[1]
+        // conv.groups
+        * kh
+        * kw
+    )
     passes = 1 + int(input_grad) + int(conv.weight.requires_grad)
     return 2 * macs * passes / 1e9
 
@@ -94,6 +117,7 @@ def time_conv(conv, in_shape, input_grad, reps):
         y = conv(x)
         if input_grad or conv.weight.requires_grad:
             y.backward(gy)
+
     fn()
     ms = common.median([common.timeit(fn, 'cpu') for _ in range(reps)])
     return ms * 1e3, out_shape
@@ -114,20 +138,41 @@ def replay_convs(steps, reps):
             acc[1] += gf
             acc[2] += ms
             if part in ('basis module', 'semantic head', 'mask_head'):
-                conv_rows.append([
-                    name, 'x'.join(map(str, shape)),
-                    f'{conv.kernel_size[0]}x{conv.kernel_size[1]} '
-                    f'd{conv.dilation[0]}', conv.out_channels, gf, ms,
-                    gf / ms * 1e3])
-        part_rows += [[peers.LABELS[n], part, k, gf, ms, gf / ms * 1e3]
-                      for part, (k, gf, ms) in sorted(parts.items())]
+                conv_rows.append(
+                    [
+                        name,
+                        'x'.join(map(str, shape)),
+                        f'{conv.kernel_size[0]}x{conv.kernel_size[1]} '
+                        f'd{conv.dilation[0]}',
+                        conv.out_channels,
+                        gf,
+                        ms,
+                        gf / ms * 1e3,
+                    ]
+                )
+        part_rows += [
+            [peers.LABELS[n], part, k, gf, ms, gf / ms * 1e3]
+            for part, (k, gf, ms) in sorted(parts.items())
+        ]
     return {
-        'Convolutions by model part (forward + backward, replayed alone)':
-        dict(columns=['model', 'part', 'convs', 'GFLOP', 'ms', 'GFLOP/s'],
-             rows=part_rows),
+        'Convolutions by model part (forward + backward, replayed alone)':  # noqa: E501
+        dict(
+            columns=['model', 'part', 'convs', 'GFLOP', 'ms', 'GFLOP/s'],
+            rows=part_rows,
+        ),
         'BlendMask mask-branch convolutions': dict(
-            columns=['module', 'input', 'kernel', 'out ch', 'GFLOP', 'ms',
-                     'GFLOP/s'], rows=conv_rows)}
+            columns=[
+                'module',
+                'input',
+                'kernel',
+                'out ch',
+                'GFLOP',
+                'ms',
+                'GFLOP/s',
+            ],
+            rows=conv_rows,
+        ),
+    }
 
 
 def run(args):
@@ -136,36 +181,69 @@ def run(args):
         if args.models == MODELS:
             args.models = ['blendmask', 'fcos']
     if 'blendmask' not in args.models:
-        raise ValueError('--models: blendmask (the base of the ratios) is '
-                         'missing')
+        raise ValueError(
+            '--models: blendmask (the base of the ratios) is missing'
+        )
     dev, size = args.device, tuple(args.size)
-    values = {f'train_gflops/{n}': train_gflops(n, size, args.batch)
-              for n in args.models}
+    values = {
+        f'train_gflops/{n}': train_gflops(n, size, args.batch)
+        for n in args.models
+    }
     steps = {n: make_step(n, size, args.batch, dev) for n in args.models}
     t = common.ms(common.interleaved(steps, dev, args.rounds))
     samples = {f'step/{n}': v for n, v in t.items()}
-    print('step ms', {n: round(common.median(v)) for n, v in t.items()},
-          flush=True)
+    print(
+        'step ms',
+        {n: round(common.median(v)) for n, v in t.items()},
+        flush=True,
+    )
     tables = {}
-    if not args.no_convs and dev == 'cpu' and \
-            set(CONV_MODELS) <= set(args.models):
+    if (
+        not args.no_convs
+        and dev == 'cpu'
+        and set(CONV_MODELS) <= set(args.models)
+    ):
         tables.update(replay_convs(steps, 1 if args.quick else 5))
     del steps
     if not args.no_memory:
         for n in args.models:
             values[f'peak_mib/{n}'] = common.child_peak_mib(
-                'train', 'make_step', [n, list(size), args.batch, dev], dev,
-                args.threads)
+                'train',
+                'make_step',
+                [n, list(size), args.batch, dev],
+                dev,
+                args.threads,
+            )
     base = common.median(samples['step/blendmask'])
-    rows = [[peers.LABELS[n], common.median(samples[f'step/{n}']),
-             base / common.median(samples[f'step/{n}']),
-             values[f'train_gflops/{n}'],
-             values.get(f'peak_mib/{n}', float('nan'))]
-            for n in args.models]
-    tables = {'Training step': dict(
-        columns=['model', 'ms / step (median)', 'BlendMask / model (medians)',
-                 'train forward GFLOPs', 'peak mem MiB'], rows=rows),
-        **tables}
-    return dict(tables=tables, samples=samples, values=values, notes=[
-        f'batch {args.batch} random {size[0]}x{size[1]} images with 5 '
-        'random rectangle GT each; random init; forward + backward + SGD.'])
+    rows = [
+        [
+            peers.LABELS[n],
+            common.median(samples[f'step/{n}']),
+            base / common.median(samples[f'step/{n}']),
+            values[f'train_gflops/{n}'],
+            values.get(f'peak_mib/{n}', float('nan')),
+        ]
+        for n in args.models
+    ]
+    tables = {
+        'Training step': dict(
+            columns=[
+                'model',
+                'ms / step (median)',
+                'BlendMask / model (medians)',
+                'train forward GFLOPs',
+                'peak mem MiB',
+            ],
+            rows=rows,
+        ),
+        **tables,
+    }
+    return dict(
+        tables=tables,
+        samples=samples,
+        values=values,
+        notes=[
+            f'batch {args.batch} random {size[0]}x{size[1]} images with 5 '
+            'random rectangle GT each; random init; forward + backward + SGD.'
+        ],
+    )

@@ -15,8 +15,13 @@ default_hooks = dict(
     # logs them at the epoch, 0 here)
     logger=dict(log_metric_by_epoch=False),
     # atomic writes, old checkpoints deleted after the new one is complete
-    checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
-                    interval=10000, max_keep_ckpts=3))
+    checkpoint=dict(
+        type='CrashSafeCheckpointHook',
+        by_epoch=False,
+        interval=10000,
+        max_keep_ckpts=3,
+    ),
+)
 log_processor = dict(by_epoch=False)
 
 # Before the first iteration: the dataset's classes vs the heads' num_classes
@@ -25,7 +30,7 @@ log_processor = dict(by_epoch=False)
 # sets its own custom_hooks replaces this list: keep these two in it.
 custom_hooks = [
     dict(type='DatasetCheckHook'),
-    dict(type='FiniteLossHook', interval=1)
+    dict(type='FiniteLossHook', interval=1),
 ]
 
 # `tools/test.py CONFIG CKPT --tta` (ours or mmdet's): the views of
@@ -35,4 +40,5 @@ custom_hooks = [
 # refuse it with an error.
 tta_model = dict(
     type='DetTTAModelWithMasks',
-    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100),
+)

@@ -1,8 +1,12 @@
-# Table 1, "Assembler" (FCIS analogue): K=16 position-sensitive bases, each
-# filling one 7x7 tile of the 4x4 grid of the 28x28 crop; no top-level
-# attentions (the FCOS head gets no attention layer).
-_base_ = './_base_/blendmask_r50_ablation.py'
-model = dict(
-    mask_head=dict(
-        basis=dict(num_bases=16),
-        blender=dict(merge='assembler', bottom_resolution=28)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_c3c5-28-16-assembler_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t1_assembler_r28_k16.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_c3c5-28-16-assembler_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

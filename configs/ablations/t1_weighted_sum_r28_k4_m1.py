@@ -1,6 +1,12 @@
-# Table 1, "Weighted-sum" (YOLACT analogue): the 28_4_4 model with the top
-# resolution reduced to 1x1, i.e. one scalar per basis per instance
-# (softmax over K, then a weighted sum of the K cropped bases).
-_base_ = './_base_/blendmask_r50_ablation.py'
-model = dict(
-    mask_head=dict(blender=dict(bottom_resolution=28, attn_size=1)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_c3c5-28-4-1_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t1_weighted_sum_r28_k4_m1.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_c3c5-28-4-1_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -1,4 +1,12 @@
-# Table 2, row R=28, M=7 (K=4, C3+C5, nearest top interpolation).
-_base_ = './_base_/blendmask_r50_ablation.py'
-model = dict(
-    mask_head=dict(blender=dict(bottom_resolution=28, attn_size=7)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_c3c5-28-4-7_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t2_r28_m7.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_c3c5-28-4-7_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

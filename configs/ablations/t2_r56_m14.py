@@ -1,4 +1,12 @@
-# Table 2, row R=56, M=14 (K=4, C3+C5, nearest top interpolation).
-_base_ = './_base_/blendmask_r50_ablation.py'
-model = dict(
-    mask_head=dict(blender=dict(bottom_resolution=56, attn_size=14)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_c3c5-56-4-14_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t2_r56_m14.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_c3c5-56-4-14_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -1,4 +1,12 @@
-# Table 3, row K=8: the 56_8_7 model (C3+C5, nearest top interpolation).
-_base_ = './_base_/blendmask_r50_ablation.py'
-model = dict(
-    mask_head=dict(basis=dict(num_bases=8)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_c3c5-56-8-7_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t3_k8.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_c3c5-56-8-7_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -1,3 +1,12 @@
-# Table 4, row "C3, C5": bottom module on backbone C3+C5 (56_4_7, RoIAlign
-# bottom, nearest top) = the ablation baseline itself.
-_base_ = './_base_/blendmask_r50_ablation.py'
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_c3c5-56-4-7_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t4_c3c5.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_c3c5-56-4-7_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

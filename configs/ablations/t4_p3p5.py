@@ -1,6 +1,12 @@
-# Table 4, row "P3, P5": bottom module on FPN P3+P5 (56_4_7, RoIAlign
-# bottom, nearest top).
-_base_ = './_base_/blendmask_r50_ablation.py'
-model = dict(
-    mask_head=dict(
-        basis=dict(feat_source='neck', in_indices=(0, 2), in_channels=256)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_p3p5-56-4-7_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t4_p3p5.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_p3p5-56-4-7_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -1,4 +1,12 @@
-# Table 5, row "bilinear": bilinear top interpolation (P3+P5, 56_4_7,
-# RoIAlign bottom).
-_base_ = './_base_/blendmask_r50_ablation_p3p5.py'
-model = dict(mask_head=dict(blender=dict(top_interp='bilinear')))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_p3p5-56-4-7-bilinear_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t5_top_bilinear.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_p3p5-56-4-7-bilinear_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -1,7 +1,13 @@
-# Table 6, R=28, bottom sampling "nearest" (RoIPool, quantised bins);
-# bilinear top interpolation, K=4, M=7, P3+P5.
-_base_ = './_base_/blendmask_r50_ablation_p3p5.py'
-model = dict(
-    mask_head=dict(
-        blender=dict(
-            bottom_resolution=28, pooler='RoIPool', top_interp='bilinear')))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_p3p5-28-4-7-bilinear-roipool_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t6_r28_roipool.py is renamed to '
+    'configs/ablations/'
+    'blendmask_r50_fpn_p3p5-28-4-7-bilinear-roipool_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

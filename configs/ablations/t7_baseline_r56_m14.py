@@ -1,5 +1,12 @@
-# Table 7, first row: the 56_4_14 model with bilinear top interpolation on
-# P3+P5 (DeepLabV3+ width 128, no semantic loss).
-_base_ = './_base_/blendmask_r50_ablation_p3p5.py'
-model = dict(
-    mask_head=dict(blender=dict(attn_size=14, top_interp='bilinear')))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_p3p5-56-4-14-bilinear_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t7_baseline_r56_m14.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_p3p5-56-4-14-bilinear_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

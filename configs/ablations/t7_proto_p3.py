@@ -1,12 +1,13 @@
-# Table 7, "Proto-P3": YOLACT's ProtoNet (width 256) on P3 as the bottom
-# module: 3 convs, x2 upsampling, 1 conv, 1x1 conv -> bases at stride 4;
-# with "+semantic".
-_base_ = ['./t7_semantic.py', '../_base_/basis/protonet_basis.py']
-model = dict(
-    mask_head=dict(
-        basis=dict(
-            _base_.protonet_basis,
-            _delete_=True,
-            in_indices=(0, ),  # P3 only: no refinement convs
-            channels=256,
-            num_convs=3)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_proto-p3-56-4-14-bilinear-sem-w256_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t7_proto_p3.py is renamed to '
+    'configs/ablations/'
+    'blendmask_r50_fpn_proto-p3-56-4-14-bilinear-sem-w256_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -1,4 +1,12 @@
-# Table 7, "+semantic": auxiliary semantic segmentation loss on P3
-# (80 thing classes + background, weight 0.3).
-_base_ = './t7_baseline_r56_m14.py'
-model = dict(mask_head=dict(basis=dict(num_classes=80, sem_in_index=0)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t7_semantic.py is renamed to '
+    'configs/ablations/blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -1,5 +1,13 @@
-# Table 7, "+128" (the caption's name for widening the bottom module from
-# 128 to 256 channels), on top of "+semantic". This is the model of
-# blendmask_r50_1x.py.
-_base_ = './t7_semantic.py'
-model = dict(mask_head=dict(basis=dict(channels=256)))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem-w256_1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/ablations/t7_semantic_w256.py is renamed to '
+    'configs/ablations/'
+    'blendmask_r50_fpn_p3p5-56-4-14-bilinear-sem-w256_1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

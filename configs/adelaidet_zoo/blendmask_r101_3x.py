@@ -1,7 +1,12 @@
-# AdelaiDet zoo BlendMask R_101_3x (box AP 44.8 / mask AP 39.5 on val2017).
-_base_ = './blendmask_r50_3x.py'
-model = dict(
-    backbone=dict(
-        depth=101,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='open-mmlab://detectron2/resnet101_caffe')))
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r101-caffe_fpn_ms-3x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/adelaidet_zoo/blendmask_r101_3x.py is renamed to '
+    'configs/adelaidet_zoo/blendmask_r101-caffe_fpn_ms-3x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

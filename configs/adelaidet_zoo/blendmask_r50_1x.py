@@ -1,3 +1,12 @@
-# AdelaiDet zoo BlendMask R_50_1x (box AP 39.9 / mask AP 35.8 on val2017):
-# 90k iterations, steps 60k/80k, multi-scale training.
-_base_ = './_base_/blendmask_adelaidet_r50.py'
+# Renamed (configs/README.md, "Names"): this old path works, with a
+# warning, until mmblend 0.2.
+_base_ = './blendmask_r50-caffe_fpn_ms-1x_coco.py'
+
+import warnings  # noqa: E402
+
+warnings.warn(
+    'configs/adelaidet_zoo/blendmask_r50_1x.py is renamed to '
+    'configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-1x_coco.py '
+    '(the old name is removed in mmblend 0.2)',
+    FutureWarning,
+)

@@ -10,15 +10,23 @@
 _base_ = [
     '../_base_/models/blendmask_r50_fpn_keypoints.py',
     '../_base_/datasets/coco_person_keypoints_ms.py',
-    '../_base_/schedules/schedule_3x.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_3x.py',
+    '../_base_/default_runtime.py',
 ]
 
 max_iters = 270000
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=1000),
-    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
-         milestones=[210000, 250000], gamma=0.1)
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000
+    ),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=max_iters,
+        by_epoch=False,
+        milestones=[210000, 250000],
+        gamma=0.1,
+    ),
 ]
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(base_batch_size=16)

@@ -7,7 +7,8 @@
 _base_ = [
     '../_base_/models/blendmask_r50_fpn.py',
     '../_base_/datasets/lvis_v1_instance.py',
-    '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_1x.py',
+    '../_base_/default_runtime.py',
 ]
 
 # The one place the class count is set; the detector refuses a semantic
@@ -20,4 +21,5 @@ model = dict(
     # mmdet's LVIS test_cfg (score_thr 1e-4, 300 per image). Our threshold
     # applies to sigmoid(cls) * sigmoid(centerness) before the sqrt of the
     # reported score (README "Scores"), i.e. reported scores >= 0.01.
-    test_cfg=dict(score_thr=1e-4, max_per_img=300))
+    test_cfg=dict(score_thr=1e-4, max_per_img=300),
+)

@@ -5,7 +5,8 @@
 _base_ = [
     'mmdet::deformable_detr/'
     'deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
-    './_base_/blendmask_branch.py', './_base_/detr_instance_pipeline.py'
+    './_base_/blendmask_branch.py',
+    './_base_/detr_instance_pipeline.py',
 ]
 
 model = dict(
@@ -13,10 +14,12 @@ model = dict(
     data_preprocessor=dict(pad_mask=True),
     bbox_head=dict(type='BlendDeformableDETRHead'),
     mask_head={{_base_.blend_mask_head}},
-    test_cfg=dict(mask_thr=0.5))
+    test_cfg=dict(mask_thr=0.5),
+)
 
 train_dataloader = dict(
-    dataset=dict(pipeline={{_base_.blend_detr_train_pipeline}}))
+    dataset=dict(pipeline={{_base_.blend_detr_train_pipeline}})
+)
 val_evaluator = dict(metric=['bbox', 'segm'])
 test_evaluator = dict(metric=['bbox', 'segm'])
 custom_hooks = {{_base_.blend_custom_hooks}}

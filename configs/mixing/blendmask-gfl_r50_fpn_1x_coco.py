@@ -9,7 +9,8 @@ model = dict(
     data_preprocessor=dict(pad_mask=True),
     bbox_head=dict(type='BlendGFLHead'),
     mask_head={{_base_.blend_mask_head}},
-    test_cfg=dict(mask_thr=0.5))
+    test_cfg=dict(mask_thr=0.5),
+)
 
 train_dataloader = dict(dataset=dict(pipeline={{_base_.blend_train_pipeline}}))
 val_evaluator = dict(metric=['bbox', 'segm'])

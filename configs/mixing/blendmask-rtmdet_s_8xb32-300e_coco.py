@@ -8,7 +8,8 @@
 # module is the paper's DeepLabV3+ at width 128 on P3 + P5 (indices 0 and 2
 # of the neck's P3-P5); its in_channels comes from the neck (128 here).
 _base_ = [
-    'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py', './_base_/blendmask_branch.py'
+    'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py',
+    './_base_/blendmask_branch.py',
 ]
 
 model = dict(
@@ -16,7 +17,8 @@ model = dict(
     data_preprocessor=dict(pad_mask=True),
     bbox_head=dict(type='BlendRTMDetSepBNHead'),
     mask_head={{_base_.blend_rt_mask_head}},
-    test_cfg=dict(mask_thr=0.5))
+    test_cfg=dict(mask_thr=0.5),
+)
 
 # RTMDet's pipelines made mask-aware as mmdet's RTMDet-Ins does
 # (rtmdet-ins_s_8xb32-300e_coco.py). The mask branch needs:
@@ -31,23 +33,25 @@ model = dict(
 # * the same in the second-stage pipeline that PipelineSwitchHook switches to
 #   for the last 20 epochs (mmdet's is box-only).
 train_pipeline = [
-    dict(type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}),
     dict(
-        type='LoadAnnotations',
-        with_bbox=True,
-        with_mask=True,
-        poly2mask=False),
+        type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}
+    ),
+    dict(
+        type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False
+    ),
     dict(type='CachedMosaic', img_scale=(640, 640), pad_val=114.0),
     dict(
         type='RandomResize',
         scale=(1280, 1280),
         ratio_range=(0.5, 2.0),
-        keep_ratio=True),
+        keep_ratio=True,
+    ),
     dict(
         type='RandomCrop',
         crop_size=(640, 640),
         recompute_bbox=True,
-        allow_negative_crop=True),
+        allow_negative_crop=True,
+    ),
     dict(type='YOLOXHSVRandomAug'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='Pad', size=(640, 640), pad_val=dict(img=(114, 114, 114))),
@@ -56,33 +60,36 @@ train_pipeline = [
         img_scale=(640, 640),
         ratio_range=(1.0, 1.0),
         max_cached_images=20,
-        pad_val=(114, 114, 114)),
+        pad_val=(114, 114, 114),
+    ),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1, 1)),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 
 train_pipeline_stage2 = [
-    dict(type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}),
     dict(
-        type='LoadAnnotations',
-        with_bbox=True,
-        with_mask=True,
-        poly2mask=False),
+        type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}
+    ),
+    dict(
+        type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False
+    ),
     dict(
         type='RandomResize',
         scale=(640, 640),
         ratio_range=(0.5, 2.0),
-        keep_ratio=True),
+        keep_ratio=True,
+    ),
     dict(
         type='RandomCrop',
         crop_size=(640, 640),
         recompute_bbox=True,
-        allow_negative_crop=True),
+        allow_negative_crop=True,
+    ),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1, 1)),
     dict(type='YOLOXHSVRandomAug'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='Pad', size=(640, 640), pad_val=dict(img=(114, 114, 114))),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
@@ -94,5 +101,5 @@ test_evaluator = val_evaluator
 custom_hooks = [
     _base_.custom_hooks[0],
     dict(_base_.custom_hooks[1], switch_pipeline=train_pipeline_stage2),
-    *_base_.blend_custom_hooks
+    *_base_.blend_custom_hooks,
 ]

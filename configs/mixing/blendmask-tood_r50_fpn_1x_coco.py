@@ -6,14 +6,18 @@
 # train_cfg.initial_epoch epochs, then the task-aligned assigner's; mask-loss
 # weights uniform. TOOD switches assigners by the runner's epoch: keep
 # mmdet's EpochBasedTrainLoop (BlendTOODHead refuses an iteration loop).
-_base_ = ['mmdet::tood/tood_r50_fpn_1x_coco.py', './_base_/blendmask_branch.py']
+_base_ = [
+    'mmdet::tood/tood_r50_fpn_1x_coco.py',
+    './_base_/blendmask_branch.py',
+]
 
 model = dict(
     type='BlendMask',
     data_preprocessor=dict(pad_mask=True),
     bbox_head=dict(type='BlendTOODHead'),
     mask_head={{_base_.blend_mask_head}},
-    test_cfg=dict(mask_thr=0.5))
+    test_cfg=dict(mask_thr=0.5),
+)
 
 train_dataloader = dict(dataset=dict(pipeline={{_base_.blend_train_pipeline}}))
 val_evaluator = dict(metric=['bbox', 'segm'])

@@ -8,7 +8,8 @@
 # DeepLabV3+ at width 128 on P3 + P5 of the neck (in_channels from the neck:
 # 128). YOLOX's training hooks (mode switch, sync norm, EMA) act unchanged.
 _base_ = [
-    'mmdet::yolox/yolox_s_8xb8-300e_coco.py', './_base_/blendmask_branch.py'
+    'mmdet::yolox/yolox_s_8xb8-300e_coco.py',
+    './_base_/blendmask_branch.py',
 ]
 
 img_scale = (640, 640)  # width, height
@@ -24,11 +25,14 @@ model = dict(
                 type='BatchSyncRandomResizeWithMasks',
                 random_size_range=(480, 800),
                 size_divisor=32,
-                interval=10)
-        ]),
+                interval=10,
+            )
+        ],
+    ),
     bbox_head=dict(type='BlendYOLOXHead'),
     mask_head={{_base_.blend_rt_mask_head}},
-    test_cfg=dict(mask_thr=0.5))
+    test_cfg=dict(mask_thr=0.5),
+)
 
 # YOLOX's pipeline made mask-aware. The mask branch needs:
 # * LoadAnnotations(with_mask=True, poly2mask=False) in the dataset that
@@ -51,39 +55,49 @@ train_pipeline = [
         type='RandomResize',
         scale=(img_scale[0] * 2, img_scale[1] * 2),
         ratio_range=(0.1, 2.0),
-        keep_ratio=True),
+        keep_ratio=True,
+    ),
     dict(
         type='RandomCrop',
         crop_size=img_scale,
         recompute_bbox=True,
-        allow_negative_crop=True),
+        allow_negative_crop=True,
+    ),
     dict(
         type='CachedMixUp',
         img_scale=img_scale,
         ratio_range=(0.8, 1.6),
-        pad_val=114.0),
+        pad_val=114.0,
+    ),
     dict(type='YOLOXHSVRandomAug'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(
-        type='Pad',
-        pad_to_square=True,
-        pad_val=dict(img=(114.0, 114.0, 114.0))),
+        type='Pad', pad_to_square=True, pad_val=dict(img=(114.0, 114.0, 114.0))
+    ),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1, 1), keep_empty=False),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 
 train_dataloader = dict(
     dataset=dict(
-        dataset=dict(pipeline=[
-            dict(type='LoadCheckedImageFromFile', backend_args={{_base_.backend_args}}),
-            dict(
-                type='LoadAnnotations',
-                with_bbox=True,
-                with_mask=True,
-                poly2mask=False)
-        ]),
-        pipeline=train_pipeline))
+        dataset=dict(
+            pipeline=[
+                dict(
+                    type='LoadCheckedImageFromFile',
+                    backend_args={{_base_.backend_args}},
+                ),
+                dict(
+                    type='LoadAnnotations',
+                    with_bbox=True,
+                    with_mask=True,
+                    poly2mask=False,
+                ),
+            ]
+        ),
+        pipeline=train_pipeline,
+    )
+)
 val_evaluator = dict(metric=['bbox', 'segm'])
 test_evaluator = val_evaluator
 
@@ -92,8 +106,13 @@ test_evaluator = val_evaluator
 custom_hooks = [
     dict(
         _base_.custom_hooks[0],
-        skip_type_keys=('CachedMosaic', 'RandomResize', 'RandomCrop',
-                        'CachedMixUp')),
+        skip_type_keys=(
+            'CachedMosaic',
+            'RandomResize',
+            'RandomCrop',
+            'CachedMixUp',
+        ),
+    ),
     *_base_.custom_hooks[1:],
-    *_base_.blend_custom_hooks
+    *_base_.blend_custom_hooks,
 ]

@@ -12,12 +12,14 @@
 # are mmdet's; the semantic loss is added once.
 _base_ = [
     'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
-    './_base_/blender_roi_mask_head.py'
+    './_base_/blender_roi_mask_head.py',
 ]
 
 model = dict(
     roi_head=dict(
-        type='BlendCascadeRoIHead',
-        mask_head={{_base_.blend_roi_mask_head}}))
+        type='BlendCascadeRoIHead', mask_head={{_base_.blend_roi_mask_head}}
+    )
+)
 train_dataloader = dict(
-    dataset=dict(pipeline={{_base_.blend_rcnn_train_pipeline}}))
+    dataset=dict(pipeline={{_base_.blend_rcnn_train_pipeline}})
+)

@@ -5,11 +5,14 @@
 # StandardRoIHead's arguments, so only its `type` is overridden.
 _base_ = [
     'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
-    './_base_/blender_roi_mask_head.py'
+    './_base_/blender_roi_mask_head.py',
 ]
 
 model = dict(
     roi_head=dict(
-        type='BlendRoIHead', mask_head={{_base_.blend_roi_mask_head}}))
+        type='BlendRoIHead', mask_head={{_base_.blend_roi_mask_head}}
+    )
+)
 train_dataloader = dict(
-    dataset=dict(pipeline={{_base_.blend_rcnn_train_pipeline}}))
+    dataset=dict(pipeline={{_base_.blend_rcnn_train_pipeline}})
+)

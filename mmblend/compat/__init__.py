@@ -31,6 +31,7 @@ other mmblend subpackage. The order, :data:`SHIMS`, is:
 (``tests/compat/test_order.py`` checks it and that the rest of mmblend is
 imported only afterwards).
 """
+
 from typing import Callable, List, Tuple
 
 from .lvis_numpy import patch_lvis_numpy
@@ -38,8 +39,12 @@ from .panopticapi import install_panopticapi_alias
 from .safe_load import register_safe_globals
 
 __all__ = [
-    'SHIMS', 'applied', 'apply_all', 'install_panopticapi_alias',
-    'patch_lvis_numpy', 'register_safe_globals'
+    'SHIMS',
+    'applied',
+    'apply_all',
+    'install_panopticapi_alias',
+    'patch_lvis_numpy',
+    'register_safe_globals',
 ]
 
 #: ``(name, function)`` of every shim, in the order they are applied.

@@ -18,9 +18,11 @@ when numpy still has ``np.float`` or lvis is not installed.
 Upstream defect: lvis-api 0.5.3 (the latest ``lvis`` on PyPI) uses
 ``np.float``. Delete when a fixed ``lvis`` release is pinned (together with
 ``CompatLVISMetric``, which then is plain ``LVISMetric``);
-``tests/evaluation/test_lvis_metric.py::test_unfixed_lvis_fails_on_numpy2``
+``tests/evaluation/metrics/test_compat_lvis_metric.py::
+test_unfixed_lvis_fails_on_numpy2``
 fails then and says so.
 """
+
 import importlib
 import types
 from typing import Any
@@ -31,7 +33,7 @@ __all__ = ['NumpyAliasProxy', 'patch_lvis_numpy', 'LVIS_MODULES_TO_PATCH']
 
 #: lvis modules whose module-level ``np`` is replaced (only ``lvis.eval``
 #: uses a removed alias in lvis 0.5.3).
-LVIS_MODULES_TO_PATCH = ('lvis.eval', )
+LVIS_MODULES_TO_PATCH = ('lvis.eval',)
 
 
 class NumpyAliasProxy(types.ModuleType):
@@ -63,8 +65,9 @@ class NumpyAliasProxy(types.ModuleType):
         return getattr(self.__dict__['_np_module'], name)
 
     def __dir__(self) -> list:
-        return sorted(set(dir(self.__dict__['_np_module'])) | set(
-            self.REMOVED_ALIASES))
+        return sorted(
+            set(dir(self.__dict__['_np_module'])) | set(self.REMOVED_ALIASES)
+        )
 
     def __repr__(self) -> str:
         return f'<numpy alias proxy of {self.__dict__["_np_module"]!r}>'

@@ -1,4 +1,5 @@
-"""Safe loading of mmengine checkpoints under ``torch.load(weights_only=True)``.
+"""Safe loading of mmengine checkpoints under
+``torch.load(weights_only=True)``.
 
 Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``: it unpickles
 with a restricted unpickler that only builds allowlisted globals. Checkpoints
@@ -50,6 +51,7 @@ Delete when the pinned mmengine writes checkpoints that stock torch loads
 with ``weights_only=True`` (then ``tests/compat/test_safe_load.py``'s
 "stock torch refuses" test fails and says so).
 """
+
 import pickle
 import re
 import types
@@ -60,8 +62,12 @@ import numpy as np
 import torch
 
 __all__ = [
-    'ALLOWED_GETATTR', 'GETATTR_GLOBAL_NAME', 'guarded_getattr',
-    'safe_globals_list', 'register_safe_globals', 'weights_only_by_default'
+    'ALLOWED_GETATTR',
+    'GETATTR_GLOBAL_NAME',
+    'guarded_getattr',
+    'safe_globals_list',
+    'register_safe_globals',
+    'weights_only_by_default',
 ]
 
 #: The global name under which pickles reference ``getattr``
@@ -73,6 +79,7 @@ _STATISTICS_METHODS = frozenset({'min', 'max', 'current', 'mean'})
 
 def _history_buffer_cls() -> type:
     from mmengine.logging.history_buffer import HistoryBuffer
+
     return HistoryBuffer
 
 
@@ -83,7 +90,8 @@ def _allowed_getattr() -> Dict[type, FrozenSet[str]]:
 #: ``{owner: attribute names}`` that :func:`guarded_getattr` will look up.
 #: The owner is compared by identity (no subclasses, no instances).
 ALLOWED_GETATTR: Mapping[type, FrozenSet[str]] = types.MappingProxyType(
-    _allowed_getattr())
+    _allowed_getattr()
+)
 
 
 def guarded_getattr(obj: Any, name: Any, *default: Any) -> Any:
@@ -99,17 +107,24 @@ def guarded_getattr(obj: Any, name: Any, *default: Any) -> Any:
         if obj is owner:
             allowed = names
             break
-    if (default or allowed is None or type(name) is not str
-            or name not in allowed):
+    if (
+        default
+        or allowed is None
+        or type(name) is not str
+        or name not in allowed
+    ):
         raise pickle.UnpicklingError(
             'mmblend safe checkpoint loading refused the pickled call '
             f'getattr({_describe(obj)}, {_describe(name)}'
             f'{", <default>" if default else ""}): only '
-            + ', '.join(f'{owner.__module__}.{owner.__qualname__}.{n}'
-                        for owner, ns in ALLOWED_GETATTR.items()
-                        for n in sorted(ns)) +
-            ' may be looked up. The checkpoint is not a plain '
-            'mmengine/mmdet checkpoint; do not load it unless you trust it.')
+            + ', '.join(
+                f'{owner.__module__}.{owner.__qualname__}.{n}'
+                for owner, ns in ALLOWED_GETATTR.items()
+                for n in sorted(ns)
+            )
+            + ' may be looked up. The checkpoint is not a plain '
+            'mmengine/mmdet checkpoint; do not load it unless you trust it.'
+        )
     # A vetted class-attribute lookup on a plain class (no metaclass
     # __getattr__): returns the function object, runs no other code.
     return getattr(obj, name)
@@ -166,8 +181,10 @@ def _registered_getattr_entries() -> List[Tuple[Any, str]]:
             obj, name = entry
         else:
             obj = entry
-            name = (f'{getattr(entry, "__module__", "")}.'
-                    f'{getattr(entry, "__qualname__", "")}')
+            name = (
+                f'{getattr(entry, "__module__", "")}.'
+                f'{getattr(entry, "__qualname__", "")}'
+            )
         if name == GETATTR_GLOBAL_NAME:
             out.append((obj, name))
     return out
@@ -193,12 +210,17 @@ def register_safe_globals() -> bool:
     if not weights_only_by_default():
         return False
     torch.serialization.add_safe_globals(safe_globals_list())
-    others = [obj for obj, _ in _registered_getattr_entries()
-              if obj is not guarded_getattr]
+    others = [
+        obj
+        for obj, _ in _registered_getattr_entries()
+        if obj is not guarded_getattr
+    ]
     if others:
         warnings.warn(
             'Something else registered a "builtins.getattr" safe global for '
             f'torch.load ({others!r}); mmblend\'s guarded getattr may be '
             'shadowed by it. Allowlisting the real builtins.getattr lets a '
-            'checkpoint execute arbitrary code.', RuntimeWarning)
+            'checkpoint execute arbitrary code.',
+            RuntimeWarning,
+        )
     return True

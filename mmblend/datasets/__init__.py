@@ -6,10 +6,13 @@ mmblend uses mmdet's datasets (``CocoDataset``, ``LVISV1Dataset``,
 panoptic dataset pipeline needs is installed before this package is
 imported, by :mod:`mmblend.compat` (``import mmblend``).
 """
+
 from .coco_instance_dataset import CocoInstanceDataset
 from .coco_keypoint_dataset import CocoKeypointDataset
 from .transforms import LoadCheckedImageFromFile
 
 __all__ = [
-    'CocoInstanceDataset', 'CocoKeypointDataset', 'LoadCheckedImageFromFile'
+    'CocoInstanceDataset',
+    'CocoKeypointDataset',
+    'LoadCheckedImageFromFile',
 ]

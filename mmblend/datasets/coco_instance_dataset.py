@@ -56,6 +56,7 @@ What is checked, and what happens (all before the first training step):
   which ``BadImageEvaluator`` turns into an empty prediction and counts, or,
   with ``bad_image='error'``, raises ``BadImageError``.
 """
+
 import json
 import os
 import os.path as osp
@@ -125,19 +126,28 @@ class CocoInstanceDataset(CocoDataset):
         *args, **kwargs: as :class:`~mmdet.datasets.CocoDataset`.
     """
 
-    def __init__(self, *args, missing_mask: str = 'error',
-                 bad_image: str = 'empty', **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        missing_mask: str = 'error',
+        bad_image: str = 'empty',
+        **kwargs,
+    ) -> None:
         if missing_mask not in ('error', 'skip'):
-            raise ValueError(f"missing_mask must be 'error' or 'skip', got "
-                             f'{missing_mask!r}')
+            raise ValueError(
+                f"missing_mask must be 'error' or 'skip', got {missing_mask!r}"
+            )
         if bad_image not in ('empty', 'error'):
-            raise ValueError(f"bad_image must be 'empty' or 'error', got "
-                             f'{bad_image!r}')
+            raise ValueError(
+                f"bad_image must be 'empty' or 'error', got {bad_image!r}"
+            )
         self.missing_mask = missing_mask
         self.bad_image = bad_image
         # the values as written in the config, for the messages
-        given = dict(zip(('ann_file', 'metainfo', 'data_root', 'data_prefix'),
-                         args), **kwargs)
+        given = dict(
+            zip(('ann_file', 'metainfo', 'data_root', 'data_prefix'), args),
+            **kwargs,
+        )
         self._cfg_ann_file = given.get('ann_file', '')
         self._cfg_data_root = given.get('data_root', '')
         self._cfg_img_prefix = (given.get('data_prefix') or {}).get('img')
@@ -170,24 +180,33 @@ class CocoInstanceDataset(CocoDataset):
             raw_img_info = dict(coco.load_imgs([img_id])[0], img_id=img_id)
             ann_ids = coco.get_ann_ids(img_ids=[img_id])
             total_ann_ids.extend(ann_ids)
-            data_list.append(self.parse_data_info({
-                'raw_ann_info': coco.load_anns(ann_ids),
-                'raw_img_info': raw_img_info
-            }))
+            data_list.append(
+                self.parse_data_info(
+                    {
+                        'raw_ann_info': coco.load_anns(ann_ids),
+                        'raw_img_info': raw_img_info,
+                    }
+                )
+            )
         if self.ANN_ID_UNIQUE and len(set(total_ann_ids)) != len(
-                total_ann_ids):
+            total_ann_ids
+        ):
             seen, dup = set(), []
             for i in total_ann_ids:
                 if i in seen:
                     dup.append(i)
                 seen.add(i)
-            raise ValueError(f"annotation ids in '{self.ann_file}' are not "
-                             f'unique: {_short(dup)} occur more than once')
+            raise ValueError(
+                f"annotation ids in '{self.ann_file}' are not "
+                f'unique: {_short(dup)} occur more than once'
+            )
         del self.coco
         self._report_missing_masks()
         if not data_list:
-            raise ValueError(f"annotation file '{self.ann_file}' lists no "
-                             "image ('images' is empty)")
+            raise ValueError(
+                f"annotation file '{self.ann_file}' lists no "
+                "image ('images' is empty)"
+            )
         self._check_first_image(data_list[0])
         return data_list
 
@@ -196,7 +215,8 @@ class CocoInstanceDataset(CocoDataset):
         if not path:
             raise FileNotFoundError(
                 f'{type(self).__name__} needs an annotation file: set '
-                '`ann_file` (relative to `data_root`) in the dataset config')
+                '`ann_file` (relative to `data_root`) in the dataset config'
+            )
         if _is_local(path, self.backend_args):
             found = osp.isfile(path)
         else:
@@ -207,7 +227,8 @@ class CocoInstanceDataset(CocoDataset):
                 f'{self._cfg_data_root!r} + ann_file={self._cfg_ann_file!r}, '
                 f"working directory '{os.getcwd()}'); fix `data_root` and "
                 '`ann_file` in the dataset config '
-                '(train/val/test_dataloader.dataset)')
+                '(train/val/test_dataloader.dataset)'
+            )
         with get_local_path(path, backend_args=self.backend_args) as local:
             try:
                 with open(local, 'rb') as f:
@@ -216,12 +237,12 @@ class CocoInstanceDataset(CocoDataset):
                 raise ValueError(
                     f"annotation file '{path}' is not valid JSON: {e.msg} at "
                     f'line {e.lineno} column {e.colno} (char {e.pos}); the '
-                    'file is truncated or is not a COCO annotation file') \
-                    from e
+                    'file is truncated or is not a COCO annotation file'
+                ) from e
             except UnicodeDecodeError as e:
                 raise ValueError(
-                    f"annotation file '{path}' is not a text (JSON) file: "
-                    f'{e}') from e
+                    f"annotation file '{path}' is not a text (JSON) file: {e}"
+                ) from e
 
     def _check_structure(self, raw) -> None:
         path = self.ann_file
@@ -229,44 +250,65 @@ class CocoInstanceDataset(CocoDataset):
             raise ValueError(
                 f"annotation file '{path}' holds a JSON {type(raw).__name__}, "
                 "not a COCO object with 'images', 'annotations' and "
-                "'categories'")
+                "'categories'"
+            )
         required = ['images', 'categories']
-        if 'annotations' in raw or not self.test_mode or pipeline_loads(
-                self.pipeline, 'any'):
+        if (
+            'annotations' in raw
+            or not self.test_mode
+            or pipeline_loads(self.pipeline, 'any')
+        ):
             required.insert(1, 'annotations')
         missing = [k for k in required if k not in raw]
         if missing:
             raise ValueError(
                 f"annotation file '{path}' lacks the key(s) {missing} (it "
                 f'has {sorted(raw)}); a COCO instance annotation file needs '
-                "'images', 'annotations' and 'categories'")
-        for key, keys in (('images', IMAGE_KEYS), ('annotations', ANN_KEYS),
-                          ('categories', CAT_KEYS)):
+                "'images', 'annotations' and 'categories'"
+            )
+        for key, keys in (
+            ('images', IMAGE_KEYS),
+            ('annotations', ANN_KEYS),
+            ('categories', CAT_KEYS),
+        ):
             entries = raw.get(key, [])
             if not isinstance(entries, list):
                 raise ValueError(
                     f"'{key}' in annotation file '{path}' is a "
-                    f'{type(entries).__name__}, not a list')
-            bad = [(i, e) for i, e in enumerate(entries)
-                   if not isinstance(e, dict) or any(k not in e for k in keys)]
+                    f'{type(entries).__name__}, not a list'
+                )
+            bad = [
+                (i, e)
+                for i, e in enumerate(entries)
+                if not isinstance(e, dict) or any(k not in e for k in keys)
+            ]
             if bad:
                 i, e = bad[0]
-                lacks = [k for k in keys if k not in e] if isinstance(
-                    e, dict) else list(keys)
+                lacks = (
+                    [k for k in keys if k not in e]
+                    if isinstance(e, dict)
+                    else list(keys)
+                )
                 ident = e.get('id', '?') if isinstance(e, dict) else '?'
                 raise ValueError(
                     f"{len(bad)} of {len(entries)} entries of '{key}' in "
                     f"annotation file '{path}' lack required keys; the first "
                     f'is {key}[{i}] (id {ident}) without {lacks}; every '
-                    f"entry of '{key}' needs {list(keys)}")
-        bad = [a for a in raw.get('annotations', [])
-               if not (isinstance(a['bbox'], (list, tuple))
-                       and len(a['bbox']) == 4)]
+                    f"entry of '{key}' needs {list(keys)}"
+                )
+        bad = [
+            a
+            for a in raw.get('annotations', [])
+            if not (
+                isinstance(a['bbox'], (list, tuple)) and len(a['bbox']) == 4
+            )
+        ]
         if bad:
             raise ValueError(
                 f"{len(bad)} annotations in '{path}' have a 'bbox' that is "
                 'not [x, y, width, height]; the first is annotation id '
-                f"{bad[0]['id']} with bbox {bad[0]['bbox']!r}")
+                f"{bad[0]['id']} with bbox {bad[0]['bbox']!r}"
+            )
 
     def _check_classes(self, categories: List[dict]) -> None:
         classes = self.metainfo.get('classes')
@@ -275,34 +317,43 @@ class CocoInstanceDataset(CocoDataset):
         if isinstance(classes, str):
             raise TypeError(
                 f"metainfo['classes'] is the string {classes!r}; it must be a "
-                f"tuple of class names (for one class write ({classes!r},))")
+                f"tuple of class names (for one class write ({classes!r},))"
+            )
         classes = list(classes)
         names = [c['name'] for c in categories]
-        origin = ("metainfo['classes'] of the dataset config" if
-                  self._user_classes else
-                  f"the default classes of {type(self).__name__} (the 80 COCO "
-                  'classes; no metainfo=dict(classes=...) was given)')
-        fix = ("set metainfo=dict(classes=(...)) in the dataset config to "
-               "the file's category names (the model's num_classes must "
-               'match their number)')
+        origin = (
+            "metainfo['classes'] of the dataset config"
+            if self._user_classes
+            else f"the default classes of {type(self).__name__} (the 80 COCO "
+            'classes; no metainfo=dict(classes=...) was given)'
+        )
+        fix = (
+            "set metainfo=dict(classes=(...)) in the dataset config to "
+            "the file's category names (the model's num_classes must "
+            'match their number)'
+        )
         missing = [c for c in classes if c not in names]
         if len(missing) == len(classes):
             raise ValueError(
                 f'none of the {len(classes)} classes in {origin} is a '
                 f"category of annotation file '{self.ann_file}' (its "
-                f'categories: {_short(names, 10)}); {fix}')
+                f'categories: {_short(names, 10)}); {fix}'
+            )
         if missing:
             raise ValueError(
                 f"annotation file '{self.ann_file}' has no category named "
                 f'{_short(missing)} ({len(missing)} of the {len(classes)} '
                 f'classes in {origin}); the labels of the other classes would '
-                f'shift. Remove them from classes or {fix}')
-        dups = sorted({n for n in names if n in classes and
-                       names.count(n) > 1})
+                f'shift. Remove them from classes or {fix}'
+            )
+        dups = sorted(
+            {n for n in names if n in classes and names.count(n) > 1}
+        )
         if dups:
             raise ValueError(
                 f"annotation file '{self.ann_file}' has several categories "
-                f'named {_short(dups)}; category names must be unique')
+                f'named {_short(dups)}; category names must be unique'
+            )
         in_file_order = [n for n in names if n in classes]
         if in_file_order != classes:
             raise ValueError(
@@ -310,7 +361,8 @@ class CocoInstanceDataset(CocoDataset):
                 f"categories of annotation file '{self.ann_file}'. mmdet "
                 "(and CocoMetric) number the labels in the file's order, so "
                 'the class names would not match the labels; list them as '
-                f'classes={tuple(in_file_order)!r}')
+                f'classes={tuple(in_file_order)!r}'
+            )
 
     def _warn_orphans(self, raw: dict) -> None:
         img_ids = {img['id'] for img in raw['images']}
@@ -322,12 +374,14 @@ class CocoInstanceDataset(CocoDataset):
             warnings.warn(
                 f"{len(no_img)} annotations in '{self.ann_file}' refer to an "
                 f"image_id that is not in 'images' and are ignored (ids "
-                f'{_short(no_img)})')
+                f'{_short(no_img)})'
+            )
         if no_cat:
             warnings.warn(
                 f"{len(no_cat)} annotations in '{self.ann_file}' refer to a "
                 "category_id that is not in 'categories' and are ignored "
-                f'(ids {_short(no_cat)})')
+                f'(ids {_short(no_cat)})'
+            )
 
     # ----------------------------------------------------------- per image
     @staticmethod
@@ -349,10 +403,11 @@ class CocoInstanceDataset(CocoDataset):
             cat_ids = set(self.cat_ids)
             for ann in raw_data_info['raw_ann_info']:
                 if not ann.get('segmentation') and self._becomes_instance(
-                        ann, img_info, cat_ids):
+                    ann, img_info, cat_ids
+                ):
                     self._missing_masks.append(
-                        (ann['id'], img_info['img_id'],
-                         img_info['file_name']))
+                        (ann['id'], img_info['img_id'], img_info['file_name'])
+                    )
             if self.missing_mask == 'skip':
                 data_info['instances'] = [
                     i for i in data_info['instances'] if 'mask' in i
@@ -364,27 +419,35 @@ class CocoInstanceDataset(CocoDataset):
         if not missing:
             return
         n_img = len({m[1] for m in missing})
-        first = '; '.join(f"annotation id {a} (image id {i}, '{f}')"
-                          for a, i, f in missing[:_SHOW])
-        what = (f"{len(missing)} annotations in {n_img} images of "
-                f"'{self.ann_file}' have no 'segmentation' but the pipeline "
-                'loads masks (LoadAnnotations(with_mask=True)); first: '
-                f'{first}')
+        first = '; '.join(
+            f"annotation id {a} (image id {i}, '{f}')"
+            for a, i, f in missing[:_SHOW]
+        )
+        what = (
+            f"{len(missing)} annotations in {n_img} images of "
+            f"'{self.ann_file}' have no 'segmentation' but the pipeline "
+            'loads masks (LoadAnnotations(with_mask=True)); first: '
+            f'{first}'
+        )
         if self.missing_mask == 'skip':
-            warnings.warn(f"{what}. missing_mask='skip': these instances are "
-                          'dropped (their objects become background)')
+            warnings.warn(
+                f"{what}. missing_mask='skip': these instances are "
+                'dropped (their objects become background)'
+            )
             return
         raise ValueError(
             f'{what}. BlendMask learns its masks from these polygons/RLEs: '
             'add the segmentation to these annotations, or set '
             "missing_mask='skip' in the dataset config to drop these "
-            'instances (their objects then count as background)')
+            'instances (their objects then count as background)'
+        )
 
     def _check_first_image(self, data_info: dict) -> None:
         path = data_info['img_path']
         if _is_local(path, self.backend_args) and not osp.isfile(path):
             raise FileNotFoundError(
-                self._image_message(data_info, 'the first image'))
+                self._image_message(data_info, 'the first image')
+            )
 
     def _image_message(self, data_info: dict, which: str = 'image') -> str:
         return (
@@ -394,7 +457,8 @@ class CocoInstanceDataset(CocoDataset):
             f"{self._cfg_data_root!r} + data_prefix['img']="
             f'{self._cfg_img_prefix!r} (relative to data_root) + the '
             "image's file_name: fix `data_root`/`data_prefix` in the dataset "
-            'config or remove the image from the annotation file')
+            'config or remove the image from the annotation file'
+        )
 
     def prepare_data(self, idx: int):
         try:
@@ -413,23 +477,28 @@ class CocoInstanceDataset(CocoDataset):
         """Test mode, the loader rejected image ``idx`` (bad file): a
         placeholder sample marked ``bad_image`` (``bad_image='empty'``) or
         ``BadImageError`` (``'error'``)."""
-        loader = self.pipeline.transforms[0] if self.pipeline.transforms \
-            else None
+        loader = (
+            self.pipeline.transforms[0] if self.pipeline.transforms else None
+        )
         data_info = self.get_data_info(idx)
         problem = getattr(loader, 'bad', {}).get(data_info['img_path'])
         if problem is None:  # None from another transform: mmengine's error
             return None
-        message = (f"bad image '{data_info['img_path']}' (image id "
-                   f"{data_info.get('img_id')}) in test mode: "
-                   f'{problem.reason}')
+        message = (
+            f"bad image '{data_info['img_path']}' (image id "
+            f"{data_info.get('img_id')}) in test mode: "
+            f'{problem.reason}'
+        )
         if self.bad_image == 'error':
             raise BadImageError(
                 f"{message}. bad_image='error' in the dataset config; with "
                 "bad_image='empty' the image gets an empty prediction "
-                '(its objects count as missed)')
+                '(its objects count as missed)'
+            )
         h, w = data_info['height'], data_info['width']
-        img = np.zeros((h, w, 3), np.float32 if loader.to_float32 else
-                       np.uint8)
+        img = np.zeros(
+            (h, w, 3), np.float32 if loader.to_float32 else np.uint8
+        )
         data_info.update(img=img, img_shape=(h, w), ori_shape=(h, w))
         data = Compose(self.pipeline.transforms[1:])(data_info)
         data['data_samples'].set_metainfo({BAD_IMAGE_KEY: problem.reason})
@@ -449,7 +518,8 @@ class CocoInstanceDataset(CocoDataset):
             return any(not inst['ignore_flag'] for inst in info['instances'])
 
         valid = [
-            info for info in self.data_list
+            info
+            for info in self.data_list
             if (usable(info) or not filter_empty_gt)
             and min(info['width'], info['height']) >= min_size
         ]
@@ -460,5 +530,6 @@ class CocoInstanceDataset(CocoDataset):
                 f'after filter_cfg={dict(self.filter_cfg)!r}: of '
                 f'{len(self.data_list)} images, {n_empty} have no usable '
                 '(non-crowd, non-degenerate, of the dataset classes) '
-                "instance; check the annotations and metainfo['classes']")
+                "instance; check the annotations and metainfo['classes']"
+            )
         return valid

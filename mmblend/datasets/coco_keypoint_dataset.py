@@ -27,6 +27,7 @@ For another keypoint set give all four, e.g. ``metainfo=dict(classes=(...),
 keypoint_names=[...], skeleton=[...], keypoint_sigmas=[...])``;
 ``flip_indices`` is derived from ``left_*``/``right_*`` names if omitted.
 """
+
 from typing import List, Sequence, Union
 
 import numpy as np
@@ -35,17 +36,66 @@ from mmdet.registry import DATASETS
 from .coco_instance_dataset import CocoInstanceDataset
 
 COCO_KEYPOINT_NAMES = (
-    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
-    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
-    'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
-    'right_knee', 'left_ankle', 'right_ankle')
+    'nose',
+    'left_eye',
+    'right_eye',
+    'left_ear',
+    'right_ear',
+    'left_shoulder',
+    'right_shoulder',
+    'left_elbow',
+    'right_elbow',
+    'left_wrist',
+    'right_wrist',
+    'left_hip',
+    'right_hip',
+    'left_knee',
+    'right_knee',
+    'left_ankle',
+    'right_ankle',
+)
 # COCO's skeleton ("skeleton" of person_keypoints_*.json) with 0-based ids
-COCO_SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11),
-                 (6, 12), (5, 6), (5, 7), (6, 8), (7, 9), (8, 10), (1, 2),
-                 (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
+COCO_SKELETON = (
+    (15, 13),
+    (13, 11),
+    (16, 14),
+    (14, 12),
+    (11, 12),
+    (5, 11),
+    (6, 12),
+    (5, 6),
+    (5, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (1, 2),
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+)
 # COCO's OKS sigmas (cocoapi, pycocotools.cocoeval.Params.setKpParams)
-COCO_KEYPOINT_SIGMAS = (.026, .025, .025, .035, .035, .079, .079, .072, .072,
-                        .062, .062, .107, .107, .087, .087, .089, .089)
+COCO_KEYPOINT_SIGMAS = (
+    0.026,
+    0.025,
+    0.025,
+    0.035,
+    0.035,
+    0.079,
+    0.079,
+    0.072,
+    0.072,
+    0.062,
+    0.062,
+    0.107,
+    0.107,
+    0.087,
+    0.087,
+    0.089,
+    0.089,
+)
 
 
 def flip_indices_from_names(names: Sequence[str]) -> List[int]:
@@ -55,17 +105,18 @@ def flip_indices_from_names(names: Sequence[str]) -> List[int]:
     out = []
     for name in names:
         if name.startswith('left_'):
-            partner = 'right_' + name[len('left_'):]
+            partner = 'right_' + name[len('left_') :]
         elif name.startswith('right_'):
-            partner = 'left_' + name[len('right_'):]
+            partner = 'left_' + name[len('right_') :]
         else:
             partner = name
         out.append(index.get(partner, index[name]))
     return out
 
 
-def keypoints_from_coco(values: Sequence[float],
-                        num_keypoints: int) -> np.ndarray:
+def keypoints_from_coco(
+    values: Sequence[float], num_keypoints: int
+) -> np.ndarray:
     """COCO's ``[x1, y1, v1, ...]`` (integer pixel indices) ->
     ``[J, 3]`` float32 continuous ``(x + 0.5, y + 0.5, v)``; unlabelled
     keypoints (v=0) are ``(0, 0, 0)``."""
@@ -90,11 +141,12 @@ class CocoKeypointDataset(CocoInstanceDataset):
     """
 
     METAINFO = dict(
-        classes=('person', ),
+        classes=('person',),
         palette=[(220, 20, 60)],
         keypoint_names=COCO_KEYPOINT_NAMES,
         skeleton=COCO_SKELETON,
-        keypoint_sigmas=COCO_KEYPOINT_SIGMAS)
+        keypoint_sigmas=COCO_KEYPOINT_SIGMAS,
+    )
 
     @classmethod
     def _load_metainfo(cls, metainfo: dict = None) -> dict:
@@ -107,7 +159,8 @@ class CocoKeypointDataset(CocoInstanceDataset):
                 raise ValueError(
                     f"metainfo['{key}'] has {len(meta[key])} entries but "
                     f"metainfo['keypoint_names'] names {len(names)} "
-                    'keypoints; give one per keypoint')
+                    'keypoints; give one per keypoint'
+                )
         return meta
 
     @property
@@ -122,7 +175,8 @@ class CocoKeypointDataset(CocoInstanceDataset):
             raise ValueError(
                 f"annotation file '{self.ann_file}' has no category with "
                 "'keypoints' (a COCO person_keypoints_*.json has one); "
-                'point ann_file at a keypoint annotation file')
+                'point ann_file at a keypoint annotation file'
+            )
         for cat in with_kps:
             if list(cat['keypoints']) != names:
                 raise ValueError(
@@ -132,7 +186,8 @@ class CocoKeypointDataset(CocoInstanceDataset):
                     f"metainfo['keypoint_names'] is {names}; set metainfo="
                     'dict(keypoint_names=..., skeleton=..., '
                     'keypoint_sigmas=...) in the dataset config to the '
-                    "file's keypoints")
+                    "file's keypoints"
+                )
 
     def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
         data_info = super().parse_data_info(raw_data_info)
@@ -140,17 +195,22 @@ class CocoKeypointDataset(CocoInstanceDataset):
         cat_ids = set(self.cat_ids)
         # the annotations that became instances, in order (the skip rules
         # of CocoDataset.parse_data_info and missing_mask='skip')
-        anns = [a for a in raw_data_info['raw_ann_info']
-                if self._becomes_instance(a, img_info, cat_ids)]
-        if self.missing_mask == 'skip' and getattr(self, '_loads_masks',
-                                                   False):
+        anns = [
+            a
+            for a in raw_data_info['raw_ann_info']
+            if self._becomes_instance(a, img_info, cat_ids)
+        ]
+        if self.missing_mask == 'skip' and getattr(
+            self, '_loads_masks', False
+        ):
             anns = [a for a in anns if a.get('segmentation')]
         instances = data_info['instances']
         if len(anns) != len(instances):
             raise RuntimeError(
                 f'{type(self).__name__}: {len(instances)} instances but '
                 f'{len(anns)} annotations in image {img_info["img_id"]}; the '
-                'skip rules of CocoDataset.parse_data_info changed')
+                'skip rules of CocoDataset.parse_data_info changed'
+            )
         J = self.num_keypoints
         for ann, instance in zip(anns, instances):
             values = ann.get('keypoints')
@@ -164,8 +224,8 @@ class CocoKeypointDataset(CocoInstanceDataset):
                     f"annotation id {ann['id']} (image id "
                     f"{img_info['img_id']}) of '{self.ann_file}': {e} "
                     "(metainfo['keypoint_names'] names "
-                    f'{J}); the keypoints must be 3 values per keypoint') \
-                    from e
+                    f'{J}); the keypoints must be 3 values per keypoint'
+                ) from e
         data_info['flip_indices'] = list(self.metainfo['flip_indices'])
         return data_info
 
@@ -178,14 +238,17 @@ class CocoKeypointDataset(CocoInstanceDataset):
             return valid
 
         def labelled(info):
-            return sum(int((inst['keypoints'][:, 2] > 0).sum())
-                       for inst in info['instances']
-                       if not inst['ignore_flag'])
+            return sum(
+                int((inst['keypoints'][:, 2] > 0).sum())
+                for inst in info['instances']
+                if not inst['ignore_flag']
+            )
 
         kept = [info for info in valid if labelled(info) >= min_kps]
         if not kept:
             raise ValueError(
                 f"no image of annotation file '{self.ann_file}' has "
                 f'{min_kps} labelled keypoints (filter_cfg.min_keypoints='
-                f'{min_kps}); lower it or check the annotations')
+                f'{min_kps}); lower it or check the annotations'
+            )
         return kept

@@ -9,6 +9,7 @@ R-CNN with the blender mask head) and onnxruntime / OpenVINO inference.
 onnxruntime is imported only when a model is run (``pip install
 mmblend[onnxruntime]``).
 """
+
 from .export import (
     CascadeDetectorExport,
     DetectorExport,
@@ -21,7 +22,12 @@ from .onnx_detector import OnnxDetector
 from .preprocess import Preprocessor
 
 __all__ = [
-    'CascadeDetectorExport', 'DetectorExport', 'OnnxDetector',
-    'Preprocessor', 'TwoStageDetectorExport', 'check_exportable',
-    'export_module', 'export_onnx'
+    'CascadeDetectorExport',
+    'DetectorExport',
+    'OnnxDetector',
+    'Preprocessor',
+    'TwoStageDetectorExport',
+    'check_exportable',
+    'export_module',
+    'export_onnx',
 ]

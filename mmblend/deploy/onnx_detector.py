@@ -1,6 +1,7 @@
 """Inference with an exported BlendMask (or Mask R-CNN with the blender
 mask head) on a CPU runtime: onnxruntime or OpenVINO (mmdeploy's two CPU
 backends)."""
+
 from typing import Dict, List, Optional, Union
 
 import numpy as np
@@ -26,11 +27,17 @@ class GraphRunner:
         providers: onnxruntime execution providers (default CPU).
     """
 
-    def __init__(self, onnx_file: str, backend: str = 'onnxruntime',
-                 num_threads: Optional[int] = None, providers=None) -> None:
+    def __init__(
+        self,
+        onnx_file: str,
+        backend: str = 'onnxruntime',
+        num_threads: Optional[int] = None,
+        providers=None,
+    ) -> None:
         if backend not in BACKENDS:
-            raise ValueError(f'backend must be one of {BACKENDS}, got '
-                             f'{backend!r}')
+            raise ValueError(
+                f'backend must be one of {BACKENDS}, got {backend!r}'
+            )
         self.backend = backend
         if backend == 'onnxruntime':
             try:
@@ -38,13 +45,16 @@ class GraphRunner:
             except ImportError as e:
                 raise ImportError(
                     'the onnxruntime backend needs onnxruntime: pip install '
-                    'onnxruntime (or mmblend[onnxruntime])') from e
+                    'onnxruntime (or mmblend[onnxruntime])'
+                ) from e
             options = ort.SessionOptions()
             if num_threads:
                 options.intra_op_num_threads = num_threads
             self._session = ort.InferenceSession(
-                onnx_file, sess_options=options,
-                providers=providers or ['CPUExecutionProvider'])
+                onnx_file,
+                sess_options=options,
+                providers=providers or ['CPUExecutionProvider'],
+            )
             self.input_names = [i.name for i in self._session.get_inputs()]
         else:
             try:
@@ -52,7 +62,8 @@ class GraphRunner:
             except ImportError as e:
                 raise ImportError(
                     'the openvino backend needs OpenVINO: pip install '
-                    'openvino (or mmblend[openvino])') from e
+                    'openvino (or mmblend[openvino])'
+                ) from e
             core = ov.Core()
             # OpenVINO runs in bfloat16 on CPUs that have it (AVX-512 BF16,
             # AMX), which moves scores by ~1e-3: float32 keeps PyTorch's
@@ -61,18 +72,22 @@ class GraphRunner:
                 config['INFERENCE_NUM_THREADS'] = num_threads
             try:
                 self._compiled = core.compile_model(
-                    core.read_model(onnx_file), 'CPU', config)
+                    core.read_model(onnx_file), 'CPU', config
+                )
             except RuntimeError as e:
                 raise RuntimeError(
                     f'OpenVINO cannot run {onnx_file} (an operator it does '
                     f'not support is named below); use the onnxruntime '
-                    f'backend:\n{e}') from e
-            self.input_names = [i.get_any_name()
-                                for i in self._compiled.inputs]
+                    f'backend:\n{e}'
+                ) from e
+            self.input_names = [
+                i.get_any_name() for i in self._compiled.inputs
+            ]
         if self.input_names not in (['image', 'img_shape'], ['image']):
             raise ValueError(
                 f'{onnx_file} has inputs {self.input_names}, not (image, '
-                'img_shape): export it with tools/deployment/export_onnx.py')
+                'img_shape): export it with tools/deployment/export_onnx.py'
+            )
 
     def run(self, inputs: torch.Tensor, img_shape: torch.Tensor) -> List:
         """The graph on preprocessed ``inputs [1, 3, H, W]`` and
@@ -82,7 +97,8 @@ class GraphRunner:
         ``masks [D, R, R]`` (probabilities)."""
         feed: Dict[str, np.ndarray] = dict(
             image=np.ascontiguousarray(inputs.numpy(), dtype=np.float32),
-            img_shape=img_shape.numpy())
+            img_shape=img_shape.numpy(),
+        )
         feed = {name: feed[name] for name in self.input_names}
         if self.backend == 'onnxruntime':
             return self._session.run(None, feed)
@@ -117,9 +133,14 @@ class OnnxDetector:
             Defaults to ``['CPUExecutionProvider']``.
     """
 
-    def __init__(self, onnx_file: str, config: Union[str, Config],
-                 backend: str = 'onnxruntime',
-                 num_threads: Optional[int] = None, providers=None) -> None:
+    def __init__(
+        self,
+        onnx_file: str,
+        config: Union[str, Config],
+        backend: str = 'onnxruntime',
+        num_threads: Optional[int] = None,
+        providers=None,
+    ) -> None:
         self.preprocess = Preprocessor(config)
         self.test_cfg = mask_test_cfg(self.preprocess.cfg.model)
         self.runner = GraphRunner(onnx_file, backend, num_threads, providers)
@@ -130,15 +151,22 @@ class OnnxDetector:
 
     def __call__(self, img: ImageType) -> DetDataSample:
         inputs, sample = self.preprocess(img)
-        boxes, scores, labels, probs = self.run(inputs,
-                                                img_shape_tensor(sample))
+        boxes, scores, labels, probs = self.run(
+            inputs, img_shape_tensor(sample)
+        )
         results = InstanceData(
-            bboxes=torch.from_numpy(boxes), scores=torch.from_numpy(scores),
-            labels=torch.from_numpy(labels))
+            bboxes=torch.from_numpy(boxes),
+            scores=torch.from_numpy(scores),
+            labels=torch.from_numpy(labels),
+        )
         out = DetDataSample(metainfo=sample.metainfo)
         out.pred_instances = postprocess_masks(
-            results, torch.from_numpy(probs), sample.metainfo, True,
-            self.test_cfg)
+            results,
+            torch.from_numpy(probs),
+            sample.metainfo,
+            True,
+            self.test_cfg,
+        )
         return out
 
 

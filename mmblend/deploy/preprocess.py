@@ -1,4 +1,5 @@
 """A config's test pipeline and data preprocessor, without the model."""
+
 from typing import Tuple, Union
 
 import numpy as np
@@ -26,6 +27,7 @@ class Preprocessor:
 
     def __init__(self, config: Union[str, Config]) -> None:
         import mmblend  # noqa: F401  (registers mmblend's modules)
+
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         self.cfg = cfg
         init_default_scope(cfg.get('default_scope', 'mmdet'))
@@ -47,14 +49,20 @@ class Preprocessor:
         elif isinstance(img, str):
             data = self.file_pipeline(dict(img_path=img, img_id=0))
         else:
-            raise TypeError('img must be an image path or a BGR numpy array, '
-                            f'got {type(img).__name__}')
+            raise TypeError(
+                'img must be an image path or a BGR numpy array, '
+                f'got {type(img).__name__}'
+            )
         if data is None:
             raise ValueError(f'the test pipeline could not load {img!r}')
         with torch.no_grad():
             batch = self.data_preprocessor(
-                dict(inputs=[data['inputs']],
-                     data_samples=[data['data_samples']]), False)
+                dict(
+                    inputs=[data['inputs']],
+                    data_samples=[data['data_samples']],
+                ),
+                False,
+            )
         return batch['inputs'].float(), batch['data_samples'][0]
 
 

@@ -32,6 +32,7 @@ import the removed ``mmdet.core.export``, are not taken). A host whose path
 reaches another untraceable function is refused by :func:`check_exportable`
 with the function's name.
 """
+
 import contextlib
 import copy
 import functools
@@ -62,24 +63,33 @@ class ExportRoIAlign(nn.Module):
         super().__init__()
         size = tuple(mmcv_roi_align.output_size)
         if len(set(size)) != 1:
-            raise ValueError(f'RoIAlign output_size {size}: ONNX export '
-                             'supports square outputs')
+            raise ValueError(
+                f'RoIAlign output_size {size}: ONNX export '
+                'supports square outputs'
+            )
         if not mmcv_roi_align.aligned or mmcv_roi_align.pool_mode != 'avg':
             raise ValueError(
                 'op RoIAlign with aligned=False or pool_mode=max cannot be '
-                "exported: ONNX RoiAlign's half_pixel mode is aligned=True")
+                "exported: ONNX RoiAlign's half_pixel mode is aligned=True"
+            )
         self.output_size = size[0]
         self.spatial_scale = float(mmcv_roi_align.spatial_scale)
         self.sampling_ratio = int(mmcv_roi_align.sampling_ratio)
 
     def forward(self, feats: Tensor, rois: Tensor) -> Tensor:
-        return roi_align(feats, rois[:, 1:].to(feats.dtype), rois[:, 0].long(),
-                         self.output_size, self.spatial_scale,
-                         self.sampling_ratio)
+        return roi_align(
+            feats,
+            rois[:, 1:].to(feats.dtype),
+            rois[:, 0].long(),
+            self.output_size,
+            self.spatial_scale,
+            self.sampling_ratio,
+        )
 
 
-def traceable_filter_scores_and_topk(scores: Tensor, score_thr: float,
-                                     topk: int, results=None) -> tuple:
+def traceable_filter_scores_and_topk(
+    scores: Tensor, score_thr: float, topk: int, results=None
+) -> tuple:
     """mmdet's ``filter_scores_and_topk`` with ``scores[:topk]`` for
     ``scores[:min(topk, num_valid)]`` (equal, also for ``topk=-1``)."""
     valid_mask = scores > score_thr
@@ -94,8 +104,9 @@ def traceable_filter_scores_and_topk(scores: Tensor, score_thr: float,
     return scores, labels, keep_idxs, filtered
 
 
-def class_aware_nms(boxes: Tensor, scores: Tensor, labels: Tensor,
-                    nms_cfg: dict) -> Tensor:
+def class_aware_nms(
+    boxes: Tensor, scores: Tensor, labels: Tensor, nms_cfg: dict
+) -> Tensor:
     """mmcv's ``batched_nms`` below its ``split_thr``: boxes offset by
     ``label * (max coordinate + 1)`` (unless ``class_agnostic``), one NMS;
     returns the kept indices ``[S]`` by descending score. ``nms_cfg``: mmcv's
@@ -109,13 +120,15 @@ def class_aware_nms(boxes: Tensor, scores: Tensor, labels: Tensor,
     return nms_keep(shifted, scores, nms_cfg['iou_threshold'])
 
 
-def traceable_bbox_post_process(self,
-                                results: InstanceData,
-                                cfg,
-                                rescale: bool = False,
-                                with_nms: bool = True,
-                                img_meta=None,
-                                cut: bool = True) -> InstanceData:
+def traceable_bbox_post_process(
+    self,
+    results: InstanceData,
+    cfg,
+    rescale: bool = False,
+    with_nms: bool = True,
+    img_meta=None,
+    cut: bool = True,
+) -> InstanceData:
     """``BaseDenseHead._bbox_post_process`` (``cut``: its final
     ``max_per_img``) and ``YOLOXHead._bbox_post_process`` (``cut=False``)
     without Python branches on the data: score factors multiplied in,
@@ -131,24 +144,29 @@ def traceable_bbox_post_process(self,
         w, h = get_box_wh(results.bboxes)
         results = results[(w > min_size) & (h > min_size)]
     if with_nms:
-        keep = class_aware_nms(get_box_tensor(results.bboxes),
-                               results.scores, results.labels, cfg.nms)
+        keep = class_aware_nms(
+            get_box_tensor(results.bboxes),
+            results.scores,
+            results.labels,
+            cfg.nms,
+        )
         results = results[keep]
         if cut and cfg.get('max_per_img', -1) > 0:
-            results = results[:cfg.max_per_img]
+            results = results[: cfg.max_per_img]
     return results
 
 
 def traceable_rpn_predict_by_feat_single(
-        self,
-        cls_score_list: List[Tensor],
-        bbox_pred_list: List[Tensor],
-        score_factor_list: List[Tensor],
-        mlvl_priors: List[Tensor],
-        img_meta: dict,
-        cfg,
-        rescale: bool = False,
-        with_nms: bool = True) -> InstanceData:
+    self,
+    cls_score_list: List[Tensor],
+    bbox_pred_list: List[Tensor],
+    score_factor_list: List[Tensor],
+    mlvl_priors: List[Tensor],
+    img_meta: dict,
+    cfg,
+    rescale: bool = False,
+    with_nms: bool = True,
+) -> InstanceData:
     """``RPNHead._predict_by_feat_single`` with every level's ``nms_pre``
     cut taken as a slice of its sorted scores. mmdet cuts a level only ``if
     0 < nms_pre < scores.shape[0]``, a branch on the level's size that
@@ -160,14 +178,20 @@ def traceable_rpn_predict_by_feat_single(
     nms_pre = cfg.get('nms_pre', -1)
     mlvl_bbox_preds, mlvl_valid_priors, mlvl_scores, level_ids = [], [], [], []
     for level_idx, (cls_score, bbox_pred, priors) in enumerate(
-            zip(cls_score_list, bbox_pred_list, mlvl_priors)):
+        zip(cls_score_list, bbox_pred_list, mlvl_priors)
+    ):
         bbox_pred = bbox_pred.permute(1, 2, 0).reshape(
-            -1, self.bbox_coder.encode_size)
+            -1, self.bbox_coder.encode_size
+        )
         cls_score = cls_score.permute(1, 2, 0).reshape(
-            -1, self.cls_out_channels)
+            -1, self.cls_out_channels
+        )
         # mmdet's squeeze of [n, 1] sigmoid / [n, 2][:, :-1] softmax scores
-        scores = (cls_score.sigmoid() if self.use_sigmoid_cls else
-                  cls_score.softmax(-1))[:, 0]
+        scores = (
+            cls_score.sigmoid()
+            if self.use_sigmoid_cls
+            else cls_score.softmax(-1)
+        )[:, 0]
         if nms_pre > 0:
             scores, rank_inds = scores.sort(descending=True)
             topk_inds = rank_inds[:nms_pre]
@@ -180,20 +204,25 @@ def traceable_rpn_predict_by_feat_single(
         level_ids.append(torch.full_like(scores, level_idx, dtype=torch.long))
     results = InstanceData()
     results.bboxes = self.bbox_coder.decode(
-        cat_boxes(mlvl_valid_priors), torch.cat(mlvl_bbox_preds),
-        max_shape=img_meta['img_shape'])
+        cat_boxes(mlvl_valid_priors),
+        torch.cat(mlvl_bbox_preds),
+        max_shape=img_meta['img_shape'],
+    )
     results.scores = torch.cat(mlvl_scores)
     results.level_ids = torch.cat(level_ids)
     return self._bbox_post_process(
-        results=results, cfg=cfg, rescale=rescale, img_meta=img_meta)
+        results=results, cfg=cfg, rescale=rescale, img_meta=img_meta
+    )
 
 
-def traceable_rpn_bbox_post_process(self,
-                                    results: InstanceData,
-                                    cfg,
-                                    rescale: bool = False,
-                                    with_nms: bool = True,
-                                    img_meta=None) -> InstanceData:
+def traceable_rpn_bbox_post_process(
+    self,
+    results: InstanceData,
+    cfg,
+    rescale: bool = False,
+    with_nms: bool = True,
+    img_meta=None,
+) -> InstanceData:
     """``RPNHead._bbox_post_process``: the dense hosts' steps
     (:func:`traceable_bbox_post_process`: ``min_bbox_size``, NMS,
     ``max_per_img``) with the level as the NMS class (mmdet's
@@ -201,18 +230,20 @@ def traceable_rpn_bbox_post_process(self,
     data (``if not valid_mask.all()``, ``if results.bboxes.numel() > 0``)
     would be frozen by tracing."""
     results.labels = results.pop('level_ids')
-    results = traceable_bbox_post_process(self, results, cfg, rescale,
-                                          with_nms, img_meta)
+    results = traceable_bbox_post_process(
+        self, results, cfg, rescale, with_nms, img_meta
+    )
     results.labels = torch.zeros_like(results.labels)
     return results
 
 
-def traceable_batched_nms(boxes: Tensor,
-                          scores: Tensor,
-                          idxs: Tensor,
-                          nms_cfg: dict,
-                          class_agnostic: bool = False
-                          ) -> Tuple[Tensor, Tensor]:
+def traceable_batched_nms(
+    boxes: Tensor,
+    scores: Tensor,
+    idxs: Tensor,
+    nms_cfg: dict,
+    class_agnostic: bool = False,
+) -> Tuple[Tensor, Tensor]:
     """mmcv's ``batched_nms`` as mmdet's ``multiclass_nms`` (the RoI bbox
     heads' NMS) calls it: ``(dets [S, 5], keep [S])`` from
     :func:`class_aware_nms`. mmcv's kernel has no ONNX symbolic, and above
@@ -225,11 +256,12 @@ def traceable_batched_nms(boxes: Tensor,
     return torch.cat([boxes[keep], scores[keep, None]], -1), keep
 
 
-def traceable_roi_extractor_forward(self,
-                                    feats: Sequence[Tensor],
-                                    rois: Tensor,
-                                    roi_scale_factor: Optional[float] = None
-                                    ) -> Tensor:
+def traceable_roi_extractor_forward(
+    self,
+    feats: Sequence[Tensor],
+    rois: Tensor,
+    roi_scale_factor: Optional[float] = None,
+) -> Tensor:
     """``SingleRoIExtractor.forward`` (the FPN level of each RoI by its
     scale, RoIAlign on that level) with the level assignment in the graph:
     every level's RoIAlign runs on the RoIs mapped to it (``nonzero``,
@@ -257,8 +289,11 @@ def traceable_roi_extractor_forward(self,
 METHOD_REWRITES: Tuple[Tuple[object, str, object], ...] = (
     (selection, 'filter_scores_and_topk', traceable_filter_scores_and_topk),
     (BaseDenseHead, '_bbox_post_process', traceable_bbox_post_process),
-    (YOLOXHead, '_bbox_post_process',
-     functools.partialmethod(traceable_bbox_post_process, cut=False)),
+    (
+        YOLOXHead,
+        '_bbox_post_process',
+        functools.partialmethod(traceable_bbox_post_process, cut=False),
+    ),
     (RPNHead, '_predict_by_feat_single', traceable_rpn_predict_by_feat_single),
     (RPNHead, '_bbox_post_process', traceable_rpn_bbox_post_process),
     (bbox_nms, 'batched_nms', traceable_batched_nms),
@@ -281,7 +316,7 @@ def export_rewrites(model: nn.Module) -> Iterator[nn.Module]:
     swapped = []
     saved = []
     try:
-        for name, module in list(model.named_modules()):
+        for module in list(model.modules()):
             for child_name, child in list(module.named_children()):
                 if isinstance(child, RoIAlign):
                     setattr(module, child_name, ExportRoIAlign(child))

@@ -1,5 +1,6 @@
 """Engine components: CPU-aware distributed training helpers and hooks
 (one per ``<name>_hook.py``)."""
+
 from .checkpoint_fit import CheckpointMismatchError, check_checkpoint_fits
 from .checkpoint_hook import CrashSafeCheckpointHook
 from .dataset_check_hook import DatasetCheckHook
@@ -14,9 +15,15 @@ from .model_wrapper import CPUAwareDDP
 from .progress_bar_hook import ProgressBarHook
 
 __all__ = [
-    'CPUAwareDDP', 'CheckpointMismatchError', 'CrashSafeCheckpointHook', 'DatasetCheckHook',
-    'FiniteLossHook', 'IterTorchSeedHook',
+    'CPUAwareDDP',
+    'CheckpointMismatchError',
+    'CrashSafeCheckpointHook',
+    'DatasetCheckHook',
+    'FiniteLossHook',
+    'IterTorchSeedHook',
     'ProgressBarHook',
-    'accelerator_available', 'check_checkpoint_fits', 'init_dist_cpu_aware',
-    'prepare_cpu_distributed'
+    'accelerator_available',
+    'check_checkpoint_fits',
+    'init_dist_cpu_aware',
+    'prepare_cpu_distributed',
 ]

@@ -12,6 +12,7 @@ leaves unloaded (missing or of another shape) and raises
 with ``init_detector`` call it (their ``--allow-partial-checkpoint`` flag
 lets a run proceed).
 """
+
 import argparse
 import logging
 import re
@@ -30,8 +31,9 @@ class CheckpointMismatchError(RuntimeError):
     """A checkpoint leaves tensors of the model unloaded."""
 
 
-def unloaded_tensors(model: nn.Module,
-                     state_dict: dict) -> Tuple[List[str], List[str]]:
+def unloaded_tensors(
+    model: nn.Module, state_dict: dict
+) -> Tuple[List[str], List[str]]:
     """``(missing, mismatched)``: the model's state-dict keys that
     ``state_dict`` lacks, and those it has with another shape (each
     ``'key: checkpoint shape -> model shape'``). BatchNorm's
@@ -45,14 +47,15 @@ def unloaded_tensors(model: nn.Module,
         if key not in ckpt:
             missing.append(key)
         elif tuple(ckpt[key].shape) != tuple(tensor.shape):
-            mismatched.append(f'{key}: {tuple(ckpt[key].shape)} -> '
-                              f'{tuple(tensor.shape)}')
+            mismatched.append(
+                f'{key}: {tuple(ckpt[key].shape)} -> {tuple(tensor.shape)}'
+            )
     return missing, mismatched
 
 
-def check_checkpoint_fits(model: nn.Module,
-                          checkpoint: str,
-                          allow_partial: bool = False) -> int:
+def check_checkpoint_fits(
+    model: nn.Module, checkpoint: str, allow_partial: bool = False
+) -> int:
     """Raise (or warn) when ``checkpoint`` leaves tensors of ``model``
     unloaded.
 
@@ -69,8 +72,9 @@ def check_checkpoint_fits(model: nn.Module,
             and what to do, unless ``allow_partial``.
     """
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt,
-                                                            dict) else ckpt
+    state_dict = (
+        ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    )
     missing, mismatched = unloaded_tensors(model, state_dict)
     num = len(missing) + len(mismatched)
     if num == 0:
@@ -83,26 +87,34 @@ def check_checkpoint_fits(model: nn.Module,
         'initialisation and the results are meaningless. Was it trained '
         'with another config (number of classes, bases, channel widths)? '
         f'Of another shape: {mismatched[:_SHOW]}; missing: '
-        f'{missing[:_SHOW]}')
+        f'{missing[:_SHOW]}'
+    )
     if not allow_partial:
         raise CheckpointMismatchError(
             f'{message}. Use the config the checkpoint was trained with, or '
-            f'pass {ALLOW_FLAG} to run anyway')
-    print_log(f'{message} ({ALLOW_FLAG}: running anyway)', logger='current',
-              level=logging.WARNING)
+            f'pass {ALLOW_FLAG} to run anyway'
+        )
+    print_log(
+        f'{message} ({ALLOW_FLAG}: running anyway)',
+        logger='current',
+        level=logging.WARNING,
+    )
     return num
 
 
 def add_allow_partial_arg(parser: argparse.ArgumentParser) -> None:
     """Add ``--allow-partial-checkpoint``."""
     parser.add_argument(
-        ALLOW_FLAG, action='store_true',
+        ALLOW_FLAG,
+        action='store_true',
         help='run even if the checkpoint leaves tensors of the model '
-        'unloaded (trained with another config): results are meaningless')
+        'unloaded (trained with another config): results are meaningless',
+    )
 
 
-def check_or_exit(model: nn.Module, checkpoint: str,
-                  allow_partial: bool) -> None:
+def check_or_exit(
+    model: nn.Module, checkpoint: str, allow_partial: bool
+) -> None:
     """:func:`check_checkpoint_fits` for a command-line tool: exit with the
     message instead of a traceback."""
     try:

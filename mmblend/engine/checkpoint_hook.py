@@ -18,15 +18,16 @@ arguments, in this order, on a local file system:
 
 Temporary files left by a killed run are removed when training starts.
 ``save_best`` checkpoints (``best_*.pth``) are still written as mmengine
-does. For other storage backends (``backend_args`` naming e.g. petrel/S3) it falls back
-to mmengine's behaviour with a warning, as ``os.replace`` does not exist
-there.
+does. For other storage backends (``backend_args`` naming e.g. petrel/S3) it
+falls back to mmengine's behaviour with a warning, as ``os.replace`` does not
+exist there.
 
 :func:`find_resume_checkpoint` is what ``tools/train.py --resume`` uses: the
 file named in ``last_checkpoint`` when it exists, else (empty, unreadable or
 naming a deleted file) the newest complete ``iter_N.pth``/``epoch_N.pth`` of
 the work dir.
 """
+
 import glob
 import os
 import os.path as osp
@@ -129,13 +130,16 @@ class CrashSafeCheckpointHook(CheckpointHook):
                 f'{type(self).__name__}: out_dir {self.out_dir!r} is not on '
                 'a local file system; checkpoints are written as by '
                 "mmengine's CheckpointHook (not atomically)",
-                logger='current', level=30)
+                logger='current',
+                level=30,
+            )
             return
         if is_main_process():
             for part in glob.glob(osp.join(self.out_dir, f'.*{PART_SUFFIX}')):
                 os.remove(part)
                 runner.logger.info(
-                    f'removed {part!r}, left by an interrupted save')
+                    f'removed {part!r}, left by an interrupted save'
+                )
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if not self._local:
@@ -143,17 +147,20 @@ class CrashSafeCheckpointHook(CheckpointHook):
         # Book-keeping first, as mmengine does, so that the message hub saved
         # in this checkpoint knows it; the old files go only at the end.
         outdated = []
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                            self.keep_ckpt_ids[-1] == step):
+        if self.max_keep_ckpts > 0 and not (
+            self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step
+        ):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
                 outdated.append(self.keep_ckpt_ids.popleft())
             self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids',
-                                           list(self.keep_ckpt_ids))
+            runner.message_hub.update_info(
+                'keep_ckpt_ids', list(self.keep_ckpt_ids)
+            )
         ckpt_filename = self.filename_tmpl.format(step)
         part_filename = f'.{ckpt_filename}{PART_SUFFIX}'
-        self.last_ckpt = self.file_backend.join_path(self.out_dir,
-                                                     ckpt_filename)
+        self.last_ckpt = self.file_backend.join_path(
+            self.out_dir, ckpt_filename
+        )
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
 
         runner.save_checkpoint(  # writes on the main process only
@@ -165,12 +172,14 @@ class CrashSafeCheckpointHook(CheckpointHook):
             meta=meta,
             by_epoch=self.by_epoch,
             backend_args=self.backend_args,
-            **self.args)
+            **self.args,
+        )
         if not is_main_process():
             return
         commit_file(osp.join(self.out_dir, part_filename), self.last_ckpt)
-        atomic_write_text(osp.join(runner.work_dir, LAST_CHECKPOINT),
-                          self.last_ckpt)
+        atomic_write_text(
+            osp.join(runner.work_dir, LAST_CHECKPOINT), self.last_ckpt
+        )
         for old in outdated:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):

@@ -5,6 +5,7 @@
 registry set-up, the config loading (launcher, ``--cfg-options``, work_dir
 priority) and the Runner construction, with mmdet 3.3's flags and
 behaviour."""
+
 import argparse
 import os
 import os.path as osp
@@ -28,16 +29,19 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
         'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
         'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
         'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+        'is allowed.',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
 
 
 def parse_args_with_local_rank(
-        parser: argparse.ArgumentParser) -> argparse.Namespace:
+    parser: argparse.ArgumentParser,
+) -> argparse.Namespace:
     """Add ``--local-rank``, parse, and export ``LOCAL_RANK`` if unset."""
     # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
     # will pass the `--local-rank` parameter to `tools/train.py` instead
@@ -78,8 +82,9 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         # use config filename as default work_dir if cfg.work_dir is None
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join(
+            './work_dirs', osp.splitext(osp.basename(args.config))[0]
+        )
     use_checked_loader(cfg)
     wrap_evaluators(cfg)
     return cfg
@@ -108,7 +113,8 @@ def use_checked_loader(cfg: Config) -> None:
     (``data/bad_images``).
     """
     pipelines = [
-        p for key in ('val_dataloader', 'test_dataloader')
+        p
+        for key in ('val_dataloader', 'test_dataloader')
         if isinstance(cfg.get(key), dict)
         for p in dataset_pipelines(cfg[key].get('dataset'))
     ]
@@ -116,8 +122,10 @@ def use_checked_loader(cfg: Config) -> None:
         pipelines.append(cfg.tta_pipeline)
     for pipeline in pipelines:
         for transform in pipeline:
-            if isinstance(transform, dict) and \
-                    transform.get('type') == 'LoadImageFromFile':
+            if (
+                isinstance(transform, dict)
+                and transform.get('type') == 'LoadImageFromFile'
+            ):
                 transform['type'] = 'LoadCheckedImageFromFile'
 
 
@@ -129,8 +137,9 @@ def wrap_evaluators(cfg: Config) -> None:
     ``dict(type=..., metrics=...)`` is left as it is."""
     for key in ('val_evaluator', 'test_evaluator'):
         evaluator = cfg.get(key)
-        if not evaluator or (isinstance(evaluator, dict)
-                             and 'metrics' in evaluator):
+        if not evaluator or (
+            isinstance(evaluator, dict) and 'metrics' in evaluator
+        ):
             continue
         cfg[key] = dict(type='BadImageEvaluator', metrics=evaluator)
 
@@ -169,8 +178,9 @@ def apply_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
         return None
     if resume != 'auto':
         cfg.resume, cfg.load_from = True, resume
-        return f"--resume: resuming from '{resume}' (given on the command " \
-            'line)'
+        return (
+            f"--resume: resuming from '{resume}' (given on the command line)"
+        )
     ckpt, how = find_resume_checkpoint(cfg.work_dir)
     if ckpt is None:
         cfg.resume, cfg.load_from = False, None

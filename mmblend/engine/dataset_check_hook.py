@@ -8,6 +8,7 @@ Why not mmdet's ``NumClassCheckHook``: it compares *every* sub-module with a
 ``num_classes`` is None, and on panoptic heads, which count things + stuff),
 in ``before_train_epoch``; its message names no config key.
 """
+
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -66,12 +67,14 @@ class DatasetCheckHook(Hook):
         self.check_masks(runner, dataset)
 
     def before_val(self, runner) -> None:
-        self.check_classes(runner, runner.val_dataloader.dataset,
-                           'val_dataloader')
+        self.check_classes(
+            runner, runner.val_dataloader.dataset, 'val_dataloader'
+        )
 
     def before_test(self, runner) -> None:
-        self.check_classes(runner, runner.test_dataloader.dataset,
-                           'test_dataloader')
+        self.check_classes(
+            runner, runner.test_dataloader.dataset, 'test_dataloader'
+        )
 
     @staticmethod
     def _model(runner):
@@ -85,16 +88,21 @@ class DatasetCheckHook(Hook):
         classes = metainfo.get('classes')
         things = metainfo.get('thing_classes')
         stuff = metainfo.get('stuff_classes')
-        for key, value in (('classes', classes), ('thing_classes', things),
-                           ('stuff_classes', stuff)):
+        for key, value in (
+            ('classes', classes),
+            ('thing_classes', things),
+            ('stuff_classes', stuff),
+        ):
             if isinstance(value, str):
                 raise TypeError(
                     f"dataset metainfo['{key}'] is the string {value!r}; it "
                     f'must be a tuple of class names (for one class write '
-                    f'({value!r},))')
+                    f'({value!r},))'
+                )
         panoptic = hasattr(model, 'num_things_classes') and things is not None
-        inst_classes, inst_key = (things, 'thing_classes') if panoptic \
-            else (classes, 'classes')
+        inst_classes, inst_key = (
+            (things, 'thing_classes') if panoptic else (classes, 'classes')
+        )
         out = []
         if inst_classes is None:
             return out
@@ -105,29 +113,53 @@ class DatasetCheckHook(Hook):
         # a cascade's heads are a ModuleList, one per stage
         bbox_heads = getattr(host, 'bbox_head', None)
         if isinstance(bbox_heads, nn.ModuleList):
-            bbox_heads = [(f'{prefix}.bbox_head[{i}]', head)
-                          for i, head in enumerate(bbox_heads)]
+            bbox_heads = [
+                (f'{prefix}.bbox_head[{i}]', head)
+                for i, head in enumerate(bbox_heads)
+            ]
         else:
             bbox_heads = [(f'{prefix}.bbox_head', bbox_heads)]
         for key, bbox_head in bbox_heads:
             if isinstance(getattr(bbox_head, 'num_classes', None), int):
-                out.append((f'{key}.num_classes', bbox_head.num_classes,
-                            len(inst_classes), inst_key))
+                out.append(
+                    (
+                        f'{key}.num_classes',
+                        bbox_head.num_classes,
+                        len(inst_classes),
+                        inst_key,
+                    )
+                )
         mask_head = getattr(host, 'mask_head', None)
         if isinstance(mask_head, nn.ModuleList):
             mask_head = mask_head[0]  # a cascade's basis module is stage 0's
         basis = getattr(mask_head, 'basis', None)
         if isinstance(getattr(basis, 'num_classes', None), int):
-            out.append((f'{prefix}.mask_head.basis.num_classes',
-                        basis.num_classes, len(inst_classes), inst_key))
+            out.append(
+                (
+                    f'{prefix}.mask_head.basis.num_classes',
+                    basis.num_classes,
+                    len(inst_classes),
+                    inst_key,
+                )
+            )
         if panoptic:
-            out.append(('model.panoptic_fusion_head.num_things_classes',
-                        model.num_things_classes, len(things),
-                        'thing_classes'))
+            out.append(
+                (
+                    'model.panoptic_fusion_head.num_things_classes',
+                    model.num_things_classes,
+                    len(things),
+                    'thing_classes',
+                )
+            )
             if stuff is not None and hasattr(model, 'num_stuff_classes'):
-                out.append(('model.panoptic_fusion_head.num_stuff_classes',
-                            model.num_stuff_classes, len(stuff),
-                            'stuff_classes'))
+                out.append(
+                    (
+                        'model.panoptic_fusion_head.num_stuff_classes',
+                        model.num_stuff_classes,
+                        len(stuff),
+                        'stuff_classes',
+                    )
+                )
         return out
 
     def check_classes(self, runner, dataset, loader_key: str) -> None:
@@ -138,7 +170,8 @@ class DatasetCheckHook(Hook):
             runner.logger.warning(
                 f'DatasetCheckHook: could not compare the classes of '
                 f'{_describe(dataset)} with the model (no classes in its '
-                'metainfo or no known num_classes in the model)')
+                'metainfo or no known num_classes in the model)'
+            )
             return
         bad = [c for c in counts if c[1] != c[2]]
         if not bad:
@@ -147,7 +180,8 @@ class DatasetCheckHook(Hook):
         data = ', '.join(sorted({f"{n} {d}" for _, _, n, d in bad}))
         names = metainfo.get(bad[0][3])
         shown = ', '.join(repr(c) for c in list(names)[:10]) + (
-            ', ...' if len(names) > 10 else '')
+            ', ...' if len(names) > 10 else ''
+        )
         fix = ' and '.join(sorted({f'{k}={n}' for k, _, n, _ in bad}))
         raise ValueError(
             f'class-count mismatch between the {loader_key} dataset and the '
@@ -158,12 +192,16 @@ class DatasetCheckHook(Hook):
             'is loaded, so overriding the variable does not change them), '
             f"or set metainfo=dict({bad[0][3]}=(...)) in "
             f'{loader_key}.dataset to the {bad[0][1]} classes the model '
-            'predicts.')
+            'predicts.'
+        )
 
     def check_masks(self, runner, dataset) -> None:
         model = self._model(runner)
-        host = model if getattr(model, 'roi_head', None) is None \
+        host = (
+            model
+            if getattr(model, 'roi_head', None) is None
             else model.roi_head
+        )
         if getattr(host, 'mask_head', None) is None:
             return
         for leaf in leaf_datasets(dataset):
@@ -177,4 +215,5 @@ class DatasetCheckHook(Hook):
                 "'LoadAnnotations', with_bbox=True, with_mask=True, "
                 'poly2mask=False) to train_dataloader.dataset.pipeline '
                 '(after the image loader); the annotations need '
-                "'segmentation' polygons or RLEs")
+                "'segmentation' polygons or RLEs"
+            )

@@ -30,6 +30,7 @@ is patched):
 On machines with CUDA every function here defers to mmengine unchanged, so
 GPU behaviour is exactly mmengine's.
 """
+
 import datetime
 import os
 import subprocess
@@ -46,30 +47,41 @@ from mmengine.device import (
 from mmengine.dist import init_dist, is_distributed
 from torch import distributed as torch_dist
 
-_DDP_TYPES = ('MMDistributedDataParallel',
-              'mmengine.MMDistributedDataParallel', 'CPUAwareDDP')
+_DDP_TYPES = (
+    'MMDistributedDataParallel',
+    'mmengine.MMDistributedDataParallel',
+    'CPUAwareDDP',
+)
 
 
 def accelerator_available() -> bool:
     """Whether mmengine would put the model on a non-CPU device that its own
     distributed code supports (CUDA, NPU, MLU, MUSA)."""
-    return (is_cuda_available() or is_npu_available() or is_mlu_available()
-            or is_musa_available())
+    return (
+        is_cuda_available()
+        or is_npu_available()
+        or is_mlu_available()
+        or is_musa_available()
+    )
 
 
 def _cpu_backend(backend: Optional[str]) -> str:
     if backend in (None, 'nccl', 'hccl', 'cncl', 'mccl'):
         if backend is not None:
-            warnings.warn(f'dist backend {backend!r} needs an accelerator; '
-                          'no CUDA device is available, using "gloo".')
+            warnings.warn(
+                f'dist backend {backend!r} needs an accelerator; '
+                'no CUDA device is available, using "gloo".'
+            )
         return 'gloo'
     return backend
 
 
-def init_dist_cpu_aware(launcher: str,
-                        backend: Optional[str] = None,
-                        init_backend: str = 'torch',
-                        **kwargs) -> None:
+def init_dist_cpu_aware(
+    launcher: str,
+    backend: Optional[str] = None,
+    init_backend: str = 'torch',
+    **kwargs,
+) -> None:
     """Initialise ``torch.distributed``, also on CPU-only machines.
 
     With an accelerator this is exactly ``mmengine.dist.init_dist(launcher,
@@ -94,12 +106,15 @@ def init_dist_cpu_aware(launcher: str,
             launcher,
             backend='nccl' if backend is None else backend,
             init_backend=init_backend,
-            **kwargs)
+            **kwargs,
+        )
         return
 
     if init_backend != 'torch':
-        raise ValueError(f'init_backend={init_backend!r} is not supported '
-                         'for CPU distributed training; use "torch".')
+        raise ValueError(
+            f'init_backend={init_backend!r} is not supported '
+            'for CPU distributed training; use "torch".'
+        )
     backend = _cpu_backend(backend)
     timeout = kwargs.get('timeout', None)
     if timeout is not None and not isinstance(timeout, datetime.timedelta):
@@ -108,7 +123,8 @@ def init_dist_cpu_aware(launcher: str,
         except TypeError as exception:
             raise TypeError(
                 'Timeout for distributed training must be provided as '
-                f'timeout in seconds, but got {type(timeout)}.') from exception
+                f'timeout in seconds, but got {type(timeout)}.'
+            ) from exception
 
     if launcher == 'pytorch':
         kwargs.pop('port', None)
@@ -116,7 +132,8 @@ def init_dist_cpu_aware(launcher: str,
             backend=backend,
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']),
-            **kwargs)
+            **kwargs,
+        )
     elif launcher == 'slurm':
         port = kwargs.pop('port', None)
         proc_id = int(os.environ['SLURM_PROCID'])
@@ -125,7 +142,8 @@ def init_dist_cpu_aware(launcher: str,
         local_rank = os.environ.get('SLURM_LOCALID', None)
         if local_rank is None:
             ntasks_per_node = int(
-                os.environ.get('SLURM_NTASKS_PER_NODE', ntasks).split('(')[0])
+                os.environ.get('SLURM_NTASKS_PER_NODE', ntasks).split('(')[0]
+            )
             local_rank = str(proc_id % ntasks_per_node)
         if port is not None:
             os.environ['MASTER_PORT'] = str(port)
@@ -133,7 +151,8 @@ def init_dist_cpu_aware(launcher: str,
             os.environ['MASTER_PORT'] = '29500'
         if 'MASTER_ADDR' not in os.environ:
             os.environ['MASTER_ADDR'] = subprocess.getoutput(
-                f'scontrol show hostname {node_list} | head -n1')
+                f'scontrol show hostname {node_list} | head -n1'
+            )
         os.environ['WORLD_SIZE'] = str(ntasks)
         os.environ['LOCAL_RANK'] = str(local_rank)
         os.environ['RANK'] = str(proc_id)
@@ -186,7 +205,8 @@ def prepare_cpu_distributed(cfg: Config) -> Config:
         cfg.model_wrapper_cfg = dict(
             type='CPUAwareDDP',
             broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
     elif wrapper_cfg.get('type', 'MMDistributedDataParallel') in _DDP_TYPES:
         wrapper_cfg['type'] = 'CPUAwareDDP'
     return cfg

@@ -4,6 +4,7 @@ Why not mmdet's ``CheckInvalidLossHook``: it raises ``AssertionError`` whose
 message is ``None`` (it passes the return value of ``logger.info`` as the
 message) and does not say which loss term went bad.
 """
+
 import math
 from typing import Optional, Sequence
 
@@ -35,34 +36,42 @@ class FiniteLossHook(Hook):
             raise ValueError(f'interval must be >= 1, got {interval}')
         self.interval = interval
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch: Optional[Sequence] = None,
-                         outputs: Optional[dict] = None) -> None:
-        if not outputs or not self.every_n_train_iters(runner,
-                                                       self.interval):
+    def after_train_iter(
+        self,
+        runner,
+        batch_idx: int,
+        data_batch: Optional[Sequence] = None,
+        outputs: Optional[dict] = None,
+    ) -> None:
+        if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
         items = [(k, v) for k, v in outputs.items() if 'loss' in k]
-        tensors = [v.detach().float().reshape(-1)
-                   for _, v in items if isinstance(v, torch.Tensor)]
-        floats = [float(v) for _, v in items
-                  if not isinstance(v, torch.Tensor)]
+        tensors = [
+            v.detach().float().reshape(-1)
+            for _, v in items
+            if isinstance(v, torch.Tensor)
+        ]
+        floats = [
+            float(v) for _, v in items if not isinstance(v, torch.Tensor)
+        ]
         ok = all(math.isfinite(v) for v in floats)
         if ok and tensors:
             ok = bool(torch.isfinite(torch.cat(tensors)).all())
         if ok:
             return
         values = {k: float(v) for k, v in items}
-        bad = ', '.join(f'{k}={v}' for k, v in values.items()
-                        if not math.isfinite(v))
-        good = ', '.join(f'{k}={v:.4g}' for k, v in values.items()
-                         if math.isfinite(v))
+        bad = ', '.join(
+            f'{k}={v}' for k, v in values.items() if not math.isfinite(v)
+        )
+        good = ', '.join(
+            f'{k}={v:.4g}' for k, v in values.items() if math.isfinite(v)
+        )
         raise FloatingPointError(
             f'non-finite loss at iteration {runner.iter + 1}: {bad}'
-            + (f' (finite: {good})' if good else '') +
-            '. Training stopped; the weights of this step are corrupted, '
+            + (f' (finite: {good})' if good else '')
+            + '. Training stopped; the weights of this step are corrupted, '
             'so resume from an earlier checkpoint. Usual causes: learning '
             'rate too high or warm-up too short (param_scheduler), no '
             'gradient clipping (optim_wrapper.clip_grad), fp16 overflow '
-            '(--amp), or broken annotations.')
+            '(--amp), or broken annotations.'
+        )

@@ -1,4 +1,5 @@
 """A hook for exactly reproducible resuming: torch re-seeded per iteration."""
+
 from typing import Optional, Sequence
 
 import numpy as np
@@ -48,14 +49,13 @@ class IterTorchSeedHook(Hook):
     def iter_seed(seed: int, iteration: int) -> int:
         """A well-mixed 63-bit seed for ``(seed, iteration)``."""
         state = np.random.SeedSequence(
-            [int(seed) % 2**32, int(iteration)]).generate_state(
-                2, dtype=np.uint32)
+            [int(seed) % 2**32, int(iteration)]
+        ).generate_state(2, dtype=np.uint32)
         return (int(state[0]) << 31) ^ int(state[1])
 
-    def before_train_iter(self,
-                          runner,
-                          batch_idx: int,
-                          data_batch: Optional[Sequence] = None) -> None:
+    def before_train_iter(
+        self, runner, batch_idx: int, data_batch: Optional[Sequence] = None
+    ) -> None:
         seed = self.seed if self.seed is not None else runner.seed
         # runner.iter is the global iteration (also after resuming)
         torch.manual_seed(self.iter_seed(seed, runner.iter))

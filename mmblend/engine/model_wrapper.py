@@ -36,13 +36,14 @@ GPU``), and mmcv's SyncBN is CUDA-only as well. That is why the wrapper
 reverts SyncBN on CPU (each process then normalises with its own batch
 statistics). BlendMask configs do not rely on SyncBN anyway: the heads
 (FCOS-style box tower, the basis module / protonet and the attention
-branch) use GroupNorm, and the backbone uses frozen BN (``requires_grad=False``,
-``norm_eval=True``) or regular BN. With the 1-2 images per device typical for
-instance segmentation, batch statistics are far too noisy -- AdelaiDet users
-who trained BlendMask with BN in the heads at such batch sizes reported AP 0
--- so the heads use GN, which is independent of the batch size and needs no
-cross-process synchronisation.
+branch) use GroupNorm, and the backbone uses frozen BN
+(``requires_grad=False``, ``norm_eval=True``) or regular BN. With the 1-2
+images per device typical for instance segmentation, batch statistics are
+far too noisy -- AdelaiDet users who trained BlendMask with BN in the heads
+at such batch sizes reported AP 0 -- so the heads use GN, which is
+independent of the batch size and needs no cross-process synchronisation.
 """
+
 import warnings
 
 import torch
@@ -61,8 +62,10 @@ def _module_device_type(module: torch.nn.Module) -> str:
 def _has_sync_bn(module: torch.nn.Module) -> bool:
     for m in module.modules():
         # torch.nn.SyncBatchNorm and mmcv.ops.SyncBatchNorm
-        if isinstance(m, torch.nn.SyncBatchNorm) or \
-                type(m).__name__ == 'SyncBatchNorm':
+        if (
+            isinstance(m, torch.nn.SyncBatchNorm)
+            or type(m).__name__ == 'SyncBatchNorm'
+        ):
             return True
     return False
 
@@ -81,10 +84,12 @@ class CPUAwareDDP(MMDistributedDataParallel):
             when ``module`` is on the CPU.
     """
 
-    def __init__(self,
-                 module: torch.nn.Module,
-                 detect_anomalous_params: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        detect_anomalous_params: bool = False,
+        **kwargs,
+    ) -> None:
         if _module_device_type(module) == 'cpu':
             kwargs['device_ids'] = None
             kwargs['output_device'] = None
@@ -93,9 +98,11 @@ class CPUAwareDDP(MMDistributedDataParallel):
                     'SyncBatchNorm is not supported on CPU by torch; '
                     'reverting SyncBN layers to BatchNorm for CPU '
                     'distributed training (statistics are per process). '
-                    'Prefer GN (heads) and frozen BN (backbone).')
+                    'Prefer GN (heads) and frozen BN (backbone).'
+                )
                 module = revert_sync_batchnorm(module)
         super().__init__(
             module=module,
             detect_anomalous_params=detect_anomalous_params,
-            **kwargs)
+            **kwargs,
+        )

@@ -16,6 +16,7 @@ placeholder and marks its data sample with the metainfo key ``bad_image``
 ``tools/train.py`` and ``tools/test.py`` wrap ``val_evaluator`` and
 ``test_evaluator`` in it (:func:`mmblend.engine.cli.load_config`).
 """
+
 from typing import Any, List, Optional, Sequence, Union
 
 from mmdet.registry import EVALUATOR
@@ -52,14 +53,18 @@ class BadImageEvaluator(Evaluator):
         super().__init__(metrics)
         self.metrics.append(_BadImageCount())
 
-    def process(self,
-                data_samples: Sequence[BaseDataElement],
-                data_batch: Optional[Any] = None) -> None:
+    def process(
+        self,
+        data_samples: Sequence[BaseDataElement],
+        data_batch: Optional[Any] = None,
+    ) -> None:
         """Empty ``pred_instances`` of marked samples, then evaluate as
         ``Evaluator``."""
         for sample in data_samples:
-            if (isinstance(sample, BaseDataElement)
-                    and BAD_IMAGE_KEY in sample.metainfo
-                    and 'pred_instances' in sample):
+            if (
+                isinstance(sample, BaseDataElement)
+                and BAD_IMAGE_KEY in sample.metainfo
+                and 'pred_instances' in sample
+            ):
                 sample.pred_instances = sample.pred_instances[:0]
         super().process(data_samples, data_batch)

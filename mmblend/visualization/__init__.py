@@ -19,8 +19,19 @@ from .det_pictures import (
 from .keypoint_visualizer import KeypointDetLocalVisualizer
 
 __all__ = [
-    'TILE', 'BlendInternals', 'KeypointDetLocalVisualizer', 'Sample',
-    'blend_internals', 'class_colors', 'draw_comparison', 'draw_instances',
-    'draw_legend', 'draw_panel', 'draw_prediction', 'load_image',
-    'make_panel', 'place_labels', 'save_figure'
+    'TILE',
+    'BlendInternals',
+    'KeypointDetLocalVisualizer',
+    'Sample',
+    'blend_internals',
+    'class_colors',
+    'draw_comparison',
+    'draw_instances',
+    'draw_legend',
+    'draw_panel',
+    'draw_prediction',
+    'load_image',
+    'make_panel',
+    'place_labels',
+    'save_figure',
 ]

@@ -7,6 +7,7 @@ beside the prediction overlay, as one panel
 
 All calls into BlendMask's internals are in :func:`blend_internals`.
 """
+
 import os.path as osp
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -41,6 +42,7 @@ class BlendInternals:
         products: ``[n, K, R, R]`` per-basis terms of the blend.
         masks: ``[n, R, R]`` final mask probabilities.
     """
+
     image: np.ndarray
     bases: np.ndarray
     bboxes: np.ndarray
@@ -69,7 +71,8 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
     if blender.merge_type != 'blender':
         raise ValueError(
             f"vis_bases draws attentions; merge='{blender.merge_type}' has "
-            "none (only merge='blender' configs are supported)")
+            "none (only merge='blender' configs are supported)"
+        )
     raw = data['inputs'][0]
     batch = model.data_preprocessor(data, False)
     inputs, samples = batch['inputs'], batch['data_samples']
@@ -86,14 +89,20 @@ def blend_internals(model, data: dict, num_instances: int) -> BlendInternals:
 
     h, w = samples[0].img_shape[:2]
     s = blender.bases_stride
-    up = F.interpolate(bases, scale_factor=s, mode='bilinear',
-                       align_corners=False)[0, :, :h, :w]
+    up = F.interpolate(
+        bases, scale_factor=s, mode='bilinear', align_corners=False
+    )[0, :, :h, :w]
     image = raw[:, :h, :w].flip(0).permute(1, 2, 0).byte().cpu().numpy()
     return BlendInternals(
-        image=np.ascontiguousarray(image), bases=up.cpu().numpy(),
-        bboxes=dets.bboxes.cpu().numpy(), scores=dets.scores.cpu().numpy(),
-        labels=dets.labels.cpu().numpy(), attns=attns.cpu().numpy(),
-        products=products.cpu().numpy(), masks=masks.cpu().numpy())
+        image=np.ascontiguousarray(image),
+        bases=up.cpu().numpy(),
+        bboxes=dets.bboxes.cpu().numpy(),
+        scores=dets.scores.cpu().numpy(),
+        labels=dets.labels.cpu().numpy(),
+        attns=attns.cpu().numpy(),
+        products=products.cpu().numpy(),
+        masks=masks.cpu().numpy(),
+    )
 
 
 def box_region(box: np.ndarray, h: int, w: int) -> tuple:
@@ -115,10 +124,14 @@ def to_box(maps: np.ndarray, size: tuple) -> np.ndarray:
     return t.reshape(*lead, *size).numpy()
 
 
-def draw_panel(info: BlendInternals, image: np.ndarray, prediction,
-               class_names: Optional[Sequence[str]] = None,
-               score_thr: float = 0.3,
-               colors: Optional[Sequence[tuple]] = None):
+def draw_panel(
+    info: BlendInternals,
+    image: np.ndarray,
+    prediction,
+    class_names: Optional[Sequence[str]] = None,
+    score_thr: float = 0.3,
+    colors: Optional[Sequence[tuple]] = None,
+):
     """The panel as a matplotlib figure, in tiles of ``TILE`` inches.
 
     Layout: ``cols = max(2 + 2K, 5 + ceil(K / 2))`` tile columns. The top
@@ -133,6 +146,7 @@ def draw_panel(info: BlendInternals, image: np.ndarray, prediction,
     block says so.
     """
     import matplotlib
+
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
 
@@ -144,20 +158,35 @@ def draw_panel(info: BlendInternals, image: np.ndarray, prediction,
     fig_h = TILE * (2 + n) + note + head
     fig = plt.figure(figsize=(TILE * cols, fig_h), dpi=DPI)
     grid = fig.add_gridspec(
-        2 + n, cols, left=0.005, right=0.995, top=1 - head / fig_h,
-        bottom=(note + 0.05) / fig_h, hspace=0.3, wspace=0.08)
-    names = list(class_names) if class_names else \
-        [str(i) for i in range(int(info.labels.max(initial=0)) + 1)]
+        2 + n,
+        cols,
+        left=0.005,
+        right=0.995,
+        top=1 - head / fig_h,
+        bottom=(note + 0.05) / fig_h,
+        hspace=0.3,
+        wspace=0.08,
+    )
+    names = (
+        list(class_names)
+        if class_names
+        else [str(i) for i in range(int(info.labels.max(initial=0)) + 1)]
+    )
     if len(prediction):
         top = int(prediction.labels.max()) + 1
         names += [str(i) for i in range(len(names), top)]
     colors = colors or class_colors(len(names))
-    drawn = draw_prediction(fig.add_subplot(grid[:2, :4]), image, prediction,
-                            colors, names, score_thr)
+    drawn = draw_prediction(
+        fig.add_subplot(grid[:2, :4]),
+        image,
+        prediction,
+        colors,
+        names,
+        score_thr,
+    )
     draw_legend(fig.add_subplot(grid[:2, 4]), drawn.labels, colors, names)
 
-    def show(ax, img, title, heat=None, cmap='viridis', vmin=None,
-             vmax=None):
+    def show(ax, img, title, heat=None, cmap='viridis', vmin=None, vmax=None):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.imshow(img)
@@ -167,8 +196,13 @@ def draw_panel(info: BlendInternals, image: np.ndarray, prediction,
 
     bases = grid[:2, 5:].subgridspec(2, base_cols, wspace=0.08, hspace=0.3)
     for k in range(K):
-        show(fig.add_subplot(bases[k // base_cols, k % base_cols]),
-             info.image, f'basis {k + 1}', info.bases[k], cmap='coolwarm')
+        show(
+            fig.add_subplot(bases[k // base_cols, k % base_cols]),
+            info.image,
+            f'basis {k + 1}',
+            info.bases[k],
+            cmap='coolwarm',
+        )
     h, w = info.image.shape[:2]
     for i in range(n):
         x1, y1, x2, y2 = box_region(info.bboxes[i], h, w)
@@ -176,23 +210,40 @@ def draw_panel(info: BlendInternals, image: np.ndarray, prediction,
         size = crop.shape[:2]
         label = int(info.labels[i])
         row = [fig.add_subplot(grid[2 + i, c]) for c in range(2 + 2 * K)]
-        show(row[0], crop, f'det {i + 1}: {names[label]} '
-             f'{info.scores[i]:.2f}')
+        show(row[0], crop, f'det {i + 1}: {names[label]} {info.scores[i]:.2f}')
         attns = to_box(info.attns[i], size)
         prods = to_box(info.products[i], size)
         lim = float(np.abs(prods).max()) or 1.0
         for k in range(K):
-            show(row[1 + k], crop, f'attn {k + 1}', attns[k], vmin=0,
-                 vmax=1)
-            show(row[1 + K + k], crop, f'prod {k + 1}', prods[k],
-                 cmap='coolwarm', vmin=-lim, vmax=lim)
-        show(row[1 + 2 * K], crop, 'mask', to_box(info.masks[i], size),
-             cmap='gray', vmin=0, vmax=1)
+            show(row[1 + k], crop, f'attn {k + 1}', attns[k], vmin=0, vmax=1)
+            show(
+                row[1 + K + k],
+                crop,
+                f'prod {k + 1}',
+                prods[k],
+                cmap='coolwarm',
+                vmin=-lim,
+                vmax=lim,
+            )
+        show(
+            row[1 + 2 * K],
+            crop,
+            'mask',
+            to_box(info.masks[i], size),
+            cmap='gray',
+            vmin=0,
+            vmax=1,
+        )
     if not n:
-        fig.text(0.5, 0.5 * note / fig_h,
-                 'no detections (score above the test_cfg score_thr): '
-                 'no attentions to draw', ha='center', va='center',
-                 fontsize=12)
+        fig.text(
+            0.5,
+            0.5 * note / fig_h,
+            'no detections (score above the test_cfg score_thr): '
+            'no attentions to draw',
+            ha='center',
+            va='center',
+            fontsize=12,
+        )
     return fig
 
 
@@ -201,17 +252,28 @@ def load_image(cfg, img_path: str) -> dict:
     collated as ``dict(inputs=[...], data_samples=[...])``."""
     from mmcv.transforms import Compose
     from mmdet.utils import get_test_pipeline_cfg
-    steps = [t for t in get_test_pipeline_cfg(cfg)
-             if 'LoadAnnotations' not in t['type']]
+
+    steps = [
+        t
+        for t in get_test_pipeline_cfg(cfg)
+        if 'LoadAnnotations' not in t['type']
+    ]
     sample = Compose(steps)(dict(img_path=img_path, img_id=0))
-    return dict(inputs=[sample['inputs']],
-                data_samples=[sample['data_samples']])
+    return dict(
+        inputs=[sample['inputs']], data_samples=[sample['data_samples']]
+    )
 
 
-def make_panel(model, cfg, img_path: str, out_file: str,
-               num_instances: int = 3, score_thr: float = 0.3,
-               class_names: Optional[Sequence[str]] = None,
-               palette=None) -> BlendInternals:
+def make_panel(
+    model,
+    cfg,
+    img_path: str,
+    out_file: str,
+    num_instances: int = 3,
+    score_thr: float = 0.3,
+    class_names: Optional[Sequence[str]] = None,
+    palette=None,
+) -> BlendInternals:
     """Write the panel of ``img_path`` to ``out_file`` (PNG).
 
     Args:
@@ -226,6 +288,7 @@ def make_panel(model, cfg, img_path: str, out_file: str,
         the :class:`BlendInternals` drawn.
     """
     import mmcv
+
     if not osp.isfile(img_path):
         raise FileNotFoundError(f'image {img_path!r} not found')
     model.eval()
@@ -235,10 +298,14 @@ def make_panel(model, cfg, img_path: str, out_file: str,
         result = model.test_step(load_image(cfg, img_path))[0]
     meta = getattr(model, 'dataset_meta', None) or {}
     names = class_names or meta.get('classes')
-    colors = class_colors(len(names), palette or meta.get('palette')) \
-        if names else None
+    colors = (
+        class_colors(len(names), palette or meta.get('palette'))
+        if names
+        else None
+    )
     img = mmcv.imread(img_path, channel_order='rgb')
-    fig = draw_panel(info, img, result.pred_instances, names, score_thr,
-                     colors)
+    fig = draw_panel(
+        info, img, result.pred_instances, names, score_thr, colors
+    )
     save_figure(fig, out_file)
     return info

@@ -10,6 +10,7 @@ size. Used by ``make demo`` (``tools/demo.py``) and the bases panel
 
 Drawing is matplotlib's (Agg); pixel sizes below are at ``DPI``.
 """
+
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
@@ -26,12 +27,16 @@ def class_colors(num_classes: int, palette=None) -> List[Color]:
     """One RGB colour (0..1) per class: the dataset's ``palette`` (its
     metainfo's, a list of 0..255 triples) or mmdet's seeded random one."""
     from mmdet.visualization.palette import get_palette
-    return [tuple(c / 255 for c in rgb)
-            for rgb in get_palette(palette, num_classes)]
+
+    return [
+        tuple(c / 255 for c in rgb)
+        for rgb in get_palette(palette, num_classes)
+    ]
 
 
-def place_labels(boxes: np.ndarray, sizes: np.ndarray, width: float,
-                 height: float) -> List[Optional[Tuple[float, float]]]:
+def place_labels(
+    boxes: np.ndarray, sizes: np.ndarray, width: float, height: float
+) -> List[Optional[Tuple[float, float]]]:
     """Top-left corners of labels that do not overlap each other.
 
     Each label is tried above the top-left corner of its box, inside it at
@@ -50,15 +55,18 @@ def place_labels(boxes: np.ndarray, sizes: np.ndarray, width: float,
         when every place overlaps an earlier label.
     """
     placed, out = [], []
-    for (x1, y1, x2, y2), (w, h) in zip(np.asarray(boxes, float),
-                                        np.asarray(sizes, float)):
+    for (x1, y1, x2, y2), (w, h) in zip(
+        np.asarray(boxes, float), np.asarray(sizes, float)
+    ):
         found = None
         for x in (x1, x2 - w):
             for y in (y1 - h, y1, y2, y2 - h):
-                x = min(max(x, 0.), max(width - w, 0.))
-                y = min(max(y, 0.), max(height - h, 0.))
-                if not any(x < px + pw and px < x + w and y < py + ph
-                           and py < y + h for px, py, pw, ph in placed):
+                x = min(max(x, 0.0), max(width - w, 0.0))
+                y = min(max(y, 0.0), max(height - h, 0.0))
+                if not any(
+                    x < px + pw and px < x + w and y < py + ph and py < y + h
+                    for px, py, pw, ph in placed
+                ):
                     found = (x, y)
                     break
             if found:
@@ -78,6 +86,7 @@ class Drawn:
         hidden: how many labels found no free place (their masks and boxes
             are drawn, the legend gives their colour).
     """
+
     labels: List[int] = field(default_factory=list)
     hidden: int = 0
 
@@ -89,8 +98,11 @@ def _numpy(instances, key: str) -> np.ndarray:
     value = getattr(value, 'tensor', value)  # mmdet box types
     if hasattr(value, 'to_ndarray'):  # BitmapMasks / PolygonMasks
         return value.to_ndarray()
-    return value.detach().cpu().numpy() if hasattr(value, 'detach') \
+    return (
+        value.detach().cpu().numpy()
+        if hasattr(value, 'detach')
         else np.asarray(value)
+    )
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
@@ -107,9 +119,14 @@ def _text_color(color: Color) -> str:
     return 'black' if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else 'white'
 
 
-def draw_instances(ax, image: np.ndarray, instances, colors: Sequence[Color],
-                   class_names: Sequence[str],
-                   fontsize: float = FONT_SIZE) -> Drawn:
+def draw_instances(
+    ax,
+    image: np.ndarray,
+    instances,
+    colors: Sequence[Color],
+    class_names: Sequence[str],
+    fontsize: float = FONT_SIZE,
+) -> Drawn:
     """Draw ``image`` with the masks, boxes and labels of ``instances``.
 
     Args:
@@ -146,18 +163,40 @@ def draw_instances(ax, image: np.ndarray, instances, colors: Sequence[Color],
     ax.set_xticks([])
     ax.set_yticks([])
     from matplotlib.patches import Rectangle
+
     texts = []
     for i in order:
         x1, y1, x2, y2 = bboxes[i]
         color = colors[labels[i]]
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
-                               edgecolor=color, linewidth=1.5))
+        ax.add_patch(
+            Rectangle(
+                (x1, y1),
+                x2 - x1,
+                y2 - y1,
+                fill=False,
+                edgecolor=color,
+                linewidth=1.5,
+            )
+        )
         name = class_names[labels[i]]
         text = name if scores is None else f'{name} {scores[i]:.2f}'
-        texts.append(ax.text(
-            0, 0, text, fontsize=fontsize, color=_text_color(color),
-            va='top', ha='left', bbox=dict(facecolor=color, alpha=0.85,
-                                           pad=LABEL_PAD, edgecolor='none')))
+        texts.append(
+            ax.text(
+                0,
+                0,
+                text,
+                fontsize=fontsize,
+                color=_text_color(color),
+                va='top',
+                ha='left',
+                bbox=dict(
+                    facecolor=color,
+                    alpha=0.85,
+                    pad=LABEL_PAD,
+                    edgecolor='none',
+                ),
+            )
+        )
     drawn = Drawn(labels=[int(labels[i]) for i in order])
     if not texts:
         return drawn
@@ -170,11 +209,12 @@ def draw_instances(ax, image: np.ndarray, instances, colors: Sequence[Color],
     sizes = []
     for t in texts:
         (x0, y0), (x1, y1) = to_data.transform(
-            t.get_window_extent(renderer).padded(pad)
-            .get_points())
+            t.get_window_extent(renderer).padded(pad).get_points()
+        )
         sizes.append((abs(x1 - x0), abs(y1 - y0)))
-    pad_x, pad_y = np.abs(to_data.transform([(pad, pad)]) -
-                          to_data.transform([(0, 0)]))[0]
+    pad_x, pad_y = np.abs(
+        to_data.transform([(pad, pad)]) - to_data.transform([(0, 0)])
+    )[0]
     corners = place_labels(bboxes[order], sizes, w, h)
     for t, corner in zip(texts, corners):
         if corner is None:
@@ -185,29 +225,50 @@ def draw_instances(ax, image: np.ndarray, instances, colors: Sequence[Color],
     return drawn
 
 
-def draw_legend(ax, labels: Sequence[int], colors: Sequence[Color],
-                class_names: Sequence[str],
-                fontsize: float = FONT_SIZE) -> None:
+def draw_legend(
+    ax,
+    labels: Sequence[int],
+    colors: Sequence[Color],
+    class_names: Sequence[str],
+    fontsize: float = FONT_SIZE,
+) -> None:
     """A legend of the colours of ``labels`` (each class once, by name) in
     ``ax``, whose own frame is hidden; in two columns past 14 classes."""
     from matplotlib.patches import Patch
+
     ax.set_axis_off()
     classes = sorted(set(int(i) for i in labels), key=lambda i: class_names[i])
     if not classes:
         return
-    ax.legend(handles=[Patch(facecolor=colors[i], edgecolor='none',
-                             label=class_names[i]) for i in classes],
-              loc='upper left', frameon=False, fontsize=fontsize,
-              ncol=1 if len(classes) <= 14 else 2, handlelength=1.2,
-              borderaxespad=0, title='colour = class',
-              title_fontsize=fontsize)
+    ax.legend(
+        handles=[
+            Patch(facecolor=colors[i], edgecolor='none', label=class_names[i])
+            for i in classes
+        ],
+        loc='upper left',
+        frameon=False,
+        fontsize=fontsize,
+        ncol=1 if len(classes) <= 14 else 2,
+        handlelength=1.2,
+        borderaxespad=0,
+        title='colour = class',
+        title_fontsize=fontsize,
+    )
 
 
 def _note(ax, text: str, fontsize: float = FONT_SIZE) -> None:
     """A boxed message in the middle of ``ax``."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha='center',
-            va='center', fontsize=fontsize + 1, wrap=True,
-            bbox=dict(facecolor='white', alpha=0.85, edgecolor='black'))
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha='center',
+        va='center',
+        fontsize=fontsize + 1,
+        wrap=True,
+        bbox=dict(facecolor='white', alpha=0.85, edgecolor='black'),
+    )
 
 
 def _left_out(hidden: int) -> str:
@@ -216,23 +277,35 @@ def _left_out(hidden: int) -> str:
     return f'\n({hidden} label{plural} left out: no free place)'
 
 
-def draw_prediction(ax, image: np.ndarray, pred, colors: Sequence[Color],
-                    class_names: Sequence[str], score_thr: float,
-                    fontsize: float = FONT_SIZE) -> Drawn:
+def draw_prediction(
+    ax,
+    image: np.ndarray,
+    pred,
+    colors: Sequence[Color],
+    class_names: Sequence[str],
+    score_thr: float,
+    fontsize: float = FONT_SIZE,
+) -> Drawn:
     """:func:`draw_instances` of the detections of ``pred`` scoring at
     least ``score_thr``, the threshold and counts in the axes title, and a
     note in place of the masks when none scores that high."""
     keep = pred[pred.scores >= score_thr]
     drawn = draw_instances(ax, image, keep, colors, class_names, fontsize)
-    title = (f'prediction: {len(keep)} of {len(pred)} detections with '
-             f'score \u2265 {score_thr:.2f}')
+    title = (
+        f'prediction: {len(keep)} of {len(pred)} detections with '
+        f'score \u2265 {score_thr:.2f}'
+    )
     if drawn.hidden:
         title += _left_out(drawn.hidden)
     ax.set_title(title, fontsize=fontsize + 1)
     if not len(keep):
         best = f'{float(pred.scores.max()):.2f}' if len(pred) else 'none'
-        _note(ax, f'no detection with score \u2265 {score_thr:.2f}\n'
-              f'(highest score: {best})', fontsize)
+        _note(
+            ax,
+            f'no detection with score \u2265 {score_thr:.2f}\n'
+            f'(highest score: {best})',
+            fontsize,
+        )
     return drawn
 
 
@@ -248,16 +321,22 @@ class Sample:
         pred: predicted ``InstanceData`` (``bboxes``, ``labels``,
             ``scores``, ``masks``) at the image's scale, all scores.
     """
+
     name: str
     image: np.ndarray
     gt: object
     pred: object
 
 
-def draw_comparison(samples: Sequence[Sample], colors: Sequence[Color],
-                    class_names: Sequence[str], score_thr: float,
-                    title: Optional[str] = None, panel_width: float = 5.0,
-                    fontsize: float = FONT_SIZE):
+def draw_comparison(
+    samples: Sequence[Sample],
+    colors: Sequence[Color],
+    class_names: Sequence[str],
+    score_thr: float,
+    title: Optional[str] = None,
+    panel_width: float = 5.0,
+    fontsize: float = FONT_SIZE,
+):
     """Ground truth (left) beside prediction (right), one row per sample,
     with a legend of the row's classes on the right.
 
@@ -270,42 +349,58 @@ def draw_comparison(samples: Sequence[Sample], colors: Sequence[Color],
         the matplotlib figure (close it after saving).
     """
     import matplotlib
+
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
+
     if not samples:
         raise ValueError('draw_comparison: no samples to draw')
-    heights = [panel_width * s.image.shape[0] / s.image.shape[1]
-               for s in samples]
+    heights = [
+        panel_width * s.image.shape[0] / s.image.shape[1] for s in samples
+    ]
     head = 0.9 if title else 0.5  # inches above the first row
     row_pad = 0.75  # inches between rows (the next row's titles)
     foot = 0.1  # inches below the last row
     fig_h = head + sum(heights) + row_pad * (len(samples) - 1) + foot
     legend_w = 2.2
-    fig = plt.figure(figsize=(2 * panel_width + legend_w + 0.3, fig_h),
-                     dpi=DPI)
+    fig = plt.figure(
+        figsize=(2 * panel_width + legend_w + 0.3, fig_h), dpi=DPI
+    )
     grid = fig.add_gridspec(
-        len(samples), 3, width_ratios=[panel_width, panel_width, legend_w],
-        height_ratios=heights, left=0.01, right=0.99, bottom=foot / fig_h,
-        top=1 - head / fig_h, hspace=row_pad * len(samples) / sum(heights),
-        wspace=0.04)
+        len(samples),
+        3,
+        width_ratios=[panel_width, panel_width, legend_w],
+        height_ratios=heights,
+        left=0.01,
+        right=0.99,
+        bottom=foot / fig_h,
+        top=1 - head / fig_h,
+        hspace=row_pad * len(samples) / sum(heights),
+        wspace=0.04,
+    )
     if title:
-        fig.suptitle(title, fontsize=fontsize + 3, y=1 - 0.15 / fig_h,
-                     va='top')
+        fig.suptitle(
+            title, fontsize=fontsize + 3, y=1 - 0.15 / fig_h, va='top'
+        )
     for r, s in enumerate(samples):
-        ax_gt, ax_pred, ax_leg = (fig.add_subplot(grid[r, c])
-                                  for c in range(3))
-        gt = draw_instances(ax_gt, s.image, s.gt, colors, class_names,
-                            fontsize)
+        ax_gt, ax_pred, ax_leg = (
+            fig.add_subplot(grid[r, c]) for c in range(3)
+        )
+        gt = draw_instances(
+            ax_gt, s.image, s.gt, colors, class_names, fontsize
+        )
         gt_title = f'{s.name}: ground truth, {len(s.gt)} instances'
         if gt.hidden:
             gt_title += _left_out(gt.hidden)
         ax_gt.set_title(gt_title, fontsize=fontsize + 1)
         if not len(s.gt):
             _note(ax_gt, 'no annotated instance', fontsize)
-        pred = draw_prediction(ax_pred, s.image, s.pred, colors,
-                               class_names, score_thr, fontsize)
-        draw_legend(ax_leg, gt.labels + pred.labels, colors, class_names,
-                    fontsize)
+        pred = draw_prediction(
+            ax_pred, s.image, s.pred, colors, class_names, score_thr, fontsize
+        )
+        draw_legend(
+            ax_leg, gt.labels + pred.labels, colors, class_names, fontsize
+        )
     return fig
 
 
@@ -315,9 +410,13 @@ def save_figure(fig, out_file: str) -> str:
     import os.path as osp
 
     import matplotlib.pyplot as plt
+
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    kwargs = dict(pil_kwargs=dict(quality=90)) \
-        if out_file.lower().endswith(('.jpg', '.jpeg')) else {}
+    kwargs = (
+        dict(pil_kwargs=dict(quality=90))
+        if out_file.lower().endswith(('.jpg', '.jpeg'))
+        else {}
+    )
     fig.savefig(out_file, dpi=DPI, **kwargs)
     plt.close(fig)
     return out_file

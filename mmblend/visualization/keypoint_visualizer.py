@@ -1,4 +1,5 @@
 """mmdet's visualiser with skeletons."""
+
 from typing import List, Optional
 
 import numpy as np
@@ -9,8 +10,9 @@ from mmdet.visualization import DetLocalVisualizer
 from ..datasets.coco_keypoint_dataset import COCO_KEYPOINT_NAMES, COCO_SKELETON
 
 # link / point colours by body side (RGB)
-SIDE_COLORS = dict(left=(0, 200, 0), right=(255, 128, 0), centre=(51, 153,
-                                                                   255))
+SIDE_COLORS = dict(
+    left=(0, 200, 0), right=(255, 128, 0), centre=(51, 153, 255)
+)
 
 
 def _side(name: str) -> str:
@@ -45,12 +47,14 @@ class KeypointDetLocalVisualizer(DetLocalVisualizer):
         **kwargs: as ``DetLocalVisualizer``.
     """
 
-    def __init__(self,
-                 name: str = 'visualizer',
-                 kpt_thr: float = 0.05,
-                 keypoint_radius: int = 3,
-                 skeleton_width: int = 2,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        name: str = 'visualizer',
+        kpt_thr: float = 0.05,
+        keypoint_radius: int = 3,
+        skeleton_width: int = 2,
+        **kwargs,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.kpt_thr = kpt_thr
         self.keypoint_radius = keypoint_radius
@@ -67,9 +71,13 @@ class KeypointDetLocalVisualizer(DetLocalVisualizer):
             names = [str(j) for j in range(num_keypoints)]
         return list(skeleton or []), list(names)
 
-    def _draw_instances(self, image: np.ndarray, instances,
-                        classes: Optional[List[str]],
-                        palette: Optional[List[tuple]]) -> np.ndarray:
+    def _draw_instances(
+        self,
+        image: np.ndarray,
+        instances,
+        classes: Optional[List[str]],
+        palette: Optional[List[tuple]],
+    ) -> np.ndarray:
         image = super()._draw_instances(image, instances, classes, palette)
         if 'keypoints' not in instances or len(instances) == 0:
             return image
@@ -85,8 +93,12 @@ class KeypointDetLocalVisualizer(DetLocalVisualizer):
         else:
             shown = np.ones(kps.shape[:2], bool)
         h, w = image.shape[:2]
-        shown &= (kps[..., 0] >= 0) & (kps[..., 0] <= w) & (
-            kps[..., 1] >= 0) & (kps[..., 1] <= h)
+        shown &= (
+            (kps[..., 0] >= 0)
+            & (kps[..., 0] <= w)
+            & (kps[..., 1] >= 0)
+            & (kps[..., 1] <= h)
+        )
         skeleton, names = self._layout(kps.shape[1])
         colors = [SIDE_COLORS[_side(n)] for n in names]
         self.set_image(image)
@@ -98,9 +110,14 @@ class KeypointDetLocalVisualizer(DetLocalVisualizer):
                 self.draw_lines(
                     np.array([[xy[a, 0], xy[b, 0]] for a, b in links]),
                     np.array([[xy[a, 1], xy[b, 1]] for a, b in links]),
-                    colors=[colors[b] if _side(names[a]) == _side(names[b])
-                            else SIDE_COLORS['centre'] for a, b in links],
-                    line_widths=self.skeleton_width)
+                    colors=[
+                        colors[b]
+                        if _side(names[a]) == _side(names[b])
+                        else SIDE_COLORS['centre']
+                        for a, b in links
+                    ],
+                    line_widths=self.skeleton_width,
+                )
             if vis.any():
                 self.draw_circles(
                     xy[vis],
@@ -108,7 +125,8 @@ class KeypointDetLocalVisualizer(DetLocalVisualizer):
                     edge_colors=[colors[j] for j in np.flatnonzero(vis)],
                     face_colors=[colors[j] for j in np.flatnonzero(vis)],
                     line_widths=1,
-                    alpha=1.0)
+                    alpha=1.0,
+                )
                 # points over the links (matplotlib draws lines above
                 # patches by default)
                 self.ax_save.collections[-1].set_zorder(3)

@@ -9,8 +9,14 @@ def test_blender_quick(run_quick):
         for k in ('blender', 'maskrcnn_head', 'paste_ours', 'paste_mmdet'):
             assert s[f'{k}@{n}'][0] > 0
     for n in p['args']['rois']:
-        for k in ('roi_feats', 'fcn_head', 'blend_head', 'bases',
-                  'stock_predict_mask', 'ours_predict_mask'):
+        for k in (
+            'roi_feats',
+            'fcn_head',
+            'blend_head',
+            'bases',
+            'stock_predict_mask',
+            'ours_predict_mask',
+        ):
             assert s[f'{k}@{n}'][0] > 0
         # FLOPs are deterministic: the blender head (bases included) costs
         # less than FCNMaskHead's 4 x 256-channel tower and deconv

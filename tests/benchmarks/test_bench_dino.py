@@ -5,9 +5,9 @@ the branch's parameters, FLOPs and stage times are written."""
 
 def test_dino_quick(run_quick):
     from suites.dino import ADD_ON, HOSTS, STAGES
+
     p = run_quick('dino')
-    assert p['dets'] == {n: [100] for h in HOSTS
-                         for n in (h, f'blend_{h}')}
+    assert p['dets'] == {n: [100] for h in HOSTS for n in (h, f'blend_{h}')}
     v, s = p['values'], p['samples']
     for host, k in p['keys'].items():
         assert k['shared_keys'] > 300 and k['extra_keys'] > 0, (host, k)

@@ -1,18 +1,23 @@
 """benchmarks/suites/inference.py --quick: every model returns the forced
 100 detections, the stage breakdown covers the whole call."""
+
 import pytest
 
 
 def test_inference_quick(run_quick):
     from suites.inference import STAGES
+
     p = run_quick('inference')
-    assert p['dets'] == {n: [100] for n in (
-        'blendmask', 'fcos', 'blendmask_rt', 'yolact550')}
+    assert p['dets'] == {
+        n: [100] for n in ('blendmask', 'fcos', 'blendmask_rt', 'yolact550')
+    }
     s = p['samples']
-    assert {k[len('stage/'):] for k in s if k.startswith('stage/')} == \
-        set(STAGES) | {'total', 'blender+paste'}
+    assert {k[len('stage/') :] for k in s if k.startswith('stage/')} == set(
+        STAGES
+    ) | {'total', 'blender+paste'}
     assert sum(s[f'stage/{k}'][0] for k in STAGES) == pytest.approx(
-        s['stage/total'][0])
+        s['stage/total'][0]
+    )
     assert all(p['values'][f'gflops/{n}'] > 0 for n in p['dets'])
 
 
@@ -21,8 +26,10 @@ def test_stage_timer_restores_the_model():
     import common
     import peers
     from suites.inference import StageTimer
+
     common.setup()
     import mmblend.models.dense_heads.blendmask_mask_head as mh
+
     cfg = peers.load_cfg('blendmask', 10)
     cfg.model.backbone.depth = 18
     cfg.model.neck.in_channels = [64, 128, 256, 512]

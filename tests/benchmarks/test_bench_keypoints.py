@@ -2,24 +2,44 @@
 they run and write checked results (and the picture); the design table's
 top-layer sizes are the arithmetic of docs/keypoints.md. No timing is
 asserted."""
+
 import os.path as osp
 
 import pytest
 
-DATA = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))), '..', 'shared', 'data', 'coco-mini-keypoints')
+DATA = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+    '..',
+    'shared',
+    'data',
+    'coco-mini-keypoints',
+)
 
 
-@pytest.mark.skipif(not osp.isdir(DATA),
-                    reason='shared coco-mini-keypoints absent')
+@pytest.mark.skipif(
+    not osp.isdir(DATA), reason='shared coco-mini-keypoints absent'
+)
 def test_keypoints_quick(run_quick, tmp_path):
     import mmcv
+
     p = run_quick('keypoints', '--work-dir', str(tmp_path / 'wd'))
     v = p['values']
-    assert [v[f'attn_channels/{k}'] for k in (
-        'shared_m14', 'shared_m7', 'kp_bases_m14', 'kp_bases_m7',
-        'kp_bases_per_kp_m2')] == [17 * 4 * 14 * 14, 17 * 4 * 7 * 7,
-                                   4 * 14 * 14, 4 * 7 * 7, 17 * 4 * 2 * 2]
+    assert [
+        v[f'attn_channels/{k}']
+        for k in (
+            'shared_m14',
+            'shared_m7',
+            'kp_bases_m14',
+            'kp_bases_m7',
+            'kp_bases_per_kp_m2',
+        )
+    ] == [
+        17 * 4 * 14 * 14,
+        17 * 4 * 7 * 7,
+        4 * 14 * 14,
+        4 * 7 * 7,
+        17 * 4 * 2 * 2,
+    ]
     assert v['top_params/shared_m14'] == 13328 * (256 * 9 + 1)  # 30.7M
     assert v['top_params/kp_bases_m14'] == 784 * (256 * 9 + 1)  # 1.8M
     assert v['branch_gflops/keypoint'] > 0 and v['branch_gflops/mask'] > 0

@@ -5,6 +5,7 @@ post-processing has no max_per_img: all its candidates)."""
 
 def test_mixing_quick(run_quick):
     from suites.mixing import HOSTS
+
     p = run_quick('mixing')
     for h in HOSTS:
         assert p['dets'][f'blend_{h}'] == p['dets'][h], h

@@ -21,6 +21,7 @@ changed:
   ``weights_only`` allowlist (0 on a torch without
   ``torch.serialization.get_safe_globals``, e.g. 2.1).
 """
+
 import importlib
 import json
 import sys
@@ -34,14 +35,22 @@ def _outside(name: str) -> bool:
 def deps() -> None:
     before = set(sys.modules)
     import mmblend  # noqa: F401
-    print(json.dumps(sorted(
-        n for n in set(sys.modules) - before
-        if _outside(n) and getattr(sys.modules[n], '__name__', n) == n)))
+
+    print(
+        json.dumps(
+            sorted(
+                n
+                for n in set(sys.modules) - before
+                if _outside(n) and getattr(sys.modules[n], '__name__', n) == n
+            )
+        )
+    )
 
 
 def _registries() -> dict:
     import mmengine.registry as roots
     from mmengine.registry import Registry
+
     out = {}
 
     def walk(reg):
@@ -64,6 +73,7 @@ def _safe_globals() -> int:
     """Entries of torch's ``weights_only`` allowlist (0 where torch has no
     ``get_safe_globals``, e.g. 2.1)."""
     import torch
+
     get = getattr(torch.serialization, 'get_safe_globals', None)
     return 0 if get is None else len(get())
 
@@ -71,12 +81,16 @@ def _safe_globals() -> int:
 def _module_attrs() -> dict:
     """``{module name: attributes}`` of the loaded modules outside
     mmblend."""
-    return {name: _attrs(mod) for name, mod in list(sys.modules.items())
-            if _outside(name) and isinstance(mod, types.ModuleType)}
+    return {
+        name: _attrs(mod)
+        for name, mod in list(sys.modules.items())
+        if _outside(name) and isinstance(mod, types.ModuleType)
+    }
 
 
 def audit(modules) -> None:
     from mmdet.utils import register_all_modules
+
     for name in modules:
         try:
             importlib.import_module(name)
@@ -99,25 +113,42 @@ def audit(modules) -> None:
         old = entries.get(key, {})
         added = sorted(set(reg._module_dict) - set(old))
         replaced = sorted(
-            n for n, obj in reg._module_dict.items()
-            if (n in old and old[n] is not obj) or (
-                n not in old and reg.parent is not None
-                and reg.parent.get(n) is not None))
+            n
+            for n, obj in reg._module_dict.items()
+            if (n in old and old[n] is not obj)
+            or (
+                n not in old
+                and reg.parent is not None
+                and reg.parent.get(n) is not None
+            )
+        )
         if added or replaced:
             registry[key] = dict(added=added, replaced=replaced)
     rebound = sorted(
-        f'{name}.{a}' for name, before in attrs.items()
+        f'{name}.{a}'
+        for name, before in attrs.items()
         if name in sys.modules
         for a, value in _attrs(sys.modules[name]).items()
-        if a in before and before[a] is not value)
-    print(json.dumps(dict(
-        registry=registry,
-        checkpoint_schemes=sorted(set(CheckpointLoader._schemes) - schemes),
-        module_aliases=sorted(
-            n for n in set(sys.modules) - mods if _outside(n)
-            and getattr(sys.modules[n], '__name__', n) != n),
-        rebound=rebound,
-        safe_globals=_safe_globals() - safe)))
+        if a in before and before[a] is not value
+    )
+    print(
+        json.dumps(
+            dict(
+                registry=registry,
+                checkpoint_schemes=sorted(
+                    set(CheckpointLoader._schemes) - schemes
+                ),
+                module_aliases=sorted(
+                    n
+                    for n in set(sys.modules) - mods
+                    if _outside(n)
+                    and getattr(sys.modules[n], '__name__', n) != n
+                ),
+                rebound=rebound,
+                safe_globals=_safe_globals() - safe,
+            )
+        )
+    )
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """``import mmblend`` applies the shims of mmblend.compat once, in the
 documented order, before anything else of mmblend, mmdet or lvis is
 imported; datasets/ does not import evaluation/."""
+
 import ast
 import json
 import os
@@ -56,8 +57,13 @@ _PROBE = textwrap.dedent("""
 
 
 def _probe() -> dict:
-    proc = subprocess.run([sys.executable, '-c', _PROBE], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, '-c', _PROBE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -73,8 +79,13 @@ def test_shims_applied_first_in_documented_order():
     events = {e['module']: e for e in out['events']}
     # mmdet and the rest of mmblend are imported (through mmblend) only
     # after every shim ran
-    for mod in ('mmdet', 'mmblend.datasets', 'mmblend.engine',
-                'mmblend.evaluation', 'mmblend.models'):
+    for mod in (
+        'mmdet',
+        'mmblend.datasets',
+        'mmblend.engine',
+        'mmblend.evaluation',
+        'mmblend.models',
+    ):
         assert mod in events, (mod, out['events'])
         assert events[mod]['applied'] == names, events[mod]
         assert events[mod]['safe_globals'] is safe, events[mod]
@@ -90,9 +101,14 @@ def test_shims_applied_first_in_documented_order():
 def test_apply_all_runs_each_shim_once(monkeypatch):
     assert compat.applied == [name for name, _ in compat.SHIMS]
     calls = []
-    monkeypatch.setattr(compat, 'SHIMS', tuple(
-        (name, lambda name=name: calls.append(name))
-        for name, _ in compat.SHIMS))
+    monkeypatch.setattr(
+        compat,
+        'SHIMS',
+        tuple(
+            (name, lambda name=name: calls.append(name))
+            for name, _ in compat.SHIMS
+        ),
+    )
     compat.apply_all()
     assert calls == []
     assert compat.applied == [name for name, _ in compat.SHIMS]
@@ -111,20 +127,30 @@ def _imports(path: str):
 
 def test_datasets_do_not_import_evaluation():
     root = osp.dirname(mmblend.datasets.__file__)
-    files = [osp.join(d, f) for d, _, fs in os.walk(root) for f in fs
-             if f.endswith('.py')]
+    files = [
+        osp.join(d, f)
+        for d, _, fs in os.walk(root)
+        for f in fs
+        if f.endswith('.py')
+    ]
     assert files
     for path in files:
         rel = osp.relpath(osp.dirname(path), root)
-        package = ['mmblend', 'datasets'] + ([] if rel == '.' else
-                                             rel.split(osp.sep))
+        package = ['mmblend', 'datasets'] + (
+            [] if rel == '.' else rel.split(osp.sep)
+        )
         for level, module, names in _imports(path):
             if level:  # relative: resolve against the file's package
-                base = '.'.join(package[:len(package) - (level - 1)])
-                targets = [f'{base}.{module}'] if module else [
-                    f'{base}.{n}' for n in names]
+                base = '.'.join(package[: len(package) - (level - 1)])
+                targets = (
+                    [f'{base}.{module}']
+                    if module
+                    else [f'{base}.{n}' for n in names]
+                )
             else:
                 targets = [module]
             for target in targets:
-                assert not target.startswith('mmblend.evaluation'), (path,
-                                                                     target)
+                assert not target.startswith('mmblend.evaluation'), (
+                    path,
+                    target,
+                )

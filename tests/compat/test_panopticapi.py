@@ -4,6 +4,7 @@ All expected numbers are computed by hand from the panopticapi rules (see
 the module docstring of ``mmblend.compat.panopticapi.evaluation``)
 on 10x10 id maps; columns are the last axis.
 """
+
 import json
 import os.path as osp
 
@@ -36,17 +37,23 @@ def _segs(id_map, cats, crowd=()):
             id=i,
             category_id=c,
             iscrowd=int(i in crowd),
-            area=int((id_map == i).sum())) for i, c in cats.items()
+            area=int((id_map == i).sum()),
+        )
+        for i, c in cats.items()
     ]
 
 
 def _run(gt, pred, gt_cats, pred_cats, crowd=()):
-    stat = pq_compute_single_image(gt, pred, _segs(gt, gt_cats, crowd),
-                                   _segs(pred, pred_cats), CATS)
+    stat = pq_compute_single_image(
+        gt, pred, _segs(gt, gt_cats, crowd), _segs(pred, pred_cats), CATS
+    )
     return stat, {
         name: stat.pq_average(CATS, isthing)
-        for name, isthing in (('All', None), ('Things', True), ('Stuff',
-                                                                 False))
+        for name, isthing in (
+            ('All', None),
+            ('Things', True),
+            ('Stuff', False),
+        )
     }
 
 
@@ -59,10 +66,12 @@ def test_constants_and_color_codec():
     assert np.array_equal(pq_utils.id2rgb(ids), rgb)
     assert pq_utils.rgb2id((1, 2, 3)) == 197121
     assert pq_utils.id2rgb(197121) == [1, 2, 3]
-    gen = pq_utils.IdGenerator({
-        1: dict(isthing=1, color=[10, 20, 30]),
-        2: dict(isthing=0, color=[5, 5, 5])
-    })
+    gen = pq_utils.IdGenerator(
+        {
+            1: dict(isthing=1, color=[10, 20, 30]),
+            2: dict(isthing=0, color=[5, 5, 5]),
+        }
+    )
     first, second = gen.get_id(1), gen.get_id(1)
     assert first == pq_utils.rgb2id((10, 20, 30)) and second != first
     assert gen.get_id(2) == gen.get_id(2) == pq_utils.rgb2id((5, 5, 5))
@@ -86,7 +95,8 @@ def test_perfect_match():
         (19, True),  # IoU 20/39 = 0.513 -> TP
         (20, False),  # IoU 20/40 = 0.5 exactly -> not a match (IoU > 0.5)
         (21, False),  # IoU 20/41 = 0.488 -> FP + FN
-    ])
+    ],
+)
 def test_iou_threshold(extra, matched):
     # GT: thing 1 = cols 0-1 (20 px), stuff 2 = cols 2-9 (80 px)
     gt = np.full((10, 10), 2)
@@ -148,7 +158,7 @@ def test_crowd_regions():
     pred[:, :4] = 7  # cat 1 on the cat-1 crowd: never matched, ignored
     pred[:, 4] = 8  # cat 3 on the cat-1 crowd: other category -> FP
     pred[:, 5:] = 9  # cat 1, exact -> TP
-    stat, res = _run(gt, pred, {1: 1, 2: 1}, {7: 1, 8: 3, 9: 1}, crowd=(1, ))
+    stat, res = _run(gt, pred, {1: 1, 2: 1}, {7: 1, 8: 3, 9: 1}, crowd=(1,))
     # the crowd GT segment is no FN; the prediction on it is no FP
     assert (stat[1].tp, stat[1].fp, stat[1].fn) == (1, 0, 0)
     assert stat[1].iou == pytest.approx(1.0)
@@ -160,7 +170,7 @@ def test_crowd_regions():
 
 def test_crowd_is_not_matched_even_if_exact():
     gt = np.ones((10, 10), np.int64)
-    stat, _ = _run(gt, gt.copy(), {1: 1}, {1: 1}, crowd=(1, ))
+    stat, _ = _run(gt, gt.copy(), {1: 1}, {1: 1}, crowd=(1,))
     assert (stat[1].tp, stat[1].fp, stat[1].fn) == (0, 0, 0)
 
 
@@ -201,16 +211,25 @@ def test_sanity_checks():
     with pytest.raises(KeyError, match='presented in PNG'):
         pq_compute_single_image(gt, gt * 5, segs, segs, CATS)
     with pytest.raises(KeyError, match='presented in JSON'):
-        pq_compute_single_image(gt, gt, segs,
-                                segs + [dict(id=9, category_id=1)], CATS)
+        pq_compute_single_image(
+            gt, gt, segs, segs + [dict(id=9, category_id=1)], CATS
+        )
     with pytest.raises(KeyError, match='unknown category_id'):
-        pq_compute_single_image(gt, gt, segs, [dict(id=1, category_id=42)],
-                                CATS)
+        pq_compute_single_image(
+            gt, gt, segs, [dict(id=1, category_id=42)], CATS
+        )
 
 
 def test_pq_stat_merge():
     a, b = PQStat(), PQStat()
-    a[1].tp, a[1].iou, b[1].tp, b[1].iou, b[1].fp, b[2].fn = 1, .9, 1, .7, 2, 1
+    a[1].tp, a[1].iou, b[1].tp, b[1].iou, b[1].fp, b[2].fn = (
+        1,
+        0.9,
+        1,
+        0.7,
+        2,
+        1,
+    )
     a += b
     assert (a[1].tp, a[1].fp, a[2].fn) == (2, 2, 1)
     assert a[1].iou == pytest.approx(1.6)
@@ -251,13 +270,17 @@ def test_pq_compute_from_png_and_json(tmp_path, nproc):
                     annotations=[
                         dict(image_id=i, file_name=a[0], segments_info=a[idx])
                         for i, a in enumerate(anns)
-                    ]), f)
+                    ],
+                ),
+                f,
+            )
     res = pq_compute(
         osp.join(tmp_path, 'gt.json'),
         osp.join(tmp_path, 'pred.json'),
         gt_folder=str(gt_dir),
         pred_folder=str(pred_dir),
-        nproc=nproc)
+        nproc=nproc,
+    )
     # cat 1: TP 1.0 (img a) + TP 0.6 (img b) -> PQ 0.8; stuff 2: PQ 1
     assert res['per_class'][1]['pq'] == pytest.approx(0.8)
     assert res['Things'] == pytest.approx(dict(pq=0.8, sq=0.8, rq=1.0, n=1))
@@ -267,12 +290,18 @@ def test_pq_compute_from_png_and_json(tmp_path, nproc):
 
 
 SAMPLE = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), '..',
-    'shared', 'data', 'coco_panoptic_sample', 'sample_data')
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+    '..',
+    'shared',
+    'data',
+    'coco_panoptic_sample',
+    'sample_data',
+)
 
 
 @pytest.mark.skipif(
-    not osp.isdir(SAMPLE), reason='shared coco_panoptic_sample not present')
+    not osp.isdir(SAMPLE), reason='shared coco_panoptic_sample not present'
+)
 def test_real_sample_perturbed_matches_official(tmp_path):
     """Real COCO sample, prediction = GT shifted 7 px right with the 3rd
     segment of each image removed. Expected numbers were produced by the
@@ -284,8 +313,8 @@ def test_real_sample_perturbed_matches_official(tmp_path):
     (tmp_path / 'pred').mkdir()
     for ann in pred['annotations']:
         png = np.array(
-            Image.open(osp.join(SAMPLE, 'panoptic_examples',
-                                ann['file_name'])))
+            Image.open(osp.join(SAMPLE, 'panoptic_examples', ann['file_name']))
+        )
         png = np.roll(png, 7, axis=1)
         drop = ann['segments_info'][2]['id']
         png[pq_utils.rgb2id(png) == drop] = 0
@@ -300,24 +329,30 @@ def test_real_sample_perturbed_matches_official(tmp_path):
         str(tmp_path / 'pred.json'),
         gt_folder=osp.join(SAMPLE, 'panoptic_examples'),
         pred_folder=str(tmp_path / 'pred'),
-        nproc=1)
+        nproc=1,
+    )
     assert res['All'] == pytest.approx(
         dict(
             pq=0.5545127911550698,
             sq=0.6308170443559781,
             rq=0.7445454545454546,
-            n=8),
-        rel=1e-9)
+            n=8,
+        ),
+        rel=1e-9,
+    )
     assert res['Things'] == pytest.approx(
         dict(
             pq=0.31626304390726323,
             sq=0.4688715503090798,
             rq=0.48909090909090913,
-            n=4),
-        rel=1e-9)
+            n=4,
+        ),
+        rel=1e-9,
+    )
     assert res['Stuff'] == pytest.approx(
         dict(pq=0.7927625384028765, sq=0.7927625384028765, rq=1.0, n=4),
-        rel=1e-9)
+        rel=1e-9,
+    )
     assert res['per_class'][1] == pytest.approx(
-        dict(pq=0.18519475570878238, sq=0.578733611589945, rq=0.32),
-        rel=1e-9)
+        dict(pq=0.18519475570878238, sq=0.578733611589945, rq=0.32), rel=1e-9
+    )

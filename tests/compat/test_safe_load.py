@@ -14,6 +14,7 @@ The allowlist exists only on torch >= 2.6, where ``torch.load`` defaults to
 checks that mmblend registers nothing; loading, resuming and testing from a
 real checkpoint are tested on every torch.
 """
+
 import json
 import os
 import pickle
@@ -47,10 +48,13 @@ from mmblend.compat.safe_load import (
 needs_weights_only_default = pytest.mark.skipif(
     not weights_only_by_default(),
     reason=f'torch {torch.__version__} < 2.6 does not default to '
-    'torch.load(weights_only=True): mmblend registers no allowlist')
+    'torch.load(weights_only=True): mmblend registers no allowlist',
+)
 
-_ENV_OVERRIDES = ('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD',
-                  'TORCH_FORCE_WEIGHTS_ONLY_LOAD')
+_ENV_OVERRIDES = (
+    'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD',
+    'TORCH_FORCE_WEIGHTS_ONLY_LOAD',
+)
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +75,6 @@ def _clean_env():
 # --------------------------------------------------------------------------
 @MODELS.register_module(name='MMBlendSafeLoadToyModel', force=True)
 class ToyModel(BaseModel):
-
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(2, 1)
@@ -79,7 +82,7 @@ class ToyModel(BaseModel):
     def forward(self, inputs, labels=None, mode='tensor'):
         out = self.fc(inputs).squeeze(-1)
         if mode == 'loss':
-            return dict(loss=((out - labels)**2).mean())
+            return dict(loss=((out - labels) ** 2).mean())
         if mode == 'predict':
             return list(out)
         return out
@@ -87,22 +90,21 @@ class ToyModel(BaseModel):
 
 @DATASETS.register_module(name='MMBlendSafeLoadToyDataset', force=True)
 class ToyDataset(Dataset):
-
     def __len__(self):
         return 8
 
     def __getitem__(self, i):
         return dict(
             inputs=torch.tensor([i / 8.0, 1.0]),
-            labels=torch.tensor(0.5 * i / 8.0 - 0.25))
+            labels=torch.tensor(0.5 * i / 8.0 - 0.25),
+        )
 
 
 @METRICS.register_module(name='MMBlendSafeLoadToyMetric', force=True)
 class ToyMetric(BaseMetric):
-
     def process(self, data_batch, data_samples):
         for pred, label in zip(data_samples, data_batch['labels']):
-            self.results.append(float((pred - label)**2))
+            self.results.append(float((pred - label) ** 2))
 
     def compute_metrics(self, results):
         return dict(mse=sum(results) / len(results))
@@ -131,7 +133,8 @@ class ProbeHook(Hook):
             state={
                 k: v.detach().clone()
                 for k, v in runner.model.state_dict().items()
-            })
+            },
+        )
 
 
 def _dataloader():
@@ -140,7 +143,8 @@ def _dataloader():
         sampler=dict(type='DefaultSampler', shuffle=False),
         batch_size=2,
         num_workers=0,
-        collate_fn=dict(type='default_collate'))
+        collate_fn=dict(type='default_collate'),
+    )
 
 
 def _runner(work_dir, max_iters, **kwargs):
@@ -149,22 +153,27 @@ def _runner(work_dir, max_iters, **kwargs):
         work_dir=str(work_dir),
         experiment_name=f'safe_load_{uuid.uuid4().hex}',
         train_dataloader=_dataloader(),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         # like mmdet schedules: warm-up + step decay (their state is saved)
         param_scheduler=[
-            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-                 end=2),
-            dict(type='MultiStepLR', milestones=[4], by_epoch=False)
+            dict(
+                type='LinearLR',
+                start_factor=0.1,
+                by_epoch=False,
+                begin=0,
+                end=2,
+            ),
+            dict(type='MultiStepLR', milestones=[4], by_epoch=False),
         ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=100),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=3,
-                            by_epoch=False),
-            logger=dict(type='LoggerHook', interval=1)),
+            checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1),
+        ),
         randomness=dict(seed=0),
         log_level='WARNING',
-        **kwargs)
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope='module')
@@ -189,6 +198,7 @@ def mmengine_ckpt(tmp_path_factory):
 def test_torch_load_not_weakened():
     assert torch.load is torch.serialization.load
     import inspect
+
     default = inspect.signature(torch.load).parameters['weights_only'].default
     assert default is None  # None == "weights_only=True" since torch 2.6
     assert GETATTR_GLOBAL_NAME == 'builtins.getattr'
@@ -199,16 +209,19 @@ def test_torch_load_not_weakened():
 
 @pytest.mark.skipif(
     weights_only_by_default(),
-    reason=f'torch {torch.__version__} >= 2.6: the allowlist applies')
+    reason=f'torch {torch.__version__} >= 2.6: the allowlist applies',
+)
 def test_no_allowlist_on_old_torch():
     import inspect
+
     default = inspect.signature(torch.load).parameters['weights_only'].default
     assert default in (False, None)  # None: torch 2.4/2.5, means False
     assert register_safe_globals() is False
     if hasattr(torch.serialization, 'get_safe_globals'):  # torch 2.5
         assert not any(
             (e[0] if isinstance(e, tuple) else e) is guarded_getattr
-            for e in torch.serialization.get_safe_globals())
+            for e in torch.serialization.get_safe_globals()
+        )
 
 
 def test_default_torch_load_reads_mmengine_checkpoint(mmengine_ckpt):
@@ -224,8 +237,11 @@ def test_default_torch_load_reads_mmengine_checkpoint(mmengine_ckpt):
     assert state['meta']['iter'] == 3
     assert set(state['state_dict']) == {'fc.weight', 'fc.bias'}
     assert 'momentum_buffer' in str(state['optimizer'])
-    assert [type(s['milestones']).__name__ for s in state['param_schedulers']
-            if 'milestones' in s] == ['Counter']
+    assert [
+        type(s['milestones']).__name__
+        for s in state['param_schedulers']
+        if 'milestones' in s
+    ] == ['Counter']
     # The statistics methods came back as the genuine functions.
     assert HistoryBuffer._statistics_methods['mean'] is HistoryBuffer.mean
 
@@ -238,14 +254,16 @@ def test_runner_resume(mmengine_ckpt, tmp_path):
         max_iters=5,
         resume=True,
         load_from=str(ckpt),
-        custom_hooks=[dict(type='MMBlendSafeLoadProbeHook')])
+        custom_hooks=[dict(type='MMBlendSafeLoadProbeHook')],
+    )
     probe = [h for h in runner.hooks if isinstance(h, ProbeHook)][0]
     runner.train()
     seen = probe.seen
     assert seen['iter'] == 3, 'iteration count not restored'
     assert seen['last_ckpt'] == str(ckpt), 'runtime info not restored'
-    assert seen['loss_history'] == pytest.approx(loss_history), \
+    assert seen['loss_history'] == pytest.approx(loss_history), (
         'message hub not restored'
+    )
     for k, v in expected.items():
         torch.testing.assert_close(seen['state'][k], v)
     # ...and training went on from there.
@@ -268,7 +286,7 @@ def test_runner_load_from_and_test(mmengine_ckpt, tmp_path):
     x = torch.stack([ds[i]['inputs'] for i in range(len(ds))])
     y = torch.stack([ds[i]['labels'] for i in range(len(ds))])
     pred = x @ weights['fc.weight'].T.squeeze(-1) + weights['fc.bias']
-    expected_mse = float(((pred - y)**2).mean())
+    expected_mse = float(((pred - y) ** 2).mean())
 
     runner = Runner(
         model=dict(type='MMBlendSafeLoadToyModel'),
@@ -279,7 +297,8 @@ def test_runner_load_from_and_test(mmengine_ckpt, tmp_path):
         test_cfg=dict(type='TestLoop'),
         load_from=str(ckpt),
         custom_hooks=[dict(type='MMBlendSafeLoadProbeHook')],
-        log_level='WARNING')
+        log_level='WARNING',
+    )
     metrics = runner.test()
     assert metrics['mse'] == pytest.approx(expected_mse, rel=1e-5)
     probe = [h for h in runner.hooks if isinstance(h, ProbeHook)][0]
@@ -293,7 +312,8 @@ def test_runner_load_from_and_test(mmengine_ckpt, tmp_path):
 _STOCK_LOAD = r'''
 import json, pickle, sys, torch
 assert "mmblend" not in sys.modules
-out = {"unsafe": torch.serialization.get_unsafe_globals_in_checkpoint(sys.argv[1])}
+unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(sys.argv[1])
+out = {"unsafe": unsafe}
 try:
     torch.load(sys.argv[1], map_location="cpu")
     out["error"] = None
@@ -306,19 +326,26 @@ print(json.dumps(out))
 @needs_weights_only_default
 def test_stock_torch_refuses_mmengine_checkpoint(mmengine_ckpt):
     ckpt, _ = mmengine_ckpt
-    proc = subprocess.run([sys.executable, '-c', _STOCK_LOAD,
-                           str(ckpt)],
-                          capture_output=True, text=True, env=_clean_env(),
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, '-c', _STOCK_LOAD, str(ckpt)],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out['error'] is not None, \
+    assert out['error'] is not None, (
         'stock torch.load accepted the checkpoint: test premise is gone'
+    )
     assert 'Weights only load failed' in out['error']
     # What mmblend has to allow; builtins.getattr comes from HistoryBuffer.
-    assert {'builtins.getattr',
-            'mmengine.logging.history_buffer.HistoryBuffer',
-            'numpy.ndarray', 'numpy.dtype'} <= set(out['unsafe'])
+    assert {
+        'builtins.getattr',
+        'mmengine.logging.history_buffer.HistoryBuffer',
+        'numpy.ndarray',
+        'numpy.dtype',
+    } <= set(out['unsafe'])
 
 
 # --------------------------------------------------------------------------
@@ -348,40 +375,49 @@ def _gadget_chain(marker):
     g, rebuild = getattr, torch._tensor._rebuild_from_type_v2
     mod_globals = _Call(g, torch._utils._rebuild_tensor_v2, '__globals__')
     dict_t = _Call(g, mod_globals, '__class__')
-    builtins_d = _Call(rebuild, _Call(g, mod_globals, 'get'), dict_t,
-                       ('__builtins__', ), None)
+    builtins_d = _Call(
+        rebuild, _Call(g, mod_globals, 'get'), dict_t, ('__builtins__',), None
+    )
     bget = _Call(g, builtins_d, 'get')
-    evil = _Call(rebuild, bget, _Call(g, bget, '__class__'), ('eval', ), None)
+    evil = _Call(rebuild, bget, _Call(g, bget, '__class__'), ('eval',), None)
     code = f'(open({str(marker)!r}, "w").close(), {{}})[1]'
-    return _Call(rebuild, evil, dict_t, (code, ), None)
+    return _Call(rebuild, evil, dict_t, (code,), None)
 
 
 def _payloads(marker):
     hb_min = _Call(getattr, HistoryBuffer, 'min')
     return {
-        'os.system':
-        _Call(os.system, f'touch {marker}'),
-        'builtins.eval':
-        _Call(eval, f'open({str(marker)!r}, "w").close()'),
-        'getattr-eval-chain':
-        _gadget_chain(marker),
-        'getattr(__import__("os"), "system")':
-        _Call(_Call(getattr, _Call(__import__, 'os'), 'system'),
-              f'touch {marker}'),
-        'getattr(HistoryBuffer.min, "__globals__")':
-        _Call(getattr, hb_min, '__globals__'),
-        'getattr(HistoryBuffer, "__init__")':
-        _Call(getattr, HistoryBuffer, '__init__'),
-        'getattr(HistoryBuffer, "register_statistics")':
-        _Call(getattr, HistoryBuffer, 'register_statistics'),
-        'getattr(torch.Tensor, "__subclasses__")':
-        _Call(getattr, torch.Tensor, '__subclasses__'),
+        'os.system': _Call(os.system, f'touch {marker}'),
+        'builtins.eval': _Call(eval, f'open({str(marker)!r}, "w").close()'),
+        'getattr-eval-chain': _gadget_chain(marker),
+        'getattr(__import__("os"), "system")': _Call(
+            _Call(getattr, _Call(__import__, 'os'), 'system'),
+            f'touch {marker}',
+        ),
+        'getattr(HistoryBuffer.min, "__globals__")': _Call(
+            getattr, hb_min, '__globals__'
+        ),
+        'getattr(HistoryBuffer, "__init__")': _Call(
+            getattr, HistoryBuffer, '__init__'
+        ),
+        'getattr(HistoryBuffer, "register_statistics")': _Call(
+            getattr, HistoryBuffer, 'register_statistics'
+        ),
+        'getattr(torch.Tensor, "__subclasses__")': _Call(
+            getattr, torch.Tensor, '__subclasses__'
+        ),
         # a poisoned HistoryBuffer: its state would rewrite the class-wide
         # HistoryBuffer._statistics_methods table
-        'HistoryBuffer(statistics_methods=<module globals>)':
+        'HistoryBuffer(statistics_methods=<module globals>)':  # noqa: E501
         _history_buffer_with(
-            {'mean': _Call(getattr, _Call(getattr, HistoryBuffer, '__init__'),
-                           '__globals__')}),
+            {
+                'mean': _Call(
+                    getattr,
+                    _Call(getattr, HistoryBuffer, '__init__'),
+                    '__globals__',
+                )
+            }
+        ),
     }
 
 
@@ -394,7 +430,8 @@ def _history_buffer_with(statistics_methods):
         max_length=buf.max_length,
         _log_history=buf._log_history,
         _count_history=buf._count_history,
-        statistics_methods=statistics_methods)
+        statistics_methods=statistics_methods,
+    )
     buf.__getstate__ = lambda: state
     return buf
 
@@ -456,13 +493,21 @@ def test_booby_traps_are_armed(tmp_path):
         marker = tmp_path / f'{name}.marker'
         ckpt = _save(_payloads(marker)[name], tmp_path / f'{name}.pth')
         args += [str(ckpt), str(marker)]
-    proc = subprocess.run([sys.executable, '-c', _ARMED, *args],
-                          capture_output=True, text=True, env=_clean_env(),
-                          cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, '-c', _ARMED, *args],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert res == {'os.system': True, 'builtins.eval': True,
-                   'getattr-eval-chain': True}
+    assert res == {
+        'os.system': True,
+        'builtins.eval': True,
+        'getattr-eval-chain': True,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -474,7 +519,8 @@ def test_guarded_getattr_allows_only_history_buffer_statistics():
     }
     for name in ('min', 'max', 'current', 'mean'):
         assert guarded_getattr(HistoryBuffer, name) is getattr(
-            HistoryBuffer, name)
+            HistoryBuffer, name
+        )
     refused = [
         (HistoryBuffer, '__init__'),
         (HistoryBuffer, '__dict__'),
@@ -538,13 +584,13 @@ def test_numpy_payloads_round_trip(tmp_path):
 def test_checkpoint_zip_names_getattr_via_builtin(mmengine_ckpt):
     """Documents the exact reference the guard stands in for."""
     import pickletools
+
     ckpt, _ = mmengine_ckpt
     with zipfile.ZipFile(ckpt) as z:
         pkl = [n for n in z.namelist() if n.endswith('data.pkl')][0]
         data = z.read(pkl)
     globals_seen = {
-        arg
-        for op, arg, _ in pickletools.genops(data) if op.name == 'GLOBAL'
+        arg for op, arg, _ in pickletools.genops(data) if op.name == 'GLOBAL'
     }
     assert '__builtin__ getattr' in globals_seen
     assert 'mmengine.logging.history_buffer HistoryBuffer' in globals_seen

@@ -15,7 +15,15 @@ model = dict(
             out_stride=8,
             channels=32,
             num_bases=68,
-            norm_cfg=dict(type='GN', num_groups=8, requires_grad=True)),
+            norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
+        ),
         blender=dict(
-            type='KeypointBlender', num_keypoints=17, shared_bases=False,
-            shared_attention=True, attn_size=7, bottom_resolution=28)))
+            type='KeypointBlender',
+            num_keypoints=17,
+            shared_bases=False,
+            shared_attention=True,
+            attn_size=7,
+            bottom_resolution=28,
+        ),
+    ),
+)

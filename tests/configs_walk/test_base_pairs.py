@@ -6,6 +6,7 @@ mmengine refuses a key that two files of one ``_base_`` list both set
 (``KeyError: Duplicate key is not allowed among bases``), so a key such as
 ``custom_imports`` may live in one base only (``default_runtime.py``).
 """
+
 import itertools
 import os.path as osp
 
@@ -24,8 +25,9 @@ COMBOS = list(itertools.product(MODELS, DATASETS, SCHEDULES))
 
 def _compose(tmp_path, *bases):
     path = tmp_path / 'composed.py'
-    path.write_text('_base_ = [\n' + ''.join(f'    {str(b)!r},\n'
-                                             for b in bases) + ']\n')
+    path.write_text(
+        '_base_ = [\n' + ''.join(f'    {str(b)!r},\n' for b in bases) + ']\n'
+    )
     return Config.fromfile(str(path))
 
 
@@ -34,10 +36,13 @@ def test_bases_found():
 
 
 @pytest.mark.parametrize(
-    'model,dataset,schedule', COMBOS,
-    ids=[f'{m.stem}+{d.stem}+{s.stem}' for m, d, s in COMBOS])
-def test_model_dataset_schedule_runtime_compose(tmp_path, model, dataset,
-                                                schedule):
+    'model,dataset,schedule',
+    COMBOS,
+    ids=[f'{m.stem}+{d.stem}+{s.stem}' for m, d, s in COMBOS],
+)
+def test_model_dataset_schedule_runtime_compose(
+    tmp_path, model, dataset, schedule
+):
     cfg = _compose(tmp_path, model, dataset, schedule, RUNTIME)
     assert cfg.custom_imports.imports == ['mmblend']
     assert cfg.model.type and cfg.train_dataloader.dataset.type
@@ -47,9 +52,12 @@ def test_model_dataset_schedule_runtime_compose(tmp_path, model, dataset,
 
 def test_custom_imports_in_one_base_only():
     owners = [
-        osp.relpath(p, BASE) for p in sorted(BASE.rglob('*.py'))
-        if any(line.replace(' ', '').startswith('custom_imports=')
-               for line in p.read_text().splitlines())
+        osp.relpath(p, BASE)
+        for p in sorted(BASE.rglob('*.py'))
+        if any(
+            line.replace(' ', '').startswith('custom_imports=')
+            for line in p.read_text().splitlines()
+        )
     ]
     assert owners == ['default_runtime.py']
 
@@ -60,15 +68,17 @@ def test_duplicate_key_is_refused(tmp_path):
     extra = tmp_path / 'extra_imports.py'
     extra.write_text("custom_imports = dict(imports=['mmblend'])\n")
     with pytest.raises(KeyError, match='custom_imports'):
-        _compose(tmp_path, MODELS[0], DATASETS[0], SCHEDULES[0], RUNTIME,
-                 extra)
+        _compose(
+            tmp_path, MODELS[0], DATASETS[0], SCHEDULES[0], RUNTIME, extra
+        )
 
 
 RUNNABLE = all_configs()
 
 
-@pytest.mark.parametrize('path', RUNNABLE,
-                         ids=[config_id(p) for p in RUNNABLE])
+@pytest.mark.parametrize(
+    'path', RUNNABLE, ids=[config_id(p) for p in RUNNABLE]
+)
 def test_iteration_based_configs_never_end_an_epoch(path):
     """An iteration-based loop over a finite sampler sleeps 2 s whenever the
     sampler runs out (mmengine's ``_InfiniteDataloaderIterator``); our

@@ -9,6 +9,7 @@ architecture; only the input is tiny (2 images of 64x96 with 1-2 rectangle
 objects) and pretrained weights are not loaded. Any registered mmdet model
 is accepted, not only BlendMask variants.
 """
+
 import copy
 import time
 
@@ -42,8 +43,9 @@ TIMINGS = {}
 def _load_make_batch():
     """``make_batch`` of the detector tests (loaded by path: tests/ is not a
     package)."""
-    return load_module('tests/models/detectors/test_blendmask.py',
-                       '_blendmask_det_tests').make_batch
+    return load_module(
+        'tests/models/detectors/test_blendmask.py', '_blendmask_det_tests'
+    ).make_batch
 
 
 _make_batch = _load_make_batch()
@@ -58,16 +60,19 @@ def make_batch(num_keypoints=0, **kwargs):
     for s in samples:
         gt = s.gt_instances
         sem = torch.full(inputs.shape[-2:], 255, dtype=torch.long)
-        for mask, label in zip(gt.masks.to_tensor(torch.bool, 'cpu'),
-                               gt.labels):
+        for mask, label in zip(
+            gt.masks.to_tensor(torch.bool, 'cpu'), gt.labels
+        ):
             sem[mask] = label
         s.gt_sem_seg = PixelData(sem_seg=sem[None])
         if num_keypoints:
             frac = torch.linspace(0.1, 0.9, num_keypoints)[None, :, None]
-            xy = gt.bboxes[:, None, :2] + frac * (gt.bboxes[:, None, 2:] -
-                                                  gt.bboxes[:, None, :2])
-            gt.keypoints = torch.cat([xy, torch.full_like(xy[..., :1], 2)],
-                                     dim=2)
+            xy = gt.bboxes[:, None, :2] + frac * (
+                gt.bboxes[:, None, 2:] - gt.bboxes[:, None, :2]
+            )
+            gt.keypoints = torch.cat(
+                [xy, torch.full_like(xy[..., :1], 2)], dim=2
+            )
     return inputs, samples
 
 
@@ -92,19 +97,26 @@ def _num_classes(model_cfg) -> int:
                 return h['num_classes']
             for sub in h.values():
                 if isinstance(sub, dict) and isinstance(
-                        sub.get('num_classes'), int):
+                    sub.get('num_classes'), int
+                ):
                     return sub['num_classes']
-                if isinstance(sub, list) and sub and isinstance(
-                        sub[0], dict) and isinstance(
-                            sub[0].get('num_classes'), int):
+                if (
+                    isinstance(sub, list)
+                    and sub
+                    and isinstance(sub[0], dict)
+                    and isinstance(sub[0].get('num_classes'), int)
+                ):
                     return sub[0]['num_classes']
     return 80
 
 
 def _loaders(cfg, key):
-    return {t['type'] for p in dataset_pipelines(cfg[key].get('dataset'))
-            for t in p if t['type'].startswith('Load') and 'Image' in
-            t['type']}
+    return {
+        t['type']
+        for p in dataset_pipelines(cfg[key].get('dataset'))
+        for t in p
+        if t['type'].startswith('Load') and 'Image' in t['type']
+    }
 
 
 def check_loaders(cfg) -> None:
@@ -124,10 +136,17 @@ def check_loaders(cfg) -> None:
 
 def test_walk_finds_the_configs():
     ids = {config_id(p) for p in CONFIGS}
-    assert {'blendmask_r50_1x.py', 'blendmask_r101_dcni3_3x.py',
-            'blendmask_rt_r50_3x.py', 'ablations/t2_r28_m2.py',
-            'adelaidet_zoo/blendmask_r101_dcni3_5x.py'} <= ids
+    assert {
+        'blendmask_r50_3x.py',
+        'blendmask_r50_fpn_1x_coco.py',
+        'blendmask_r101-dcni3_fpn_ms-3x_coco.py',
+        'blendmask-rt_r50_fpn_ms-550-3x_coco.py',
+        'ablations/blendmask_r50_fpn_c3c5-28-4-2_1x_coco.py',
+        'adelaidet_zoo/blendmask_r101-caffe-dcni3_fpn_ms-crop-5x_coco.py',
+    } <= ids
     assert not any('_base_' in i for i in ids)
+    # the old names of renamed configs are not walked twice
+    assert not {'blendmask_r50_1x.py', 'ablations/t2_r28_m2.py'} & ids
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[config_id(p) for p in CONFIGS])
@@ -142,35 +161,44 @@ def test_config_builds_and_runs(path):
     if isinstance(model_cfg.get('test_cfg'), dict):
         model_cfg['test_cfg'] = zero_score_thr(model_cfg['test_cfg'])
     num_classes = _num_classes(model_cfg)
-    num_keypoints = (model_cfg.get('keypoint_head') or {}).get(
-        'blender', {}).get('num_keypoints', 0)
+    num_keypoints = (
+        (model_cfg.get('keypoint_head') or {})
+        .get('blender', {})
+        .get('num_keypoints', 0)
+    )
     size = DETR_SIZE if model_cfg.get('as_two_stage') else IMG_SIZE
 
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(model_cfg))
     model.init_weights()  # as a runner does (an untrained RTMDet's default
-    model.train()         # PyTorch init decodes no valid box)
+    model.train()  # PyTorch init decodes no valid box)
 
     # one loss step: finite losses, gradients reach the parameters
-    inputs, samples = make_batch(size=size, num_classes=num_classes,
-                                 num_keypoints=num_keypoints)
+    inputs, samples = make_batch(
+        size=size, num_classes=num_classes, num_keypoints=num_keypoints
+    )
     data = model.data_preprocessor(
-        dict(inputs=list(inputs), data_samples=samples), True)
+        dict(inputs=list(inputs), data_samples=samples), True
+    )
     losses = model(**data, mode='loss')
     loss, log_vars = model.parse_losses(losses)
     assert torch.isfinite(loss), log_vars
     for name, value in log_vars.items():
         assert torch.isfinite(torch.as_tensor(value)), (name, value)
     loss.backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0
-               for p in model.parameters())
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0
+        for p in model.parameters()
+    )
 
     # one predict step on the same tiny images
     model.eval()
-    inputs, samples = make_batch(size=size, num_classes=num_classes,
-                                 num_keypoints=num_keypoints, seed=1)
+    inputs, samples = make_batch(
+        size=size, num_classes=num_classes, num_keypoints=num_keypoints, seed=1
+    )
     data = model.data_preprocessor(
-        dict(inputs=list(inputs), data_samples=samples), False)
+        dict(inputs=list(inputs), data_samples=samples), False
+    )
     with torch.no_grad():
         results = model(**data, mode='predict')
     assert len(results) == len(samples)
@@ -185,6 +213,8 @@ def test_config_builds_and_runs(path):
         assert any(len(r.pred_instances) > 0 for r in results)
         assert all('masks' in r.pred_instances for r in results)
         if num_keypoints:
-            assert all(r.pred_instances.keypoints.shape[1:] == (
-                num_keypoints, 2) for r in results)
+            assert all(
+                r.pred_instances.keypoints.shape[1:] == (num_keypoints, 2)
+                for r in results
+            )
     TIMINGS[config_id(path)] = time.perf_counter() - t0

@@ -1,19 +1,58 @@
 """Helpers for the config walk: finding configs, shrinking, flattening."""
+
+import ast
 import copy
 import os.path as osp
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_ROOT = REPO / 'configs'
 
 
+def renamed_target(path: Path) -> Optional[Path]:
+    """The config that ``path`` names if ``path`` is the old name of a
+    renamed config (configs/README.md, "Names"), else ``None``. Such a stub
+    is exactly ``_base_ = '<new name>'``, ``import warnings`` and one
+    ``warnings.warn(...)``; this is the one place that recognises it."""
+    body = ast.parse(path.read_text()).body
+    if [type(node) for node in body] != [ast.Assign, ast.Import, ast.Expr]:
+        return None
+    base, imp, warn = body
+    func = getattr(warn.value, 'func', None)
+    if not (
+        isinstance(base.targets[0], ast.Name)
+        and base.targets[0].id == '_base_'
+        and isinstance(base.value, ast.Constant)
+        and [a.name for a in imp.names] == ['warnings']
+        and isinstance(func, ast.Attribute)
+        and func.attr == 'warn'
+        and getattr(func.value, 'id', None) == 'warnings'
+    ):
+        return None
+    return (path.parent / base.value.value).resolve()
+
+
+def renamed_stubs() -> Dict[Path, Path]:
+    """Every old config name kept for one release -> the config it names."""
+    stubs = {}
+    for p in sorted(CONFIG_ROOT.rglob('*.py')):
+        target = renamed_target(p)
+        if target is not None:
+            stubs[p] = target
+    return stubs
+
+
 def all_configs() -> List[Path]:
-    """Every runnable config: ``configs/**/*.py`` outside ``_base_`` dirs."""
+    """Every runnable config: ``configs/**/*.py`` outside ``_base_`` dirs,
+    without the old names of renamed configs (:func:`renamed_target`)."""
     return sorted(
-        p for p in CONFIG_ROOT.rglob('*.py')
+        p
+        for p in CONFIG_ROOT.rglob('*.py')
         if '_base_' not in p.relative_to(CONFIG_ROOT).parts
-        and p.name != '__init__.py')
+        and p.name != '__init__.py'
+        and renamed_target(p) is None
+    )
 
 
 def config_id(path: Path) -> str:
@@ -52,8 +91,7 @@ def zero_score_thr(cfg: Any) -> Any:
     mask branch runs; an untrained RTMDet may decode only empty boxes)."""
     keep_all = dict(score_thr=0.0, min_bbox_size=-1)
     if isinstance(cfg, dict):
-        return {k: keep_all.get(k, zero_score_thr(v))
-                for k, v in cfg.items()}
+        return {k: keep_all.get(k, zero_score_thr(v)) for k, v in cfg.items()}
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(zero_score_thr(v) for v in cfg)
     return cfg
@@ -88,10 +126,20 @@ def flatten(obj: Any, prefix: str = '') -> Dict[str, Any]:
 
 
 # the parts of a config that define an experiment
-SECTIONS = ('model', 'train_cfg', 'val_cfg', 'test_cfg', 'param_scheduler',
-            'optim_wrapper', 'auto_scale_lr', 'train_dataloader',
-            'val_dataloader', 'test_dataloader', 'val_evaluator',
-            'test_evaluator')
+SECTIONS = (
+    'model',
+    'train_cfg',
+    'val_cfg',
+    'test_cfg',
+    'param_scheduler',
+    'optim_wrapper',
+    'auto_scale_lr',
+    'train_dataloader',
+    'val_dataloader',
+    'test_dataloader',
+    'val_evaluator',
+    'test_evaluator',
+)
 
 
 def flat_config(cfg) -> Dict[str, Any]:
@@ -104,14 +152,26 @@ def flat_config(cfg) -> Dict[str, Any]:
 
 def changed_keys(a: Dict[str, Any], b: Dict[str, Any]) -> set:
     """Flattened keys added, removed or changed between two configs."""
-    return {k for k in set(a) | set(b)
-            if k not in a or k not in b or a[k] != b[k]}
+    return {
+        k for k in set(a) | set(b) if k not in a or k not in b or a[k] != b[k]
+    }
 
 
 def rel(path: str) -> str:
     return osp.join(str(CONFIG_ROOT), path)
 
 
-__all__ = ['REPO', 'CONFIG_ROOT', 'all_configs', 'config_id',
-           'strip_pretrained', 'zero_score_thr', 'flat_config',
-           'changed_keys', 'rel', 'copy']
+__all__ = [
+    'REPO',
+    'CONFIG_ROOT',
+    'all_configs',
+    'renamed_stubs',
+    'renamed_target',
+    'config_id',
+    'strip_pretrained',
+    'zero_score_thr',
+    'flat_config',
+    'changed_keys',
+    'rel',
+    'copy',
+]

@@ -12,6 +12,7 @@ into a tmp dir and breaks some of them *under their real names*:
 * ``exif``: the photo with an EXIF orientation tag (6: rotate 90 degrees
   clockwise) inserted, pixels unchanged.
 """
+
 import json
 import os
 import os.path as osp
@@ -25,17 +26,28 @@ C128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 C128_IMG = osp.join(C128, 'images', 'train2017')
 DEFECTS = ('truncated', 'empty', 'html', 'size', 'exif')
 # expected ImageProblem.kind of each planted file defect
-KIND = dict(truncated='truncated', empty='empty', html='undecodable',
-            size='size_mismatch', exif='exif_rotated')
-HTML = (b'<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>'
-        b'<body><h1>Not Found</h1></body></html>\n')
+KIND = dict(
+    truncated='truncated',
+    empty='empty',
+    html='undecodable',
+    size='size_mismatch',
+    exif='exif_rotated',
+)
+HTML = (
+    b'<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>'
+    b'<body><h1>Not Found</h1></body></html>\n'
+)
 
 
 def exif_orientation_segment(orientation: int) -> bytes:
     """A JPEG APP1 segment holding only an EXIF orientation tag."""
-    tiff = (b'II*\x00' + struct.pack('<I', 8) + struct.pack('<H', 1) +
-            struct.pack('<HHIHH', 0x0112, 3, 1, orientation, 0) +
-            struct.pack('<I', 0))
+    tiff = (
+        b'II*\x00'
+        + struct.pack('<I', 8)
+        + struct.pack('<H', 1)
+        + struct.pack('<HHIHH', 0x0112, 3, 1, orientation, 0)
+        + struct.pack('<I', 0)
+    )
     payload = b'Exif\x00\x00' + tiff
     return b'\xff\xe1' + struct.pack('>H', len(payload) + 2) + payload
 
@@ -45,7 +57,7 @@ def plant(kind: str, path: str) -> None:
     with open(path, 'rb') as f:
         content = f.read()
     if kind == 'truncated':
-        content = content[:int(len(content) * 0.6)]
+        content = content[: int(len(content) * 0.6)]
     elif kind == 'empty':
         content = b''
     elif kind == 'html':
@@ -76,12 +88,16 @@ def make_dataset(root, num_images=10, defects=DEFECTS, split='train'):
     with open(osp.join(C128, f'instances_{split}.json')) as f:
         coco = json.load(f)
     annotated = {a['image_id'] for a in coco['annotations']}
-    images = sorted((i for i in coco['images'] if i['id'] in annotated),
-                    key=lambda i: i['id'])[:num_images]
+    images = sorted(
+        (i for i in coco['images'] if i['id'] in annotated),
+        key=lambda i: i['id'],
+    )[:num_images]
     ids = {i['id'] for i in images}
-    out = dict(coco, images=images,
-               annotations=[a for a in coco['annotations']
-                            if a['image_id'] in ids])
+    out = dict(
+        coco,
+        images=images,
+        annotations=[a for a in coco['annotations'] if a['image_id'] in ids],
+    )
     img_dir = osp.join(str(root), 'images')
     os.makedirs(img_dir, exist_ok=True)
     for img in images:
@@ -96,6 +112,10 @@ def make_dataset(root, num_images=10, defects=DEFECTS, split='train'):
     ann_file = osp.join(str(root), 'ann.json')
     with open(ann_file, 'w') as f:
         json.dump(out, f)
-    return dict(ann_file=ann_file, img_dir=img_dir, images=images, bad=bad,
-                good=[i['file_name'] for i in images
-                      if i['file_name'] not in bad])
+    return dict(
+        ann_file=ann_file,
+        img_dir=img_dir,
+        images=images,
+        bad=bad,
+        good=[i['file_name'] for i in images if i['file_name'] not in bad],
+    )

@@ -1,6 +1,7 @@
 """configs/_base_/datasets: every config loads, its types are registered,
 and the bundled real datasets (coco128-seg in the repo, tiny-coco in the
 shared data folder) build and yield instances with masks."""
+
 import copy
 import os
 import os.path as osp
@@ -79,7 +80,8 @@ def test_specific_settings():
     load = [t for t in coco.train_pipeline if t.type == 'LoadAnnotations']
     assert load[0].poly2mask is False and load[0].with_mask
     assert [t.type for t in coco.train_pipeline][2:4] == [
-        'Resize', 'RandomFlip'
+        'Resize',
+        'RandomFlip',
     ]
     assert coco.train_pipeline[2].scale == (1333, 800)
 
@@ -89,14 +91,29 @@ def test_specific_settings():
     assert [s[1] for s in rcr.scales] == [640, 672, 704, 736, 768, 800]
     assert ms.test_dataloader.dataset.pipeline[1].scale == (1333, 800)
 
+    # 550 (BlendMask-RT, AdelaiDet's 550 model): every pipeline at 550
+    rt = Config.fromfile(osp.join(CFG_DIR, 'coco_instance_ms_550.py'))
+    rcr = rt.train_dataloader.dataset.pipeline[2]
+    assert rcr.type == 'RandomChoiceResize'
+    assert rcr.scales == [(916, s) for s in range(440, 551, 22)]
+    for key in ('val_dataloader', 'test_dataloader'):
+        assert rt[key].dataset.pipeline[1].scale == (916, 550)
+    assert [t.scale for t in rt.tta_pipeline[1].transforms[0]] == [
+        (916, 550),
+        (1145, 688),
+    ]
+
     td = Config.fromfile(osp.join(CFG_DIR, 'coco_instance_testdev.py'))
     assert td.test_evaluator.format_only is True
     assert td.test_evaluator.outfile_prefix
     assert td.test_dataloader.dataset.ann_file.endswith(
-        'annotations/image_info_test-dev2017.json')
+        'annotations/image_info_test-dev2017.json'
+    )
     assert td.test_dataloader.dataset.data_prefix.img == 'test2017/'
-    assert not any(t.type == 'LoadAnnotations'
-                   for t in td.test_dataloader.dataset.pipeline)
+    assert not any(
+        t.type == 'LoadAnnotations'
+        for t in td.test_dataloader.dataset.pipeline
+    )
 
     lv = Config.fromfile(osp.join(CFG_DIR, 'lvis_v1_instance.py'))
     assert lv.train_dataloader.dataset.type == 'ClassBalancedDataset'
@@ -110,6 +127,23 @@ def test_specific_settings():
     assert cf.test_evaluator.ann_file.endswith('_cocofied.json')
 
 
+@pytest.mark.parametrize(
+    'config',
+    [
+        'blendmask-rt_r50_fpn_ms-550-3x_coco.py',
+        'adelaidet_zoo/blendmask_r50-caffe_fpn_ms-550-3x_coco.py',
+    ],
+)
+def test_550_configs_take_the_550_base(config):
+    """BlendMask-RT and AdelaiDet's 550 model: the data of
+    coco_instance_ms_550.py (one copy of the 550-px pipelines)."""
+    base = Config.fromfile(osp.join(CFG_DIR, 'coco_instance_ms_550.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[key].dataset == base[key].dataset, key
+    assert cfg.tta_pipeline == base.tta_pipeline
+
+
 def test_img_scale_override_with_redeclared_pipeline(tmp_path):
     child = tmp_path / 'child.py'
     child.write_text(
@@ -117,7 +151,8 @@ def test_img_scale_override_with_redeclared_pipeline(tmp_path):
         'img_scale = (640, 384)\n'
         'test_pipeline = [dict(type="LoadImageFromFile"),\n'
         '    dict(type="Resize", scale=img_scale, keep_ratio=True)]\n'
-        'val_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n')
+        'val_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n'
+    )
     cfg = Config.fromfile(str(child))
     assert cfg.val_dataloader.dataset.pipeline[1].scale == (640, 384)
     assert cfg.val_dataloader.dataset.data_root == 'demo/data/coco128-seg/'
@@ -151,7 +186,8 @@ def test_coco128_builds_with_real_images():
 
 
 @pytest.mark.skipif(
-    not osp.isdir(TINY_COCO), reason='shared tiny-coco data not present')
+    not osp.isdir(TINY_COCO), reason='shared tiny-coco data not present'
+)
 def test_tiny_coco_crowd_and_multi_polygon():
     train = _build('tiny_coco_instance.py', 'train')
     assert len(train) == 13
@@ -161,8 +197,12 @@ def test_tiny_coco_crowd_and_multi_polygon():
         for inst in info['instances']:
             if inst['ignore_flag'] and isinstance(inst['mask'], dict):
                 crowd_idx = i
-            if isinstance(inst['mask'], list) and len(inst['mask']) > 1 \
-                    and not inst['ignore_flag'] and multi_idx is None:
+            if (
+                isinstance(inst['mask'], list)
+                and len(inst['mask']) > 1
+                and not inst['ignore_flag']
+                and multi_idx is None
+            ):
                 multi_idx = i
     assert crowd_idx is not None and multi_idx is not None
 

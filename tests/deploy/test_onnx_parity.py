@@ -5,6 +5,7 @@ coco128 photos (as tests/integration/test_fit_real_data.py does), exported
 on one photo, and run by onnxruntime (``OnnxDetector``) on photos of other
 sizes next to PyTorch (``inference_detector``).
 """
+
 import os.path as osp
 import subprocess
 import sys
@@ -20,13 +21,16 @@ from mmblend.deploy.matching import cut_intervals, match_detections
 ort = pytest.importorskip('onnxruntime')
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-PHOTOS = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images',
-                  'train2017')
+PHOTOS = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017')
 EXPORT_PHOTO = '000000000034.jpg'  # 640x425: input (h, w) 160x224 padded
 # other padded input sizes (h, w): 192x160, 224x160, 160x192; 42 has the
 # export photo's padded size and another img_shape
-COMPARE_PHOTOS = ('000000000073.jpg', '000000000064.jpg',
-                  '000000000138.jpg', '000000000042.jpg')
+COMPARE_PHOTOS = (
+    '000000000073.jpg',
+    '000000000064.jpg',
+    '000000000138.jpg',
+    '000000000042.jpg',
+)
 SCORE_THR = 0.02  # on sigmoid(cls) * sigmoid(ctr): >= 5 per photo
 ITERS = 120
 
@@ -36,16 +40,21 @@ def same_detections(ref, out, max_per_img: int):
     near-ties and the score / top-k cuts tolerated) and assert they agree:
     boxes within 1e-3 relative, scores within 1e-4, mask IoU >= 0.99."""
     match = match_detections(
-        ref, out, score_intervals=cut_intervals(
-            ref, out, max_per_img, (SCORE_THR**0.5, ) * 2),
-        names=('PyTorch', 'onnxruntime'))
+        ref,
+        out,
+        score_intervals=cut_intervals(
+            ref, out, max_per_img, (SCORE_THR**0.5,) * 2
+        ),
+        names=('PyTorch', 'onnxruntime'),
+    )
     assert match.ok, '\n'.join(match.problems)
     return match
 
 
 def _fit_module():
-    return load_module('tests/integration/test_fit_real_data.py',
-                       'fit_real_data')
+    return load_module(
+        'tests/integration/test_fit_real_data.py', 'fit_real_data'
+    )
 
 
 @pytest.fixture(scope='module')
@@ -69,10 +78,20 @@ def exported(trained, tmp_path_factory):
     cfg_file = out.replace('.onnx', '_cfg.py')
     cfg.dump(cfg_file)
     proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'deployment',
-                                  'export_onnx.py'), cfg_file, ckpt, '--out',
-         out, '--image', osp.join(PHOTOS, EXPORT_PHOTO)],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            osp.join(REPO, 'tools', 'deployment', 'export_onnx.py'),
+            cfg_file,
+            ckpt,
+            '--out',
+            out,
+            '--image',
+            osp.join(PHOTOS, EXPORT_PHOTO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'wrote' in proc.stdout, proc.stdout
     return cfg_file, ckpt, out
@@ -80,6 +99,7 @@ def exported(trained, tmp_path_factory):
 
 def test_onnxruntime_matches_pytorch_on_other_photos(exported):
     from mmblend.deploy import OnnxDetector
+
     cfg_file, ckpt, onnx_file = exported
     model = init_detector(cfg_file, ckpt, device='cpu')
     det = OnnxDetector(onnx_file, cfg_file)
@@ -93,13 +113,23 @@ def test_onnxruntime_matches_pytorch_on_other_photos(exported):
         r, o = ref.pred_instances, out.pred_instances
         assert len(r) >= 5, (name, len(r))  # it detects something
         assert o.masks.dtype == torch.bool
-        assert o.masks.shape[1:] == r.masks.shape[1:] == tuple(
-            out.metainfo['ori_shape'][:2])
+        assert (
+            o.masks.shape[1:]
+            == r.masks.shape[1:]
+            == tuple(out.metainfo['ori_shape'][:2])
+        )
         match = same_detections(r, o, max_per_img)
-        print(name, tuple(out.metainfo['batch_input_shape']), len(r), len(o),
-              match.summary())
-        assert len(match.pairs) >= min(len(r), len(o)) - 2, (name,
-                                                             match.summary())
+        print(
+            name,
+            tuple(out.metainfo['batch_input_shape']),
+            len(r),
+            len(o),
+            match.summary(),
+        )
+        assert len(match.pairs) >= min(len(r), len(o)) - 2, (
+            name,
+            match.summary(),
+        )
         assert r.masks.flatten(1).any(dim=1).sum() >= 3  # masks not empty
     assert len(shapes) >= 3, shapes  # other input sizes than the export's
 
@@ -108,6 +138,7 @@ def test_bgr_array_equals_path(exported):
     import mmcv
 
     from mmblend.deploy import OnnxDetector
+
     cfg_file, _, onnx_file = exported
     det = OnnxDetector(onnx_file, cfg_file)
     path = osp.join(PHOTOS, COMPARE_PHOTOS[0])
@@ -122,11 +153,12 @@ def test_no_detection(exported):
     import numpy as np
 
     from mmblend.deploy import OnnxDetector
+
     cfg_file, ckpt, onnx_file = exported
     det = OnnxDetector(onnx_file, cfg_file)
     inputs, _ = det.preprocess(osp.join(PHOTOS, COMPARE_PHOTOS[0]))
     boxes, scores, labels, masks = det.run(inputs, torch.tensor([0, 0]))
-    assert boxes.shape == (0, 4) and scores.shape == labels.shape == (0, )
+    assert boxes.shape == (0, 4) and scores.shape == labels.shape == (0,)
     assert masks.shape[0] == 0 and masks.shape[1] == masks.shape[2] > 1
     black = np.zeros((300, 400, 3), np.uint8)
     model = init_detector(cfg_file, ckpt, device='cpu')

@@ -1,6 +1,7 @@
 """BadImageEvaluator's bad_images is summed over ranks: 2 gloo processes,
 each with its share of a distributed sampler's samples (padding included),
 both report the count of the whole dataset."""
+
 import socket
 
 import torch
@@ -20,10 +21,12 @@ def _free_port():
 
 
 def _rank(rank, port, out):
-    torch_dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:'
-                                  f'{port}', rank=rank, world_size=2)
+    torch_dist.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2
+    )
     import mmblend  # noqa: F401
     from mmblend.evaluation import BadImageEvaluator
+
     evaluator = BadImageEvaluator([])
     # DistributedSampler(shuffle=False): the dataset padded to 8 with its
     # first sample, rank r takes every second one from r
@@ -41,6 +44,7 @@ def test_bad_images_summed_over_ranks():
     ctx = mp.get_context('spawn')
     with ctx.Manager() as manager:
         out = manager.dict()
-        mp.start_processes(_rank, args=(_free_port(), out), nprocs=2,
-                           start_method='spawn')
+        mp.start_processes(
+            _rank, args=(_free_port(), out), nprocs=2, start_method='spawn'
+        )
         assert dict(out) == {0: len(BAD), 1: len(BAD)}

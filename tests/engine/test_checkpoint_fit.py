@@ -1,5 +1,6 @@
 """A checkpoint of another config is refused with the number of unloaded
 tensors (or, allowed, warned about); one of the same config fits."""
+
 import os.path as osp
 
 import pytest
@@ -10,8 +11,11 @@ from mmengine.runner import save_checkpoint
 
 from mmblend.engine import CheckpointMismatchError, check_checkpoint_fits
 
-TINY = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                'blendmask_tiny.py')
+TINY = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))),
+    'configs',
+    'blendmask_tiny.py',
+)
 
 
 def _model(**bbox_head):
@@ -32,8 +36,7 @@ def test_same_config_fits_other_config_is_refused(tmp_path):
     msg = str(e.value)
     assert path in msg and '2 of the model' in msg
     assert '2 of another shape, 0 missing' in msg
-    assert 'bbox_head.conv_cls.weight: (80, 32, 3, 3) -> (3, 32, 3, 3)' \
-        in msg
+    assert 'bbox_head.conv_cls.weight: (80, 32, 3, 3) -> (3, 32, 3, 3)' in msg
     assert '--allow-partial-checkpoint' in msg
     assert check_checkpoint_fits(other, path, allow_partial=True) == 2
 

@@ -1,5 +1,6 @@
 """Unit tests for IterTorchSeedHook (end-to-end resume check:
 tests/tools/test_resume_determinism.py)."""
+
 from types import SimpleNamespace
 
 import torch
@@ -15,6 +16,7 @@ def _draw(hook, seed, it):
 
 def test_registered_and_visible_from_mmdet():
     from mmdet.registry import HOOKS as MMDET_HOOKS
+
     assert HOOKS.get('IterTorchSeedHook') is IterTorchSeedHook
     assert MMDET_HOOKS.get('IterTorchSeedHook') is IterTorchSeedHook
     hook = HOOKS.build(dict(type='IterTorchSeedHook'))
@@ -32,7 +34,8 @@ def test_stream_depends_only_on_seed_and_iter():
     fixed = IterTorchSeedHook(seed=7)
     assert torch.equal(_draw(fixed, 0, 3), _draw(fixed, 99, 3))
     # distinct, well-mixed 63-bit seeds
-    seeds = {IterTorchSeedHook.iter_seed(s, i)
-             for s in range(4) for i in range(50)}
+    seeds = {
+        IterTorchSeedHook.iter_seed(s, i) for s in range(4) for i in range(50)
+    }
     assert len(seeds) == 200
     assert all(0 <= x < 2**63 for x in seeds)

@@ -1,5 +1,6 @@
 """mmdet's panoptic components on the real COCO panoptic sample (2 val2017
 images, 50 segments) with mmblend's panopticapi fallback."""
+
 import json
 import os.path as osp
 import subprocess
@@ -16,19 +17,22 @@ from mmblend.compat.panopticapi import real_panopticapi_available
 from mmblend.compat.panopticapi.utils import rgb2id
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SAMPLE = osp.join(REPO, '..', 'shared', 'data', 'coco_panoptic_sample',
-                  'sample_data')
+SAMPLE = osp.join(
+    REPO, '..', 'shared', 'data', 'coco_panoptic_sample', 'sample_data'
+)
 ANN = osp.join(SAMPLE, 'panoptic_examples.json')
 SEG_DIR = osp.join(SAMPLE, 'panoptic_examples')
 
 pytestmark = pytest.mark.skipif(
-    not osp.isdir(SAMPLE), reason='shared coco_panoptic_sample not present')
+    not osp.isdir(SAMPLE), reason='shared coco_panoptic_sample not present'
+)
 
 
 @pytest.fixture(scope='module')
 def dataset():
     from mmdet.registry import DATASETS
     from mmengine.registry import init_default_scope
+
     init_default_scope('mmdet')
     return DATASETS.build(
         dict(
@@ -44,13 +48,22 @@ def dataset():
                     with_bbox=True,
                     with_label=True,
                     with_mask=True,
-                    with_seg=True),
+                    with_seg=True,
+                ),
                 dict(
                     type='PackDetInputs',
-                    meta_keys=('img_id', 'img_path', 'ori_shape',
-                               'img_shape', 'seg_map_path',
-                               'segments_info')),
-            ]))
+                    meta_keys=(
+                        'img_id',
+                        'img_path',
+                        'ori_shape',
+                        'img_shape',
+                        'seg_map_path',
+                        'segments_info',
+                    ),
+                ),
+            ],
+        )
+    )
 
 
 def _gt():
@@ -64,6 +77,7 @@ def test_alias_is_ours_and_patched_into_mmdet():
     import panopticapi
     from mmdet.evaluation.functional import panoptic_utils
     from mmdet.evaluation.metrics import coco_panoptic_metric
+
     assert panopticapi.__name__ == 'mmblend.compat.panopticapi'
     assert panoptic_utils.PQStat is panopticapi.evaluation.PQStat
     assert coco_panoptic_metric.panopticapi is panopticapi
@@ -85,11 +99,13 @@ def test_patch_after_mmdet_was_imported_first():
         cpm.CocoPanopticMetric()  # raised RuntimeError before
         print('OK')
     """)
-    out = subprocess.run([sys.executable, '-c', code],
-                         cwd=REPO,
-                         capture_output=True,
-                         text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, '-c', code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     if out.stdout.strip().endswith('SKIP'):
         pytest.skip('a real panopticapi is installed')
@@ -107,10 +123,15 @@ def test_load_panoptic_annotations_real_sample(dataset):
         png = np.array(Image.open(osp.join(SEG_DIR, ann['file_name'])))
         ids = rgb2id(png)
         things = [
-            s for s in ann['segments_info']
+            s
+            for s in ann['segments_info']
             if dataset.metainfo['thing_classes'].count(
-                next(c['name'] for c in gt['categories']
-                     if c['id'] == s['category_id']))
+                next(
+                    c['name']
+                    for c in gt['categories']
+                    if c['id'] == s['category_id']
+                )
+            )
         ]
         gt_inst = sample.gt_instances
         # every non-crowd thing segment becomes an instance; mmdet drops
@@ -121,7 +142,8 @@ def test_load_panoptic_annotations_real_sample(dataset):
         masks = gt_inst.masks.to_ndarray()
         areas = sorted(int(m.sum()) for m in masks)
         assert areas == sorted(
-            int((ids == s['id']).sum()) for s in things if not s['iscrowd'])
+            int((ids == s['id']).sum()) for s in things if not s['iscrowd']
+        )
         # semantic map: VOID -> 255, labels < 133
         sem = sample.gt_sem_seg.sem_seg.numpy()[0]
         assert sem.shape == ids.shape
@@ -130,8 +152,12 @@ def test_load_panoptic_annotations_real_sample(dataset):
         for s in ann['segments_info']:
             if s['iscrowd']:
                 label = dataset.metainfo['classes'].index(
-                    next(c['name'] for c in gt['categories']
-                         if c['id'] == s['category_id']))
+                    next(
+                        c['name']
+                        for c in gt['categories']
+                        if c['id'] == s['category_id']
+                    )
+                )
                 assert (sem[ids == s['id']] == label).all()
 
 
@@ -139,14 +165,14 @@ def _predictions(dataset, drop_segment=None):
     """Panoptic predictions equal to the GT PNGs (optionally with one segment,
     ``(image_id, segment_id)``, removed, i.e. set to VOID)."""
     from mmdet.evaluation.functional import INSTANCE_OFFSET
+
     gt = _gt()
     cat_names = {c['id']: c['name'] for c in gt['categories']}
     classes = list(dataset.metainfo['classes'])
     num_classes = len(classes)
     samples = []
     for ann in gt['annotations']:
-        ids = rgb2id(np.array(Image.open(osp.join(SEG_DIR,
-                                                  ann['file_name']))))
+        ids = rgb2id(np.array(Image.open(osp.join(SEG_DIR, ann['file_name']))))
         pan = np.full(ids.shape, num_classes, dtype=np.int64)  # VOID
         for k, seg in enumerate(ann['segments_info']):
             if (ann['image_id'], seg['id']) == drop_segment:
@@ -159,19 +185,24 @@ def _predictions(dataset, drop_segment=None):
                 img_id=ann['image_id'],
                 img_path=osp.join(SAMPLE, 'input_images', img['file_name']),
                 ori_shape=ids.shape,
-                pred_panoptic_seg=dict(sem_seg=torch.from_numpy(pan)[None])))
+                pred_panoptic_seg=dict(sem_seg=torch.from_numpy(pan)[None]),
+            )
+        )
     return samples
 
 
 def _evaluate(dataset, tmp_path, drop_segment=None, outfile_prefix=None):
     from mmdet.registry import METRICS
+
     metric = METRICS.build(
         dict(
             type='CocoPanopticMetric',
             ann_file=ANN,
             seg_prefix=SEG_DIR,
             outfile_prefix=outfile_prefix,
-            nproc=2))
+            nproc=2,
+        )
+    )
     metric.dataset_meta = dataset.metainfo
     for s in _predictions(dataset, drop_segment):
         metric.process({}, [s])
@@ -179,16 +210,27 @@ def _evaluate(dataset, tmp_path, drop_segment=None, outfile_prefix=None):
 
 
 @pytest.mark.parametrize('with_outfile', [False, True])
-def test_coco_panoptic_metric_gt_as_prediction(dataset, tmp_path,
-                                               with_outfile):
+def test_coco_panoptic_metric_gt_as_prediction(
+    dataset, tmp_path, with_outfile
+):
     # without outfile_prefix: per-batch pq_compute_single_core; with it:
     # pq_compute_multi_core over worker processes at the end
     res = _evaluate(
         dataset,
         tmp_path,
-        outfile_prefix=str(tmp_path / 'res') if with_outfile else None)
-    for k in ('PQ', 'SQ', 'RQ', 'PQ_th', 'SQ_th', 'RQ_th', 'PQ_st', 'SQ_st',
-              'RQ_st'):
+        outfile_prefix=str(tmp_path / 'res') if with_outfile else None,
+    )
+    for k in (
+        'PQ',
+        'SQ',
+        'RQ',
+        'PQ_th',
+        'SQ_th',
+        'RQ_th',
+        'PQ_st',
+        'SQ_st',
+        'RQ_st',
+    ):
         assert res[f'coco_panoptic/{k}'] == pytest.approx(100.0), k
 
 
@@ -198,9 +240,12 @@ def test_coco_panoptic_metric_one_segment_removed(dataset, tmp_path):
     category keeps PQ 1, so PQ(all) = (N - 1 + n/(n + 0.5)) / N."""
     gt = _gt()
     segs = [s for a in gt['annotations'] for s in a['segments_info']]
-    persons = [(a['image_id'], s) for a in gt['annotations']
-               for s in a['segments_info']
-               if s['category_id'] == 1 and not s['iscrowd']]
+    persons = [
+        (a['image_id'], s)
+        for a in gt['annotations']
+        for s in a['segments_info']
+        if s['category_id'] == 1 and not s['iscrowd']
+    ]
     dropped = (persons[0][0], persons[0][1]['id'])
     n = len(persons) - 1
     cats = {s['category_id'] for s in segs if not s['iscrowd']}
@@ -210,11 +255,14 @@ def test_coco_panoptic_metric_one_segment_removed(dataset, tmp_path):
     person_pq = n / (n + 0.5)
     res = _evaluate(dataset, tmp_path, drop_segment=dropped)
     assert res['coco_panoptic/PQ'] == pytest.approx(
-        100 * (n_all - 1 + person_pq) / n_all, abs=1e-3)
+        100 * (n_all - 1 + person_pq) / n_all, abs=1e-3
+    )
     assert res['coco_panoptic/PQ_th'] == pytest.approx(
-        100 * (n_th - 1 + person_pq) / n_th, abs=1e-3)
+        100 * (n_th - 1 + person_pq) / n_th, abs=1e-3
+    )
     assert res['coco_panoptic/RQ_th'] == pytest.approx(
-        100 * (n_th - 1 + person_pq) / n_th, abs=1e-3)
+        100 * (n_th - 1 + person_pq) / n_th, abs=1e-3
+    )
     assert res['coco_panoptic/SQ'] == pytest.approx(100.0)
     assert res['coco_panoptic/PQ_st'] == pytest.approx(100.0)
     assert res['coco_panoptic/PQ'] < 100.0

@@ -7,6 +7,7 @@ heatmaps; 256 x 192 inputs).
 
 Floors measured on a 2-core CPU (see the numbers in the assertions'
 comments) and set with a wide margin."""
+
 import copy
 import os.path as osp
 
@@ -25,41 +26,69 @@ IMAGE_IDS = (535506, 84533, 234748, 30752)
 def fit_config(ann_file, work_dir, iters):
     """The mask fit test's runner settings (loaders, AdamW, schedule, seed)
     with the keypoint model, data and metric."""
-    cfg = load_module('tests/integration/test_fit_real_data.py',
-                      '_fit_real_data').fit_config(ann_file, work_dir, iters)
+    cfg = load_module(
+        'tests/integration/test_fit_real_data.py', '_fit_real_data'
+    ).fit_config(ann_file, work_dir, iters)
     cfg.model = Config.fromfile(KP_TINY).model
-    load = dict(type='LoadAnnotationsWithKeypoints', with_bbox=True,
-                with_mask=True, poly2mask=False)
-    resize = dict(type='ResizeWithKeypoints', scale=(256, 192),
-                  keep_ratio=True)
+    load = dict(
+        type='LoadAnnotationsWithKeypoints',
+        with_bbox=True,
+        with_mask=True,
+        poly2mask=False,
+    )
+    resize = dict(
+        type='ResizeWithKeypoints', scale=(256, 192), keep_ratio=True
+    )
     pipelines = dict(
-        train_dataloader=[dict(type='LoadImageFromFile'), load, resize,
-                          dict(type='PackDetInputsWithKeypoints')],
+        train_dataloader=[
+            dict(type='LoadImageFromFile'),
+            load,
+            resize,
+            dict(type='PackDetInputsWithKeypoints'),
+        ],
         test_dataloader=[
-            dict(type='LoadImageFromFile'), resize, load,
-            dict(type='PackDetInputsWithKeypoints',
-                 meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                            'scale_factor'))
-        ])
+            dict(type='LoadImageFromFile'),
+            resize,
+            load,
+            dict(
+                type='PackDetInputsWithKeypoints',
+                meta_keys=(
+                    'img_id',
+                    'img_path',
+                    'ori_shape',
+                    'img_shape',
+                    'scale_factor',
+                ),
+            ),
+        ],
+    )
     for key, pipeline in pipelines.items():
-        cfg[key].dataset.update(type='CocoKeypointDataset', data_root=DATA,
-                                data_prefix=dict(img='images/train2017/'),
-                                pipeline=pipeline)
-    cfg.test_evaluator.update(type='CocoKeypointMetric',
-                              metric=['bbox', 'segm', 'keypoints'])
+        cfg[key].dataset.update(
+            type='CocoKeypointDataset',
+            data_root=DATA,
+            data_prefix=dict(img='images/train2017/'),
+            pipeline=pipeline,
+        )
+    cfg.test_evaluator.update(
+        type='CocoKeypointMetric', metric=['bbox', 'segm', 'keypoints']
+    )
     return cfg
 
 
 def aps(metrics):
-    return {k: metrics.get(f'coco/{k}_mAP', 0.0)
-            for k in ('keypoints', 'segm', 'bbox')}
+    return {
+        k: metrics.get(f'coco/{k}_mAP', 0.0)
+        for k in ('keypoints', 'segm', 'bbox')
+    }
 
 
-@pytest.mark.skipif(not osp.isdir(DATA),
-                    reason='shared coco-mini-keypoints absent')
+@pytest.mark.skipif(
+    not osp.isdir(DATA), reason='shared coco-mini-keypoints absent'
+)
 def test_training_on_real_photos_lifts_keypoint_ap(tmp_path):
-    ann = subset(tmp_path, IMAGE_IDS,
-                 osp.join(DATA, 'person_keypoints_train.json'))
+    ann = subset(
+        tmp_path, IMAGE_IDS, osp.join(DATA, 'person_keypoints_train.json')
+    )
     cfg = fit_config(ann, str(tmp_path / 'work'), iters=150)
     untrained = copy.deepcopy(cfg)
     # untrained: keep detections so that AP is defined (COCO's keypoint AP

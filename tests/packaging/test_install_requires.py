@@ -12,6 +12,7 @@ The declared ranges are what is tested: ``make test`` (constraints.txt) and
 ``make test-compat`` (constraints-compat.txt, the oldest torch and Python
 the suite runs on) lie inside them, and nothing older does.
 """
+
 import json
 import os
 import os.path as osp
@@ -63,19 +64,19 @@ def test_runtime_requirements_are_ranges_and_constraints_pin_the_stack():
     runtime = {r.name: r for r in read_reqs('runtime.txt')}
     assert {'torch', 'mmcv', 'mmengine', 'mmdet'} <= set(runtime)
     # nothing that would replace a user's package or add a second OpenCV
-    assert not {'lvis', 'setuptools', 'onnxruntime', PRETRAINED} & set(
-        runtime)
+    assert not {'lvis', 'setuptools', 'onnxruntime', PRETRAINED} & set(runtime)
     for r in runtime.values():
         assert not any(s.operator in ('==', '===') for s in r.specifier), r
     assert str(runtime['mmcv'].specifier) == str(
-        SpecifierSet('>=2.0.0rc4,<2.2.0'))
-    assert not any(s.operator in ('<', '<=') for s in
-                   runtime['torch'].specifier), 'torch has an upper bound'
+        SpecifierSet('>=2.0.0rc4,<2.2.0')
+    )
+    assert not any(
+        s.operator in ('<', '<=') for s in runtime['torch'].specifier
+    ), 'torch has an upper bound'
     for constraints in ('constraints.txt', 'constraints-compat.txt'):
         pins = {r.name: r for r in read_reqs(constraints)}
-        for name in ('torch', 'mmcv', 'mmengine', 'mmdet', 'lvis',
-                     PRETRAINED):
-            (spec, ) = pins[name].specifier
+        for name in ('torch', 'mmcv', 'mmengine', 'mmdet', 'lvis', PRETRAINED):
+            (spec,) = pins[name].specifier
             assert spec.operator == '==', pins[name]
             # the exact tested stacks lie inside the declared ranges
             if name in runtime:
@@ -83,17 +84,21 @@ def test_runtime_requirements_are_ranges_and_constraints_pin_the_stack():
     for stack in OTHER_STACKS.values():
         for name, version in stack.items():
             if name in runtime:
-                assert runtime[name].specifier.contains(version), (name,
-                                                                   version)
+                assert runtime[name].specifier.contains(version), (
+                    name,
+                    version,
+                )
 
 
 def test_torch_range_starts_at_the_tested_torch():
     """``make test-compat``'s torch is the oldest the range admits."""
-    (spec, ) = {r.name: r for r in read_reqs('constraints-compat.txt')
-                }['torch'].specifier
+    (spec,) = {r.name: r for r in read_reqs('constraints-compat.txt')}[
+        'torch'
+    ].specifier
     tested = Version(spec.version)
-    torch_range = {r.name: r for r in read_reqs('runtime.txt')
-                   }['torch'].specifier
+    torch_range = {r.name: r for r in read_reqs('runtime.txt')}[
+        'torch'
+    ].specifier
     assert torch_range.contains(f'{tested.major}.{tested.minor}.0')
     assert not torch_range.contains(f'{tested.major}.{tested.minor - 1}.99')
 
@@ -114,10 +119,12 @@ def copy_project(dst, runtime_txt=None):
     """setup.py + what it reads, so pip builds our real metadata."""
     os.makedirs(osp.join(dst, 'mmblend'))
     shutil.copy(osp.join(REPO_ROOT, 'setup.py'), dst)
-    shutil.copytree(osp.join(REPO_ROOT, 'requirements'),
-                    osp.join(dst, 'requirements'))
-    shutil.copy(osp.join(REPO_ROOT, 'mmblend', 'version.py'),
-                osp.join(dst, 'mmblend'))
+    shutil.copytree(
+        osp.join(REPO_ROOT, 'requirements'), osp.join(dst, 'requirements')
+    )
+    shutil.copy(
+        osp.join(REPO_ROOT, 'mmblend', 'version.py'), osp.join(dst, 'mmblend')
+    )
     open(osp.join(dst, 'mmblend', '__init__.py'), 'w').close()
     if runtime_txt is not None:
         with open(osp.join(dst, 'requirements', 'runtime.txt'), 'w') as f:
@@ -125,8 +132,13 @@ def copy_project(dst, runtime_txt=None):
 
 
 def pip_env():
-    env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX='1',
-               PIP_DISABLE_PIP_VERSION_CHECK='1', PIP_NO_INPUT='1')
+    env = dict(
+        os.environ,
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_NO_INDEX='1',
+        PIP_DISABLE_PIP_VERSION_CHECK='1',
+        PIP_NO_INPUT='1',
+    )
     env.pop('PIP_FIND_LINKS', None)
     return env
 
@@ -136,15 +148,43 @@ def resolve(venv_py, project, report):
     setuptools), then let the throwaway venv's pip resolve it offline."""
     wheels = project + '_wheel'
     proc = subprocess.run(
-        [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-index',
-         '--no-build-isolation', '-q', '-w', wheels, project],
-        capture_output=True, text=True, env=pip_env(), timeout=300)
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            'wheel',
+            '--no-deps',
+            '--no-index',
+            '--no-build-isolation',
+            '-q',
+            '-w',
+            wheels,
+            project,
+        ],
+        capture_output=True,
+        text=True,
+        env=pip_env(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (wheel, ) = os.listdir(wheels)
+    (wheel,) = os.listdir(wheels)
     return subprocess.run(
-        [venv_py, '-m', 'pip', 'install', '--dry-run', '--no-index',
-         '--report', report, osp.join(wheels, wheel)],
-        capture_output=True, text=True, env=pip_env(), timeout=300)
+        [
+            venv_py,
+            '-m',
+            'pip',
+            'install',
+            '--dry-run',
+            '--no-index',
+            '--report',
+            report,
+            osp.join(wheels, wheel),
+        ],
+        capture_output=True,
+        text=True,
+        env=pip_env(),
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope='module', params=list(OTHER_STACKS))
@@ -153,15 +193,25 @@ def other_env(request, tmp_path_factory):
     stack of OTHER_STACKS installed."""
     root = tmp_path_factory.mktemp(f'other_env_{request.param}')
     venv = root / 'venv'
-    proc = subprocess.run([sys.executable, '-m', 'venv', str(venv)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'venv', str(venv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode != 0:
         pytest.skip(f'cannot create a virtualenv here: {proc.stderr[-500:]}')
     py = str(venv / 'bin' / 'python')
     site = subprocess.run(
-        [py, '-c',
-         'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
-        capture_output=True, text=True, check=True).stdout.strip()
+        [
+            py,
+            '-c',
+            'import sysconfig; print(sysconfig.get_paths()["purelib"])',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     for name, version in OTHER_STACKS[request.param].items():
         fake_dist(site, name, version)
     return py, root
@@ -170,8 +220,10 @@ def other_env(request, tmp_path_factory):
 def installs(report):
     """``{name: metadata}`` of what pip would install."""
     with open(report) as f:
-        return {item['metadata']['name'].lower(): item['metadata']
-                for item in json.load(f)['install']}
+        return {
+            item['metadata']['name'].lower(): item['metadata']
+            for item in json.load(f)['install']
+        }
 
 
 @pytest.fixture(scope='module')
@@ -193,7 +245,10 @@ def test_pip_keeps_an_installed_cuda_torch_and_mmcv(resolved):
     # lvis / onnxruntime / the ImageNet weights only as extras
     extras = {r.name for r in requires if r.marker is not None}
     assert {'lvis', 'onnxruntime', PRETRAINED} <= extras and not {
-        'lvis', 'onnxruntime', PRETRAINED} & names
+        'lvis',
+        'onnxruntime',
+        PRETRAINED,
+    } & names
 
 
 def test_python_requires_matches_the_supported_python(resolved):
@@ -209,8 +264,9 @@ def test_pip_would_replace_torch_with_the_old_exact_pin(other_env):
     py, root = other_env
     project = str(root / 'project_pinned')
     runtime = open(osp.join(REPO_ROOT, 'requirements', 'runtime.txt')).read()
-    runtime = '\n'.join(line for line in runtime.splitlines()
-                        if not line.startswith('torch'))
+    runtime = '\n'.join(
+        line for line in runtime.splitlines() if not line.startswith('torch')
+    )
     copy_project(project, runtime + '\ntorch==2.13.0\n')
     report = str(root / 'report_pinned.json')
     proc = resolve(py, project, report)

@@ -1,6 +1,7 @@
 """BlendMaskPanoptic on the real COCO panoptic sample (2 val2017 photos):
 mmdet's CocoPanopticMetric on the model's own predictions, in-process and
 through tools/train.py + tools/test.py (PNG predictions + PQ table)."""
+
 import copy
 import glob
 import json
@@ -19,15 +20,30 @@ from mmengine.dataset import pseudo_collate
 from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CFG = osp.join(REPO, 'configs', 'panoptic',
-               'blendmask_panoptic_tiny_sample.py')
-SAMPLE = osp.join(REPO, '..', 'shared', 'data', 'coco_panoptic_sample',
-                  'sample_data')
-PQ_KEYS = ('PQ', 'SQ', 'RQ', 'PQ_th', 'SQ_th', 'RQ_th', 'PQ_st', 'SQ_st',
-           'RQ_st')
+CFG = osp.join(
+    REPO,
+    'configs',
+    'panoptic',
+    'blendmask-panoptic-tiny_r18_fpn_1xb2-40iter_coco-panoptic-sample.py',
+)
+SAMPLE = osp.join(
+    REPO, '..', 'shared', 'data', 'coco_panoptic_sample', 'sample_data'
+)
+PQ_KEYS = (
+    'PQ',
+    'SQ',
+    'RQ',
+    'PQ_th',
+    'SQ_th',
+    'RQ_th',
+    'PQ_st',
+    'SQ_st',
+    'RQ_st',
+)
 
 pytestmark = pytest.mark.skipif(
-    not osp.isdir(SAMPLE), reason='shared coco_panoptic_sample not present')
+    not osp.isdir(SAMPLE), reason='shared coco_panoptic_sample not present'
+)
 
 
 def _rgb2id(png):
@@ -98,12 +114,14 @@ def _env():
 
 
 def _run(args):
-    proc = subprocess.run([sys.executable] + [str(a) for a in args],
-                          cwd=REPO,
-                          env=_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable] + [str(a) for a in args],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     return out
@@ -114,11 +132,18 @@ def test_train_then_test_cli_writes_pngs_and_pq_table(tmp_path):
     the sample config: the panoptic losses are logged, the PNGs are written
     to ``test_evaluator.outfile_prefix`` and the PQ table is printed."""
     work = tmp_path / 'work'
-    out = _run([
-        'tools/train.py', CFG, '--work-dir', work, '--cfg-options',
-        'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
-        'default_hooks.checkpoint.interval=2'
-    ])
+    out = _run(
+        [
+            'tools/train.py',
+            CFG,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            'train_cfg.max_iters=2',
+            'train_cfg.val_interval=100',
+            'default_hooks.checkpoint.interval=2',
+        ]
+    )
     losses = re.findall(r'Iter\(train\) \[\s*(\d)/2\].*', out)
     assert losses == ['1', '2'], out[-3000:]
     for line in re.findall(r'Iter\(train\) \[\s*\d/2\].*', out):
@@ -129,13 +154,23 @@ def test_train_then_test_cli_writes_pngs_and_pq_table(tmp_path):
     assert ckpt.is_file(), glob.glob(str(work / '*'))
 
     prefix = tmp_path / 'test' / 'results'
-    out = _run([
-        'tools/test.py', CFG, ckpt, '--work-dir', tmp_path / 'test',
-        '--cfg-options', f'test_evaluator.outfile_prefix={prefix}'
-    ])
+    out = _run(
+        [
+            'tools/test.py',
+            CFG,
+            ckpt,
+            '--work-dir',
+            tmp_path / 'test',
+            '--cfg-options',
+            f'test_evaluator.outfile_prefix={prefix}',
+        ]
+    )
     assert 'Panoptic Evaluation Results' in out, out[-3000:]
-    assert re.search(r'\|\s*All\s*\|', out) and re.search(
-        r'\|\s*Things\s*\|', out) and re.search(r'\|\s*Stuff\s*\|', out)
+    assert (
+        re.search(r'\|\s*All\s*\|', out)
+        and re.search(r'\|\s*Things\s*\|', out)
+        and re.search(r'\|\s*Stuff\s*\|', out)
+    )
     pq = float(re.search(r'coco_panoptic/PQ: (\S+)', out).group(1))
     assert 0.0 <= pq <= 100.0
     with open(osp.join(SAMPLE, 'panoptic_examples.json')) as f:

@@ -1,4 +1,5 @@
 """Helpers for the command-line tests: run tools, read mmengine logs."""
+
 import glob
 import json
 import os.path as osp
@@ -22,14 +23,17 @@ def run_tool(args, timeout=600, num_threads=1, env=None):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout)
+        timeout=timeout,
+    )
     return proc
 
 
 def explain(proc):
-    return (f'exit {proc.returncode}\n--- stdout (tail) ---\n'
-            f'{proc.stdout[-6000:]}\n--- stderr (tail) ---\n'
-            f'{proc.stderr[-6000:]}')
+    return (
+        f'exit {proc.returncode}\n--- stdout (tail) ---\n'
+        f'{proc.stdout[-6000:]}\n--- stderr (tail) ---\n'
+        f'{proc.stderr[-6000:]}'
+    )
 
 
 def free_port():
@@ -43,8 +47,9 @@ def read_scalars(work_dir):
     ``<timestamp>/vis_data/scalars.json`` in ``work_dir``, per run, sorted
     by timestamp."""
     runs = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    ):
         records = []
         with open(path) as f:
             for line in f:
@@ -59,14 +64,16 @@ def read_scalars(work_dir):
 
 _ITER_RE = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/\s*(\d+)\]')
 _LOSS_RE = re.compile(
-    r'\b(loss[\w]*|grad_norm|mask_avg_factor): (-?[\d.]+(?:e[-+]?\d+)?|nan|inf)')
+    r'\b(loss[\w]*|grad_norm|mask_avg_factor): '
+    r'(-?[\d.]+(?:e[-+]?\d+)?|nan|inf)'
+)
 
 
 def parse_log_losses(log_path):
-    """``{iter: {name: value}}`` (``loss*``, ``grad_norm``, ``mask_avg_factor``) from the
-    training lines of a text log written by mmengine's LoggerHook (one
-    rank's log; mmengine does not all-reduce logged losses, so each rank
-    logs its own)."""
+    """``{iter: {name: value}}`` (``loss*``, ``grad_norm``,
+    ``mask_avg_factor``) from the training lines of a text log written by
+    mmengine's LoggerHook (one rank's log; mmengine does not all-reduce
+    logged losses, so each rank logs its own)."""
     out = {}
     with open(log_path) as f:
         for line in f:
@@ -74,7 +81,6 @@ def parse_log_losses(log_path):
             if not m or 'loss' not in line:
                 continue
             out[int(m.group(1))] = {
-                k: float(v)
-                for k, v in _LOSS_RE.findall(line)
+                k: float(v) for k, v in _LOSS_RE.findall(line)
             }
     return out

@@ -24,6 +24,7 @@ detectron2's kernel (offset/mask layout and sampling), with offsets large
 enough to move the taps by pixels. Not checked here: the post-processing
 (box decoding, NMS, mask pasting).
 """
+
 import json
 import math
 import os.path as osp
@@ -37,8 +38,9 @@ from mmdet.structures import DetDataSample
 from module_utils import load_module
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FIXTURE = osp.join(osp.dirname(osp.abspath(__file__)), 'fixtures',
-                   'adelaidet_keys.json')
+FIXTURE = osp.join(
+    osp.dirname(osp.abspath(__file__)), 'fixtures', 'adelaidet_keys.json'
+)
 DATA = '/work/shared/data/coco128-seg'
 if not osp.isdir(DATA):
     DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
@@ -46,16 +48,18 @@ IMAGE = osp.join(DATA, 'images', 'train2017', '000000000036.jpg')
 H, W = 128, 192
 MEAN_BGR = (103.53, 116.28, 123.675)
 CONFIGS = {
-    'R_50_3x': 'configs/adelaidet_zoo/blendmask_r50_3x.py',
-    '550_R_50_3x': 'configs/adelaidet_zoo/blendmask_550_r50_3x.py',
-    'R_101_dcni3_5x': 'configs/adelaidet_zoo/blendmask_r101_dcni3_5x.py',
-    'Panoptic/R_50_3x': 'configs/adelaidet_zoo/blendmask_panoptic_r50_3x.py',
+    'R_50_3x': 'blendmask_r50-caffe_fpn_ms-3x_coco.py',
+    '550_R_50_3x': 'blendmask_r50-caffe_fpn_ms-550-3x_coco.py',
+    'R_101_dcni3_5x': 'blendmask_r101-caffe-dcni3_fpn_ms-crop-5x_coco.py',
+    'Panoptic/R_50_3x': 'blendmask-panoptic_r50-caffe_fpn_ms-3x_coco.py',
 }
+CONFIGS = {k: 'configs/adelaidet_zoo/' + v for k, v in CONFIGS.items()}
 
 
 def load_tool():
-    return load_module('tools/model_converters/adelaidet2mmblend.py',
-                       'adelaidet2mmblend')
+    return load_module(
+        'tools/model_converters/adelaidet2mmblend.py', 'adelaidet2mmblend'
+    )
 
 
 def random_adelaidet_state(shapes: dict, seed: int = 0) -> dict:
@@ -72,8 +76,9 @@ def random_adelaidet_state(shapes: dict, seed: int = 0) -> dict:
             sd[k] = 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)
         elif len(shape) == 4:
             fan_in = shape[1] * shape[2] * shape[3]
-            sd[k] = torch.randn(shape, generator=g, dtype=torch.float64) * \
-                math.sqrt(1.0 / fan_in)
+            sd[k] = torch.randn(
+                shape, generator=g, dtype=torch.float64
+            ) * math.sqrt(1.0 / fan_in)
             if k.endswith('stem.conv1.weight'):  # pixels are O(100)
                 sd[k] = sd[k] * 0.01
             if 'conv2_offset' in k:  # DCN offsets of about a pixel or two
@@ -84,8 +89,10 @@ def random_adelaidet_state(shapes: dict, seed: int = 0) -> dict:
             sd[k] = 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)
     # values representable in float32 (checkpoints are float32), so both
     # sides compute in float64 from the same numbers
-    return {k: v.float().double() if v.is_floating_point() else v
-            for k, v in sd.items()}
+    return {
+        k: v.float().double() if v.is_floating_point() else v
+        for k, v in sd.items()
+    }
 
 
 # --------------------------- the reference, from AdelaiDet's definitions
@@ -97,8 +104,13 @@ def frozen_bn(x, sd, p):
 
 
 def conv(x, sd, p, stride=1, padding=0, bias=True):
-    return F.conv2d(x, sd[p + '.weight'], sd[p + '.bias'] if bias else None,
-                    stride=stride, padding=padding)
+    return F.conv2d(
+        x,
+        sd[p + '.weight'],
+        sd[p + '.bias'] if bias else None,
+        stride=stride,
+        padding=padding,
+    )
 
 
 def ref_modulated_deform_conv(x, weight, offset_mask):
@@ -122,21 +134,31 @@ def ref_modulated_deform_conv(x, weight, offset_mask):
             k = i * 3 + j
             y = ys + i + offset[:, 2 * k]
             xx = xs + j + offset[:, 2 * k + 1]
-            grid = torch.stack([2 * xx / (Wx - 1) - 1, 2 * y / (Hx - 1) - 1],
-                               dim=-1)
-            tap = F.grid_sample(x, grid, mode='bilinear',
-                                padding_mode='zeros', align_corners=True)
-            tap = tap * mask[:, k:k + 1]
-            out = out + torch.einsum('oc,bchw->bohw', weight[:, :, i, j],
-                                     tap)
+            grid = torch.stack(
+                [2 * xx / (Wx - 1) - 1, 2 * y / (Hx - 1) - 1], dim=-1
+            )
+            tap = F.grid_sample(
+                x,
+                grid,
+                mode='bilinear',
+                padding_mode='zeros',
+                align_corners=True,
+            )
+            tap = tap * mask[:, k : k + 1]
+            out = out + torch.einsum('oc,bchw->bohw', weight[:, :, i, j], tap)
     return out
 
 
 def ref_backbone(x, sd):
     """MSRA ResNet (stride in the 1x1 conv), FrozenBN; returns res2..res5."""
     b = 'backbone.bottom_up.'
-    x = F.relu(frozen_bn(conv(x, sd, b + 'stem.conv1', 2, 3, False), sd,
-                         b + 'stem.conv1.norm'))
+    x = F.relu(
+        frozen_bn(
+            conv(x, sd, b + 'stem.conv1', 2, 3, False),
+            sd,
+            b + 'stem.conv1.norm',
+        )
+    )
     x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
     outs = []
     for s in (2, 3, 4, 5):
@@ -144,20 +166,31 @@ def ref_backbone(x, sd):
         while f'{b}res{s}.{i}.conv1.weight' in sd:
             p = f'{b}res{s}.{i}.'
             stride = 2 if (i == 0 and s > 2) else 1
-            out = F.relu(frozen_bn(conv(x, sd, p + 'conv1', stride, 0, False),
-                                   sd, p + 'conv1.norm'))
+            out = F.relu(
+                frozen_bn(
+                    conv(x, sd, p + 'conv1', stride, 0, False),
+                    sd,
+                    p + 'conv1.norm',
+                )
+            )
             if p + 'conv2_offset.weight' in sd:  # DCNv2 block
                 out = ref_modulated_deform_conv(
-                    out, sd[p + 'conv2.weight'],
-                    conv(out, sd, p + 'conv2_offset', 1, 1))
+                    out,
+                    sd[p + 'conv2.weight'],
+                    conv(out, sd, p + 'conv2_offset', 1, 1),
+                )
             else:
                 out = conv(out, sd, p + 'conv2', 1, 1, False)
             out = F.relu(frozen_bn(out, sd, p + 'conv2.norm'))
-            out = frozen_bn(conv(out, sd, p + 'conv3', 1, 0, False), sd,
-                            p + 'conv3.norm')
+            out = frozen_bn(
+                conv(out, sd, p + 'conv3', 1, 0, False), sd, p + 'conv3.norm'
+            )
             if p + 'shortcut.weight' in sd:
-                short = frozen_bn(conv(x, sd, p + 'shortcut', stride, 0,
-                                       False), sd, p + 'shortcut.norm')
+                short = frozen_bn(
+                    conv(x, sd, p + 'shortcut', stride, 0, False),
+                    sd,
+                    p + 'shortcut.norm',
+                )
             else:
                 short = x
             x = F.relu(out + short)
@@ -177,7 +210,8 @@ def ref_fpn(cs, sd):
             break
         c = cs[lvl - 2]
         prev = conv(c, sd, f'{b}fpn_lateral{lvl}') + F.interpolate(
-            prev, scale_factor=2.0, mode='nearest')
+            prev, scale_factor=2.0, mode='nearest'
+        )
         outs.insert(0, conv(prev, sd, f'{b}fpn_output{lvl}', padding=1))
     p6 = conv(outs[-1], sd, b + 'top_block.p6', stride=2, padding=1)
     outs.append(p6)
@@ -191,8 +225,9 @@ def ref_tower(x, sd, name):
     i = 0
     while f'{p}{i}.weight' in sd:
         x = conv(x, sd, f'{p}{i}', padding=1)
-        x = F.group_norm(x, 32, sd[f'{p}{i + 1}.weight'],
-                         sd[f'{p}{i + 1}.bias'], eps=1e-5)
+        x = F.group_norm(
+            x, 32, sd[f'{p}{i + 1}.weight'], sd[f'{p}{i + 1}.bias'], eps=1e-5
+        )
         x = F.relu(x)
         i += 3
     return x
@@ -208,19 +243,23 @@ def ref_fcos(feats, sd, strides):
         f = ref_tower(f, sd, 'share_tower')
         cls_t = ref_tower(f, sd, 'cls_tower')
         box_t = ref_tower(f, sd, 'bbox_tower')
-        outs.append(dict(
-            cls=conv(cls_t, sd, p + 'cls_logits', padding=1),
-            reg=F.relu(conv(box_t, sd, p + 'bbox_pred', padding=1)) * s,
-            ctr=conv(box_t, sd, p + 'ctrness', padding=1),
-            top=conv(box_t, sd, 'top_layer', padding=1)))
+        outs.append(
+            dict(
+                cls=conv(cls_t, sd, p + 'cls_logits', padding=1),
+                reg=F.relu(conv(box_t, sd, p + 'bbox_pred', padding=1)) * s,
+                ctr=conv(box_t, sd, p + 'ctrness', padding=1),
+                top=conv(box_t, sd, 'top_layer', padding=1),
+            )
+        )
     return outs
 
 
 def conv_bn_relu(x, sd, p):
     """conv_with_kaiming_uniform(norm, activation=True): conv (no bias),
     norm (BN in eval), ReLU."""
-    return F.relu(frozen_bn(F.conv2d(x, sd[p + '.0.weight'], padding=1), sd,
-                            p + '.1'))
+    return F.relu(
+        frozen_bn(F.conv2d(x, sd[p + '.0.weight'], padding=1), sd, p + '.1')
+    )
 
 
 def ref_protonet(feats, sd):
@@ -228,8 +267,9 @@ def ref_protonet(feats, sd):
     x = conv_bn_relu(feats[0], sd, b + 'refine.0')
     for i in (1, 2):
         xp = conv_bn_relu(feats[i], sd, f'{b}refine.{i}')
-        x = x + F.interpolate(xp, x.shape[2:], mode='bilinear',
-                              align_corners=False)
+        x = x + F.interpolate(
+            xp, x.shape[2:], mode='bilinear', align_corners=False
+        )
     last = max(int(k.split('.')[2]) for k in sd if k.startswith(b + 'tower'))
     n = last - 2
     for t in range(n):
@@ -248,22 +288,31 @@ def ref_sem_seg_fpn_head(ps, sd):
     for lvl, f in zip((2, 3, 4, 5), ps):
         for j in range(max(1, lvl - 2)):
             p = f'{b}p{lvl}.{2 * j}'
-            f = F.relu(F.group_norm(F.conv2d(f, sd[p + '.weight'], padding=1),
-                                    32, sd[p + '.norm.weight'],
-                                    sd[p + '.norm.bias'], eps=1e-5))
+            f = F.relu(
+                F.group_norm(
+                    F.conv2d(f, sd[p + '.weight'], padding=1),
+                    32,
+                    sd[p + '.norm.weight'],
+                    sd[p + '.norm.bias'],
+                    eps=1e-5,
+                )
+            )
             if lvl > 2:
-                f = F.interpolate(f, scale_factor=2, mode='bilinear',
-                                  align_corners=False)
+                f = F.interpolate(
+                    f, scale_factor=2, mode='bilinear', align_corners=False
+                )
         x = x + f
     return conv(x, sd, b + 'predictor')
 
 
 def ref_seg_head(p3, sd):
     b = 'basis_module.seg_head.'
-    x = F.relu(frozen_bn(F.conv2d(p3, sd[b + '0.weight'], padding=1), sd,
-                         b + '1'))
-    x = F.relu(frozen_bn(F.conv2d(x, sd[b + '3.weight'], padding=1), sd,
-                         b + '4'))
+    x = F.relu(
+        frozen_bn(F.conv2d(p3, sd[b + '0.weight'], padding=1), sd, b + '1')
+    )
+    x = F.relu(
+        frozen_bn(F.conv2d(x, sd[b + '3.weight'], padding=1), sd, b + '4')
+    )
     return conv(x, sd, b + '6')
 
 
@@ -293,10 +342,11 @@ def ref_roi_align(feat, box, scale, R):
                 x1i = x0 + 1
             ly, lx = yy - y0, xx - x0
             out[:, ph, pw] = (
-                (1 - ly) * (1 - lx) * feat[0, :, y0, x0] +
-                (1 - ly) * lx * feat[0, :, y0, x1i] +
-                ly * (1 - lx) * feat[0, :, y1i, x0] +
-                ly * lx * feat[0, :, y1i, x1i])
+                (1 - ly) * (1 - lx) * feat[0, :, y0, x0]
+                + (1 - ly) * lx * feat[0, :, y0, x1i]
+                + ly * (1 - lx) * feat[0, :, y1i, x0]
+                + ly * lx * feat[0, :, y1i, x1i]
+            )
     return out
 
 
@@ -306,8 +356,9 @@ def ref_blend(bases, boxes, attns, K=4, M=14, R=56, stride=4):
     masks = []
     for box, a in zip(boxes, attns):
         rois = ref_roi_align(bases, box, 1.0 / stride, R)[None]
-        a = F.interpolate(a.view(1, K, M, M), (R, R),
-                          mode='bilinear').softmax(dim=1)
+        a = F.interpolate(a.view(1, K, M, M), (R, R), mode='bilinear').softmax(
+            dim=1
+        )
         masks.append((rois * a).sum(dim=1)[0])
     return torch.stack(masks)
 
@@ -325,13 +376,22 @@ def gt_boxes(sx, sy):
     for split in ('train', 'val'):
         with open(osp.join(DATA, f'instances_{split}.json')) as f:
             ann = json.load(f)
-        ids = [i['id'] for i in ann['images']
-               if i['file_name'] == osp.basename(IMAGE)]
-        boxes += [a['bbox'] for a in ann['annotations']
-                  if a['image_id'] in ids]
+        ids = [
+            i['id']
+            for i in ann['images']
+            if i['file_name'] == osp.basename(IMAGE)
+        ]
+        boxes += [
+            a['bbox'] for a in ann['annotations'] if a['image_id'] in ids
+        ]
     assert boxes, 'the photo has ground-truth boxes'
-    return torch.tensor([[x * sx, y * sy, (x + w) * sx, (y + h) * sy]
-                         for x, y, w, h in boxes[:3]], dtype=torch.float64)
+    return torch.tensor(
+        [
+            [x * sx, y * sy, (x + w) * sx, (y + h) * sy]
+            for x, y, w, h in boxes[:3]
+        ],
+        dtype=torch.float64,
+    )
 
 
 def head_outputs(head, feats):
@@ -367,12 +427,17 @@ def test_converted_model_matches_adelaidet(name):
     img, (sx, sy) = photo_bgr()
     # data preprocessor: BGR kept, caffe mean, std 1
     data = model.data_preprocessor(
-        dict(inputs=[torch.from_numpy(img).permute(2, 0, 1).contiguous()],
-             data_samples=[DetDataSample(metainfo=dict(img_shape=(H, W)))]),
-        False)
+        dict(
+            inputs=[torch.from_numpy(img).permute(2, 0, 1).contiguous()],
+            data_samples=[DetDataSample(metainfo=dict(img_shape=(H, W)))],
+        ),
+        False,
+    )
     x_ref = torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1)[None]
-    x_ref = x_ref - torch.tensor(MEAN_BGR, dtype=torch.float64)[None, :,
-                                                                None, None]
+    x_ref = (
+        x_ref
+        - torch.tensor(MEAN_BGR, dtype=torch.float64)[None, :, None, None]
+    )
     # the preprocessor computes in float32
     close(data['inputs'].double(), x_ref, 'normalised input', rtol=1e-6)
     x = x_ref
@@ -396,14 +461,18 @@ def test_converted_model_matches_adelaidet(name):
         for lvl, r in enumerate(out_ref):
             close(cls[lvl], r['cls'], f'cls logits P{lvl + 3}')
             # mmdet's FCOS head casts the regression to float32
-            close(reg[lvl].double(), r['reg'], f'box regression P{lvl + 3}',
-                  rtol=1e-6)
+            close(
+                reg[lvl].double(),
+                r['reg'],
+                f'box regression P{lvl + 3}',
+                rtol=1e-6,
+            )
             close(ctr[lvl], r['ctr'], f'centerness P{lvl + 3}')
             close(attn[lvl], r['top'], f'top layer P{lvl + 3}')
 
         basis = model.mask_head.basis
         bases, _ = basis(ps)
-        bases_ref = ref_protonet(ps_ref[p2:p2 + 3], sd)
+        bases_ref = ref_protonet(ps_ref[p2 : p2 + 3], sd)
         close(bases, bases_ref, 'bases')
 
         # semantic head: AdelaiDet row 0 = background, row c+1 = class c;
@@ -417,7 +486,7 @@ def test_converted_model_matches_adelaidet(name):
         # blender: attentions of P3 locations on the photo's GT boxes
         boxes = gt_boxes(sx, sy)
         top = out_ref[0]['top'][0].flatten(1).t()  # [HW, K*M*M]
-        attns = top[torch.tensor([5, 40, 77])[:len(boxes)]]
+        attns = top[torch.tensor([5, 40, 77])[: len(boxes)]]
         rois = torch.cat([boxes.new_zeros((len(boxes), 1)), boxes], dim=1)
         masks = model.mask_head.blender(bases, attns, rois)
         masks_ref = ref_blend(bases_ref, boxes, attns)

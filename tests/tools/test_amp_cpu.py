@@ -1,4 +1,5 @@
 """``tools/train.py --amp`` without CUDA fails early and cleanly."""
+
 import pytest
 import torch
 
@@ -10,8 +11,9 @@ from tiny_config import write_tiny_config
 def test_amp_on_cpu_fails_early(tmp_path):
     cfg = write_tiny_config(str(tmp_path / 'cfg'), num_train=1, num_val=1)
     work_dir = tmp_path / 'work'
-    proc = run_tool([TRAIN, cfg, '--amp', '--work-dir', str(work_dir)],
-                    timeout=300)
+    proc = run_tool(
+        [TRAIN, cfg, '--amp', '--work-dir', str(work_dir)], timeout=300
+    )
     assert proc.returncode == 2, explain(proc)
     assert '--amp needs a CUDA device;' in proc.stderr, explain(proc)
     assert 'Traceback' not in proc.stdout + proc.stderr, explain(proc)

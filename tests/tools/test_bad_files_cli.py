@@ -4,7 +4,8 @@ and an EXIF-rotated photo under their real names
 (tests/datasets/bad_files.py): training runs all its iterations with finite
 losses and names every bad file; testing gives the bad images empty
 predictions (their objects count as missed) and reports data/bad_images
-(fail-fast, bad_image='error': tests/datasets/test_bad_image_loading.py)."""
+(fail-fast, bad_image='error': tests/datasets/transforms/test_loading.py)."""
+
 import math
 import os.path as osp
 import pickle
@@ -15,19 +16,28 @@ from mmengine.config import Config
 from cli_utils import TEST, TRAIN, explain, read_scalars, run_tool
 from tiny_config import tiny_config_dict
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(
-    __file__))), 'datasets'))
+sys.path.insert(
+    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'datasets')
+)
 from bad_files import make_dataset  # noqa: E402
 
 ITERS = 5  # x batch 2 = every one of the 10 images drawn at least once
 
 
 def _config(tmp_path, data):
-    cfg = tiny_config_dict(data['ann_file'], data['ann_file'],
-                           max_iters=ITERS, batch_size=2, seed=3)
+    cfg = tiny_config_dict(
+        data['ann_file'],
+        data['ann_file'],
+        max_iters=ITERS,
+        batch_size=2,
+        seed=3,
+    )
     for loader in (cfg['train_dataloader'], cfg['test_dataloader']):
-        loader['dataset'].update(type='CocoInstanceDataset', data_root='',
-                                 data_prefix=dict(img=data['img_dir'] + '/'))
+        loader['dataset'].update(
+            type='CocoInstanceDataset',
+            data_root='',
+            data_prefix=dict(img=data['img_dir'] + '/'),
+        )
     path = str(tmp_path / 'bad_files_config.py')
     Config(cfg).dump(path)
     return path
@@ -48,13 +58,22 @@ def test_train_then_test_with_bad_files(tmp_path):
     assert 'EXIF-rotated' in out and 'truncated JPEG' in out
     assert 'HTML' in out and 'empty (0 bytes)' in out
     assert 'size mismatch' in out
-    (records, ) = read_scalars(work)
+    (records,) = read_scalars(work)
     assert [r['iter'] for r in records] == list(range(1, ITERS + 1))
     assert all(math.isfinite(r['loss']) for r in records)
 
     preds = str(tmp_path / 'preds.pkl')
-    proc = run_tool([TEST, cfg, osp.join(work, f'iter_{ITERS}.pth'),
-                     '--work-dir', str(tmp_path / 'test'), '--out', preds])
+    proc = run_tool(
+        [
+            TEST,
+            cfg,
+            osp.join(work, f'iter_{ITERS}.pth'),
+            '--work-dir',
+            str(tmp_path / 'test'),
+            '--out',
+            preds,
+        ]
+    )
     assert proc.returncode == 0, explain(proc)
     assert 'data/bad_images: 5' in proc.stdout + proc.stderr, explain(proc)
     with open(preds, 'rb') as f:
@@ -67,4 +86,3 @@ def test_train_then_test_with_bad_files(tmp_path):
             assert n == 0, r['img_path']
         else:
             assert n > 0, r['img_path']  # score_thr=0: the model's guesses
-

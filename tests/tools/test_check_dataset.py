@@ -1,6 +1,7 @@
 """tools/misc/check_dataset.py passes the clean bundled data and reports
 every defect planted in a copy of real coco128-seg photos and annotations,
 all in one run."""
+
 import copy
 import json
 import os.path as osp
@@ -9,19 +10,24 @@ import sys
 from mmengine.config import Config
 from module_utils import load_module
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(
-    __file__))), 'datasets'))
+sys.path.insert(
+    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'datasets')
+)
 from bad_files import KIND, REPO, make_dataset  # noqa: E402
 
-check_dataset = load_module('tools/misc/check_dataset.py', 'check_dataset',
-                            register=True)  # its pool pickles functions
-DEMO = osp.join(REPO, 'configs', 'demo', 'blendmask_r18_coco128_demo.py')
+check_dataset = load_module(
+    'tools/misc/check_dataset.py', 'check_dataset', register=True
+)  # its pool pickles functions
+DEMO = osp.join(
+    REPO, 'configs', 'demo', 'blendmask-light_r18_fpn_1xb8-1200iter_coco128.py'
+)
 
 
 def test_clean_bundled_data_passes(capsys):
     for split in ('train', 'val'):
-        assert check_dataset.main([DEMO, '--split', split, '--nproc', '2']) \
-            == 0
+        assert (
+            check_dataset.main([DEMO, '--split', split, '--nproc', '2']) == 0
+        )
         out = capsys.readouterr().out
         assert '0 errors, 0 warnings: OK' in out
         assert 'images/s' in out
@@ -58,8 +64,9 @@ def _plant_annotation_defects(ann_file, good):
     orphan.update(id=10**9, image_id=999999)
     coco['annotations'].append(orphan)
     planted['unknown_image'] = orphan['id']
-    coco['images'].append(dict(id=888888, file_name='missing.jpg',
-                               height=10, width=10))
+    coco['images'].append(
+        dict(id=888888, file_name='missing.jpg', height=10, width=10)
+    )
     planted['missing_file'] = 888888
     with open(ann_file, 'w') as f:
         json.dump(coco, f)
@@ -69,14 +76,28 @@ def _plant_annotation_defects(ann_file, good):
 def test_every_planted_defect_is_reported(tmp_path, capsys):
     data = make_dataset(tmp_path / 'data', num_images=12)
     planted = _plant_annotation_defects(data['ann_file'], data['good'])
-    cfg = dict(train_dataloader=dict(dataset=dict(
-        type='RepeatDataset', times=2, dataset=dict(
-            type='CocoInstanceDataset', data_root='',
-            ann_file=data['ann_file'],
-            data_prefix=dict(img=data['img_dir'] + '/'),
-            pipeline=[dict(type='LoadImageFromFile'),
-                      dict(type='LoadAnnotations', with_bbox=True,
-                           with_mask=True)]))))
+    cfg = dict(
+        train_dataloader=dict(
+            dataset=dict(
+                type='RepeatDataset',
+                times=2,
+                dataset=dict(
+                    type='CocoInstanceDataset',
+                    data_root='',
+                    ann_file=data['ann_file'],
+                    data_prefix=dict(img=data['img_dir'] + '/'),
+                    pipeline=[
+                        dict(type='LoadImageFromFile'),
+                        dict(
+                            type='LoadAnnotations',
+                            with_bbox=True,
+                            with_mask=True,
+                        ),
+                    ],
+                ),
+            )
+        )
+    )
     path = str(tmp_path / 'cfg.py')
     Config(cfg).dump(path)
     out_json = str(tmp_path / 'problems.json')
@@ -84,28 +105,40 @@ def test_every_planted_defect_is_reported(tmp_path, capsys):
     out = capsys.readouterr().out
     with open(out_json) as f:
         problems = json.load(f)
-    found = {(p['kind'], p['file'] and osp.basename(p['file']))
-             for p in problems}
+    found = {
+        (p['kind'], p['file'] and osp.basename(p['file'])) for p in problems
+    }
     for name, defect in data['bad'].items():  # every file defect
         assert (KIND[defect], name) in found, defect
     ann_ids = {p['kind']: p['ann_id'] for p in problems if p['ann_id']}
     img_ids = {p['kind']: p['img_id'] for p in problems}
-    for kind in ('short_polygon', 'unknown_category', 'out_of_image',
-                 'nonfinite', 'degenerate_box', 'unknown_image'):
+    for kind in (
+        'short_polygon',
+        'unknown_category',
+        'out_of_image',
+        'nonfinite',
+        'degenerate_box',
+        'unknown_image',
+    ):
         assert ann_ids.get(kind) == planted[kind], kind
     assert img_ids['crowd_only'] == planted['crowd_only']
     assert img_ids['missing_file'] == planted['missing_file']
     assert len(problems) == len(data['bad']) + 8  # nothing else reported
     assert 'FAILED' in out and 'EXIF-rotated' in out
     # the summary table counts them
-    assert [line for line in out.splitlines()
-            if line.startswith('crowd_only ')][0].split('|')[2].strip() == \
-        '1'
+    assert [
+        line for line in out.splitlines() if line.startswith('crowd_only ')
+    ][0].split('|')[2].strip() == '1'
 
 
 def test_unsupported_dataset_type(capsys):
-    path = osp.join(REPO, 'configs', 'panoptic',
-                    'blendmask_panoptic_tiny_sample.py')
+    path = osp.join(
+        REPO,
+        'configs',
+        'panoptic',
+        'blendmask-panoptic-tiny_r18_fpn_1xb2-40iter_coco-panoptic-sample.py',
+    )
     assert check_dataset.main([path]) == 2
-    assert 'supports CocoInstanceDataset, CocoDataset' in \
-        capsys.readouterr().err
+    assert (
+        'supports CocoInstanceDataset, CocoDataset' in capsys.readouterr().err
+    )

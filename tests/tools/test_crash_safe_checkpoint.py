@@ -3,6 +3,7 @@
 the previous checkpoint complete and named in last_checkpoint; --resume
 continues from it and ends with the same weights as an uninterrupted run.
 Also: --resume with an empty last_checkpoint."""
+
 import os
 import os.path as osp
 import signal
@@ -22,34 +23,45 @@ ITERS, INTERVAL = 6, 2
 
 
 def _config(tmp_path):
-    path = write_tiny_config(str(tmp_path / 'cfg'), num_train=4,
-                             max_iters=ITERS, checkpoint_interval=INTERVAL,
-                             seed=7)
+    path = write_tiny_config(
+        str(tmp_path / 'cfg'),
+        num_train=4,
+        max_iters=ITERS,
+        checkpoint_interval=INTERVAL,
+        seed=7,
+    )
     cfg = Config.fromfile(path)
-    cfg.custom_imports = dict(imports=['mmblend', 'slow_ckpt_backend'],
-                              allow_failed_imports=False)
+    cfg.custom_imports = dict(
+        imports=['mmblend', 'slow_ckpt_backend'], allow_failed_imports=False
+    )
     cfg.default_hooks.checkpoint.update(
-        max_keep_ckpts=1, backend_args=dict(backend='stalling_local'))
+        max_keep_ckpts=1, backend_args=dict(backend='stalling_local')
+    )
     cfg.dump(path)
     return path
 
 
 def _env(**extra):
     env = tool_env(1)
-    env['PYTHONPATH'] = os.pathsep.join([REPO_ROOT, HERE,
-                                         env.get('PYTHONPATH', '')])
+    env['PYTHONPATH'] = os.pathsep.join(
+        [REPO_ROOT, HERE, env.get('PYTHONPATH', '')]
+    )
     env.update(extra)
     return env
 
 
 def _weights(path):
-    return torch.load(path, map_location='cpu',
-                      weights_only=True)['state_dict']
+    return torch.load(path, map_location='cpu', weights_only=True)[
+        'state_dict'
+    ]
 
 
 def _ckpts(work_dir):
-    return sorted(n for n in os.listdir(work_dir) if n.endswith('.pth')
-                  or n.endswith('.part'))
+    return sorted(
+        n
+        for n in os.listdir(work_dir)
+        if n.endswith('.pth') or n.endswith('.part')
+    )
 
 
 def _train_killed_in_save(tmp_path, cfg, work_dir, *opts):
@@ -59,9 +71,13 @@ def _train_killed_in_save(tmp_path, cfg, work_dir, *opts):
     with open(log_path, 'w') as log:
         child = subprocess.Popen(
             [sys.executable, TRAIN, cfg, '--work-dir', work_dir, *opts],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-            env=_env(MMBLEND_STALL_FILE='iter_4.pth',
-                     MMBLEND_STALL_MARKER=marker))
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_env(
+                MMBLEND_STALL_FILE='iter_4.pth', MMBLEND_STALL_MARKER=marker
+            ),
+        )
         try:
             deadline = time.time() + 300
             while not osp.exists(marker):
@@ -91,20 +107,22 @@ def test_kill_during_save_then_resume(tmp_path):
         assert f.read() == osp.join(work_b, 'iter_2.pth')
     at_2 = _weights(osp.join(work_b, 'iter_2.pth'))  # loads: complete
 
-    proc = run_tool([TRAIN, cfg, '--work-dir', work_b, '--resume'],
-                    env=_env())
+    proc = run_tool([TRAIN, cfg, '--work-dir', work_b, '--resume'], env=_env())
     assert proc.returncode == 0, explain(proc)
     out = proc.stdout + proc.stderr
-    assert (f"--resume: resuming from '{osp.join(work_b, 'iter_2.pth')}' "
-            "(named in '") in out, explain(proc)
+    assert (
+        f"--resume: resuming from '{osp.join(work_b, 'iter_2.pth')}' "
+        "(named in '"
+    ) in out, explain(proc)
     assert 'resumed epoch: 0, iter: 2' in out
     assert '.iter_4.pth.part\', left by an interrupted save' in out
     assert _ckpts(work_b) == [f'iter_{ITERS}.pth']
     a = _weights(osp.join(work_a, f'iter_{ITERS}.pth'))
     b = _weights(osp.join(work_b, f'iter_{ITERS}.pth'))
     assert a.keys() == b.keys()
-    differ = [k for k in a if not torch.allclose(a[k], b[k], rtol=1e-5,
-                                                 atol=1e-7)]
+    differ = [
+        k for k in a if not torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7)
+    ]
     assert not differ, differ
     # iterations 3..6 changed them (the comparison has teeth)
     assert any(not torch.allclose(at_2[k], b[k]) for k in b)
@@ -116,8 +134,13 @@ def test_mmengines_hook_loses_everything(tmp_path):
     written)."""
     cfg = _config(tmp_path)
     work = str(tmp_path / 'stock')
-    _train_killed_in_save(tmp_path, cfg, work, '--cfg-options',
-                          'default_hooks.checkpoint.type=CheckpointHook')
+    _train_killed_in_save(
+        tmp_path,
+        cfg,
+        work,
+        '--cfg-options',
+        'default_hooks.checkpoint.type=CheckpointHook',
+    )
     assert _ckpts(work) == ['iter_4.pth']
     try:
         _weights(osp.join(work, 'iter_4.pth'))

@@ -9,6 +9,7 @@ BlendMask). Rank logs are kept (``log_level=DEBUG`` makes mmengine write one
 log file per rank) so that per-rank values can be compared; see
 ``_per_rank_losses``.
 """
+
 import glob
 import math
 import os.path as osp
@@ -44,22 +45,38 @@ def _per_rank_losses(work_dir):
 def dist_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('dist_cpu')
     cfg = write_tiny_config(
-        str(tmp / 'cfg'), num_train=4, max_iters=MAX_ITERS, batch_size=1)
+        str(tmp / 'cfg'), num_train=4, max_iters=MAX_ITERS, batch_size=1
+    )
     work_dir = str(tmp / 'work')
     proc = run_tool(
         [
-            '-m', 'torch.distributed.run', '--nnodes', '1',
+            '-m',
+            'torch.distributed.run',
+            '--nnodes',
+            '1',
             '--nproc_per_node',
-            str(NPROC), '--master_addr', '127.0.0.1', '--master_port',
-            str(free_port()), TRAIN, cfg, '--launcher', 'pytorch',
-            '--work-dir', work_dir, '--cfg-options', 'log_level=DEBUG'
+            str(NPROC),
+            '--master_addr',
+            '127.0.0.1',
+            '--master_port',
+            str(free_port()),
+            TRAIN,
+            cfg,
+            '--launcher',
+            'pytorch',
+            '--work-dir',
+            work_dir,
+            '--cfg-options',
+            'log_level=DEBUG',
         ],
-        timeout=600)
+        timeout=600,
+    )
     return proc, work_dir
 
 
 @pytest.mark.skipif(
-    sys.platform == 'win32', reason='gloo/torchrun test for Linux')
+    sys.platform == 'win32', reason='gloo/torchrun test for Linux'
+)
 def test_two_rank_cpu_training(dist_run):
     proc, work_dir = dist_run
     assert proc.returncode == 0, explain(proc)
@@ -74,24 +91,27 @@ def test_two_rank_cpu_training(dist_run):
     # both ranks ran every iteration and logged finite losses
     losses = _per_rank_losses(work_dir)
     for rank in range(NPROC):
-        assert sorted(losses[rank]) == list(range(1, MAX_ITERS + 1)), \
-            (rank, losses[rank])
+        assert sorted(losses[rank]) == list(range(1, MAX_ITERS + 1)), (
+            rank,
+            losses[rank],
+        )
         for it, vals in losses[rank].items():
             assert 'loss' in vals and 'grad_norm' in vals, (rank, it, vals)
             assert math.isfinite(vals['loss']), (rank, it, vals)
     # each rank trains on its own images (different losses) but DDP
     # all-reduces the gradients: the clipped-grad norm is identical
-    assert any(losses[0][i]['loss'] != losses[1][i]['loss']
-               for i in losses[0]), losses
+    assert any(
+        losses[0][i]['loss'] != losses[1][i]['loss'] for i in losses[0]
+    ), losses
     for i in losses[0]:
-        assert losses[0][i]['grad_norm'] == losses[1][i]['grad_norm'], \
-            losses
+        assert losses[0][i]['grad_norm'] == losses[1][i]['grad_norm'], losses
     # the mask loss is normalised by the all-reduced sum of centerness
     # targets: both ranks use the same normaliser for different images
     for i in losses[0]:
         assert losses[0][i]['mask_avg_factor'] > 0, losses
-        assert losses[0][i]['mask_avg_factor'] == \
-            losses[1][i]['mask_avg_factor'], losses
+        assert (
+            losses[0][i]['mask_avg_factor'] == losses[1][i]['mask_avg_factor']
+        ), losses
 
     # rank 0 wrote the json scalars for every iteration
     runs = read_scalars(work_dir)
@@ -100,5 +120,6 @@ def test_two_rank_cpu_training(dist_run):
 
     # exactly one checkpoint (rank 0 saves; rank 1 must not)
     ckpts = glob.glob(osp.join(work_dir, '**', '*.pth'), recursive=True)
-    assert [osp.relpath(p, work_dir) for p in ckpts] == \
-        [f'iter_{MAX_ITERS}.pth'], ckpts
+    assert [osp.relpath(p, work_dir) for p in ckpts] == [
+        f'iter_{MAX_ITERS}.pth'
+    ], ckpts

@@ -1,6 +1,7 @@
 """inference_detector / DetInferencer on a 2-D (grayscale) array of a real
 photo: the model sees the gray image as 3 equal channels
 (GrayAwareDetDataPreprocessor), exactly as for the 3-channel array."""
+
 import os.path as osp
 
 import mmcv
@@ -14,8 +15,15 @@ from mmengine.runner import save_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'tests', 'configs', 'blendmask_tiny_coco128.py')
-PHOTO = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017',
-                 '000000000009.jpg')
+PHOTO = osp.join(
+    REPO,
+    'demo',
+    'data',
+    'coco128-seg',
+    'images',
+    'train2017',
+    '000000000009.jpg',
+)
 
 
 @pytest.fixture(scope='module')
@@ -38,8 +46,9 @@ def gray():
 
 def _same(a, b):
     assert len(a) == len(b) > 0
-    assert torch.allclose(a.bboxes, b.bboxes) and torch.equal(a.labels,
-                                                              b.labels)
+    assert torch.allclose(a.bboxes, b.bboxes) and torch.equal(
+        a.labels, b.labels
+    )
     assert torch.allclose(a.scores, b.scores)
 
 
@@ -52,12 +61,13 @@ def test_inference_detector_on_2d_array(checkpoint, gray):
 
 
 def test_det_inferencer_on_2d_array(checkpoint, gray):
-    inferencer = DetInferencer(model=CONFIG, weights=checkpoint,
-                               device='cpu')
+    inferencer = DetInferencer(model=CONFIG, weights=checkpoint, device='cpu')
     out = inferencer(gray, return_datasamples=True)
     ref = inferencer(np.stack([gray] * 3, -1), return_datasamples=True)
-    _same(out['predictions'][0].pred_instances,
-          ref['predictions'][0].pred_instances)
+    _same(
+        out['predictions'][0].pred_instances,
+        ref['predictions'][0].pred_instances,
+    )
 
 
 def test_mmdets_preprocessor_fails_on_it(checkpoint, gray):

@@ -1,6 +1,7 @@
 """Inference the way mmdet users do it, on a real photo: init_detector +
 inference_detector, DetInferencer (pictures and json in ``out_dir``), and
 tools/image_demo.py (and what it says about bad input)."""
+
 import json
 import os.path as osp
 import shutil
@@ -18,8 +19,15 @@ from mmengine.runner import save_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'tests', 'configs', 'blendmask_tiny_coco128.py')
-PHOTO = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017',
-                 '000000000009.jpg')
+PHOTO = osp.join(
+    REPO,
+    'demo',
+    'data',
+    'coco128-seg',
+    'images',
+    'train2017',
+    '000000000009.jpg',
+)
 
 
 @pytest.fixture(scope='module')
@@ -44,30 +52,44 @@ def test_init_detector_and_inference_detector(checkpoint):
     assert pred.bboxes.shape == (len(pred), 4)
     assert (pred.scores <= 1).all() and (pred.labels < 80).all()
     # boxes are in original-image pixels
-    assert pred.bboxes[:, 2].max() <= w + 1 and pred.bboxes[:, 3].max() <= h + 1
+    assert pred.bboxes[:, 2].max() <= w + 1
+    assert pred.bboxes[:, 3].max() <= h + 1
 
 
 def test_det_inferencer_writes_picture_and_json(checkpoint, tmp_path):
     inferencer = DetInferencer(model=CONFIG, weights=checkpoint, device='cpu')
-    out = inferencer(PHOTO, out_dir=str(tmp_path), no_save_pred=False,
-                     pred_score_thr=0.0, return_vis=True)
+    out = inferencer(
+        PHOTO,
+        out_dir=str(tmp_path),
+        no_save_pred=False,
+        pred_score_thr=0.0,
+        return_vis=True,
+    )
     assert len(out['predictions'][0]['masks']) > 0
     vis = tmp_path / 'vis' / osp.basename(PHOTO)
     img = mmcv.imread(str(vis))
     assert img.shape == mmcv.imread(PHOTO).shape
     # the masks were drawn: the picture differs from the photo
     assert np.abs(img.astype(int) - mmcv.imread(PHOTO).astype(int)).mean() > 1
-    pred = json.loads((tmp_path / 'preds' /
-                       (osp.splitext(osp.basename(PHOTO))[0] +
-                        '.json')).read_text())
+    pred = json.loads(
+        (
+            tmp_path
+            / 'preds'
+            / (osp.splitext(osp.basename(PHOTO))[0] + '.json')
+        ).read_text()
+    )
     assert len(pred['masks']) == len(pred['bboxes']) > 0
 
 
 def image_demo(*args):
     return subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'image_demo.py')] +
-        [str(a) for a in args], cwd=REPO, capture_output=True, text=True,
-        timeout=300)
+        [sys.executable, osp.join(REPO, 'tools', 'image_demo.py')]
+        + [str(a) for a in args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_image_demo_script(checkpoint, tmp_path):
@@ -75,14 +97,23 @@ def test_image_demo_script(checkpoint, tmp_path):
     photos.mkdir()
     shutil.copy(PHOTO, photos)
     (photos / 'notes.txt').write_text('not an image')
-    proc = image_demo(photos, CONFIG, '--weights', checkpoint, '--out-dir',
-                      tmp_path / 'out', '--pred-score-thr', '0')
+    proc = image_demo(
+        photos,
+        CONFIG,
+        '--weights',
+        checkpoint,
+        '--out-dir',
+        tmp_path / 'out',
+        '--pred-score-thr',
+        '0',
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '1 image(s): results written' in proc.stdout
     assert (tmp_path / 'out' / 'vis' / osp.basename(PHOTO)).is_file()
     proc = image_demo('missing.jpg', CONFIG, '--weights', checkpoint)
-    assert proc.returncode != 0 and "input 'missing.jpg' not found" in \
-        proc.stderr
+    assert (
+        proc.returncode != 0 and "input 'missing.jpg' not found" in proc.stderr
+    )
 
 
 def test_image_demo_says_what_is_wrong(checkpoint, tmp_path):
@@ -104,8 +135,9 @@ def test_image_demo_says_what_is_wrong(checkpoint, tmp_path):
     cfg.model.mask_head.basis.num_classes = 3
     other = str(tmp_path / 'other_classes.py')
     cfg.dump(other)
-    proc = image_demo(PHOTO, other, '--weights', checkpoint, '--out-dir',
-                      tmp_path / 'out')
+    proc = image_demo(
+        PHOTO, other, '--weights', checkpoint, '--out-dir', tmp_path / 'out'
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert 'tensors unloaded (4 of another shape' in proc.stderr
     assert not (tmp_path / 'out').exists()

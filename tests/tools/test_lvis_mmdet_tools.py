@@ -13,6 +13,7 @@ realistic fixture, not an official COCO-to-LVIS-v1 table. Only the model is
 shrunk (R-18 at 1/4 width, 32-channel heads, 1203 classes kept) and the
 inputs (~128 px), so that a few iterations run in seconds.
 """
+
 import glob
 import json
 import os.path as osp
@@ -30,15 +31,21 @@ pytest.importorskip('lvis')
 import mmdet  # noqa: E402
 
 MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
-LVIS_CFG = osp.join(REPO_ROOT, 'configs', 'lvis',
-                    'blendmask_r50_fpn_sample1e-3_ms-1x_lvis-v1.py')
-CONVERTER = osp.join(REPO_ROOT, 'tools', 'dataset_converters',
-                     'prepare_cocofied_lvis.py')
+LVIS_CFG = osp.join(
+    REPO_ROOT,
+    'configs',
+    'lvis',
+    'blendmask_r50_fpn_sample1e-3_ms-1x_lvis-v1.py',
+)
+CONVERTER = osp.join(
+    REPO_ROOT, 'tools', 'dataset_converters', 'prepare_cocofied_lvis.py'
+)
 MAX_ITERS = 3
 
 
 def lvis_v1_classes():
     from mmdet.datasets import LVISV1Dataset
+
     classes = LVISV1Dataset.METAINFO['classes']
     assert len(classes) == 1203
     return classes
@@ -53,7 +60,8 @@ def coco_to_lvis_v1_ids(classes):
     for coco_id, coco_name, synset in conv.COCO_SYNSETS:
         name, head = coco_name.replace(' ', '_'), synset.split('.')[0]
         match = [n for n in (name, head) if n in index] or [
-            n for n in classes if n.startswith(head + '_(')]
+            n for n in classes if n.startswith(head + '_(')
+        ]
         if match:
             out[coco_id] = index[match[0]]
     return out
@@ -69,22 +77,30 @@ def write_lvis_v1(src_json, dst_json, num_images, classes, coco_to_lvis):
     id) of a coco128-seg json that keep at least one mapped object."""
     with open(src_json) as f:
         coco = json.load(f)
-    anns = [a for a in coco['annotations']
-            if a['category_id'] in coco_to_lvis]
+    anns = [a for a in coco['annotations'] if a['category_id'] in coco_to_lvis]
     by_img = defaultdict(list)
     for a in anns:
         by_img[a['image_id']].append(a)
-    images = [im for im in sorted(coco['images'], key=lambda x: x['id'])
-              if by_img[im['id']]][:num_images]
+    images = [
+        im
+        for im in sorted(coco['images'], key=lambda x: x['id'])
+        if by_img[im['id']]
+    ][:num_images]
     img_cats, out_anns = defaultdict(set), []
     for im in images:
         for a in by_img[im['id']]:
             cat = coco_to_lvis[a['category_id']]
             img_cats[im['id']].add(cat)
-            out_anns.append(dict(
-                id=len(out_anns) + 1, image_id=im['id'], category_id=cat,
-                segmentation=a['segmentation'], area=a['area'],
-                bbox=a['bbox']))
+            out_anns.append(
+                dict(
+                    id=len(out_anns) + 1,
+                    image_id=im['id'],
+                    category_id=cat,
+                    segmentation=a['segmentation'],
+                    area=a['area'],
+                    bbox=a['bbox'],
+                )
+            )
     image_count, instance_count = defaultdict(int), defaultdict(int)
     for cats in img_cats.values():
         for c in cats:
@@ -95,25 +111,45 @@ def write_lvis_v1(src_json, dst_json, num_images, classes, coco_to_lvis):
     out_images = []
     for k, im in enumerate(images):
         absent = [c for c in mapped if c not in img_cats[im['id']]]
-        out_images.append(dict(
-            id=im['id'], width=im['width'], height=im['height'],
-            coco_url='http://images.cocodataset.org/train2017/' +
-            im['file_name'],
-            # verified absent: detections of these count as false positives
-            neg_category_ids=absent[k % 3::9],
-            not_exhaustive_category_ids=[]))
+        out_images.append(
+            dict(
+                id=im['id'],
+                width=im['width'],
+                height=im['height'],
+                coco_url='http://images.cocodataset.org/train2017/'
+                + im['file_name'],
+                # verified absent: detections of these count as false positives
+                neg_category_ids=absent[k % 3 :: 9],
+                not_exhaustive_category_ids=[],
+            )
+        )
     categories = [
-        dict(id=i + 1, name=name, synset=name + '.n.01', synonyms=[name],
-             def_='', frequency=_frequency(image_count[i + 1]),
-             image_count=image_count[i + 1],
-             instance_count=instance_count[i + 1])
+        dict(
+            id=i + 1,
+            name=name,
+            synset=name + '.n.01',
+            synonyms=[name],
+            def_='',
+            frequency=_frequency(image_count[i + 1]),
+            image_count=image_count[i + 1],
+            instance_count=instance_count[i + 1],
+        )
         for i, name in enumerate(classes)
     ]
     with open(dst_json, 'w') as f:
-        json.dump(dict(info=dict(description='LVIS-v1-format coco128-seg '
-                                 'subset (mmblend tests)'),
-                       licenses=[], images=out_images, annotations=out_anns,
-                       categories=categories), f)
+        json.dump(
+            dict(
+                info=dict(
+                    description='LVIS-v1-format coco128-seg '
+                    'subset (mmblend tests)'
+                ),
+                licenses=[],
+                images=out_images,
+                annotations=out_anns,
+                categories=categories,
+            ),
+            f,
+        )
     return dst_json, len(out_images), len(out_anns)
 
 
@@ -175,21 +211,36 @@ def lvis_fixture(tmp_path_factory):
     mapping = coco_to_lvis_v1_ids(classes)
     train, n_train, _ = write_lvis_v1(
         osp.join(DATA_ROOT, 'instances_train.json'),
-        str(tmp / 'lvis_v1_train.json'), 4, classes, mapping)
+        str(tmp / 'lvis_v1_train.json'),
+        4,
+        classes,
+        mapping,
+    )
     val, n_val, n_val_anns = write_lvis_v1(
         osp.join(DATA_ROOT, 'instances_val.json'),
-        str(tmp / 'lvis_v1_val.json'), 3, classes, mapping)
+        str(tmp / 'lvis_v1_val.json'),
+        3,
+        classes,
+        mapping,
+    )
     assert (n_train, n_val) == (4, 3) and n_val_anns > 3
     cfg = tmp / 'blendmask_tiny_lvis-v1.py'
-    cfg.write_text(CHILD.format(
-        lvis_cfg=LVIS_CFG, img_root=osp.join(DATA_ROOT, 'images') + '/',
-        train=train, val=val, iters=MAX_ITERS))
+    cfg.write_text(
+        CHILD.format(
+            lvis_cfg=LVIS_CFG,
+            img_root=osp.join(DATA_ROOT, 'images') + '/',
+            train=train,
+            val=val,
+            iters=MAX_ITERS,
+        )
+    )
     return tmp, str(cfg), mapping
 
 
 def test_fixture_is_lvis_v1_with_all_categories(lvis_fixture):
     tmp, _, mapping = lvis_fixture
     from lvis import LVIS
+
     gt = LVIS(str(tmp / 'lvis_v1_val.json'))
     assert len(gt.get_cat_ids()) == 1203
     assert gt.get_cat_ids() == list(range(1, 1204))
@@ -201,22 +252,30 @@ def test_fixture_is_lvis_v1_with_all_categories(lvis_fixture):
 def test_mmdet_train_then_test(lvis_fixture):
     tmp, cfg, _ = lvis_fixture
     work_dir = str(tmp / 'work')
-    proc = run_tool([osp.join(MMDET_TOOLS, 'train.py'), cfg, '--work-dir',
-                     work_dir])
+    proc = run_tool(
+        [osp.join(MMDET_TOOLS, 'train.py'), cfg, '--work-dir', work_dir]
+    )
     assert proc.returncode == 0, explain(proc)
     out = proc.stdout + proc.stderr
     # the LVIS recipe of the config is what ran
     assert 'ClassBalancedDataset' in out and 'InfiniteSampler' in out
     assert 'num_classes=1203' in out, explain(proc)
-    (records, ) = read_scalars(work_dir)
+    (records,) = read_scalars(work_dir)
     train_recs = [r for r in records if 'loss' in r]
     assert [r['iter'] for r in train_recs] == list(range(1, MAX_ITERS + 1))
     assert all(r['loss'] == r['loss'] for r in train_recs)  # finite
     ckpt = osp.join(work_dir, f'iter_{MAX_ITERS}.pth')
     assert osp.isfile(ckpt), glob.glob(osp.join(work_dir, '*'))
 
-    proc = run_tool([osp.join(MMDET_TOOLS, 'test.py'), cfg, ckpt,
-                     '--work-dir', str(tmp / 'test')])
+    proc = run_tool(
+        [
+            osp.join(MMDET_TOOLS, 'test.py'),
+            cfg,
+            ckpt,
+            '--work-dir',
+            str(tmp / 'test'),
+        ]
+    )
     assert proc.returncode == 0, explain(proc)
     out = proc.stdout + proc.stderr
     # LVIS evaluation really ran on the 3 images (lvis-api summary lines)

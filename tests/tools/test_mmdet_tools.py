@@ -4,6 +4,7 @@ with the bundled coco128-seg photos (tests/configs/blendmask_tiny_coco128.py,
 where they work as they are, mmblend's ``tools/`` where they do not
 (docs/tools.md says which and why). DetInferencer and tools/image_demo.py:
 tests/tools/test_inference_apis.py."""
+
 import glob
 import json
 import os.path as osp
@@ -55,21 +56,37 @@ def run(tmp_path_factory):
     """tools/train.py (validating at the end), then tools/test.py with
     ``--out`` and ``--show-dir``."""
     tmp = tmp_path_factory.mktemp('mmdet_tools')
-    train = write_subset_ann(osp.join(DATA_ROOT, 'instances_train.json'),
-                             str(tmp / 'train.json'), 4)
-    val = write_subset_ann(osp.join(DATA_ROOT, 'instances_val.json'),
-                           str(tmp / 'val.json'), NUM_TEST)
+    train = write_subset_ann(
+        osp.join(DATA_ROOT, 'instances_train.json'), str(tmp / 'train.json'), 4
+    )
+    val = write_subset_ann(
+        osp.join(DATA_ROOT, 'instances_val.json'),
+        str(tmp / 'val.json'),
+        NUM_TEST,
+    )
     cfg = str(tmp / 'blendmask_tiny.py')
     with open(cfg, 'w') as f:
-        f.write(CONFIG.format(repo=REPO_ROOT, train=train, val=val,
-                              iters=ITERS))
+        f.write(
+            CONFIG.format(repo=REPO_ROOT, train=train, val=val, iters=ITERS)
+        )
     work = str(tmp / 'work')
     ok([TRAIN, cfg, '--work-dir', work])
     ckpt = osp.join(work, f'iter_{ITERS}.pth')
     preds = str(tmp / 'preds.pkl')
-    ok([TEST, cfg, ckpt, '--work-dir', str(tmp / 'test'), '--out', preds,
-        '--show-dir', 'show'])
-    (log, ) = glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))
+    ok(
+        [
+            TEST,
+            cfg,
+            ckpt,
+            '--work-dir',
+            str(tmp / 'test'),
+            '--out',
+            preds,
+            '--show-dir',
+            'show',
+        ]
+    )
+    (log,) = glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))
     return dict(tmp=tmp, cfg=cfg, ckpt=ckpt, preds=preds, log=log)
 
 
@@ -84,15 +101,30 @@ def test_print_config_and_browse_dataset(run):
     out = ok([mmdet_tool('misc/print_config.py'), run['cfg']])
     assert "type='BlendMask'" in out and 'LoadCheckedImageFromFile' in out
     browse = str(run['tmp'] / 'browse')
-    ok([mmdet_tool('analysis_tools/browse_dataset.py'), run['cfg'],
-        '--output-dir', browse, '--not-show'])
+    ok(
+        [
+            mmdet_tool('analysis_tools/browse_dataset.py'),
+            run['cfg'],
+            '--output-dir',
+            browse,
+            '--not-show',
+        ]
+    )
     assert len(glob.glob(osp.join(browse, '*.jpg'))) == 4
 
 
 def test_confusion_matrix(run):
     out_dir = str(run['tmp'] / 'confusion')
-    ok([mmdet_tool('analysis_tools/confusion_matrix.py'), run['cfg'],
-        run['preds'], out_dir, '--score-thr', '0'])
+    ok(
+        [
+            mmdet_tool('analysis_tools/confusion_matrix.py'),
+            run['cfg'],
+            run['preds'],
+            out_dir,
+            '--score-thr',
+            '0',
+        ]
+    )
     assert osp.isfile(osp.join(out_dir, 'confusion_matrix.png'))
 
 
@@ -123,15 +155,28 @@ def test_analyze_logs(run, tmp_path):
         for r in records + [dict(data_time=0.1, time=0.2, step=ITERS)]:
             f.write(json.dumps(r) + '\n')
     args = ['plot_curve', log, '--keys', 'loss', 'loss_mask', '--out']
-    proc = run_tool([mmdet_tool('analysis_tools/analyze_logs.py')] + args +
-                    [str(tmp_path / 'mmdet.png')])
+    proc = run_tool(
+        [mmdet_tool('analysis_tools/analyze_logs.py')]
+        + args
+        + [str(tmp_path / 'mmdet.png')]
+    )
     assert 'x and y must have same first dimension' in proc.stderr
     ours = osp.join(OURS, 'analyze_logs.py')
     ok([ours] + args + [str(tmp_path / 'loss.png')])
-    ok([ours, 'plot_curve', log, '--keys', 'segm_mAP', '--out',
-        str(tmp_path / 'ap.png')])
-    assert osp.isfile(tmp_path / 'loss.png') and osp.isfile(tmp_path /
-                                                            'ap.png')
+    ok(
+        [
+            ours,
+            'plot_curve',
+            log,
+            '--keys',
+            'segm_mAP',
+            '--out',
+            str(tmp_path / 'ap.png'),
+        ]
+    )
+    assert osp.isfile(tmp_path / 'loss.png') and osp.isfile(
+        tmp_path / 'ap.png'
+    )
     assert 'average iter time' in ok([ours, 'cal_train_time', log])
 
 
@@ -143,14 +188,19 @@ def _gflops(text):
 def test_get_flops_counts_the_mask_branch(run):
     """mmdet's get_flops.py counts the whole model (counted here by the
     same counter), with the mask branch at max_per_img=100 candidates."""
-    out = ok([mmdet_tool('analysis_tools/get_flops.py'), run['cfg'],
-              '--num-images', '1'])
+    out = ok(
+        [
+            mmdet_tool('analysis_tools/get_flops.py'),
+            run['cfg'],
+            '--num-images',
+            '1',
+        ]
+    )
     model = MODELS.build(Config.fromfile(run['cfg']).model).eval()
     h, w = re.search(r'Input shape: \(?(\d+), (\d+)', out).groups()
-    inputs = (torch.zeros(1, 3, int(h), int(w)), )
+    inputs = (torch.zeros(1, 3, int(h), int(w)),)
 
     class WithoutMasks(torch.nn.Module):
-
         def __init__(self):
             super().__init__()
             self.model = model
@@ -160,9 +210,12 @@ def test_get_flops_counts_the_mask_branch(run):
             return model.bbox_head(feats), model.mask_head(feats)
 
     def gflops(module):
-        return get_model_complexity_info(
-            module, inputs=inputs, show_table=False,
-            show_arch=False)['flops'] / 1e9
+        return (
+            get_model_complexity_info(
+                module, inputs=inputs, show_table=False, show_arch=False
+            )['flops']
+            / 1e9
+        )
 
     # printed with 3 decimals
     assert _gflops(out) == pytest.approx(gflops(model), abs=6e-4)
@@ -171,21 +224,49 @@ def test_get_flops_counts_the_mask_branch(run):
 
 
 def test_benchmark(run):
-    out = ok([osp.join(OURS, 'benchmark.py'), run['cfg'], run['ckpt'],
-              '--max-iter', '3', '--num-warmup', '1'])
+    out = ok(
+        [
+            osp.join(OURS, 'benchmark.py'),
+            run['cfg'],
+            run['ckpt'],
+            '--max-iter',
+            '3',
+            '--num-warmup',
+            '1',
+        ]
+    )
     assert re.search(r'Overall fps: [\d.]+ img/s', out), out
     pytest.importorskip('psutil')
-    out = ok([mmdet_tool('analysis_tools/benchmark.py'), run['cfg'],
-              '--task', 'dataset', '--max-iter', '3', '--num-warmup', '1',
-              '--log-interval', '1'])
+    out = ok(
+        [
+            mmdet_tool('analysis_tools/benchmark.py'),
+            run['cfg'],
+            '--task',
+            'dataset',
+            '--max-iter',
+            '3',
+            '--num-warmup',
+            '1',
+            '--log-interval',
+            '1',
+        ]
+    )
     assert 'Overall fps' in out
 
 
 def test_test_py_refuses_a_checkpoint_of_another_config(run):
-    proc = run_tool([TEST, run['cfg'], run['ckpt'], '--cfg-options',
-                     'model.bbox_head.num_classes=3',
-                     'model.mask_head.basis.num_classes=3'])
+    proc = run_tool(
+        [
+            TEST,
+            run['cfg'],
+            run['ckpt'],
+            '--cfg-options',
+            'model.bbox_head.num_classes=3',
+            'model.mask_head.basis.num_classes=3',
+        ]
+    )
     assert proc.returncode != 0
-    assert 'tensors unloaded (4 of another shape, 0 missing)' in \
-        proc.stderr, explain(proc)
+    assert 'tensors unloaded (4 of another shape, 0 missing)' in proc.stderr, (
+        explain(proc)
+    )
     assert '--allow-partial-checkpoint' in proc.stderr

@@ -24,6 +24,7 @@ state at N+1. mmblend's ``IterTorchSeedHook`` (re-seeds torch's RNG from
 ``model-rng`` cases below check both the failure without it (negative
 control, proving the comparison has teeth) and the fix.
 """
+
 import numpy as np
 import pytest
 
@@ -58,9 +59,13 @@ def _train_pair(tmp_path, num_workers, model_rng, hook):
         batch_size=2,
         num_workers=num_workers,
         custom_hooks=[HOOK] if hook else [],
-        seed=2024)
-    opts = list(RANDOM_SUBSAMPLING_OPTIONS[MODEL_CFG['type']]) \
-        if model_rng else []
+        seed=2024,
+    )
+    opts = (
+        list(RANDOM_SUBSAMPLING_OPTIONS[MODEL_CFG['type']])
+        if model_rng
+        else []
+    )
 
     # A: uninterrupted N+2 iterations
     work_a = str(tmp_path / 'a')
@@ -70,8 +75,17 @@ def _train_pair(tmp_path, num_workers, model_rng, hook):
 
     # B: N iterations, stop, then --resume (latest checkpoint) to N+2
     work_b = str(tmp_path / 'b')
-    proc = run_tool([TRAIN, cfg, '--work-dir', work_b, '--cfg-options',
-                     f'train_cfg.max_iters={N}'] + opts)
+    proc = run_tool(
+        [
+            TRAIN,
+            cfg,
+            '--work-dir',
+            work_b,
+            '--cfg-options',
+            f'train_cfg.max_iters={N}',
+        ]
+        + opts
+    )
     assert proc.returncode == 0, explain(proc)
     args = [TRAIN, cfg, '--work-dir', work_b, '--resume']
     proc = run_tool(args + (['--cfg-options'] + opts if opts else []))
@@ -80,7 +94,7 @@ def _train_pair(tmp_path, num_workers, model_rng, hook):
     assert f'Advance dataloader {N} steps' in out, explain(proc)
     assert f'resumed epoch: 0, iter: {N}' in out, explain(proc)
 
-    (run_a, ) = read_scalars(work_a)
+    (run_a,) = read_scalars(work_a)
     run_b1, run_b2 = read_scalars(work_b)
     assert [r['iter'] for r in run_a] == list(range(1, N + 3))
     assert [r['iter'] for r in run_b1] == list(range(1, N + 1))
@@ -103,8 +117,12 @@ def test_resume_matches_uninterrupted(tmp_path, case):
 
     loss_keys = sorted(k for k in a[N + 1] if k.startswith('loss'))
     assert 'loss' in loss_keys and len(loss_keys) > 1
-    mismatches = [(r['iter'], k, r[k], a[r['iter']][k]) for r in run_b2
-                  for k in loss_keys if not _close(r[k], a[r['iter']][k])]
+    mismatches = [
+        (r['iter'], k, r[k], a[r['iter']][k])
+        for r in run_b2
+        for k in loss_keys
+        if not _close(r[k], a[r['iter']][k])
+    ]
     if expect_match:
         # the resumed iterations N+1, N+2 continue exactly where A was
         assert not mismatches, mismatches

@@ -4,6 +4,7 @@ coco128-seg photos: flip + two-scale views merged with their masks by
 original image size and inside their (un-flipped) boxes. (Panoptic
 detectors are refused when the TTA model is built, before any data is
 read: tests/models/test_time_augs.)"""
+
 import os.path as osp
 import pickle
 
@@ -22,8 +23,7 @@ from tiny_config import (
     write_tiny_config,
 )
 
-MMDET_TEST = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
-                      'test.py')
+MMDET_TEST = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'test.py')
 NUM_IMAGES = 3
 CONFIG = """
 _base_ = ['{repo}/tests/configs/blendmask_tiny_coco128.py']
@@ -52,8 +52,11 @@ tta_pipeline = [
 
 
 def write_config_and_checkpoint(tmp_path):
-    ann = write_subset_ann(osp.join(DATA_ROOT, 'instances_val.json'),
-                           str(tmp_path / 'ann_val.json'), NUM_IMAGES)
+    ann = write_subset_ann(
+        osp.join(DATA_ROOT, 'instances_val.json'),
+        str(tmp_path / 'ann_val.json'),
+        NUM_IMAGES,
+    )
     cfg_path = str(tmp_path / 'tta_config.py')
     with open(cfg_path, 'w') as f:
         f.write(CONFIG.format(repo=REPO_ROOT, ann=osp.abspath(ann)))
@@ -78,14 +81,15 @@ def check_results(pkl, num_images):
         assert 0 < len(pred['scores']) <= 100
         masks = mask_util.decode(pred['masks'])  # [h, w, n]
         assert masks.shape == (h, w, len(pred['scores']))
-        for box, mask in zip(pred['bboxes'].numpy(),
-                             masks.transpose(2, 0, 1)):
+        for box, mask in zip(pred['bboxes'].numpy(), masks.transpose(2, 0, 1)):
             if mask.any():
                 ys, xs = np.nonzero(mask)
-                inside.append(xs.min() >= box[0] - 2 and
-                              xs.max() <= box[2] + 2 and
-                              ys.min() >= box[1] - 2 and
-                              ys.max() <= box[3] + 2)
+                inside.append(
+                    xs.min() >= box[0] - 2
+                    and xs.max() <= box[2] + 2
+                    and ys.min() >= box[1] - 2
+                    and ys.max() <= box[3] + 2
+                )
         assert not r.get('flip'), 'merged sample should be an unflipped view'
     # masks pasted inside their boxes, for flipped views too
     assert len(inside) > 0 and all(inside)
@@ -95,17 +99,29 @@ def test_tta_with_ours_and_mmdets_test_py(tmp_path):
     """mmdet's test.py on a config with our tta_model / tta_pipeline; ours
     on a config with neither (its defaults: DetTTAModelWithMasks, flip)."""
     cfg, ckpt, _ = write_config_and_checkpoint(tmp_path)
-    bare = write_tiny_config(str(tmp_path / 'bare'), num_train=1,
-                             num_val=NUM_IMAGES)
+    bare = write_tiny_config(
+        str(tmp_path / 'bare'), num_train=1, num_val=NUM_IMAGES
+    )
     assert 'tta_model' not in Config.fromfile(bare)
-    for tool, config, name in ((MMDET_TEST, cfg, 'mmdet'),
-                               (TEST, bare, 'ours')):
+    for tool, config, name in (
+        (MMDET_TEST, cfg, 'mmdet'),
+        (TEST, bare, 'ours'),
+    ):
         pkl = str(tmp_path / f'{name}.pkl')
-        proc = run_tool([tool, config, ckpt, '--tta', '--out', pkl,
-                         '--work-dir', str(tmp_path / name)])
+        proc = run_tool(
+            [
+                tool,
+                config,
+                ckpt,
+                '--tta',
+                '--out',
+                pkl,
+                '--work-dir',
+                str(tmp_path / name),
+            ]
+        )
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, explain(proc)
-        assert 'coco/segm_mAP' in out and 'coco/bbox_mAP' in out, \
-            explain(proc)
+        assert 'coco/segm_mAP' in out and 'coco/bbox_mAP' in out, explain(proc)
         assert 'Average Precision' in out
         check_results(pkl, NUM_IMAGES)

@@ -2,6 +2,7 @@
 one panel per image with the K bases, the top detections' attentions,
 per-basis products and masks, and mmdet's overlay; on a real coco128-seg
 photo."""
+
 import copy
 import os.path as osp
 
@@ -48,8 +49,9 @@ def test_panel_layout_and_content(cfg, tmp_path):
     model = tiny_model(cfg)
     K = model.mask_head.blender.num_bases
     out = str(tmp_path / 'panel.png')
-    info = make_panel(model, cfg, IMAGE, out, num_instances=3,
-                      class_names=CLASSES)
+    info = make_panel(
+        model, cfg, IMAGE, out, num_instances=3, class_names=CLASSES
+    )
     n = len(info.scores)
     assert n == 3 and info.bases.shape[0] == K
     h, w = info.image.shape[:2]
@@ -65,38 +67,46 @@ def test_panel_layout_and_content(cfg, tmp_path):
     assert np.all(np.diff(info.scores) <= 0)  # top detections first
 
     from PIL import Image
+
     png = np.asarray(Image.open(out).convert('RGB'))
     cols = 2 + 2 * K
     tile = 100 * TILE
     assert png.shape[:2] == (round(tile * (2 + n) + 45), round(tile * cols))
     for r in range(n):  # every detection row has drawn content
-        band = png[-round(tile * (r + 1)):][:round(tile)]
+        band = png[-round(tile * (r + 1)) :][: round(tile)]
         assert band.std() > 10, r
 
     # the untrained model's 100 detections score < 0.3: drawn at 0
     pred = model.test_step(load_image(cfg, IMAGE))[0].pred_instances
-    fig = draw_panel(info, mmcv.imread(IMAGE, channel_order='rgb'), pred,
-                     CLASSES, score_thr=0.0)
+    fig = draw_panel(
+        info,
+        mmcv.imread(IMAGE, channel_order='rgb'),
+        pred,
+        CLASSES,
+        score_thr=0.0,
+    )
     titles = [ax.get_title() for ax in fig.axes]
     # the overlay (prediction, threshold stated) over 4 tiles, the legend
     # of its colours, then the bases and the detection rows
     assert titles[0].startswith(
         f'prediction: {len(pred)} of {len(pred)} detections with score '
-        '\u2265 0.00')
+        '\u2265 0.00'
+    )
     # (the photo keeps its aspect: 3:2, so its height sets the size)
     overlay = fig.axes[0].get_position()
     assert overlay.width * fig.get_figwidth() > 2.2 * TILE
     assert overlay.height * fig.get_figheight() > 1.5 * TILE
     legend = {t.get_text() for t in fig.axes[1].get_legend().get_texts()}
     assert legend == {CLASSES[i] for i in pred.labels.tolist()}
-    assert titles[2:2 + K] == [f'basis {k + 1}' for k in range(K)]
+    assert titles[2 : 2 + K] == [f'basis {k + 1}' for k in range(K)]
     for i in range(n):
-        row = titles[2 + K + i * cols:2 + K + (i + 1) * cols]
+        row = titles[2 + K + i * cols : 2 + K + (i + 1) * cols]
         assert row[0].startswith(f'det {i + 1}: class')
-        assert row[1:1 + K] == [f'attn {k + 1}' for k in range(K)]
-        assert row[1 + K:1 + 2 * K] == [f'prod {k + 1}' for k in range(K)]
+        assert row[1 : 1 + K] == [f'attn {k + 1}' for k in range(K)]
+        assert row[1 + K : 1 + 2 * K] == [f'prod {k + 1}' for k in range(K)]
         assert row[-1] == 'mask'
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
@@ -105,40 +115,73 @@ def test_panel_without_detections(cfg, tmp_path):
     model = tiny_model(cfg)
     model.bbox_head.test_cfg.score_thr = 1.01
     out = str(tmp_path / 'panel.png')
-    info = make_panel(model, cfg, IMAGE, out, num_instances=3,
-                      class_names=CLASSES)
+    info = make_panel(
+        model, cfg, IMAGE, out, num_instances=3, class_names=CLASSES
+    )
     assert len(info.scores) == 0
     K = info.bases.shape[0]
     from PIL import Image
+
     png = Image.open(out)
-    assert png.size == (round(100 * TILE * (2 + 2 * K)),
-                        round(100 * (2 * TILE + 0.5 + 0.45)))
-    fig = draw_panel(info, info.image, InstanceData(
-        bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long),
-        scores=torch.zeros(0)), CLASSES)
+    assert png.size == (
+        round(100 * TILE * (2 + 2 * K)),
+        round(100 * (2 * TILE + 0.5 + 0.45)),
+    )
+    fig = draw_panel(
+        info,
+        info.image,
+        InstanceData(
+            bboxes=torch.zeros(0, 4),
+            labels=torch.zeros(0, dtype=torch.long),
+            scores=torch.zeros(0),
+        ),
+        CLASSES,
+    )
     assert [t.get_text() for t in fig.texts] == [
         'no detections (score above the test_cfg score_thr): no attentions '
-        'to draw']
-    assert 'no detection with score \u2265 0.30' in fig.axes[0].texts[
-        0].get_text()
+        'to draw'
+    ]
+    assert (
+        'no detection with score \u2265 0.30'
+        in fig.axes[0].texts[0].get_text()
+    )
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
 def test_cli_writes_one_panel_per_image(cfg, tmp_path):
     model = tiny_model(cfg)
     ckpt = str(tmp_path / 'tiny.pth')
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=dict(classes=CLASSES))), ckpt)
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=CLASSES)),
+        ),
+        ckpt,
+    )
     other = osp.join(DATA_ROOT, 'images', 'train2017', '000000000025.jpg')
-    written = vis_bases.main([CONFIG, ckpt, IMAGE, other, '--out-dir',
-                              str(tmp_path / 'out'), '--num-instances', '2'])
+    written = vis_bases.main(
+        [
+            CONFIG,
+            ckpt,
+            IMAGE,
+            other,
+            '--out-dir',
+            str(tmp_path / 'out'),
+            '--num-instances',
+            '2',
+        ]
+    )
     assert [osp.basename(p) for p in written] == [
-        '000000000009_bases.png', '000000000025_bases.png']
+        '000000000009_bases.png',
+        '000000000025_bases.png',
+    ]
     assert all(osp.getsize(p) > 10_000 for p in written)
     with pytest.raises(SystemExit, match='not found'):
-        vis_bases.main([CONFIG, ckpt, 'missing.jpg', '--out-dir',
-                        str(tmp_path)])
+        vis_bases.main(
+            [CONFIG, ckpt, 'missing.jpg', '--out-dir', str(tmp_path)]
+        )
 
 
 def test_assembler_has_no_attentions(cfg):

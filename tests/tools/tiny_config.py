@@ -9,6 +9,7 @@ Used by the command-line tests in ``tests/tools``. The model is
 / ``instances_val.json``, so that COCO evaluation covers exactly the
 images that are run) into a directory and returns the config path.
 """
+
 import json
 import os
 import os.path as osp
@@ -16,7 +17,8 @@ import pprint
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA_ROOT = os.environ.get(
-    'MMBLEND_COCO128_SEG', osp.join(REPO_ROOT, 'demo', 'data', 'coco128-seg'))
+    'MMBLEND_COCO128_SEG', osp.join(REPO_ROOT, 'demo', 'data', 'coco128-seg')
+)
 IMG_SCALE = (128, 128)
 
 # --cfg-options that make the model draw from torch's global RNG inside its
@@ -35,9 +37,12 @@ def config_train_samplers():
     configs/_base_/datasets/coco_instance.py, which every config inherits:
     the CLI tests (resume, 2-rank DDP) run exactly the configs' sampling."""
     from mmengine.config import Config
+
     loader = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
-                 'coco_instance.py')).train_dataloader
+        osp.join(
+            REPO_ROOT, 'configs', '_base_', 'datasets', 'coco_instance.py'
+        )
+    ).train_dataloader
     return loader.sampler.to_dict(), loader.batch_sampler.to_dict()
 
 
@@ -49,6 +54,7 @@ def model_from_config(path, **test_cfg):
     ``score_thr=0`` in its test_cfg so an untrained model still outputs
     detections for COCO evaluation (override with ``**test_cfg``)."""
     from mmengine.config import Config
+
     model = Config.fromfile(path).model.to_dict()
     model.setdefault('test_cfg', {})
     model['test_cfg'].update(dict(score_thr=0.0), **test_cfg)
@@ -75,17 +81,19 @@ def write_subset_ann(src_json, dst_json, num_images):
     return dst_json
 
 
-def tiny_config_dict(train_ann,
-                     val_ann,
-                     max_iters=3,
-                     checkpoint_interval=None,
-                     seed=0,
-                     batch_size=2,
-                     num_workers=0,
-                     lr=0.01,
-                     with_val=False,
-                     custom_hooks=None,
-                     model=None):
+def tiny_config_dict(
+    train_ann,
+    val_ann,
+    max_iters=3,
+    checkpoint_interval=None,
+    seed=0,
+    batch_size=2,
+    num_workers=0,
+    lr=0.01,
+    with_val=False,
+    custom_hooks=None,
+    model=None,
+):
     """Build the tiny config as a plain dict (iteration-based loop).
 
     ``with_val=False`` leaves validation out of training (``val_*=None``):
@@ -97,8 +105,12 @@ def tiny_config_dict(train_ann,
     img_prefix = dict(img='images/train2017/')
     train_pipeline = [
         dict(type='LoadCheckedImageFromFile'),
-        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-             poly2mask=False),
+        dict(
+            type='LoadAnnotations',
+            with_bbox=True,
+            with_mask=True,
+            poly2mask=False,
+        ),
         dict(type='Resize', scale=IMG_SCALE, keep_ratio=True),
         dict(type='RandomFlip', prob=0.5),
         dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
@@ -107,11 +119,22 @@ def tiny_config_dict(train_ann,
     test_pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='Resize', scale=IMG_SCALE, keep_ratio=True),
-        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-             poly2mask=False),
-        dict(type='PackDetInputs',
-             meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                        'scale_factor')),
+        dict(
+            type='LoadAnnotations',
+            with_bbox=True,
+            with_mask=True,
+            poly2mask=False,
+        ),
+        dict(
+            type='PackDetInputs',
+            meta_keys=(
+                'img_id',
+                'img_path',
+                'ori_shape',
+                'img_shape',
+                'scale_factor',
+            ),
+        ),
     ]
     test_dataloader = dict(
         batch_size=1,
@@ -125,10 +148,15 @@ def tiny_config_dict(train_ann,
             ann_file=val_ann,
             data_prefix=img_prefix,
             test_mode=True,
-            pipeline=test_pipeline))
+            pipeline=test_pipeline,
+        ),
+    )
     test_evaluator = dict(
-        type='CocoMetric', ann_file=val_ann, metric=['bbox', 'segm'],
-        format_only=False)
+        type='CocoMetric',
+        ann_file=val_ann,
+        metric=['bbox', 'segm'],
+        format_only=False,
+    )
     return dict(
         default_scope='mmdet',
         custom_imports=CUSTOM_IMPORTS,
@@ -145,9 +173,12 @@ def tiny_config_dict(train_ann,
                 ann_file=train_ann,
                 data_prefix=img_prefix,
                 filter_cfg=dict(filter_empty_gt=True, min_size=1),
-                pipeline=train_pipeline)),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                       val_interval=10**9),
+                pipeline=train_pipeline,
+            ),
+        ),
+        train_cfg=dict(
+            type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**9
+        ),
         val_dataloader=test_dataloader if with_val else None,
         val_evaluator=test_evaluator if with_val else None,
         val_cfg=dict(type='ValLoop') if with_val else None,
@@ -156,9 +187,9 @@ def tiny_config_dict(train_ann,
         test_cfg=dict(type='TestLoop'),
         optim_wrapper=dict(
             type='OptimWrapper',
-            optimizer=dict(type='SGD', lr=lr, momentum=0.9,
-                           weight_decay=1e-4),
-            clip_grad=dict(max_norm=10, norm_type=2)),
+            optimizer=dict(type='SGD', lr=lr, momentum=0.9, weight_decay=1e-4),
+            clip_grad=dict(max_norm=10, norm_type=2),
+        ),
         param_scheduler=[],
         auto_scale_lr=dict(enable=False, base_batch_size=16),
         custom_hooks=list(custom_hooks or []),
@@ -166,20 +197,26 @@ def tiny_config_dict(train_ann,
             timer=dict(type='IterTimerHook'),
             logger=dict(type='LoggerHook', interval=1),
             param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
-                            interval=checkpoint_interval),
+            checkpoint=dict(
+                type='CrashSafeCheckpointHook',
+                by_epoch=False,
+                interval=checkpoint_interval,
+            ),
             sampler_seed=dict(type='DistSamplerSeedHook'),
-            visualization=dict(type='DetVisualizationHook')),
+            visualization=dict(type='DetVisualizationHook'),
+        ),
         env_cfg=dict(
             cudnn_benchmark=False,
             mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-            dist_cfg=dict(backend='nccl')),
+            dist_cfg=dict(backend='nccl'),
+        ),
         vis_backends=[dict(type='LocalVisBackend')],
-        visualizer=dict(type='DetLocalVisualizer',
-                        vis_backends=[dict(type='LocalVisBackend')],
-                        name='visualizer'),
-        log_processor=dict(type='LogProcessor', window_size=1,
-                           by_epoch=False),
+        visualizer=dict(
+            type='DetLocalVisualizer',
+            vis_backends=[dict(type='LocalVisBackend')],
+            name='visualizer',
+        ),
+        log_processor=dict(type='LogProcessor', window_size=1, by_epoch=False),
         log_level='INFO',
         load_from=None,
         resume=False,
@@ -187,11 +224,9 @@ def tiny_config_dict(train_ann,
     )
 
 
-def write_tiny_config(out_dir,
-                      num_train=4,
-                      num_val=3,
-                      name='tiny_config.py',
-                      **kwargs):
+def write_tiny_config(
+    out_dir, num_train=4, num_val=3, name='tiny_config.py', **kwargs
+):
     """Write subset annotation jsons and the tiny config into ``out_dir``.
 
     Args:
@@ -210,12 +245,17 @@ def write_tiny_config(out_dir,
     os.makedirs(out_dir, exist_ok=True)
     train_ann = write_subset_ann(
         osp.join(DATA_ROOT, 'instances_train.json'),
-        osp.join(out_dir, 'ann_train.json'), num_train)
+        osp.join(out_dir, 'ann_train.json'),
+        num_train,
+    )
     val_ann = write_subset_ann(
         osp.join(DATA_ROOT, 'instances_val.json'),
-        osp.join(out_dir, 'ann_val.json'), num_val)
-    cfg = tiny_config_dict(osp.abspath(train_ann), osp.abspath(val_ann),
-                           **kwargs)
+        osp.join(out_dir, 'ann_val.json'),
+        num_val,
+    )
+    cfg = tiny_config_dict(
+        osp.abspath(train_ann), osp.abspath(val_ann), **kwargs
+    )
     path = osp.join(out_dir, name)
     with open(path, 'w') as f:
         f.write('# Generated by tests/tools/tiny_config.py\n')
@@ -238,4 +278,5 @@ def tool_env(num_threads=1):
 
 # The CLI tests run the real BlendMask (tests/configs/blendmask_tiny.py).
 MODEL_CFG = model_from_config(
-    osp.join(REPO_ROOT, 'tests', 'configs', 'blendmask_tiny.py'))
+    osp.join(REPO_ROOT, 'tests', 'configs', 'blendmask_tiny.py')
+)

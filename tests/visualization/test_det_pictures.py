@@ -3,6 +3,7 @@ be read, the score threshold and a class legend on the picture, and a
 layout that does not depend on how much is detected (0 or 150
 detections). The detections are synthetic (layout only) on a real
 coco128-seg photo."""
+
 import os.path as osp
 
 import mmcv
@@ -20,8 +21,15 @@ from mmblend.visualization import (
 )
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-PHOTO = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017',
-                 '000000000025.jpg')
+PHOTO = osp.join(
+    REPO,
+    'demo',
+    'data',
+    'coco128-seg',
+    'images',
+    'train2017',
+    '000000000025.jpg',
+)
 NAMES = [f'class {i}' for i in range(80)]
 COLORS = class_colors(80)
 
@@ -35,9 +43,11 @@ def instances(n, h, w, seed=0, scores=True):
     masks = np.zeros((n, h, w), bool)
     for m, (x1, y1, x2, y2) in zip(masks, boxes.astype(int)):
         m[y1:y2, x1:x2] = True
-    out = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32),
-                       labels=torch.tensor(rng.integers(0, 80, n)),
-                       masks=torch.from_numpy(masks))
+    out = InstanceData(
+        bboxes=torch.tensor(boxes, dtype=torch.float32),
+        labels=torch.tensor(rng.integers(0, 80, n)),
+        masks=torch.from_numpy(masks),
+    )
     if scores:
         out.scores = torch.tensor(rng.uniform(0, 1, n), dtype=torch.float32)
     return out
@@ -50,11 +60,9 @@ def overlap(a, b):
 def test_place_labels():
     assert place_labels(np.zeros((0, 4)), np.zeros((0, 2)), 100, 100) == []
     # room above the box: the label sits on top of its top-left corner
-    assert place_labels([[10, 30, 50, 60]], [[30, 12]], 100, 100) == [
-        (10, 18)]
+    assert place_labels([[10, 30, 50, 60]], [[30, 12]], 100, 100) == [(10, 18)]
     # at the top of the image: moved inside
-    assert place_labels([[10, 0, 50, 60]], [[30, 12]], 100, 100) == [
-        (10, 0)]
+    assert place_labels([[10, 0, 50, 60]], [[30, 12]], 100, 100) == [(10, 0)]
     # 300 boxes piled up: the placed labels never overlap, stay inside the
     # image, and those without a free place are left out
     rng = np.random.default_rng(0)
@@ -62,8 +70,12 @@ def test_place_labels():
     boxes = np.concatenate([xy, xy + 40], 1)
     sizes = rng.uniform([30, 10], [80, 16], (300, 2))
     corners = place_labels(boxes, sizes, 240, 240)
-    rects = [(x, y, x + w, y + h)
-             for c, (w, h) in zip(corners, sizes) if c for x, y in [c]]
+    rects = [
+        (x, y, x + w, y + h)
+        for c, (w, h) in zip(corners, sizes)
+        if c
+        for x, y in [c]
+    ]
     assert 10 < len(rects) < 300
     for i, (x0, y0, x1, y1) in enumerate(rects):
         assert 0 <= x0 and x1 <= 240 and 0 <= y0 and y1 <= 240
@@ -77,21 +89,31 @@ def test_comparison_layout(num_pred, tmp_path):
     h, w = img.shape[:2]
     gt = instances(5, h, w, seed=1, scores=False)
     pred = instances(num_pred, h, w, seed=2)
-    fig = draw_comparison([Sample('photo.jpg', img, gt, pred)], COLORS,
-                          NAMES, score_thr=0.3, title='a title')
+    fig = draw_comparison(
+        [Sample('photo.jpg', img, gt, pred)],
+        COLORS,
+        NAMES,
+        score_thr=0.3,
+        title='a title',
+    )
     fig.canvas.draw()  # places the labels' boxes
     renderer = fig.canvas.get_renderer()
     ax_gt, ax_pred, ax_legend = fig.axes
     kept = int((pred.scores >= 0.3).sum()) if num_pred else 0
     title = ax_pred.get_title()
-    assert title.startswith(f'prediction: {kept} of {num_pred} detections '
-                            'with score \u2265 0.30')
+    assert title.startswith(
+        f'prediction: {kept} of {num_pred} detections with score \u2265 0.30'
+    )
     assert ax_gt.get_title().startswith('photo.jpg: ground truth, 5 ')
     for ax in (ax_gt, ax_pred):
-        labels = [t for t in ax.texts if t.get_bbox_patch() is not None
-                  and t.get_text()[0:5] == 'class']
-        boxes = [t.get_bbox_patch().get_window_extent(renderer)
-                 for t in labels]
+        labels = [
+            t
+            for t in ax.texts
+            if t.get_bbox_patch() is not None and t.get_text()[0:5] == 'class'
+        ]
+        boxes = [
+            t.get_bbox_patch().get_window_extent(renderer) for t in labels
+        ]
         frame = ax.get_window_extent(renderer)
         for i, b in enumerate(boxes):  # readable and apart
             assert b.height >= 12
@@ -104,15 +126,20 @@ def test_comparison_layout(num_pred, tmp_path):
             assert 0 < shown and 0 < hidden if num_pred else shown == 0
             assert (f'({hidden} label' in title) == (hidden > 0)
     if not num_pred:
-        assert any('no detection with score \u2265 0.30' in t.get_text()
-                   for t in ax_pred.texts)
+        assert any(
+            'no detection with score \u2265 0.30' in t.get_text()
+            for t in ax_pred.texts
+        )
     # the legend names each class drawn once, with its colour
     drawn = set(gt.labels.tolist()) | set(
-        pred.labels[pred.scores >= 0.3].tolist() if num_pred else [])
+        pred.labels[pred.scores >= 0.3].tolist() if num_pred else []
+    )
     legend = ax_legend.get_legend()
     assert legend.get_title().get_text() == 'colour = class'
-    entries = {t.get_text(): p.get_facecolor()[:3] for t, p in zip(
-        legend.get_texts(), legend.get_patches())}
+    entries = {
+        t.get_text(): p.get_facecolor()[:3]
+        for t, p in zip(legend.get_texts(), legend.get_patches())
+    }
     assert entries.keys() == {NAMES[i] for i in drawn}
     for i in drawn:
         np.testing.assert_allclose(entries[NAMES[i]], COLORS[i])

@@ -1,6 +1,7 @@
 """KeypointDetLocalVisualizer draws the skeleton of ground-truth and
 predicted keypoints (links between shown keypoints, nothing for hidden or
 low-score ones), and is what mmdet's tools build from our configs."""
+
 import os.path as osp
 
 import numpy as np
@@ -32,17 +33,29 @@ def keypoints():
 def draw(instances, field, **kwargs):
     global _count
     _count += 1  # a new instance (visualisers are named singletons)
-    vis = VISUALIZERS.build(dict(type='KeypointDetLocalVisualizer',
-                                 name=f'kp_test{_count}', **kwargs))
-    vis.dataset_meta = dict(classes=('person', ),
-                            keypoint_names=COCO_KEYPOINT_NAMES,
-                            skeleton=[(5, 7), (7, 9), (0, 1)])
+    vis = VISUALIZERS.build(
+        dict(
+            type='KeypointDetLocalVisualizer',
+            name=f'kp_test{_count}',
+            **kwargs,
+        )
+    )
+    vis.dataset_meta = dict(
+        classes=('person',),
+        keypoint_names=COCO_KEYPOINT_NAMES,
+        skeleton=[(5, 7), (7, 9), (0, 1)],
+    )
     sample = DetDataSample()
     setattr(sample, field, instances)
-    vis.add_datasample('x', np.zeros((H, W, 3), np.uint8), sample,
-                       draw_gt=field == 'gt_instances',
-                       draw_pred=field == 'pred_instances', show=False,
-                       pred_score_thr=0.3)
+    vis.add_datasample(
+        'x',
+        np.zeros((H, W, 3), np.uint8),
+        sample,
+        draw_gt=field == 'gt_instances',
+        draw_pred=field == 'pred_instances',
+        show=False,
+        pred_score_thr=0.3,
+    )
     return vis.get_image()
 
 
@@ -51,8 +64,11 @@ def lit(img, x, y):
 
 
 def test_ground_truth_skeleton():
-    gt = InstanceData(bboxes=torch.zeros(1, 4), labels=torch.tensor([0]),
-                      keypoints=torch.from_numpy(keypoints()))
+    gt = InstanceData(
+        bboxes=torch.zeros(1, 4),
+        labels=torch.tensor([0]),
+        keypoints=torch.from_numpy(keypoints()),
+    )
     img = draw(gt, 'gt_instances')
     for j in ARM:
         x, y = keypoints()[0, j, :2]
@@ -66,10 +82,13 @@ def test_ground_truth_skeleton():
 def test_predictions_below_the_keypoint_threshold_are_not_drawn():
     scores = torch.full((1, 17), 0.9)
     scores[0, 9] = 0.01  # the wrist: below kpt_thr
-    pred = InstanceData(bboxes=torch.zeros(1, 4), labels=torch.tensor([0]),
-                        scores=torch.tensor([0.8]),
-                        keypoints=torch.from_numpy(keypoints()[..., :2]),
-                        keypoint_scores=scores)
+    pred = InstanceData(
+        bboxes=torch.zeros(1, 4),
+        labels=torch.tensor([0]),
+        scores=torch.tensor([0.8]),
+        keypoints=torch.from_numpy(keypoints()[..., :2]),
+        keypoint_scores=scores,
+    )
     img = draw(pred, 'pred_instances', kpt_thr=0.05)
     # (the other keypoints are at (0, 0): their circles reach over the
     # border, which must not shift the picture)
@@ -81,8 +100,10 @@ def test_predictions_below_the_keypoint_threshold_are_not_drawn():
 
 
 def test_configs_use_it():
-    for path in ('configs/keypoints/'
-                 'blendmask-kp_r50_fpn_ms-3x_coco-person-keypoints.py',
-                 'configs/keypoints/blendmask-kp_r18_coco-mini-keypoints.py'):
+    for path in (
+        'configs/keypoints/'
+        'blendmask-kp_r50_fpn_ms-3x_coco-person-keypoints.py',
+        'configs/keypoints/blendmask-kp-light_r18_fpn_1xb8-1200iter_coco-mini-keypoints.py',
+    ):
         cfg = Config.fromfile(osp.join(REPO, path))
         assert cfg.visualizer.type == 'KeypointDetLocalVisualizer'

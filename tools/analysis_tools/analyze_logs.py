@@ -2,8 +2,10 @@
 sub-commands and arguments) on the logs of iteration-based training:
 
     python tools/analysis_tools/analyze_logs.py plot_curve \
-        WORK_DIR/TIMESTAMP/vis_data/scalars.json --keys loss loss_mask --out losses.png
-    python tools/analysis_tools/analyze_logs.py plot_curve scalars.json --keys segm_mAP --out ap.png
+        WORK_DIR/TIMESTAMP/vis_data/scalars.json --keys loss loss_mask \
+        --out losses.png
+    python tools/analysis_tools/analyze_logs.py plot_curve scalars.json \
+        --keys segm_mAP --out ap.png
     python tools/analysis_tools/analyze_logs.py cal_train_time scalars.json
 
 mmdet's tool groups a log by epoch and reads every record without a metric
@@ -18,6 +20,7 @@ it (the x of metric curves, labelled "epoch" by mmdet's tool), training
 records (those with a ``loss``) in it, records that are neither skipped.
 Epoch-based logs are read by mmdet's own reader.
 """
+
 import importlib.util
 import json
 import os.path as osp
@@ -25,14 +28,20 @@ from collections import defaultdict
 
 import mmdet
 
-MMDET_TOOL = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
-                      'analysis_tools', 'analyze_logs.py')
+MMDET_TOOL = osp.join(
+    osp.dirname(mmdet.__file__),
+    '.mim',
+    'tools',
+    'analysis_tools',
+    'analyze_logs.py',
+)
 
 
 def load_mmdet_tool():
     """mmdet's script as a module (it needs matplotlib and seaborn)."""
-    spec = importlib.util.spec_from_file_location('mmdet_analyze_logs',
-                                                  MMDET_TOOL)
+    spec = importlib.util.spec_from_file_location(
+        'mmdet_analyze_logs', MMDET_TOOL
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
@@ -49,8 +58,9 @@ def load_iter_log(path: str) -> dict:
             if not line.strip():
                 continue
             record = json.loads(line)
-            metrics = {k.split('/')[-1]: v for k, v in record.items()
-                       if '/' in k}
+            metrics = {
+                k.split('/')[-1]: v for k, v in record.items() if '/' in k
+            }
             if 'loss' in record:
                 for k, v in record.items():
                     group[k].append(v)
@@ -72,8 +82,9 @@ def main() -> None:
         out = []
         for path in json_logs:
             with open(path) as f:
-                by_epoch = any('epoch' in json.loads(line) for line in f
-                               if line.strip())
+                by_epoch = any(
+                    'epoch' in json.loads(line) for line in f if line.strip()
+                )
             out += mmdet_reader([path]) if by_epoch else [load_iter_log(path)]
         return out
 

@@ -2,7 +2,8 @@
 config (same arguments, same output):
 
     python tools/test.py CONFIG CKPT --out results.pkl
-    python tools/analysis_tools/analyze_results.py CONFIG results.pkl SHOW_DIR [--topk 20]
+    python tools/analysis_tools/analyze_results.py CONFIG results.pkl \
+        SHOW_DIR [--topk 20]
 
 mmdet's tool rebuilds the test dataset with the loading steps of the
 *training* pipeline (``mmdet.datasets.get_loading_pipeline``), which only
@@ -13,6 +14,7 @@ this script runs mmdet's script unchanged, with that loader read as mmcv's
 ``LoadImageFromFile`` (its mmcv arguments kept) when the loading steps are
 picked.
 """
+
 import os.path as osp
 import runpy
 import sys
@@ -26,8 +28,13 @@ import mmdet.datasets  # noqa: E402
 
 import mmblend  # noqa: E402,F401
 
-MMDET_TOOL = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
-                      'analysis_tools', 'analyze_results.py')
+MMDET_TOOL = osp.join(
+    osp.dirname(mmdet.__file__),
+    '.mim',
+    'tools',
+    'analysis_tools',
+    'analyze_results.py',
+)
 # LoadCheckedImageFromFile's own arguments (mmcv's loader has none of them)
 CHECKED_ONLY = ('on_bad', 'check_size', 'max_bad_fraction', 'min_loads')
 
@@ -36,17 +43,22 @@ def as_mmcv_loader(pipeline: list) -> list:
     """``pipeline`` with each ``LoadCheckedImageFromFile`` as mmcv's
     ``LoadImageFromFile`` with the same mmcv arguments."""
     return [
-        dict({k: v for k, v in t.items() if k not in CHECKED_ONLY},
-             type='LoadImageFromFile')
-        if t['type'] == 'LoadCheckedImageFromFile' else t for t in pipeline
+        dict(
+            {k: v for k, v in t.items() if k not in CHECKED_ONLY},
+            type='LoadImageFromFile',
+        )
+        if t['type'] == 'LoadCheckedImageFromFile'
+        else t
+        for t in pipeline
     ]
 
 
 def main() -> None:
     mmdet_loading_pipeline = mmdet.datasets.get_loading_pipeline
     # mmdet's script imports the name from mmdet.datasets when it runs
-    mmdet.datasets.get_loading_pipeline = \
-        lambda pipeline: mmdet_loading_pipeline(as_mmcv_loader(pipeline))
+    mmdet.datasets.get_loading_pipeline = lambda pipeline: (
+        mmdet_loading_pipeline(as_mmcv_loader(pipeline))
+    )
     sys.argv[0] = MMDET_TOOL
     runpy.run_path(MMDET_TOOL, run_name='__main__')
 

@@ -11,6 +11,7 @@ dataset`` run as they are on mmblend's configs (they need ``psutil``:
 ``pip install -e .[tools]``). Prints images/s and ms/image; the threads
 torch uses on CPU are ``torch.get_num_threads()`` (``OMP_NUM_THREADS``).
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -37,8 +38,12 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--max-iter', type=int, default=200,
-                        help='images run, warm-up included')
+    parser.add_argument(
+        '--max-iter',
+        type=int,
+        default=200,
+        help='images run, warm-up included',
+    )
     parser.add_argument('--num-warmup', type=int, default=5)
     parser.add_argument('--log-interval', type=int, default=50)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -60,8 +65,9 @@ def main(argv=None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     model = init_detector(cfg, args.checkpoint, device=args.device)
     check_or_exit(model, args.checkpoint, args.allow_partial_checkpoint)
-    cfg.test_dataloader.update(batch_size=1, num_workers=0,
-                               persistent_workers=False)
+    cfg.test_dataloader.update(
+        batch_size=1, num_workers=0, persistent_workers=False
+    )
     loader = Runner.build_dataloader(cfg.test_dataloader)
     timed, seconds = 0, 0.0
     for i, data in enumerate(loader):
@@ -77,15 +83,23 @@ def main(argv=None) -> dict:
             if timed % args.log_interval == 0:
                 print(f'image {i + 1}: {timed / seconds:.2f} img/s')
     if timed == 0:
-        sys.exit(f'error: the test set has {i + 1} images, not more than '
-                 f'--num-warmup {args.num_warmup}')
-    result = dict(fps=timed / seconds, ms_per_img=1000 * seconds / timed,
-                  images=timed, device=args.device,
-                  threads=torch.get_num_threads())
-    print(f"Overall fps: {result['fps']:.2f} img/s, times per image: "
-          f"{result['ms_per_img']:.1f} ms/img ({timed} images after "
-          f'{args.num_warmup} warm-up, {args.device}, '
-          f"{result['threads']} threads)")
+        sys.exit(
+            f'error: the test set has {i + 1} images, not more than '
+            f'--num-warmup {args.num_warmup}'
+        )
+    result = dict(
+        fps=timed / seconds,
+        ms_per_img=1000 * seconds / timed,
+        images=timed,
+        device=args.device,
+        threads=torch.get_num_threads(),
+    )
+    print(
+        f"Overall fps: {result['fps']:.2f} img/s, times per image: "
+        f"{result['ms_per_img']:.1f} ms/img ({timed} images after "
+        f'{args.num_warmup} warm-up, {args.device}, '
+        f"{result['threads']} threads)"
+    )
     return result
 
 

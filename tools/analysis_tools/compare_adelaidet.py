@@ -11,8 +11,9 @@ compiled); ``--deps`` is a ``pip install --target`` directory with
 detectron2's pure-Python dependencies. Setup: docs/adelaidet.md.
 
 Per model (``R_50_3x``: AdelaiDet's ``configs/BlendMask/R_50_3x.yaml`` vs
-``configs/adelaidet_zoo/blendmask_r50_3x.py``; ``550_R_50_3x``: ``550_R_50_
-3x.yaml`` vs ``blendmask_550_r50_3x.py``):
+``configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-3x_coco.py``;
+``550_R_50_3x``: ``550_R_50_3x.yaml`` vs
+``blendmask_r50-caffe_fpn_ms-550-3x_coco.py``):
 
 1. AdelaiDet's BlendMask is built from its own yaml with detectron2's config
    system and AdelaiDet's model code, initialised by AdelaiDet under
@@ -92,6 +93,7 @@ never sees them):
 detectron2's ``_C`` is not needed: ``layers/deform_conv.py`` catches its
 ImportError itself.
 """
+
 import argparse
 import contextlib
 import os.path as osp
@@ -106,21 +108,30 @@ import numpy as np
 import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-PHOTO_DIR = osp.join(REPO_ROOT, 'demo', 'data', 'coco128-seg', 'images',
-                     'train2017')
+PHOTO_DIR = osp.join(
+    REPO_ROOT, 'demo', 'data', 'coco128-seg', 'images', 'train2017'
+)
 #: model name -> (AdelaiDet yaml, mmblend config), relative to each repo
 MODELS = {
-    'R_50_3x': ('configs/BlendMask/R_50_3x.yaml',
-                'configs/adelaidet_zoo/blendmask_r50_3x.py'),
-    '550_R_50_3x': ('configs/BlendMask/550_R_50_3x.yaml',
-                    'configs/adelaidet_zoo/blendmask_550_r50_3x.py'),
+    'R_50_3x': (
+        'configs/BlendMask/R_50_3x.yaml',
+        'configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-3x_coco.py',
+    ),
+    '550_R_50_3x': (
+        'configs/BlendMask/550_R_50_3x.yaml',
+        'configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-550-3x_coco.py',
+    ),
 }
 #: default photos (coco128-seg; landscape, portrait and a 2:1 panorama):
 #: with the default seed, detections of either model leave the image on
 #: every side, and some come from locations in the padding (for 550: the
 #: panorama 000000000338, padded on the right and bottom)
-PHOTOS = ('000000000241.jpg', '000000000315.jpg', '000000000338.jpg',
-          '000000000536.jpg')
+PHOTOS = (
+    '000000000241.jpg',
+    '000000000315.jpg',
+    '000000000338.jpg',
+    '000000000536.jpg',
+)
 #: AdelaiDet initialises these convs with N(0, 0.01) and zero bias (cls:
 #: the focal-loss prior), which in an untrained network gives near-constant
 #: scores and boxes of near-zero size; they are redrawn as
@@ -139,7 +150,9 @@ def _unreachable(name: str, why: str):
     def fail(*args, **kwargs):
         raise NotImplementedError(
             f'{name} is a stand-in of compare_adelaidet.py ({why}); the '
-            'compared models should not reach it')
+            'compared models should not reach it'
+        )
+
     return fail
 
 
@@ -150,8 +163,11 @@ def _stub_module(name: str, why: str) -> types.ModuleType:
     def getattr_(attr):
         if attr.startswith('__'):
             raise AttributeError(attr)
-        raise AttributeError(f'{name}.{attr}: {name} is an empty stand-in '
-                             f'of compare_adelaidet.py ({why})')
+        raise AttributeError(
+            f'{name}.{attr}: {name} is an empty stand-in '
+            f'of compare_adelaidet.py ({why})'
+        )
+
     mod.__getattr__ = getattr_
     return mod
 
@@ -162,15 +178,29 @@ def _torchvision_shim() -> Dict[str, types.ModuleType]:
     from mmcv.ops import nms as mmcv_nms
     from mmcv.ops import roi_align as mmcv_roi_align
 
-    def roi_align(input, boxes, output_size, spatial_scale=1.0,
-                  sampling_ratio=-1, aligned=False):
-        if not (torch.is_tensor(boxes) and boxes.dim() == 2
-                and boxes.size(1) == 5):
+    def roi_align(
+        input,
+        boxes,
+        output_size,
+        spatial_scale=1.0,
+        sampling_ratio=-1,
+        aligned=False,
+    ):
+        if not (
+            torch.is_tensor(boxes) and boxes.dim() == 2 and boxes.size(1) == 5
+        ):
             raise TypeError('the roi_align stand-in takes rois [K, 5] only')
         if isinstance(output_size, int):
             output_size = (output_size, output_size)
-        return mmcv_roi_align(input, boxes, tuple(output_size),
-                              spatial_scale, sampling_ratio, 'avg', aligned)
+        return mmcv_roi_align(
+            input,
+            boxes,
+            tuple(output_size),
+            spatial_scale,
+            sampling_ratio,
+            'avg',
+            aligned,
+        )
 
     def nms(boxes, scores, iou_threshold):
         thr = np.float32(iou_threshold)
@@ -187,12 +217,13 @@ def _torchvision_shim() -> Dict[str, types.ModuleType]:
             keep_mask = torch.zeros_like(scores, dtype=torch.bool)
             for class_id in torch.unique(idxs):
                 inds = torch.where(idxs == class_id)[0]
-                keep_mask[inds[nms(boxes[inds], scores[inds],
-                                   iou_threshold)]] = True
+                keep_mask[
+                    inds[nms(boxes[inds], scores[inds], iou_threshold)]
+                ] = True
             keep = torch.where(keep_mask)[0]
             return keep[scores[keep].sort(descending=True)[1]]
         if boxes.numel() == 0:
-            return torch.empty((0, ), dtype=torch.int64, device=boxes.device)
+            return torch.empty((0,), dtype=torch.int64, device=boxes.device)
         offsets = idxs.to(boxes) * (boxes.max() + torch.tensor(1).to(boxes))
         return nms(boxes + offsets[:, None], scores, iou_threshold)
 
@@ -207,28 +238,39 @@ def _torchvision_shim() -> Dict[str, types.ModuleType]:
     ops.roi_align = roi_align
     ops.nms = box_ops.nms = nms
     box_ops.batched_nms = batched_nms
-    ops.RoIPool = _unreachable('torchvision.ops.RoIPool',
-                               'only the ROIPool pooler type uses it')
-    ops.deform_conv2d = _unreachable('torchvision.ops.deform_conv2d',
-                                     'only deformable convs use it')
-    return {'torchvision': tv, 'torchvision.ops': ops,
-            'torchvision.ops.boxes': box_ops}
+    ops.RoIPool = _unreachable(
+        'torchvision.ops.RoIPool', 'only the ROIPool pooler type uses it'
+    )
+    ops.deform_conv2d = _unreachable(
+        'torchvision.ops.deform_conv2d', 'only deformable convs use it'
+    )
+    return {
+        'torchvision': tv,
+        'torchvision.ops': ops,
+        'torchvision.ops.boxes': box_ops,
+    }
 
 
 @contextlib.contextmanager
-def reference_imports(adelaidet: str, detectron2: str,
-                      deps: Optional[str]) -> Iterator[None]:
+def reference_imports(
+    adelaidet: str, detectron2: str, deps: Optional[str]
+) -> Iterator[None]:
     """Puts the sources (and ``deps``) on ``sys.path``, and the stand-ins
     into ``sys.modules`` for the duration only."""
-    for path, what in ((osp.join(adelaidet, 'adet'), '--adelaidet'),
-                       (osp.join(detectron2, 'detectron2'), '--detectron2')):
+    for path, what in (
+        (osp.join(adelaidet, 'adet'), '--adelaidet'),
+        (osp.join(detectron2, 'detectron2'), '--detectron2'),
+    ):
         if not osp.isdir(path):
-            sys.exit(f'error: {what}: {path} not found (give the work tree '
-                     'that contains it; docs/adelaidet.md)')
+            sys.exit(
+                f'error: {what}: {path} not found (give the work tree '
+                'that contains it; docs/adelaidet.md)'
+            )
     shims = _torchvision_shim()
     shims['adet._C'] = _stub_module(
-        'adet._C', "AdelaiDet's compiled ops (ABCNet's BezierAlign, "
-        'DefROIAlign)')
+        'adet._C',
+        "AdelaiDet's compiled ops (ABCNet's BezierAlign, DefROIAlign)",
+    )
     color = _stub_module('skimage.color', "BoxInst's training loss")
     skimage = types.ModuleType('skimage')
     skimage.color = color
@@ -258,8 +300,9 @@ def seed_weights(model: torch.nn.Module, seed: int) -> None:
     with torch.no_grad():
         for name, (std, bias) in OUTPUT_INIT.items():
             conv = model.get_submodule(name)
-            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) *
-                              std)
+            conv.weight.copy_(
+                torch.randn(conv.weight.shape, generator=g) * std
+            )
             conv.bias.fill_(bias)
 
 
@@ -274,9 +317,11 @@ def build_adelaidet(args, model_name: str, work_dir: str) -> tuple:
                 from detectron2.engine import DefaultPredictor
                 from detectron2.modeling import build_model
         except ModuleNotFoundError as e:
-            sys.exit(f'error: importing detectron2/AdelaiDet: {e}; install '
-                     "detectron2's pure-Python dependencies with pip install "
-                     '--target DIR and pass --deps DIR (docs/adelaidet.md)')
+            sys.exit(
+                f'error: importing detectron2/AdelaiDet: {e}; install '
+                "detectron2's pure-Python dependencies with pip install "
+                '--target DIR and pass --deps DIR (docs/adelaidet.md)'
+            )
         cfg = get_cfg()
         cfg.merge_from_file(osp.join(args.adelaidet, MODELS[model_name][0]))
         cfg.MODEL.DEVICE = 'cpu'
@@ -292,22 +337,29 @@ def build_adelaidet(args, model_name: str, work_dir: str) -> tuple:
     return predictor, weights
 
 
-def build_mmblend(model_name: str, weights: str, work_dir: str,
-                  score_thr: float) -> torch.nn.Module:
+def build_mmblend(
+    model_name: str, weights: str, work_dir: str, score_thr: float
+) -> torch.nn.Module:
     """mmblend's model from AdelaiDet's ``weights``, converted by
     adelaidet2mmblend.py, at AdelaiDet's ``score_thr``."""
     from mmdet.apis import init_detector
 
     import mmblend  # noqa: F401
-    convert_file = runpy.run_path(osp.join(
-        REPO_ROOT, 'tools', 'model_converters',
-        'adelaidet2mmblend.py'))['convert_file']
+
+    convert_file = runpy.run_path(
+        osp.join(
+            REPO_ROOT, 'tools', 'model_converters', 'adelaidet2mmblend.py'
+        )
+    )['convert_file']
     config = osp.join(REPO_ROOT, MODELS[model_name][1])
     out = osp.join(work_dir, f'mmblend_{model_name}.pth')
     convert_file(weights, out, config, verbose=False)
     return init_detector(
-        config, out, device='cpu',
-        cfg_options={'model.test_cfg.score_thr': score_thr})
+        config,
+        out,
+        device='cpu',
+        cfg_options={'model.test_cfg.score_thr': score_thr},
+    )
 
 
 # ------------------------------------------------------------ inference
@@ -323,31 +375,45 @@ def run_adelaidet(predictor, img: np.ndarray) -> dict:
             seen.update(size=inst.image_size, kept=inst.scores.clone())
             inst.raw_boxes = inst.pred_boxes.tensor.clone()
 
-    handle = predictor.model.proposal_generator.register_forward_hook(
-        keep_raw)
+    handle = predictor.model.proposal_generator.register_forward_hook(keep_raw)
     try:
         inst = predictor(img)['instances']
     finally:
         handle.remove()
-    return dict(bboxes=inst.pred_boxes.tensor, scores=inst.scores,
-                labels=inst.pred_classes, masks=inst.pred_masks.bool(),
-                raw_boxes=inst.raw_boxes, locations=inst.locations,
-                input_size=seen['size'], kept=seen['kept'])
+    return dict(
+        bboxes=inst.pred_boxes.tensor,
+        scores=inst.scores,
+        labels=inst.pred_classes,
+        masks=inst.pred_masks.bool(),
+        raw_boxes=inst.raw_boxes,
+        locations=inst.locations,
+        input_size=seen['size'],
+        kept=seen['kept'],
+    )
 
 
 def run_mmblend(model, img: np.ndarray, check_identity: bool) -> dict:
     from mmdet.apis import inference_detector
+
     result = inference_detector(model, img)
     if check_identity:
         meta = result.metainfo
-        if tuple(meta['img_shape'][:2]) != tuple(meta['ori_shape'][:2]) or \
-                tuple(meta['scale_factor']) != (1.0, 1.0):
-            sys.exit(f"error: mmdet resized the pre-resized image "
-                     f"({meta['ori_shape']} -> {meta['img_shape']}); use "
-                     '--own-resize or another photo')
+        if tuple(meta['img_shape'][:2]) != tuple(
+            meta['ori_shape'][:2]
+        ) or tuple(meta['scale_factor']) != (1.0, 1.0):
+            sys.exit(
+                f"error: mmdet resized the pre-resized image "
+                f"({meta['ori_shape']} -> {meta['img_shape']}); use "
+                '--own-resize or another photo'
+            )
     pred = result.pred_instances
-    return dict(bboxes=pred.bboxes, scores=pred.scores, labels=pred.labels,
-                masks=pred.masks.bool(), kept=pred.scores)
+    return dict(
+        bboxes=pred.bboxes,
+        scores=pred.scores,
+        labels=pred.labels,
+        masks=pred.masks.bool(),
+        kept=pred.scores,
+    )
 
 
 # ------------------------------------------------------------ comparison
@@ -360,8 +426,10 @@ def leaves(boxes: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """``[n, 4]`` bool: the box leaves the ``(h, w)`` image on the left,
     top, right, bottom."""
     h, w = size
-    return torch.stack([boxes[:, 0] < 0, boxes[:, 1] < 0, boxes[:, 2] > w,
-                        boxes[:, 3] > h], dim=1)
+    return torch.stack(
+        [boxes[:, 0] < 0, boxes[:, 1] < 0, boxes[:, 2] > w, boxes[:, 3] > h],
+        dim=1,
+    )
 
 
 def compare_photo(a: dict, b: dict, topk: int, args) -> dict:
@@ -372,13 +440,21 @@ def compare_photo(a: dict, b: dict, topk: int, args) -> dict:
     drops empty boxes; mmblend's lowest reported score when it reports
     ``max_per_img`` detections)."""
     from mmblend.deploy.matching import match_detections
-    cuts = [d['kept'].min().item() if len(d['kept']) >= topk else None
-            for d in (a, b)]
+
+    cuts = [
+        d['kept'].min().item() if len(d['kept']) >= topk else None
+        for d in (a, b)
+    ]
     res = match_detections(
-        a, b, score_atol=args.score_tol, box_rtol=args.box_rtol,
-        mask_tol=1 - args.mask_iou, iou_thr=args.match_iou,
+        a,
+        b,
+        score_atol=args.score_tol,
+        box_rtol=args.box_rtol,
+        mask_tol=1 - args.mask_iou,
+        iou_thr=args.match_iou,
         score_intervals=[(c, c) for c in cuts if c is not None],
-        names=('AdelaiDet', 'mmblend'))
+        names=('AdelaiDet', 'mmblend'),
+    )
     ia = [i for i, _ in res.pairs]
     ib = [j for _, j in res.pairs]
     out_a = leaves(a['raw_boxes'], a['input_size'])
@@ -390,28 +466,44 @@ def compare_photo(a: dict, b: dict, topk: int, args) -> dict:
         rows = []
         for k in sorted(set(range(len(side['scores']))) - set(paired)):
             score = side['scores'][k].item()
-            rows.append(dict(score=score, border=bool(border[k].any()),
-                             below=cut is not None and
-                             score <= cut + args.score_tol))
+            rows.append(
+                dict(
+                    score=score,
+                    border=bool(border[k].any()),
+                    below=cut is not None and score <= cut + args.score_tol,
+                )
+            )
         return rows
 
     stats = dict(
-        ok=res.ok, problems=res.problems, n_a=len(a['scores']),
-        n_b=len(b['scores']), pairs=len(res.pairs),
+        ok=res.ok,
+        problems=res.problems,
+        n_a=len(a['scores']),
+        n_b=len(b['scores']),
+        pairs=len(res.pairs),
         dropped=len(a['kept']) - len(a['scores']),
         tolerated=len(res.swaps) * 2 + len(res.cut),
         un_a=unmatched(a, ia, cuts[1], out_a),
         un_b=unmatched(b, ib, cuts[0], border_b),
-        box_diff=0.0, score_diff=0.0, inside=[], outside=[],
+        box_diff=0.0,
+        score_diff=0.0,
+        inside=[],
+        outside=[],
         sides=out_a.sum(0).tolist(),
-        from_padding=int(((a['locations'][:, 0] >= a['input_size'][1]) |
-                          (a['locations'][:, 1] >= a['input_size'][0])
-                          ).sum()))
+        from_padding=int(
+            (
+                (a['locations'][:, 0] >= a['input_size'][1])
+                | (a['locations'][:, 1] >= a['input_size'][0])
+            ).sum()
+        ),
+    )
     if res.pairs:
-        stats['box_diff'] = (a['bboxes'][ia] -
-                             b['bboxes'][ib]).abs().max().item()
-        stats['score_diff'] = (a['scores'][ia] -
-                               b['scores'][ib]).abs().max().item()
+        stats['box_diff'] = (
+            (a['bboxes'][ia] - b['bboxes'][ib]).abs().max().item()
+        )
+        stats['score_diff'] = (
+            (a['scores'][ia] - b['scores'][ib]).abs().max().item()
+        )
     for i, j in res.pairs:
         key = 'outside' if out_a[i].any() else 'inside'
         stats[key].append(mask_iou(a['masks'][i], b['masks'][j]))
@@ -424,35 +516,46 @@ def describe_unmatched(rows: List[dict]) -> str:
     below = sum(r['below'] for r in rows)
     border = sum(r['border'] for r in rows)
     scores = ', '.join('%.4f' % r['score'] for r in rows[:6])
-    return (f"{len(rows)}: {len(rows) - below} above the other side's top-k "
-            f"cut, {below} at or below it; {border} leave or touch the "
-            f"image; scores {scores}{' ...' if len(rows) > 6 else ''}")
+    return (
+        f"{len(rows)}: {len(rows) - below} above the other side's top-k "
+        f"cut, {below} at or below it; {border} leave or touch the "
+        f"image; scores {scores}{' ...' if len(rows) > 6 else ''}"
+    )
 
 
 def iou_line(ious: List[float], thr: float) -> str:
     if not ious:
         return '0 pairs'
     below = sum(v < thr for v in ious)
-    return (f'{len(ious)} pairs, min {min(ious):.4f}, mean '
-            f'{np.mean(ious):.4f}, {below} below {thr}')
+    return (
+        f'{len(ious)} pairs, min {min(ious):.4f}, mean '
+        f'{np.mean(ious):.4f}, {below} below {thr}'
+    )
 
 
-def compare_model(args, model_name: str, photos: List[str],
-                  work_dir: str) -> List[dict]:
+def compare_model(
+    args, model_name: str, photos: List[str], work_dir: str
+) -> List[dict]:
     """Run both sides of ``model_name`` on ``photos``, print the comparison
     and return :func:`compare_photo`'s statistics per photo."""
     import mmcv
+
     predictor, weights = build_adelaidet(args, model_name, work_dir)
     fcos = predictor.cfg.MODEL.FCOS
-    model = build_mmblend(model_name, weights, work_dir,
-                          fcos.INFERENCE_TH_TEST)
+    model = build_mmblend(
+        model_name, weights, work_dir, fcos.INFERENCE_TH_TEST
+    )
     topk = fcos.POST_NMS_TOPK_TEST
     if model.bbox_head.test_cfg.max_per_img != topk:
-        sys.exit(f'error: max_per_img {model.bbox_head.test_cfg.max_per_img}'
-                 f' of {MODELS[model_name][1]} is not AdelaiDet\'s {topk}')
-    print(f'== {model_name}: AdelaiDet {MODELS[model_name][0]} vs '
-          f'{MODELS[model_name][1]} (seed {args.seed}, score threshold '
-          f'{fcos.INFERENCE_TH_TEST} on cls x ctr, top {topk})')
+        sys.exit(
+            f'error: max_per_img {model.bbox_head.test_cfg.max_per_img}'
+            f' of {MODELS[model_name][1]} is not AdelaiDet\'s {topk}'
+        )
+    print(
+        f'== {model_name}: AdelaiDet {MODELS[model_name][0]} vs '
+        f'{MODELS[model_name][1]} (seed {args.seed}, score threshold '
+        f'{fcos.INFERENCE_TH_TEST} on cls x ctr, top {topk})'
+    )
     all_stats = []
     for path in photos:
         img = mmcv.imread(path, 'color')
@@ -460,30 +563,42 @@ def compare_model(args, model_name: str, photos: List[str],
             img = predictor.aug.get_transform(img).apply_image(img)
             again = predictor.aug.get_transform(img).apply_image(img)
             if again.shape != img.shape or not np.array_equal(again, img):
-                sys.exit(f'error: {path}: detectron2 resizes its resized '
-                         'image again; use --own-resize or another photo')
+                sys.exit(
+                    f'error: {path}: detectron2 resizes its resized '
+                    'image again; use --own-resize or another photo'
+                )
         with torch.no_grad():
             a = run_adelaidet(predictor, img)
             b = run_mmblend(model, img, check_identity=not args.own_resize)
         s = compare_photo(a, b, topk, args)
         all_stats.append(s)
         h, w = a['masks'].shape[-2:]
-        print(f'{osp.basename(path)} ({w}x{h}, network input '
-              f"{a['input_size'][1]}x{a['input_size'][0]}): AdelaiDet "
-              f"{s['n_a']} ({s['dropped']} more were empty once clipped), "
-              f"mmblend {s['n_b']} detections, {s['pairs']} matched")
-        print(f"  AdelaiDet boxes leaving the image: left/top/right/bottom "
-              f"{'/'.join(map(str, s['sides']))}; locations in the padding: "
-              f"{s['from_padding']}")
+        print(
+            f'{osp.basename(path)} ({w}x{h}, network input '
+            f"{a['input_size'][1]}x{a['input_size'][0]}): AdelaiDet "
+            f"{s['n_a']} ({s['dropped']} more were empty once clipped), "
+            f"mmblend {s['n_b']} detections, {s['pairs']} matched"
+        )
+        print(
+            f"  AdelaiDet boxes leaving the image: left/top/right/bottom "
+            f"{'/'.join(map(str, s['sides']))}; locations in the padding: "
+            f"{s['from_padding']}"
+        )
         print(f"  unmatched AdelaiDet: {describe_unmatched(s['un_a'])}")
         print(f"  unmatched mmblend:   {describe_unmatched(s['un_b'])}")
-        print(f"  matched: max |box| diff {s['box_diff']:.2e} px, max |score|"
-              f" diff {s['score_diff']:.2e}")
-        print(f"  mask IoU, box inside the image: "
-              f"{iou_line(s['inside'], args.mask_iou)}")
-        print(f"  mask IoU, box leaves the image: "
-              f"{iou_line(s['outside'], args.mask_iou)}")
-        for line in s['problems'][:args.show_problems]:
+        print(
+            f"  matched: max |box| diff {s['box_diff']:.2e} px, max |score|"
+            f" diff {s['score_diff']:.2e}"
+        )
+        print(
+            f"  mask IoU, box inside the image: "
+            f"{iou_line(s['inside'], args.mask_iou)}"
+        )
+        print(
+            f"  mask IoU, box leaves the image: "
+            f"{iou_line(s['outside'], args.mask_iou)}"
+        )
+        for line in s['problems'][: args.show_problems]:
             print(f'  problem: {line}')
         if len(s['problems']) > args.show_problems:
             print(f"  ... {len(s['problems'])} problems in all")
@@ -492,60 +607,101 @@ def compare_model(args, model_name: str, photos: List[str],
     outside = [v for s in all_stats for v in s['outside']]
     un = [r for s in all_stats for r in s['un_a'] + s['un_b']]
     below = sum(r['below'] for r in un)
-    print(f"-- {model_name} summary: {len(photos)} photos, "
-          f"{sum(s['n_a'] for s in all_stats)} AdelaiDet / "
-          f"{sum(s['n_b'] for s in all_stats)} mmblend detections, "
-          f"{len(ious)} matched pairs; {len(un)} unmatched ({len(un) - below}"
-          f" above the other side's top-k cut, {below} at or below it; "
-          f"{sum(s['tolerated'] for s in all_stats)} tolerated as ties "
-          f"within {args.score_tol}); max box diff "
-          f"{max(s['box_diff'] for s in all_stats):.2e} px, max score diff "
-          f"{max(s['score_diff'] for s in all_stats):.2e}; "
-          f'{sum(v < args.mask_iou for v in ious)} of {len(ious)} matched '
-          f'pairs below mask IoU {args.mask_iou} '
-          f'({sum(v < args.mask_iou for v in outside)} of the '
-          f'{len(outside)} whose box leaves the image): '
-          f"{'AGREE' if ok else 'DIFFER'}")
+    print(
+        f"-- {model_name} summary: {len(photos)} photos, "
+        f"{sum(s['n_a'] for s in all_stats)} AdelaiDet / "
+        f"{sum(s['n_b'] for s in all_stats)} mmblend detections, "
+        f"{len(ious)} matched pairs; {len(un)} unmatched ({len(un) - below}"
+        f" above the other side's top-k cut, {below} at or below it; "
+        f"{sum(s['tolerated'] for s in all_stats)} tolerated as ties "
+        f"within {args.score_tol}); max box diff "
+        f"{max(s['box_diff'] for s in all_stats):.2e} px, max score diff "
+        f"{max(s['score_diff'] for s in all_stats):.2e}; "
+        f'{sum(v < args.mask_iou for v in ious)} of {len(ious)} matched '
+        f'pairs below mask IoU {args.mask_iou} '
+        f'({sum(v < args.mask_iou for v in outside)} of the '
+        f'{len(outside)} whose box leaves the image): '
+        f"{'AGREE' if ok else 'DIFFER'}"
+    )
     return all_stats
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Compare AdelaiDet's own BlendMask code with mmblend on "
-        'photos (docs/adelaidet.md).')
-    parser.add_argument('--adelaidet', required=True,
-                        help='AdelaiDet work tree (contains adet/)')
-    parser.add_argument('--detectron2', required=True,
-                        help='detectron2 work tree (contains detectron2/)')
-    parser.add_argument('--deps', default=None,
-                        help="directory of detectron2's pure-Python "
-                        'dependencies (pip install --target)')
-    parser.add_argument('--model', nargs='+', choices=list(MODELS),
-                        default=list(MODELS))
-    parser.add_argument('--photos', nargs='+', default=None,
-                        help=f'images (default: {", ".join(PHOTOS)} of '
-                        'demo/data/coco128-seg)')
+        'photos (docs/adelaidet.md).'
+    )
+    parser.add_argument(
+        '--adelaidet',
+        required=True,
+        help='AdelaiDet work tree (contains adet/)',
+    )
+    parser.add_argument(
+        '--detectron2',
+        required=True,
+        help='detectron2 work tree (contains detectron2/)',
+    )
+    parser.add_argument(
+        '--deps',
+        default=None,
+        help="directory of detectron2's pure-Python "
+        'dependencies (pip install --target)',
+    )
+    parser.add_argument(
+        '--model', nargs='+', choices=list(MODELS), default=list(MODELS)
+    )
+    parser.add_argument(
+        '--photos',
+        nargs='+',
+        default=None,
+        help=f'images (default: {", ".join(PHOTOS)} of demo/data/coco128-seg)',
+    )
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--score-thr', type=float, default=None,
-                        help="threshold on cls x ctr, both sides "
-                        "(default: AdelaiDet's INFERENCE_TH_TEST, 0.05)")
-    parser.add_argument('--own-resize', action='store_true',
-                        help='give both the original photos (each side '
-                        'resizes with its own library)')
+    parser.add_argument(
+        '--score-thr',
+        type=float,
+        default=None,
+        help="threshold on cls x ctr, both sides "
+        "(default: AdelaiDet's INFERENCE_TH_TEST, 0.05)",
+    )
+    parser.add_argument(
+        '--own-resize',
+        action='store_true',
+        help='give both the original photos (each side '
+        'resizes with its own library)',
+    )
     parser.add_argument('--match-iou', type=float, default=0.9)
-    parser.add_argument('--box-rtol', type=float, default=1e-4,
-                        help='max box difference of matched pairs, '
-                        'relative to max(|x|, 1)')
-    parser.add_argument('--score-tol', type=float, default=1e-5,
-                        help='max score difference of matched pairs, and '
-                        'of a tie at the top-k cut')
-    parser.add_argument('--mask-iou', type=float, default=0.98,
-                        help='min mask IoU of matched pairs')
-    parser.add_argument('--show-problems', type=int, default=3,
-                        help='disagreements printed per photo')
-    parser.add_argument('--work-dir', default=None,
-                        help='where the checkpoints are written (default: a '
-                        'temporary directory, removed)')
+    parser.add_argument(
+        '--box-rtol',
+        type=float,
+        default=1e-4,
+        help='max box difference of matched pairs, relative to max(|x|, 1)',
+    )
+    parser.add_argument(
+        '--score-tol',
+        type=float,
+        default=1e-5,
+        help='max score difference of matched pairs, and '
+        'of a tie at the top-k cut',
+    )
+    parser.add_argument(
+        '--mask-iou',
+        type=float,
+        default=0.98,
+        help='min mask IoU of matched pairs',
+    )
+    parser.add_argument(
+        '--show-problems',
+        type=int,
+        default=3,
+        help='disagreements printed per photo',
+    )
+    parser.add_argument(
+        '--work-dir',
+        default=None,
+        help='where the checkpoints are written (default: a '
+        'temporary directory, removed)',
+    )
     return parser.parse_args(argv)
 
 
@@ -563,7 +719,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ok = True
     with contextlib.ExitStack() as stack:
         work_dir = args.work_dir or stack.enter_context(
-            tempfile.TemporaryDirectory(prefix='compare_adelaidet_'))
+            tempfile.TemporaryDirectory(prefix='compare_adelaidet_')
+        )
         for model_name in args.model:
             stats = compare_model(args, model_name, photos, work_dir)
             ok = ok and all(s['ok'] for s in stats)

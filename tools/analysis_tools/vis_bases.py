@@ -19,6 +19,7 @@ Fig. 1 and Fig. 3), all at the network's input scale:
 Only the blender's ``merge='blender'`` has attentions; the assembler ablation
 is refused with an error.
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -41,10 +42,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint')
     parser.add_argument('images', nargs='+', metavar='IMAGE')
     parser.add_argument('--out-dir', required=True)
-    parser.add_argument('--num-instances', type=int, default=3,
-                        help='top-scoring detections drawn (rows)')
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='score threshold of the overlay')
+    parser.add_argument(
+        '--num-instances',
+        type=int,
+        default=3,
+        help='top-scoring detections drawn (rows)',
+    )
+    parser.add_argument(
+        '--score-thr',
+        type=float,
+        default=0.3,
+        help='score threshold of the overlay',
+    )
     parser.add_argument('--device', default='cpu')
     add_allow_partial_arg(parser)
     return parser.parse_args(argv)
@@ -52,9 +61,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> List[str]:
     args = parse_args(argv)
-    for path, what in [(args.config, 'config'),
-                       (args.checkpoint, 'checkpoint')] + \
-            [(p, 'image') for p in args.images]:
+    for path, what in [
+        (args.config, 'config'),
+        (args.checkpoint, 'checkpoint'),
+    ] + [(p, 'image') for p in args.images]:
         if not osp.isfile(path):
             sys.exit(f'error: {what} {path!r} not found')
     if args.num_instances < 1:
@@ -62,16 +72,25 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     from mmdet.apis import init_detector
 
     import mmblend  # noqa: F401  (registrations + safe checkpoint loading)
+
     model = init_detector(args.config, args.checkpoint, device=args.device)
     check_or_exit(model, args.checkpoint, args.allow_partial_checkpoint)
     written = []
     for img_path in args.images:
         stem = osp.splitext(osp.basename(img_path))[0]
         out_file = osp.join(args.out_dir, f'{stem}_bases.png')
-        info = make_panel(model, model.cfg, img_path, out_file,
-                          args.num_instances, args.score_thr)
-        print(f'{out_file}: {info.bases.shape[0]} bases, '
-              f'{len(info.scores)} detections')
+        info = make_panel(
+            model,
+            model.cfg,
+            img_path,
+            out_file,
+            args.num_instances,
+            args.score_thr,
+        )
+        print(
+            f'{out_file}: {info.bases.shape[0]} bases, '
+            f'{len(info.scores)} detections'
+        )
         written.append(out_file)
     return written
 

@@ -33,6 +33,7 @@ Usage::
 
 and evaluate with ``configs/_base_/datasets/lvis_cocofied_instance.py``.
 """
+
 import argparse
 import copy
 import json
@@ -140,8 +141,9 @@ def coco_file_name(img: dict) -> str:
     return name
 
 
-def cocofy_lvis(lvis_json: dict,
-                synsets: Optional[Dict[str, int]] = None) -> dict:
+def cocofy_lvis(
+    lvis_json: dict, synsets: Optional[Dict[str, int]] = None
+) -> dict:
     """Convert a loaded LVIS json to the COCOfied COCO-format dict.
 
     Args:
@@ -155,11 +157,13 @@ def cocofy_lvis(lvis_json: dict,
     synsets = SYNSET_TO_COCO if synsets is None else synsets
     lvis_to_coco = {
         cat['id']: synsets[cat['synset']]
-        for cat in lvis_json['categories'] if cat['synset'] in synsets
+        for cat in lvis_json['categories']
+        if cat['synset'] in synsets
     }
     lvis_cat_by_coco = {
         synsets[cat['synset']]: cat
-        for cat in lvis_json['categories'] if cat['synset'] in synsets
+        for cat in lvis_json['categories']
+        if cat['synset'] in synsets
     }
     categories: List[dict] = []
     for coco_id, name, synset in COCO_SYNSETS:
@@ -180,10 +184,9 @@ def cocofy_lvis(lvis_json: dict,
         new_img['file_name'] = coco_file_name(img)
         for key in ('neg_category_ids', 'not_exhaustive_category_ids'):
             if key in img:
-                new_img[key] = sorted({
-                    lvis_to_coco[c]
-                    for c in img[key] if c in lvis_to_coco
-                })
+                new_img[key] = sorted(
+                    {lvis_to_coco[c] for c in img[key] if c in lvis_to_coco}
+                )
         images.append(new_img)
 
     annotations = []
@@ -213,18 +216,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         'out_json',
         nargs='?',
-        help='output (default: <lvis_json without .json>_cocofied.json)')
+        help='output (default: <lvis_json without .json>_cocofied.json)',
+    )
     args = parser.parse_args(argv)
-    out_json = args.out_json or osp.splitext(
-        args.lvis_json)[0] + '_cocofied.json'
+    out_json = (
+        args.out_json or osp.splitext(args.lvis_json)[0] + '_cocofied.json'
+    )
     with open(args.lvis_json) as f:
         lvis_json = json.load(f)
     out = cocofy_lvis(lvis_json)
     with open(out_json, 'w') as f:
         json.dump(out, f)
-    print(f'{args.lvis_json} -> {out_json}: {len(out["images"])} images, '
-          f'{len(out["annotations"])} of {len(lvis_json["annotations"])} '
-          f'annotations kept, {len(out["categories"])} COCO categories')
+    print(
+        f'{args.lvis_json} -> {out_json}: {len(out["images"])} images, '
+        f'{len(out["annotations"])} of {len(lvis_json["annotations"])} '
+        f'annotations kept, {len(out["categories"])} COCO categories'
+    )
 
 
 if __name__ == '__main__':

@@ -82,6 +82,7 @@ category id).
 Not converted: FCOS heads with BN towers (``RT_R_50_4x_bn-head_*``) and DLA
 backbones.
 """
+
 import argparse
 import os.path as osp
 import pickle
@@ -123,7 +124,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(
             f'{module}.{name} is not allowed in a weights .pkl (only numpy '
-            'arrays are read)')
+            'arrays are read)'
+        )
 
 
 def load_source(path: str) -> Dict[str, Tensor]:
@@ -148,13 +150,15 @@ def load_source(path: str) -> Dict[str, Tensor]:
                 f'{path} holds objects other than tensors (e.g. a full '
                 'training checkpoint with optimizer/scheduler state): load '
                 "it once in AdelaiDet and save only checkpoint['model'], or "
-                'convert the released model file') from e
+                'convert the released model file'
+            ) from e
     if isinstance(obj, dict) and isinstance(obj.get('model'), dict):
         obj = obj['model']
     if not isinstance(obj, dict) or not obj:
         raise ConversionError(
             f'{path}: expected a dict of weights (flat, or detectron2\'s '
-            f"{{'model': ...}}), got {type(obj).__name__}")
+            f"{{'model': ...}}), got {type(obj).__name__}"
+        )
     sd = OrderedDict()
     for k, v in obj.items():
         if isinstance(v, np.ndarray):
@@ -162,10 +166,11 @@ def load_source(path: str) -> Dict[str, Tensor]:
         if not isinstance(v, Tensor):
             raise ConversionError(
                 f'{path}: value of {k!r} is a {type(v).__name__}, not an '
-                'array/tensor')
+                'array/tensor'
+            )
         sd[k] = v
     if all(k.startswith('module.') for k in sd):
-        sd = OrderedDict((k[len('module.'):], v) for k, v in sd.items())
+        sd = OrderedDict((k[len('module.') :], v) for k, v in sd.items())
     return sd
 
 
@@ -184,20 +189,29 @@ def describe(src: Dict[str, Tensor]) -> dict:
         raise ConversionError(
             'not an AdelaiDet BlendMask ResNet checkpoint: blocks per stage '
             f'res2..res5 are {counts} (backbone.bottom_up.res*), expected '
-            f'one of {sorted(depths, key=str)}')
+            f'one of {sorted(depths, key=str)}'
+        )
     head = 'proposal_generator.fcos_head.'
 
     def tower_len(name):
-        idx = [int(k[len(head + name) + 1:].split('.')[0]) for k in src
-               if k.startswith(head + name + '.')]
+        idx = [
+            int(k[len(head + name) + 1 :].split('.')[0])
+            for k in src
+            if k.startswith(head + name + '.')
+        ]
         return 0 if not idx else max(idx) // 3 + 1
 
-    levels = [int(m.group(1)) for m in (
-        re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src)
-        if m]
+    levels = [
+        int(m.group(1))
+        for m in (
+            re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src
+        )
+        if m
+    ]
     if not levels:
-        raise ConversionError('no FPN in the checkpoint '
-                              '(backbone.fpn_lateral* keys)')
+        raise ConversionError(
+            'no FPN in the checkpoint (backbone.fpn_lateral* keys)'
+        )
     return dict(
         depth=depths[counts],
         fpn_min_level=min(levels),
@@ -207,44 +221,62 @@ def describe(src: Dict[str, Tensor]) -> dict:
         cls_convs=tower_len('cls_tower'),
         box_convs=tower_len('bbox_tower'),
         share_convs=tower_len('share_tower'),
-        semantic=any(k.startswith('basis_module.seg_head.') for k in src))
+        semantic=any(k.startswith('basis_module.seg_head.') for k in src),
+    )
 
 
 def pick_config(info: dict) -> str:
     """The adelaidet_zoo config that builds the checkpoint's model."""
     if info['panoptic']:
-        name = 'blendmask_panoptic_r50_3x.py' if (
-            info['depth'], info['dcn']) == (50, False) else None
-    elif info['share_convs'] and not info['p7'] and info['depth'] == 50 \
-            and not info['dcn']:
-        name = 'blendmask_550_r50_3x.py'
+        name = (
+            'blendmask-panoptic_r50-caffe_fpn_ms-3x_coco.py'
+            if (info['depth'], info['dcn']) == (50, False)
+            else None
+        )
+    elif (
+        info['share_convs']
+        and not info['p7']
+        and info['depth'] == 50
+        and not info['dcn']
+    ):
+        name = 'blendmask_r50-caffe_fpn_ms-550-3x_coco.py'
     elif info['share_convs'] == 0 and info['p7']:
-        name = {(50, False): 'blendmask_r50_3x.py',
-                (101, False): 'blendmask_r101_3x.py',
-                (101, True): 'blendmask_r101_dcni3_5x.py'}.get(
-                    (info['depth'], info['dcn']))
+        name = {
+            (50, False): 'blendmask_r50-caffe_fpn_ms-3x_coco.py',
+            (101, False): 'blendmask_r101-caffe_fpn_ms-3x_coco.py',
+            (101, True): 'blendmask_r101-caffe-dcni3_fpn_ms-crop-5x_coco.py',
+        }.get((info['depth'], info['dcn']))
     else:
         name = None
     if name is None:
         raise ConversionError(
             f'no config in configs/adelaidet_zoo/ builds this checkpoint '
-            f'({summary(info)}): pass --config')
+            f'({summary(info)}): pass --config'
+        )
     return osp.join(ZOO, name)
 
 
 def summary(info: dict) -> str:
-    towers = (f"shared tower of {info['share_convs']}" if info['share_convs']
-              else f"towers {info['cls_convs']}+{info['box_convs']}")
-    return (f"{'panoptic ' if info['panoptic'] else ''}"
-            f"R-{info['depth']}{' dcn' if info['dcn'] else ''}, "
-            f"FPN P{info['fpn_min_level']} to {'P7' if info['p7'] else 'P6'}"
-            f", {towers} convs")
+    towers = (
+        f"shared tower of {info['share_convs']}"
+        if info['share_convs']
+        else f"towers {info['cls_convs']}+{info['box_convs']}"
+    )
+    return (
+        f"{'panoptic ' if info['panoptic'] else ''}"
+        f"R-{info['depth']}{' dcn' if info['dcn'] else ''}, "
+        f"FPN P{info['fpn_min_level']} to {'P7' if info['p7'] else 'P6'}"
+        f", {towers} convs"
+    )
 
 
 # --------------------------------------------------------------- mapping
 def _map_norm(prefix_to: str, rest: str) -> Optional[str]:
-    return f'{prefix_to}.{rest}' if rest in BN_PARAMS + (
-        'num_batches_tracked', ) else None
+    return (
+        f'{prefix_to}.{rest}'
+        if rest in BN_PARAMS + ('num_batches_tracked',)
+        else None
+    )
 
 
 def map_key(key: str, fpn_min_level: int = 3) -> Optional[str]:
@@ -255,79 +287,148 @@ def map_key(key: str, fpn_min_level: int = 3) -> Optional[str]:
     ``basis_module.tower.*`` is handled by :func:`convert` (its indices
     depend on the tower depth).
     """
-    m = re.fullmatch(r'backbone\.bottom_up\.stem\.conv1\.(weight|norm\.(.+))',
-                     key)
+    # each rule covers its own key prefix: at most one can match
+    for rule in (
+        _map_backbone_key,
+        _map_neck_key,
+        _map_panoptic_key,
+        _map_fcos_key,
+        _map_basis_key,
+    ):
+        new = rule(key, fpn_min_level)
+        if new is not None:
+            return new
+    return None
+
+
+def _map_backbone_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``backbone.bottom_up.*`` (the ResNet)."""
+    m = re.fullmatch(
+        r'backbone\.bottom_up\.stem\.conv1\.(weight|norm\.(.+))', key
+    )
     if m:
-        return 'backbone.conv1.weight' if m.group(2) is None else \
-            _map_norm('backbone.bn1', m.group(2))
+        return (
+            'backbone.conv1.weight'
+            if m.group(2) is None
+            else _map_norm('backbone.bn1', m.group(2))
+        )
     m = re.fullmatch(r'backbone\.bottom_up\.res([2-5])\.(\d+)\.(.+)', key)
-    if m:
-        pre = f'backbone.layer{int(m.group(1)) - 1}.{m.group(2)}'
-        rest = m.group(3)
-        m2 = re.fullmatch(r'conv([123])\.(weight|norm\.(.+))', rest)
-        if m2:
-            return f'{pre}.conv{m2.group(1)}.weight' if m2.group(3) is None \
-                else _map_norm(f'{pre}.bn{m2.group(1)}', m2.group(3))
-        m2 = re.fullmatch(r'shortcut\.(weight|norm\.(.+))', rest)
-        if m2:
-            return f'{pre}.downsample.0.weight' if m2.group(2) is None \
-                else _map_norm(f'{pre}.downsample.1', m2.group(2))
-        m2 = re.fullmatch(r'conv2_offset\.(weight|bias)', rest)
-        if m2:
-            return f'{pre}.conv2.conv_offset.{m2.group(1)}'
+    if not m:
         return None
+    pre = f'backbone.layer{int(m.group(1)) - 1}.{m.group(2)}'
+    rest = m.group(3)
+    m2 = re.fullmatch(r'conv([123])\.(weight|norm\.(.+))', rest)
+    if m2:
+        return (
+            f'{pre}.conv{m2.group(1)}.weight'
+            if m2.group(3) is None
+            else _map_norm(f'{pre}.bn{m2.group(1)}', m2.group(3))
+        )
+    m2 = re.fullmatch(r'shortcut\.(weight|norm\.(.+))', rest)
+    if m2:
+        return (
+            f'{pre}.downsample.0.weight'
+            if m2.group(2) is None
+            else _map_norm(f'{pre}.downsample.1', m2.group(2))
+        )
+    m2 = re.fullmatch(r'conv2_offset\.(weight|bias)', rest)
+    if m2:
+        return f'{pre}.conv2.conv_offset.{m2.group(1)}'
+    return None
+
+
+def _map_neck_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``backbone.fpn_*`` and ``backbone.top_block.*`` (the FPN)."""
     b = fpn_min_level
-    m = re.fullmatch(r'backbone\.fpn_(lateral|output)([2-5])\.(weight|bias)',
-                     key)
+    m = re.fullmatch(
+        r'backbone\.fpn_(lateral|output)([2-5])\.(weight|bias)', key
+    )
     if m and int(m.group(2)) >= b:
         kind = 'lateral_convs' if m.group(1) == 'lateral' else 'fpn_convs'
         return f'neck.{kind}.{int(m.group(2)) - b}.conv.{m.group(3)}'
     m = re.fullmatch(r'backbone\.top_block\.p([67])\.(weight|bias)', key)
     if m:
         return f'neck.fpn_convs.{int(m.group(1)) - b}.conv.{m.group(2)}'
-    m = re.fullmatch(r'panoptic_module\.p([2-5])\.(\d+)\.(weight|norm\.(.+))',
-                     key)
+    return None
+
+
+def _map_panoptic_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``panoptic_module.*`` (the panoptic FPN's semantic head)."""
+    m = re.fullmatch(
+        r'panoptic_module\.p([2-5])\.(\d+)\.(weight|norm\.(.+))', key
+    )
     if m and int(m.group(2)) % 2 == 0:
-        pre = (f'semantic_head.conv_upsample_layers.{int(m.group(1)) - 2}'
-               f'.conv.{int(m.group(2)) // 2}')
+        pre = (
+            f'semantic_head.conv_upsample_layers.{int(m.group(1)) - 2}'
+            f'.conv.{int(m.group(2)) // 2}'
+        )
         if m.group(4) is None:
             return f'{pre}.conv.weight'
-        return f'{pre}.gn.{m.group(4)}' if m.group(4) in ('weight',
-                                                          'bias') else None
+        return (
+            f'{pre}.gn.{m.group(4)}'
+            if m.group(4) in ('weight', 'bias')
+            else None
+        )
     m = re.fullmatch(r'panoptic_module\.predictor\.(weight|bias)', key)
     if m:
         return f'semantic_head.conv_logits.{m.group(1)}'
+    return None
+
+
+def _map_fcos_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``proposal_generator.fcos_head.*`` and ``top_layer.*`` (the box
+    head)."""
     m = re.fullmatch(
         r'proposal_generator\.fcos_head\.(cls|bbox|share)_tower\.(\d+)\.'
-        r'(weight|bias)', key)
+        r'(weight|bias)',
+        key,
+    )
     if m:
         idx = int(m.group(2))
-        tower = {'cls': 'cls_convs', 'bbox': 'reg_convs',
-                 'share': 'cls_convs'}[m.group(1)]
+        tower = {
+            'cls': 'cls_convs',
+            'bbox': 'reg_convs',
+            'share': 'cls_convs',
+        }[m.group(1)]
         part = {0: 'conv', 1: 'gn'}.get(idx % 3)
         if part is None:
             return None
         return f'bbox_head.{tower}.{idx // 3}.{part}.{m.group(3)}'
     m = re.fullmatch(
         r'proposal_generator\.fcos_head\.(cls_logits|bbox_pred|ctrness|'
-        r'centerness)\.(weight|bias)', key)
+        r'centerness)\.(weight|bias)',
+        key,
+    )
     if m:
-        name = {'cls_logits': 'conv_cls', 'bbox_pred': 'conv_reg',
-                'ctrness': 'conv_centerness',
-                'centerness': 'conv_centerness'}[m.group(1)]
+        name = {
+            'cls_logits': 'conv_cls',
+            'bbox_pred': 'conv_reg',
+            'ctrness': 'conv_centerness',
+            'centerness': 'conv_centerness',
+        }[m.group(1)]
         return f'bbox_head.{name}.{m.group(2)}'
-    m = re.fullmatch(r'proposal_generator\.fcos_head\.scales\.(\d+)\.scale',
-                     key)
+    m = re.fullmatch(
+        r'proposal_generator\.fcos_head\.scales\.(\d+)\.scale', key
+    )
     if m:
         return f'bbox_head.scales.{m.group(1)}.scale'
     m = re.fullmatch(r'top_layer\.(weight|bias)', key)
     if m:
         return f'bbox_head.top_layer.{m.group(1)}'
+    return None
+
+
+def _map_basis_key(key: str, fpn_min_level: int) -> Optional[str]:
+    """``basis_module.refine.*`` and ``basis_module.seg_head.*`` (the
+    bottom module but its tower)."""
     m = re.fullmatch(r'basis_module\.refine\.(\d+)\.(0\.weight|1\.(.+))', key)
     if m:
         pre = f'mask_head.basis.refine.{m.group(1)}.0'
-        return f'{pre}.conv.weight' if m.group(3) is None else \
-            _map_norm(f'{pre}.bn', m.group(3))
+        return (
+            f'{pre}.conv.weight'
+            if m.group(3) is None
+            else _map_norm(f'{pre}.bn', m.group(3))
+        )
     m = re.fullmatch(r'basis_module\.seg_head\.([0-9])\.(.+)', key)
     if m:
         idx, rest = int(m.group(1)), m.group(2)
@@ -354,7 +455,8 @@ def _basis_tower_keys(src: Dict[str, Tensor]) -> Dict[str, str]:
         raise ConversionError(
             'basis_module.tower has modules at indices '
             f'{idx}; AdelaiDet\'s ProtoNet has conv blocks 0..n-1, the '
-            f'upsampling at n, a conv block at n+1 and the 1x1 conv at n+2')
+            f'upsampling at n, a conv block at n+1 and the 1x1 conv at n+2'
+        )
     out = {}
     for k in keys:
         t, rest = int(k.split('.')[2]), '.'.join(k.split('.')[3:])
@@ -362,8 +464,9 @@ def _basis_tower_keys(src: Dict[str, Tensor]) -> Dict[str, str]:
             if rest in ('weight', 'bias'):
                 out[k] = f'mask_head.basis.bases.{rest}'
             continue
-        pre = f'mask_head.basis.tower.{t}' if t < n else \
-            'mask_head.basis.head.0'
+        pre = (
+            f'mask_head.basis.tower.{t}' if t < n else 'mask_head.basis.head.0'
+        )
         if rest == '0.weight':
             out[k] = f'{pre}.conv.weight'
         elif rest.startswith('1.'):
@@ -379,8 +482,9 @@ def reorder_semantic_rows(t: Tensor) -> Tensor:
     return torch.cat([t[1:], t[:1]], dim=0)
 
 
-def convert(src: Dict[str, Tensor],
-            target: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], List[str]]:
+def convert(
+    src: Dict[str, Tensor], target: Dict[str, Tensor]
+) -> Tuple[Dict[str, Tensor], List[str]]:
     """Convert ``src`` (AdelaiDet keys) to the keys of ``target``.
 
     Args:
@@ -396,10 +500,53 @@ def convert(src: Dict[str, Tensor],
         ConversionError: unknown AdelaiDet keys, mmblend keys left without a
             value, or shape mismatches, each listed.
     """
+    out, origin = _rename(src)
+    notes = _fill_missing(out, target)
+    missing = [k for k in target if k not in out]
+    extra = [k for k in out if k not in target]
+    if missing or extra:
+        msg = []
+        if missing:
+            msg.append(
+                f'{len(missing)} keys of the config\'s model get no '
+                f'value: {_first(missing)}'
+            )
+        if extra:
+            msg.append(
+                f'{len(extra)} converted keys are not in the '
+                f'config\'s model: {_first(extra)} (from '
+                f'{_first([origin[k] for k in extra if k in origin])})'
+            )
+        raise ConversionError('; '.join(msg))
+    bad = []
+    for k, v in out.items():
+        want = target[k]
+        if k.startswith('bbox_head.scales.') and v.numel() == 1:
+            v = v.reshape(want.shape)
+        if tuple(v.shape) != tuple(want.shape):
+            bad.append(
+                f'{origin.get(k, k)} {tuple(v.shape)} -> {k} '
+                f'{tuple(want.shape)}'
+            )
+        out[k] = v.to(want.dtype)
+    if bad:
+        raise ConversionError(f'{len(bad)} shape mismatches: {_first(bad)}')
+    return OrderedDict((k, out[k]) for k in target), notes
+
+
+def _rename(
+    src: Dict[str, Tensor],
+) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+    """``(out, origin)``: ``src``'s tensors under their mmblend keys (the
+    semantic logits' rows reordered) and the AdelaiDet key of each."""
     tower_map = _basis_tower_keys(src)
-    levels = [int(m.group(1)) for m in (
-        re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src)
-        if m]
+    levels = [
+        int(m.group(1))
+        for m in (
+            re.fullmatch(r'backbone\.fpn_lateral(\d)\.weight', k) for k in src
+        )
+        if m
+    ]
     fpn_min_level = min(levels) if levels else 3
     out = OrderedDict()
     unknown, origin = [], {}
@@ -411,20 +558,31 @@ def convert(src: Dict[str, Tensor],
         if new in origin:
             raise ConversionError(
                 f'{origin[new]!r} and {k!r} both map to {new!r} (e.g. both '
-                'ctrness and centerness keys)')
+                'ctrness and centerness keys)'
+            )
         origin[new] = k
-        if new.startswith(('mask_head.basis.sem_logits.',
-                           'semantic_head.conv_logits.')):
+        if new.startswith(
+            ('mask_head.basis.sem_logits.', 'semantic_head.conv_logits.')
+        ):
             v = reorder_semantic_rows(v)
         out[new] = v
-    notes = []
     if unknown:
         raise ConversionError(
             f'{len(unknown)} AdelaiDet keys have no mmblend counterpart '
-            f'(unsupported layout or model): {_first(unknown)}')
-    missing = [k for k in target if k not in out]
-    filled_nbt, filled_scale = [], []
-    for k in missing:
+            f'(unsupported layout or model): {_first(unknown)}'
+        )
+    return out, origin
+
+
+def _fill_missing(
+    out: Dict[str, Tensor], target: Dict[str, Tensor]
+) -> List[str]:
+    """Fill the keys of ``target`` that detectron2 models lack (BN
+    ``num_batches_tracked``, FCOS scales) in ``out``; the notes on them."""
+    notes, filled_nbt, filled_scale = [], [], []
+    for k in target:
+        if k in out:
+            continue
         if k.endswith('num_batches_tracked'):
             out[k] = torch.zeros_like(target[k])
             filled_nbt.append(k)
@@ -432,36 +590,16 @@ def convert(src: Dict[str, Tensor],
             out[k] = torch.ones_like(target[k])
             filled_scale.append(k)
     if filled_nbt:
-        notes.append(f'filled {len(filled_nbt)} BN num_batches_tracked with '
-                     '0 (detectron2 FrozenBatchNorm2d has none)')
+        notes.append(
+            f'filled {len(filled_nbt)} BN num_batches_tracked with '
+            '0 (detectron2 FrozenBatchNorm2d has none)'
+        )
     if filled_scale:
-        notes.append(f'set {len(filled_scale)} per-level FCOS scales to 1.0 '
-                     '(FCOS.USE_SCALE False in AdelaiDet\'s BlendMask)')
-    missing = [k for k in target if k not in out]
-    extra = [k for k in out if k not in target]
-    if missing or extra:
-        msg = []
-        if missing:
-            msg.append(f'{len(missing)} keys of the config\'s model get no '
-                       f'value: {_first(missing)}')
-        if extra:
-            msg.append(f'{len(extra)} converted keys are not in the '
-                       f'config\'s model: {_first(extra)} (from '
-                       f'{_first([origin[k] for k in extra if k in origin])})')
-        raise ConversionError('; '.join(msg))
-    bad = []
-    for k, v in out.items():
-        want = target[k]
-        if k.startswith('bbox_head.scales.') and v.numel() == 1:
-            v = v.reshape(want.shape)
-        if tuple(v.shape) != tuple(want.shape):
-            bad.append(f'{origin.get(k, k)} {tuple(v.shape)} -> {k} '
-                       f'{tuple(want.shape)}')
-        out[k] = v.to(want.dtype)
-    if bad:
-        raise ConversionError(f'{len(bad)} shape mismatches: '
-                              f'{_first(bad)}')
-    return OrderedDict((k, out[k]) for k in target), notes
+        notes.append(
+            f'set {len(filled_scale)} per-level FCOS scales to 1.0 '
+            '(FCOS.USE_SCALE False in AdelaiDet\'s BlendMask)'
+        )
+    return notes
 
 
 def _first(items: Sequence[str], n: int = 8) -> str:
@@ -479,6 +617,7 @@ def build_target(config: str):
     from mmengine.config import Config
 
     import mmblend  # noqa: F401
+
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(config)
     cfg.model.backbone.pop('init_cfg', None)
@@ -495,6 +634,7 @@ def dataset_meta(config: str, classes: Optional[tuple]) -> dict:
     and, for panoptic datasets, the thing/stuff split."""
     from mmdet.registry import DATASETS
     from mmengine.config import Config
+
     meta = dict(classes=classes)
     ds = Config.fromfile(config).get('test_dataloader', {}).get('dataset', {})
     if ds.get('type') and not (ds.get('metainfo') or {}):
@@ -505,8 +645,12 @@ def dataset_meta(config: str, classes: Optional[tuple]) -> dict:
     return meta
 
 
-def convert_file(src_path: str, out_path: str,
-                 config: Optional[str] = None, verbose: bool = True) -> dict:
+def convert_file(
+    src_path: str,
+    out_path: str,
+    config: Optional[str] = None,
+    verbose: bool = True,
+) -> dict:
     """Convert ``src_path`` to ``out_path`` for ``config`` (chosen from the
     keys when None); returns the written checkpoint."""
     src = load_source(src_path)
@@ -530,7 +674,8 @@ def convert_file(src_path: str, out_path: str,
     if classes is not None and len(classes) != num_classes:
         raise ConversionError(
             f'{config}: the dataset has {len(classes)} classes but the '
-            f'model predicts {num_classes}')
+            f'model predicts {num_classes}'
+        )
     model.load_state_dict(state_dict, strict=True)
     ckpt = dict(
         state_dict=state_dict,
@@ -539,14 +684,20 @@ def convert_file(src_path: str, out_path: str,
             converted_from=osp.basename(src_path),
             converter='tools/model_converters/adelaidet2mmblend.py',
             config=osp.relpath(config, REPO_ROOT)
-            if osp.abspath(config).startswith(REPO_ROOT) else config))
+            if osp.abspath(config).startswith(REPO_ROOT)
+            else config,
+        ),
+    )
     torch.save(ckpt, out_path)
     if verbose:
         print(f'{src_path}: {summary(info)}, {len(src)} tensors')
         for n in notes:
             print(f'  {n}')
-        print('  semantic head: logits rows reordered (background 0 -> C)'
-              if info['semantic'] else '  no semantic head')
+        print(
+            '  semantic head: logits rows reordered (background 0 -> C)'
+            if info['semantic']
+            else '  no semantic head'
+        )
         if info['panoptic']:
             print('  panoptic head: logits rows reordered (things 0 -> 53)')
         print(f'wrote {out_path} ({len(state_dict)} tensors) for {config}')
@@ -555,13 +706,16 @@ def convert_file(src_path: str, out_path: str,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        description='Convert an AdelaiDet BlendMask checkpoint to mmblend.')
+        description='Convert an AdelaiDet BlendMask checkpoint to mmblend.'
+    )
     parser.add_argument('src', help='AdelaiDet checkpoint (.pth or .pkl)')
     parser.add_argument('dst', help='output mmblend checkpoint (.pth)')
     parser.add_argument(
-        '--config', default=None,
+        '--config',
+        default=None,
         help='mmblend config the result must load into (default: the '
-        'configs/adelaidet_zoo/ config matching the checkpoint)')
+        'configs/adelaidet_zoo/ config matching the checkpoint)',
+    )
     args = parser.parse_args(argv)
     try:
         convert_file(args.src, args.dst, args.config)

@@ -8,10 +8,10 @@
 #   _base_ = ['./blendmask_r50_3x.py', './_base_/basis/protonet_basis.py']
 #   model = dict(mask_head=dict(
 #       basis=dict(_base_.protonet_basis, _delete_=True, num_convs=3)))
-# (the blender takes the bases' stride, 4, and number from the basis)
+# (the blender takes the bases' stride, 4, and number from the basis; the
+# basis takes its in_channels from the neck)
 protonet_basis = dict(
     type='ProtoNetBasis',
-    in_channels=256,
     in_indices=(0, 1, 2),  # P3, P4, P5
     out_stride=4,
     channels=128,
@@ -21,4 +21,5 @@ protonet_basis = dict(
     num_classes=80,
     sem_in_index=0,
     sem_loss_weight=0.3,
-    norm_cfg=dict(type='GN', num_groups=32, requires_grad=True))
+    norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+)

@@ -3,7 +3,7 @@
 # (see its README.md). For smoke/overfit training and pipeline-level
 # evaluation; paths are relative to the repository root.
 # Pipelines and loader settings are those of coco_instance.py. Model configs
-# pick a small scale by overriding `img_scale` and re-declaring the
+# pick a small scale by overriding `img_scale` and redeclaring the
 # pipelines (see coco_instance.py).
 _base_ = './coco_instance.py'
 
@@ -13,12 +13,16 @@ train_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         ann_file='instances_train.json',
-        data_prefix=dict(img='images/train2017/')))
+        data_prefix=dict(img='images/train2017/'),
+    )
+)
 val_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         ann_file='instances_val.json',
-        data_prefix=dict(img='images/train2017/')))
+        data_prefix=dict(img='images/train2017/'),
+    )
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(ann_file=data_root + 'instances_val.json')

@@ -14,12 +14,16 @@ train_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         ann_file='person_keypoints_train.json',
-        data_prefix=dict(img='images/train2017/')))
+        data_prefix=dict(img='images/train2017/'),
+    )
+)
 val_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         ann_file='person_keypoints_val.json',
-        data_prefix=dict(img='images/val2017/')))
+        data_prefix=dict(img='images/val2017/'),
+    )
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(ann_file=data_root + 'person_keypoints_val.json')

@@ -15,7 +15,7 @@
 # the training sampler of coco_instance.py (never ends an epoch), the test
 # pipeline without annotations and the test-time outputs written. No
 # `tta_pipeline`: panoptic models refuse `--tta`. Downstream configs may
-# override `img_scale` AND re-declare the pipelines (see coco_instance.py).
+# override `img_scale` AND redeclare the pipelines (see coco_instance.py).
 _base_ = 'mmdet::_base_/datasets/coco_panoptic.py'
 
 backend_args = None
@@ -26,24 +26,31 @@ train_pipeline = [
     dict(type='LoadPanopticAnnotations', backend_args=backend_args),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(
         type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+        meta_keys=(
+            'img_id',
+            'img_path',
+            'ori_shape',
+            'img_shape',
+            'scale_factor',
+        ),
+    ),
 ]
 train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(pipeline=train_pipeline))
+    dataset=dict(pipeline=train_pipeline),
+)
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # tools/test.py: also write the predicted PNGs + json
 # (<outfile_prefix>.panoptic/*.png, <outfile_prefix>.panoptic.json).
 test_evaluator = dict(
-    _base_.val_evaluator,
-    outfile_prefix='./work_dirs/coco_panoptic/results')
+    _base_.val_evaluator, outfile_prefix='./work_dirs/coco_panoptic/results'
+)

@@ -11,7 +11,8 @@
 # Only the val/test side differs from coco_instance_ms.py (pipelines, loader
 # settings and the multi-scale COCO training set of the 3x models are
 # inherited from it), so a 3x model config re-based on this file differs in
-# the test set only (configs/lvis/blendmask_r101_dcni3_3x_lvis-v0.5-cocofied.py).
+# the test set only (configs/lvis/
+# blendmask_r101-dcni3_fpn_ms-3x_coco_lvis-v0.5-cocofied.py).
 _base_ = './coco_instance_ms.py'
 
 dataset_type = 'CocoDataset'
@@ -24,7 +25,9 @@ val_dataloader = dict(
         type=dataset_type,
         data_root='',
         ann_file=ann_file,
-        data_prefix=dict(img=coco_img_root + 'val2017/')))
+        data_prefix=dict(img=coco_img_root + 'val2017/'),
+    )
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(ann_file=ann_file)

@@ -25,13 +25,18 @@ train_dataloader = dict(
             type=dataset_type,
             data_root=data_root,
             ann_file='annotations/lvis_v1_train.json',
-            data_prefix=dict(img=''))))
+            data_prefix=dict(img=''),
+        ),
+    )
+)
 val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/lvis_v1_val.json',
-        data_prefix=dict(img='')))
+        data_prefix=dict(img=''),
+    )
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
@@ -39,5 +44,6 @@ val_evaluator = dict(
     type='CompatLVISMetric',
     ann_file=data_root + 'annotations/lvis_v1_val.json',
     metric=['bbox', 'segm'],
-    backend_args=None)
+    backend_args=None,
+)
 test_evaluator = val_evaluator

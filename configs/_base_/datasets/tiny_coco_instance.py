@@ -5,7 +5,7 @@
 # instances with ignore_flag=1 by mmdet's CocoDataset and are ignored in
 # training/evaluation, as in mmdet.
 # Pipelines and loader settings are those of coco_instance.py. Model configs
-# pick a small scale by overriding `img_scale` and re-declaring the
+# pick a small scale by overriding `img_scale` and redeclaring the
 # pipelines (see coco_instance.py).
 _base_ = './coco_instance.py'
 
@@ -15,12 +15,16 @@ train_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         ann_file='instances_train.json',
-        data_prefix=dict(img='train_2017_small/')))
+        data_prefix=dict(img='train_2017_small/'),
+    )
+)
 val_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         ann_file='instances_val.json',
-        data_prefix=dict(img='train_2017_small/')))
+        data_prefix=dict(img='train_2017_small/'),
+    )
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(ann_file=data_root + 'instances_val.json')

@@ -14,7 +14,8 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         pad_size_divisor=32,
-        pad_mask=True),
+        pad_mask=True,
+    ),
     backbone=dict(
         type='ResNet',
         depth=50,
@@ -24,7 +25,8 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'),
+    ),
     neck=dict(
         type='FPN',
         in_channels=[256, 512, 1024, 2048],
@@ -32,7 +34,8 @@ model = dict(
         start_level=1,
         add_extra_convs='on_output',
         num_outs=5,
-        relu_before_extra_convs=True),
+        relu_before_extra_convs=True,
+    ),
     bbox_head=dict(
         type='BlendMaskHead',
         num_classes=num_classes,
@@ -51,15 +54,17 @@ model = dict(
             use_sigmoid=True,
             gamma=2.0,
             alpha=0.25,
-            loss_weight=1.0),
+            loss_weight=1.0,
+        ),
         loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
         loss_centerness=dict(
-            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
+        ),
+    ),
     mask_head=dict(
         type='BlendMaskMaskHead',
-        basis=dict(
+        basis=dict(  # in_channels: the neck's out_channels
             type='DeepLabV3PlusBasis',
-            in_channels=256,
             in_indices=(0, 2),  # P3, P5 of the FPN outputs P3..P7
             out_stride=8,
             channels=256,
@@ -67,7 +72,8 @@ model = dict(
             num_classes=num_classes,
             sem_in_index=0,
             sem_loss_weight=0.3,
-            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        ),
         blender=dict(  # num_bases, bases_stride: the basis module's
             type='Blender',
             attn_size=14,
@@ -75,11 +81,15 @@ model = dict(
             pooler='RoIAlign',
             sampling_ratio=1,
             top_interp='bilinear',
-            merge='blender')),
+            merge='blender',
+        ),
+    ),
     test_cfg=dict(
         nms_pre=1000,
         min_bbox_size=0,
         score_thr=0.05,
         nms=dict(type='nms', iou_threshold=0.6),
         max_per_img=100,
-        mask_thr=0.5))
+        mask_thr=0.5,
+    ),
+)

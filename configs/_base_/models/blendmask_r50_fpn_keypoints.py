@@ -26,14 +26,18 @@ model = dict(
             channels=128,
             num_bases=num_keypoints * 4,
             num_classes=None,
-            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        ),
         blender=dict(
             type='KeypointBlender',
             num_keypoints=num_keypoints,
             shared_bases=False,
             shared_attention=True,
             attn_size=14,
-            bottom_resolution=56),
+            bottom_resolution=56,
+        ),
         loss_weight=1.0,
         # memory: the loss crops 68 bases per positive ([P, 68, 56, 56])
-        max_proposals=256))
+        max_proposals=256,
+    ),
+)

@@ -7,7 +7,8 @@
 _base_ = [
     '../../_base_/models/blendmask_r50_fpn.py',
     '../../_base_/datasets/coco_instance.py',
-    '../../_base_/schedules/schedule_1x.py', '../../_base_/default_runtime.py'
+    '../../_base_/schedules/schedule_1x.py',
+    '../../_base_/default_runtime.py',
 ]
 model = dict(
     mask_head=dict(
@@ -16,8 +17,10 @@ model = dict(
             in_indices=(1, 3),  # C3, C5 of the backbone outputs C2..C5
             in_channels=(512, 2048),
             channels=128,
-            num_classes=None),
-        blender=dict(
-            bottom_resolution=56, attn_size=7, top_interp='nearest')))
+            num_classes=None,
+        ),
+        blender=dict(bottom_resolution=56, attn_size=7, top_interp='nearest'),
+    )
+)
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(base_batch_size=16)

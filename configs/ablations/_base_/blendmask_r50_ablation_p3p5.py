@@ -5,4 +5,7 @@
 _base_ = './blendmask_r50_ablation.py'
 model = dict(
     mask_head=dict(
-        basis=dict(feat_source='neck', in_indices=(0, 2), in_channels=256)))
+        # in_channels=None: the neck's out_channels (as the main model)
+        basis=dict(feat_source='neck', in_indices=(0, 2), in_channels=None)
+    )
+)

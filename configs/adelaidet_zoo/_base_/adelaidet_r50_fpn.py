@@ -26,34 +26,46 @@
 #   1000 iterations from 0.001x (the schedule bases).
 # What is still not reproduced is listed in configs/README.md.
 # Data: ./blendmask_adelaidet_r50.py (instance) and
-# ../blendmask_panoptic_r50_3x.py (panoptic).
+# ../blendmask-panoptic_r50-caffe_fpn_ms-3x_coco.py (panoptic).
 _base_ = [
     '../../_base_/models/blendmask_r50_fpn.py',
     '../../_base_/basis/protonet_basis.py',
-    '../../_base_/schedules/schedule_1x.py', '../../_base_/default_runtime.py'
+    '../../_base_/schedules/schedule_1x.py',
+    '../../_base_/default_runtime.py',
 ]
 model = dict(
     data_preprocessor=dict(
-        mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
-        bgr_to_rgb=False),
+        mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False
+    ),
     backbone=dict(
         style='caffe',
         frozen_stages=1,
         norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='open-mmlab://detectron2/resnet50_caffe')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='open-mmlab://detectron2/resnet50_caffe',
+        ),
+    ),
     bbox_head=dict(
-        loss_bbox=dict(_delete_=True, type='AdelaiDetIoULoss',
-                       loss_type='giou', loss_weight=1.0)),
+        loss_bbox=dict(
+            _delete_=True,
+            type='AdelaiDetIoULoss',
+            loss_type='giou',
+            loss_weight=1.0,
+        )
+    ),
     mask_head=dict(
         basis=dict(
             _base_.protonet_basis,
             _delete_=True,
             num_convs=3,
             norm_cfg=dict(type='SyncBN', requires_grad=True),
-            sem_norm_cfg=dict(type='BN', requires_grad=True))),
-    test_cfg=dict(clip_after_mask=True, min_bbox_size=-1))
+            sem_norm_cfg=dict(type='BN', requires_grad=True),
+        )
+    ),
+    test_cfg=dict(clip_after_mask=True, min_bbox_size=-1),
+)
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
     paramwise_cfg=dict(
@@ -62,6 +74,8 @@ optim_wrapper = dict(
         bias_decay_mult=1.0,
         norm_decay_mult=0.0,
         # AdelaiDet has no per-level scale: keep mmdet's at 1.0
-        custom_keys={'bbox_head.scales': dict(lr_mult=0.0, decay_mult=0.0)}),
-    clip_grad=None)
+        custom_keys={'bbox_head.scales': dict(lr_mult=0.0, decay_mult=0.0)},
+    ),
+    clip_grad=None,
+)
 auto_scale_lr = dict(base_batch_size=16)

@@ -4,6 +4,7 @@
 # SGD) on COCO with multi-scale training (shorter side in {640, ..., 800})
 # even at 1x, batch 16 = 2 images x 8 GPUs.
 _base_ = [
-    './adelaidet_r50_fpn.py', '../../_base_/datasets/coco_instance_ms.py'
+    './adelaidet_r50_fpn.py',
+    '../../_base_/datasets/coco_instance_ms.py',
 ]
 train_dataloader = dict(batch_size=2)

@@ -23,8 +23,10 @@ blend_roi_mask_head = dict(
         channels=128,
         num_bases=4,
         num_classes=80,
-        sem_in_index=1),
-    blender=dict(attn_size=14, bottom_resolution=28))
+        sem_in_index=1,
+    ),
+    blender=dict(attn_size=14, bottom_resolution=28),
+)
 
 # mmdet's Mask R-CNN / Cascade Mask R-CNN training pipeline, with the loader
 # that skips bad image files (the test pipeline keeps mmdet's).
@@ -33,12 +35,12 @@ blend_rcnn_train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 
 # mmdet's runtime has no custom hooks: ours check the dataset against the
 # model before the first iteration and stop on a non-finite loss.
 custom_hooks = [
     dict(type='DatasetCheckHook'),
-    dict(type='FiniteLossHook', interval=1)
+    dict(type='FiniteLossHook', interval=1),
 ]

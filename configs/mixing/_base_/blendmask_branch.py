@@ -20,9 +20,10 @@ blend_mask_head = dict(
         num_classes=80,
         sem_in_index=0,
         sem_loss_weight=0.3,
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
-    blender=dict(
-        type='Blender', attn_size=14, bottom_resolution=56))
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+    ),
+    blender=dict(type='Blender', attn_size=14, bottom_resolution=56),
+)
 
 # The real-time hosts (RTMDet, YOLOX: necks of 96-128 channels with levels
 # P3-P5, indices 0-2): the same bottom module at the ablations' width 128;
@@ -30,8 +31,15 @@ blend_mask_head = dict(
 # model.neck.out_channels.
 blend_rt_mask_head = dict(
     blend_mask_head,
-    basis=dict({k: v for k, v in blend_mask_head['basis'].items()
-                if k != 'in_channels'}, channels=128))
+    basis=dict(
+        {
+            k: v
+            for k, v in blend_mask_head['basis'].items()
+            if k != 'in_channels'
+        },
+        channels=128,
+    ),
+)
 
 # mmdet's detection pipelines do not load masks.
 blend_train_pipeline = [
@@ -39,7 +47,7 @@ blend_train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 
 # Ours check the dataset against the model before the first iteration and
@@ -47,5 +55,5 @@ blend_train_pipeline = [
 # host's own, where its config has some).
 blend_custom_hooks = [
     dict(type='DatasetCheckHook'),
-    dict(type='FiniteLossHook', interval=1)
+    dict(type='FiniteLossHook', interval=1),
 ]

@@ -26,6 +26,7 @@ mmdet stops importing it): then install it in ``requirements/`` and keep
 ``tests/evaluation/test_coco_panoptic_metric.py``, which also runs with the
 real package.
 """
+
 import importlib
 import importlib.util
 import os
@@ -38,9 +39,17 @@ from .evaluation import OFFSET, VOID, PQStat, PQStatCat
 from .utils import id2rgb, rgb2id
 
 __all__ = [
-    'evaluation', 'utils', 'OFFSET', 'VOID', 'PQStat', 'PQStatCat', 'id2rgb',
-    'rgb2id', 'install_panopticapi_alias', 'patch_mmdet_modules',
-    'real_panopticapi_available'
+    'evaluation',
+    'utils',
+    'OFFSET',
+    'VOID',
+    'PQStat',
+    'PQStatCat',
+    'id2rgb',
+    'rgb2id',
+    'install_panopticapi_alias',
+    'patch_mmdet_modules',
+    'real_panopticapi_available',
 ]
 
 ALIAS_NAME = 'panopticapi'
@@ -81,17 +90,17 @@ def patch_mmdet_modules(api: ModuleType) -> Dict[str, list]:
     """
     ev, ut = api.evaluation, api.utils
     wanted = {
-        'mmdet.evaluation.functional.panoptic_utils':
-        dict(PQStat=ev.PQStat, rgb2id=ut.rgb2id),
-        'mmdet.evaluation.metrics.coco_panoptic_metric':
-        dict(
+        'mmdet.evaluation.functional.panoptic_utils': dict(
+            PQStat=ev.PQStat, rgb2id=ut.rgb2id
+        ),
+        'mmdet.evaluation.metrics.coco_panoptic_metric': dict(
             panopticapi=api,
             VOID=ev.VOID,
             PQStat=ev.PQStat,
             id2rgb=ut.id2rgb,
-            rgb2id=ut.rgb2id),
-        'mmdet.apis.det_inferencer':
-        dict(VOID=ev.VOID, id2rgb=ut.id2rgb),
+            rgb2id=ut.rgb2id,
+        ),
+        'mmdet.apis.det_inferencer': dict(VOID=ev.VOID, id2rgb=ut.id2rgb),
     }
     patched: Dict[str, list] = {}
     for mod_name, attrs in wanted.items():

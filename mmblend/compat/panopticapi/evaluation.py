@@ -12,6 +12,7 @@ Semantics follow the official ``cocodataset/panopticapi`` exactly:
   it lies on VOID plus the crowd region of its own category;
 * IoU > 0.5 makes matching unique, so no assignment problem is solved.
 """
+
 import json
 import multiprocessing
 import os
@@ -26,21 +27,63 @@ from .pq_stat_cat import PQStatCat
 from .utils import get_traceback, rgb2id
 
 __all__ = [
-    'OFFSET', 'VOID', 'PQStat', 'PQStatCat', 'pq_compute_single_image',
-    'pq_compute_single_core', 'pq_compute_multi_core', 'pq_compute'
+    'OFFSET',
+    'VOID',
+    'PQStat',
+    'PQStatCat',
+    'pq_compute_single_image',
+    'pq_compute_single_core',
+    'pq_compute_multi_core',
+    'pq_compute',
 ]
 
 OFFSET = 256 * 256 * 256
 VOID = 0
 
 
-def pq_compute_single_image(pan_gt: np.ndarray,
-                            pan_pred: np.ndarray,
-                            gt_segments_info: Sequence[dict],
-                            pred_segments_info: Sequence[dict],
-                            categories: Dict[int, dict],
-                            image_id: object = None,
-                            pq_stat: Optional[PQStat] = None) -> PQStat:
+def _count_pred_areas(
+    pan_pred: np.ndarray,
+    pred_segms: Dict[int, dict],
+    categories: Dict[int, dict],
+    image_id: object,
+) -> None:
+    """Set each predicted segment's ``area`` (its pixels in ``pan_pred``);
+    ``KeyError`` for a segment only in the PNG or only in the JSON, or of an
+    unknown category."""
+    pred_labels_set = set(pred_segms)
+    labels, labels_cnt = np.unique(pan_pred, return_counts=True)
+    for label, label_cnt in zip(labels.tolist(), labels_cnt.tolist()):
+        if label not in pred_segms:
+            if label == VOID:
+                continue
+            raise KeyError(
+                f'In the image with ID {image_id} segment with ID {label} is '
+                'presented in PNG and not presented in JSON.'
+            )
+        pred_segms[label]['area'] = label_cnt
+        pred_labels_set.remove(label)
+        if pred_segms[label]['category_id'] not in categories:
+            raise KeyError(
+                f'In the image with ID {image_id} segment with ID {label} has '
+                f"unknown category_id {pred_segms[label]['category_id']}."
+            )
+    if len(pred_labels_set) != 0:
+        raise KeyError(
+            f'In the image with ID {image_id} the following segment IDs '
+            f'{sorted(pred_labels_set)} are presented in JSON and not '
+            'presented in PNG.'
+        )
+
+
+def pq_compute_single_image(
+    pan_gt: np.ndarray,
+    pan_pred: np.ndarray,
+    gt_segments_info: Sequence[dict],
+    pred_segments_info: Sequence[dict],
+    categories: Dict[int, dict],
+    image_id: object = None,
+    pq_stat: Optional[PQStat] = None,
+) -> PQStat:
     """Accumulate the PQ statistics of one image.
 
     Args:
@@ -64,32 +107,12 @@ def pq_compute_single_image(pan_gt: np.ndarray,
         pq_stat = PQStat()
     gt_segms = {el['id']: el for el in gt_segments_info}
     pred_segms = {el['id']: dict(el) for el in pred_segments_info}
-
-    # predicted segment areas + sanity checks
-    pred_labels_set = set(pred_segms)
-    labels, labels_cnt = np.unique(pan_pred, return_counts=True)
-    for label, label_cnt in zip(labels.tolist(), labels_cnt.tolist()):
-        if label not in pred_segms:
-            if label == VOID:
-                continue
-            raise KeyError(
-                f'In the image with ID {image_id} segment with ID {label} is '
-                'presented in PNG and not presented in JSON.')
-        pred_segms[label]['area'] = label_cnt
-        pred_labels_set.remove(label)
-        if pred_segms[label]['category_id'] not in categories:
-            raise KeyError(
-                f'In the image with ID {image_id} segment with ID {label} has '
-                f"unknown category_id {pred_segms[label]['category_id']}.")
-    if len(pred_labels_set) != 0:
-        raise KeyError(
-            f'In the image with ID {image_id} the following segment IDs '
-            f'{sorted(pred_labels_set)} are presented in JSON and not '
-            'presented in PNG.')
+    _count_pred_areas(pan_pred, pred_segms, categories, image_id)
 
     # confusion matrix: (gt_id, pred_id) -> number of pixels
     pan_gt_pred = pan_gt.astype(np.uint64) * OFFSET + pan_pred.astype(
-        np.uint64)
+        np.uint64
+    )
     gt_pred_map: Dict[Tuple[int, int], int] = {}
     labels, labels_cnt = np.unique(pan_gt_pred, return_counts=True)
     for label, intersection in zip(labels.tolist(), labels_cnt.tolist()):
@@ -106,8 +129,11 @@ def pq_compute_single_image(pan_gt: np.ndarray,
         if gt_info['category_id'] != pred_info['category_id']:
             continue
         union = (
-            pred_info['area'] + gt_info['area'] - intersection -
-            gt_pred_map.get((VOID, pred_label), 0))
+            pred_info['area']
+            + gt_info['area']
+            - intersection
+            - gt_pred_map.get((VOID, pred_label), 0)
+        )
         iou = intersection / union
         if iou > 0.5:
             stat = pq_stat[gt_info['category_id']]
@@ -133,7 +159,8 @@ def pq_compute_single_image(pan_gt: np.ndarray,
         intersection = gt_pred_map.get((VOID, pred_label), 0)
         if pred_info['category_id'] in crowd_labels_dict:
             intersection += gt_pred_map.get(
-                (crowd_labels_dict[pred_info['category_id']], pred_label), 0)
+                (crowd_labels_dict[pred_info['category_id']], pred_label), 0
+            )
         if intersection / pred_info['area'] > 0.5:
             continue
         pq_stat[pred_info['category_id']].fp += 1
@@ -147,22 +174,27 @@ def _read_id_map(path: str) -> np.ndarray:
 
 
 @get_traceback
-def pq_compute_single_core(proc_id: int,
-                           annotation_set: Sequence[Tuple[dict, dict]],
-                           gt_folder: str,
-                           pred_folder: str,
-                           categories: Dict[int, dict],
-                           print_log: bool = False) -> PQStat:
+def pq_compute_single_core(
+    proc_id: int,
+    annotation_set: Sequence[Tuple[dict, dict]],
+    gt_folder: str,
+    pred_folder: str,
+    categories: Dict[int, dict],
+    print_log: bool = False,
+) -> PQStat:
     """PQ statistics of ``(gt_ann, pred_ann)`` pairs whose PNGs
     (``file_name``) lie in ``gt_folder`` / ``pred_folder``."""
     pq_stat = PQStat()
     for idx, (gt_ann, pred_ann) in enumerate(annotation_set):
         if print_log and idx % 100 == 0:
-            print(f'Core: {proc_id}, {idx} from {len(annotation_set)} '
-                  'images processed')
+            print(
+                f'Core: {proc_id}, {idx} from {len(annotation_set)} '
+                'images processed'
+            )
         pan_gt = _read_id_map(os.path.join(gt_folder, gt_ann['file_name']))
         pan_pred = _read_id_map(
-            os.path.join(pred_folder, pred_ann['file_name']))
+            os.path.join(pred_folder, pred_ann['file_name'])
+        )
         pq_compute_single_image(
             pan_gt,
             pan_pred,
@@ -170,33 +202,47 @@ def pq_compute_single_core(proc_id: int,
             pred_ann['segments_info'],
             categories,
             image_id=gt_ann.get('image_id'),
-            pq_stat=pq_stat)
+            pq_stat=pq_stat,
+        )
     return pq_stat
 
 
-def pq_compute_multi_core(matched_annotations_list: List[Tuple[dict, dict]],
-                          gt_folder: str,
-                          pred_folder: str,
-                          categories: Dict[int, dict],
-                          nproc: Optional[int] = None) -> PQStat:
+def pq_compute_multi_core(
+    matched_annotations_list: List[Tuple[dict, dict]],
+    gt_folder: str,
+    pred_folder: str,
+    categories: Dict[int, dict],
+    nproc: Optional[int] = None,
+) -> PQStat:
     """:func:`pq_compute_single_core` split over ``nproc`` processes
     (default: all CPUs; ``nproc=1`` runs in this process)."""
-    cpu_num = min(nproc or multiprocessing.cpu_count(),
-                  max(len(matched_annotations_list), 1))
+    cpu_num = min(
+        nproc or multiprocessing.cpu_count(),
+        max(len(matched_annotations_list), 1),
+    )
     if cpu_num <= 1:
-        return pq_compute_single_core(0, matched_annotations_list, gt_folder,
-                                      pred_folder, categories)
+        return pq_compute_single_core(
+            0, matched_annotations_list, gt_folder, pred_folder, categories
+        )
     chunks = [
-        list(chunk) for chunk in np.array_split(
-            np.arange(len(matched_annotations_list)), cpu_num)
+        list(chunk)
+        for chunk in np.array_split(
+            np.arange(len(matched_annotations_list)), cpu_num
+        )
     ]
     pq_stat = PQStat()
     with multiprocessing.Pool(processes=cpu_num) as workers:
         processes = [
             workers.apply_async(
                 pq_compute_single_core,
-                (proc_id, [matched_annotations_list[i] for i in chunk],
-                 gt_folder, pred_folder, categories))
+                (
+                    proc_id,
+                    [matched_annotations_list[i] for i in chunk],
+                    gt_folder,
+                    pred_folder,
+                    categories,
+                ),
+            )
             for proc_id, chunk in enumerate(chunks)
         ]
         for p in processes:
@@ -204,11 +250,13 @@ def pq_compute_multi_core(matched_annotations_list: List[Tuple[dict, dict]],
     return pq_stat
 
 
-def pq_compute(gt_json_file: str,
-               pred_json_file: str,
-               gt_folder: Optional[str] = None,
-               pred_folder: Optional[str] = None,
-               nproc: Optional[int] = None) -> dict:
+def pq_compute(
+    gt_json_file: str,
+    pred_json_file: str,
+    gt_folder: Optional[str] = None,
+    pred_folder: Optional[str] = None,
+    nproc: Optional[int] = None,
+) -> dict:
     """Compute PQ/SQ/RQ of a COCO panoptic prediction (json + PNG folder).
 
     Args:
@@ -237,7 +285,8 @@ def pq_compute(gt_json_file: str,
     for folder in (gt_folder, pred_folder):
         if not os.path.isdir(folder):
             raise FileNotFoundError(
-                f"Folder {folder} with segmentations doesn't exist")
+                f"Folder {folder} with segmentations doesn't exist"
+            )
 
     pred_annotations = {el['image_id']: el for el in pred_json['annotations']}
     matched = []
@@ -248,20 +297,31 @@ def pq_compute(gt_json_file: str,
         matched.append((gt_ann, pred_annotations[image_id]))
 
     pq_stat = pq_compute_multi_core(
-        matched, gt_folder, pred_folder, categories, nproc=nproc)
+        matched, gt_folder, pred_folder, categories, nproc=nproc
+    )
 
     results = {}
     for name, isthing in (('All', None), ('Things', True), ('Stuff', False)):
         results[name], per_class_results = pq_stat.pq_average(
-            categories, isthing=isthing)
+            categories, isthing=isthing
+        )
         if name == 'All':
             results['per_class'] = per_class_results
-    print('{:10s}| {:>5s}  {:>5s}  {:>5s} {:>5s}'.format(
-        '', 'PQ', 'SQ', 'RQ', 'N'))
+    print(
+        '{:10s}| {:>5s}  {:>5s}  {:>5s} {:>5s}'.format(
+            '', 'PQ', 'SQ', 'RQ', 'N'
+        )
+    )
     print('-' * (10 + 7 * 4))
     for name in ('All', 'Things', 'Stuff'):
-        print('{:10s}| {:5.1f}  {:5.1f}  {:5.1f} {:5d}'.format(
-            name, 100 * results[name]['pq'], 100 * results[name]['sq'],
-            100 * results[name]['rq'], results[name]['n']))
+        print(
+            '{:10s}| {:5.1f}  {:5.1f}  {:5.1f} {:5d}'.format(
+                name,
+                100 * results[name]['pq'],
+                100 * results[name]['sq'],
+                100 * results[name]['rq'],
+                results[name]['n'],
+            )
+        )
     print(f'Time elapsed: {time.time() - start_time:0.2f} seconds')
     return results

@@ -1,4 +1,5 @@
 """Segment-id generator of ``panopticapi.utils``."""
+
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -36,9 +37,11 @@ class IdGenerator:
             return base_color
         while True:
             new_color = np.asarray(base_color_array) + np.random.randint(
-                low=-30, high=31, size=3)
+                low=-30, high=31, size=3
+            )
             color = tuple(
-                int(c) for c in np.maximum(0, np.minimum(255, new_color)))
+                int(c) for c in np.maximum(0, np.minimum(255, new_color))
+            )
             if color not in self.taken_colors:
                 self.taken_colors.add(color)
                 return color
@@ -46,10 +49,12 @@ class IdGenerator:
     def get_id(self, cat_id: int) -> int:
         """Return a new segment id of category ``cat_id``."""
         from .utils import rgb2id
+
         return rgb2id(self.get_color(cat_id))
 
     def get_id_and_color(self, cat_id: int) -> Tuple[int, List[int]]:
         """Return a new segment id of ``cat_id`` and its colour."""
         from .utils import rgb2id
+
         color = self.get_color(cat_id)
         return rgb2id(color), color

@@ -1,4 +1,5 @@
 """Panoptic-quality statistics over all categories (``panopticapi``)."""
+
 from collections import defaultdict
 from typing import Dict, Optional, Tuple
 
@@ -26,8 +27,9 @@ class PQStat:
             self.pq_per_cat[label] += pq_stat_cat
         return self
 
-    def pq_average(self, categories: Dict[int, dict],
-                   isthing: Optional[bool]) -> Tuple[dict, dict]:
+    def pq_average(
+        self, categories: Dict[int, dict], isthing: Optional[bool]
+    ) -> Tuple[dict, dict]:
         """Average PQ, SQ and RQ over categories.
 
         For a category with ``tp + fp + fn > 0``:
@@ -67,7 +69,7 @@ class PQStat:
             per_class_results[label] = {
                 'pq': pq_class,
                 'sq': sq_class,
-                'rq': rq_class
+                'rq': rq_class,
             }
             pq += pq_class
             sq += sq_class
@@ -78,5 +80,5 @@ class PQStat:
             'pq': pq / n,
             'sq': sq / n,
             'rq': rq / n,
-            'n': n
+            'n': n,
         }, per_class_results

@@ -26,5 +26,7 @@ class PQStatCat:
         return self
 
     def __repr__(self) -> str:
-        return (f'PQStatCat(iou={self.iou:.4f}, tp={self.tp}, fp={self.fp}, '
-                f'fn={self.fn})')
+        return (
+            f'PQStatCat(iou={self.iou:.4f}, tp={self.tp}, fp={self.fp}, '
+            f'fn={self.fn})'
+        )

@@ -3,6 +3,7 @@
 COCO panoptic PNGs store a segment id as RGB: ``id = R + 256 * G + 256**2 *
 B``.
 """
+
 import functools
 import json
 import traceback
@@ -29,8 +30,9 @@ def rgb2id(color: Union[np.ndarray, Any]) -> Union[np.ndarray, int]:
     if isinstance(color, np.ndarray) and len(color.shape) == 3:
         if color.dtype == np.uint8:
             color = color.astype(np.int32)
-        return (color[:, :, 0] + 256 * color[:, :, 1] +
-                256 * 256 * color[:, :, 2])
+        return (
+            color[:, :, 0] + 256 * color[:, :, 1] + 256 * 256 * color[:, :, 2]
+        )
     return int(color[0] + 256 * color[1] + 256 * 256 * color[2])
 
 
@@ -46,7 +48,7 @@ def id2rgb(id_map: Union[np.ndarray, int]) -> Union[np.ndarray, List[int]]:
     """
     if isinstance(id_map, np.ndarray):
         id_map_copy = id_map.copy()
-        rgb_map = np.zeros(tuple(id_map.shape) + (3, ), dtype=np.uint8)
+        rgb_map = np.zeros(tuple(id_map.shape) + (3,), dtype=np.uint8)
         for i in range(3):
             rgb_map[..., i] = id_map_copy % 256
             id_map_copy //= 256

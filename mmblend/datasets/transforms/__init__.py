@@ -1,4 +1,5 @@
 """Data transforms of mmblend (registered in mmdet's ``TRANSFORMS``)."""
+
 from .keypoints import (
     LoadAnnotationsWithKeypoints,
     PackDetInputsWithKeypoints,
@@ -15,8 +16,14 @@ from .loading import (
 )
 
 __all__ = [
-    'BadImageError', 'ImageProblem', 'LoadAnnotationsWithKeypoints',
-    'LoadCheckedImageFromFile', 'PackDetInputsWithKeypoints',
-    'RandomCropWithKeypoints', 'RandomFlipWithKeypoints',
-    'ResizeWithKeypoints', 'check_image_bytes', 'flip_keypoints'
+    'BadImageError',
+    'ImageProblem',
+    'LoadAnnotationsWithKeypoints',
+    'LoadCheckedImageFromFile',
+    'PackDetInputsWithKeypoints',
+    'RandomCropWithKeypoints',
+    'RandomFlipWithKeypoints',
+    'ResizeWithKeypoints',
+    'check_image_bytes',
+    'flip_keypoints',
 ]

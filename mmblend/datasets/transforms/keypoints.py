@@ -29,6 +29,7 @@ touched) and does exactly what mmdet's does to the image, boxes and masks:
 mmdet's ``Pad`` needs no variant: it pads at the bottom and right, which
 moves no coordinate.
 """
+
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -44,9 +45,12 @@ from mmdet.registry import TRANSFORMS
 KEY = 'gt_keypoints'
 
 
-def flip_keypoints(keypoints: np.ndarray, img_shape: Tuple[int, int],
-                   direction: str,
-                   flip_indices: Optional[list] = None) -> np.ndarray:
+def flip_keypoints(
+    keypoints: np.ndarray,
+    img_shape: Tuple[int, int],
+    direction: str,
+    flip_indices: Optional[list] = None,
+) -> np.ndarray:
     """Flip ``[N, J, 3]`` keypoints in an image of ``img_shape`` (h, w).
 
     ``direction``: 'horizontal' (``x -> w - x``), 'vertical'
@@ -69,16 +73,20 @@ def flip_keypoints(keypoints: np.ndarray, img_shape: Tuple[int, int],
                 "flipping keypoints needs results['flip_indices'] (each "
                 "keypoint's left/right partner), which CocoKeypointDataset "
                 "sets from metainfo['flip_indices']; with another dataset "
-                'add flip_indices to its samples')
+                'add flip_indices to its samples'
+            )
         if len(flip_indices) != out.shape[1]:
-            raise ValueError(f'{len(flip_indices)} flip_indices for '
-                             f'{out.shape[1]} keypoints')
+            raise ValueError(
+                f'{len(flip_indices)} flip_indices for '
+                f'{out.shape[1]} keypoints'
+            )
         out = out[:, list(flip_indices)]
     return out
 
 
-def drop_outside(keypoints: np.ndarray,
-                 img_shape: Tuple[int, int]) -> np.ndarray:
+def drop_outside(
+    keypoints: np.ndarray, img_shape: Tuple[int, int]
+) -> np.ndarray:
     """Make keypoints outside ``[0, w] x [0, h]`` unlabelled ``(0, 0, 0)``
     (in place; returns ``keypoints``)."""
     h, w = img_shape[:2]
@@ -115,20 +123,23 @@ class LoadAnnotationsWithKeypoints(LoadAnnotations):
                 raise KeyError(
                     'LoadAnnotationsWithKeypoints: an instance has no '
                     "'keypoints'; use dataset type CocoKeypointDataset "
-                    '(or a dataset that gives keypoints)')
+                    '(or a dataset that gives keypoints)'
+                )
             value = np.asarray(instance['keypoints'], np.float32)
             if value.shape != (J, 3):
                 raise ValueError(
                     f'an instance has keypoints of shape {value.shape} but '
                     f'num_keypoints={J}: set LoadAnnotationsWithKeypoints('
-                    'num_keypoints=...) in the pipeline to the dataset\'s')
+                    'num_keypoints=...) in the pipeline to the dataset\'s'
+                )
             kps[i] = value
         results[KEY] = kps
         return results
 
     def __repr__(self) -> str:
-        return (super().__repr__()[:-1] +
-                f', num_keypoints={self.num_keypoints})')
+        return (
+            super().__repr__()[:-1] + f', num_keypoints={self.num_keypoints})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -153,8 +164,11 @@ class RandomFlipWithKeypoints(RandomFlip):
         super()._flip(results)
         if results.get(KEY) is not None:
             results[KEY] = flip_keypoints(
-                results[KEY], results['img'].shape[:2],
-                results['flip_direction'], results.get('flip_indices'))
+                results[KEY],
+                results['img'].shape[:2],
+                results['flip_direction'],
+                results.get('flip_indices'),
+            )
 
 
 @TRANSFORMS.register_module()
@@ -162,8 +176,12 @@ class RandomCropWithKeypoints(RandomCrop):
     """mmdet's ``RandomCrop``; keypoints shifted by the crop offset,
     unlabelled outside the crop, and kept for the instances mmdet keeps."""
 
-    def _crop_data(self, results: dict, crop_size: Tuple[int, int],
-                   allow_negative_crop: bool) -> Union[dict, None]:
+    def _crop_data(
+        self,
+        results: dict,
+        crop_size: Tuple[int, int],
+        allow_negative_crop: bool,
+    ) -> Union[dict, None]:
         kps = results.get(KEY)
         if kps is None or results.get('gt_bboxes') is None:
             return super()._crop_data(results, crop_size, allow_negative_crop)

@@ -57,6 +57,7 @@ prediction, counted as ``data/bad_images`` with the metrics
 ``bad_image='error'``; other datasets stop with mmengine's error after the
 warning.
 """
+
 import logging
 from typing import NamedTuple, Optional, Tuple
 
@@ -87,6 +88,7 @@ class ImageProblem(NamedTuple):
     ``'exif_rotated'``, ``'size_mismatch'``; ``reason`` is a sentence for
     the user.
     """
+
     kind: str
     reason: str
 
@@ -122,20 +124,25 @@ def check_image_bytes(
         return None, ImageProblem('empty', 'the file is empty (0 bytes)')
     if content[:2] == _JPEG_SOI and _JPEG_EOI not in content[-_EOI_SEARCH:]:
         return None, ImageProblem(
-            'truncated', f'truncated JPEG: no end-of-image marker '
+            'truncated',
+            f'truncated JPEG: no end-of-image marker '
             f'({len(content)} bytes; the file was cut off while being '
-            'written or copied)')
+            'written or copied)',
+        )
     try:
         img = mmcv.imfrombytes(
-            content, flag=color_type, backend=imdecode_backend)
+            content, flag=color_type, backend=imdecode_backend
+        )
     except Exception as e:  # decoders raise anything on garbage
         img, error = None, f' ({type(e).__name__}: {e})'
     else:
         error = ''
     if img is None or img.size == 0:
         return None, ImageProblem(
-            'undecodable', f'cannot be decoded as an image: '
-            f'{_describe_content(content)}{error}')
+            'undecodable',
+            f'cannot be decoded as an image: '
+            f'{_describe_content(content)}{error}',
+        )
     if expected_hw is None:
         return img, None
     h, w = img.shape[:2]
@@ -144,21 +151,28 @@ def check_image_bytes(
         return img, None
     if (w, h) == (exp_h, exp_w) and 'ignore_orientation' not in color_type:
         stored = mmcv.imfrombytes(
-            content, flag=f'{color_type}_ignore_orientation'
-            if color_type in ('color', 'grayscale') else
-            'color_ignore_orientation', backend=imdecode_backend)
+            content,
+            flag=f'{color_type}_ignore_orientation'
+            if color_type in ('color', 'grayscale')
+            else 'color_ignore_orientation',
+            backend=imdecode_backend,
+        )
         if stored is not None and stored.shape[:2] == (exp_h, exp_w):
             return img, ImageProblem(
-                'exif_rotated', f'EXIF-rotated: the annotation says '
+                'exif_rotated',
+                f'EXIF-rotated: the annotation says '
                 f'{exp_w}x{exp_h} (width x height), the image is {w}x{h} '
                 f"after color_type={color_type!r} applied its EXIF "
                 'orientation; the annotations were made on the stored '
                 "pixels: set color_type='color_ignore_orientation' in "
-                "the pipeline's image loader")
+                "the pipeline's image loader",
+            )
     return img, ImageProblem(
-        'size_mismatch', f'size mismatch: the annotation says {exp_w}x'
+        'size_mismatch',
+        f'size mismatch: the annotation says {exp_w}x'
         f'{exp_h} (width x height), the image is {w}x{h}; the annotations '
-        'were made for another (e.g. resized) copy of the image')
+        'were made for another (e.g. resized) copy of the image',
+    )
 
 
 @TRANSFORMS.register_module()
@@ -186,20 +200,24 @@ class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
             mmcv's; bad files need no flag).
     """
 
-    def __init__(self,
-                 *args,
-                 on_bad: str = 'skip',
-                 check_size: bool = True,
-                 max_bad_fraction: float = 0.05,
-                 min_loads: int = 100,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        on_bad: str = 'skip',
+        check_size: bool = True,
+        max_bad_fraction: float = 0.05,
+        min_loads: int = 100,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if on_bad not in ('skip', 'error'):
             raise ValueError(
-                f"on_bad must be 'skip' or 'error', got {on_bad!r}")
+                f"on_bad must be 'skip' or 'error', got {on_bad!r}"
+            )
         if not 0 <= max_bad_fraction <= 1:
-            raise ValueError('max_bad_fraction must be in [0, 1], got '
-                             f'{max_bad_fraction}')
+            raise ValueError(
+                f'max_bad_fraction must be in [0, 1], got {max_bad_fraction}'
+            )
         self.on_bad = on_bad
         self.check_size = check_size
         self.max_bad_fraction = max_bad_fraction
@@ -212,8 +230,9 @@ class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
 
     def _read(self, filename: str) -> bytes:
         if self.file_client_args is not None:
-            client = fileio.FileClient.infer_client(self.file_client_args,
-                                                    filename)
+            client = fileio.FileClient.infer_client(
+                self.file_client_args, filename
+            )
             return client.get(filename)
         return fileio.get(filename, backend_args=self.backend_args)
 
@@ -235,8 +254,9 @@ class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
         expected = None
         if self.check_size and 'height' in results and 'width' in results:
             expected = (int(results['height']), int(results['width']))
-        img, problem = check_image_bytes(content, expected, self.color_type,
-                                         self.imdecode_backend)
+        img, problem = check_image_bytes(
+            content, expected, self.color_type, self.imdecode_backend
+        )
         if problem is not None:
             return self._bad(results, problem)
         if self.to_float32:
@@ -249,15 +269,21 @@ class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
     def _bad(self, results: dict, problem: ImageProblem) -> None:
         """Warn and return None (skip), or raise."""
         filename = results['img_path']
-        message = (f"bad image '{filename}' (image id "
-                   f"{results.get('img_id')}): {problem.reason}")
+        message = (
+            f"bad image '{filename}' (image id "
+            f"{results.get('img_id')}): {problem.reason}"
+        )
         if self.on_bad == 'error' or 'sample_idx' not in results:
             raise BadImageError(
                 f'{message}. Find every bad image of a dataset with '
-                'tools/misc/check_dataset.py CONFIG')
+                'tools/misc/check_dataset.py CONFIG'
+            )
         if filename not in self.bad:
-            print_log(f'{message}; skipped (training draws another sample)',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'{message}; skipped (training draws another sample)',
+                logger='current',
+                level=logging.WARNING,
+            )
         self.bad[filename] = problem
         self.num_bad_loads += 1
         self._check_budget(message)
@@ -265,8 +291,10 @@ class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
 
     def _check_budget(self, last: str) -> None:
         num_bad = self.num_bad_loads
-        if (self.num_loads >= self.min_loads
-                and num_bad > self.max_bad_fraction * self.num_loads):
+        if (
+            self.num_loads >= self.min_loads
+            and num_bad > self.max_bad_fraction * self.num_loads
+        ):
             raise RuntimeError(
                 f'too many bad images: {num_bad} of the {self.num_loads} '
                 'images this data-loading process tried to load were bad '
@@ -275,10 +303,13 @@ class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
                 f'different files, the last: {last}). The dataset is broken '
                 'systematically: run tools/misc/check_dataset.py CONFIG to '
                 'list every problem, or raise max_bad_fraction of '
-                'LoadCheckedImageFromFile in the pipeline')
+                'LoadCheckedImageFromFile in the pipeline'
+            )
 
     def __repr__(self) -> str:
-        return (super().__repr__()[:-1] + f", on_bad='{self.on_bad}', "
-                f'check_size={self.check_size}, '
-                f'max_bad_fraction={self.max_bad_fraction}, '
-                f'min_loads={self.min_loads})')
+        return (
+            super().__repr__()[:-1] + f", on_bad='{self.on_bad}', "
+            f'check_size={self.check_size}, '
+            f'max_bad_fraction={self.max_bad_fraction}, '
+            f'min_loads={self.min_loads})'
+        )

@@ -1,4 +1,5 @@
 """Metrics registered in mmdet's ``METRICS`` registry."""
+
 from .coco_keypoint_metric import CocoKeypointMetric
 from .compat_lvis_metric import CompatLVISMetric
 

@@ -1,4 +1,5 @@
 """COCO keypoint AP beside mmdet's box and mask AP."""
+
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -48,12 +49,13 @@ class CocoKeypointMetric(CocoMetric):
         **kwargs: as ``CocoMetric``.
     """
 
-    def __init__(self,
-                 ann_file: Optional[str] = None,
-                 metric: Union[str, List[str]] = ('bbox', 'segm',
-                                                  'keypoints'),
-                 keypoint_sigmas: Optional[Sequence[float]] = None,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        ann_file: Optional[str] = None,
+        metric: Union[str, List[str]] = ('bbox', 'segm', 'keypoints'),
+        keypoint_sigmas: Optional[Sequence[float]] = None,
+        **kwargs,
+    ) -> None:
         metrics = [metric] if isinstance(metric, str) else list(metric)
         self.with_keypoints = 'keypoints' in metrics
         if self.with_keypoints and ann_file is None:
@@ -61,11 +63,13 @@ class CocoKeypointMetric(CocoMetric):
                 "CocoKeypointMetric with metric 'keypoints' needs ann_file "
                 '(the ground-truth keypoints are read from it): set '
                 'val_evaluator.ann_file / test_evaluator.ann_file to the '
-                'person_keypoints json')
+                'person_keypoints json'
+            )
         super().__init__(
             ann_file=ann_file,
             metric=[m for m in metrics if m != 'keypoints'],
-            **kwargs)
+            **kwargs,
+        )
         self.keypoint_sigmas = keypoint_sigmas
         self._keypoint_json = []
 
@@ -83,7 +87,8 @@ class CocoKeypointMetric(CocoMetric):
                     "CocoKeypointMetric with metric 'keypoints' got "
                     'predictions without keypoints: use a model with a '
                     "keypoint_head, or remove 'keypoints' from the "
-                    "evaluator's metric")
+                    "evaluator's metric"
+                )
             result = self.results[start + i][1]
             result['keypoints'] = pred['keypoints'].cpu().numpy()
             result['keypoint_scores'] = pred['keypoint_scores'].cpu().numpy()
@@ -97,11 +102,13 @@ class CocoKeypointMetric(CocoMetric):
             raise ValueError(
                 'no category of the evaluated classes has keypoints in '
                 "the evaluator's ann_file; point it at a person_keypoints "
-                "json or remove 'keypoints' from its metric")
+                "json or remove 'keypoints' from its metric"
+            )
         return ids
 
-    def results2json(self, results: Sequence[dict],
-                     outfile_prefix: str) -> dict:
+    def results2json(
+        self, results: Sequence[dict], outfile_prefix: str
+    ) -> dict:
         """mmdet's files, plus ``<outfile_prefix>.keypoints.json``."""
         result_files = super().results2json(results, outfile_prefix)
         if not self.with_keypoints:
@@ -113,16 +120,22 @@ class CocoKeypointMetric(CocoMetric):
                 cat_id = self.cat_ids[label]
                 if cat_id not in kp_cats:
                     continue
-                kps = np.concatenate([
-                    result['keypoints'][i] - 0.5,
-                    result['keypoint_scores'][i][:, None]
-                ], axis=1)
-                self._keypoint_json.append(dict(
-                    image_id=result.get('img_id', idx),
-                    category_id=cat_id,
-                    bbox=self.xyxy2xywh(result['bboxes'][i]),
-                    keypoints=[float(v) for v in kps.reshape(-1)],
-                    score=float(result['scores'][i])))
+                kps = np.concatenate(
+                    [
+                        result['keypoints'][i] - 0.5,
+                        result['keypoint_scores'][i][:, None],
+                    ],
+                    axis=1,
+                )
+                self._keypoint_json.append(
+                    dict(
+                        image_id=result.get('img_id', idx),
+                        category_id=cat_id,
+                        bbox=self.xyxy2xywh(result['bboxes'][i]),
+                        keypoints=[float(v) for v in kps.reshape(-1)],
+                        score=float(result['scores'][i]),
+                    )
+                )
         result_files['keypoints'] = f'{outfile_prefix}.keypoints.json'
         dump(self._keypoint_json, result_files['keypoints'])
         return result_files
@@ -142,8 +155,9 @@ class CocoKeypointMetric(CocoMetric):
         logger = MMLogger.get_current_instance()
         logger.info('Evaluating keypoints...')
         if not self._keypoint_json:
-            logger.error('no keypoint detection in the whole dataset: '
-                         'keypoint AP is 0')
+            logger.error(
+                'no keypoint detection in the whole dataset: keypoint AP is 0'
+            )
             return {f'keypoints_{k}': 0.0 for k in KEYPOINT_ITEMS}
         coco_dt = self._coco_api.loadRes(self._keypoint_json)
         coco_eval = COCOeval(self._coco_api, coco_dt, 'keypoints')
@@ -159,13 +173,16 @@ class CocoKeypointMetric(CocoMetric):
             raise ValueError(
                 f'{len(coco_eval.params.kpt_oks_sigmas)} OKS sigmas for '
                 f'{J} keypoints: set keypoint_sigmas of the evaluator (or '
-                "the dataset's metainfo['keypoint_sigmas'])")
+                "the dataset's metainfo['keypoint_sigmas'])"
+            )
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
         stats = coco_eval.stats
-        logger.info('keypoints_mAP_copypaste: ' +
-                    ' '.join(f'{v:.3f}' for v in stats[:5]))
+        logger.info(
+            'keypoints_mAP_copypaste: '
+            + ' '.join(f'{v:.3f}' for v in stats[:5])
+        )
         return {
             f'keypoints_{k}': float(f'{round(stats[i], 3)}')
             for i, k in enumerate(KEYPOINT_ITEMS)

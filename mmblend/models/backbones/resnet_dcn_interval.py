@@ -1,4 +1,6 @@
-"""ResNet with deformable convs on every ``dcn_interval``-th block ("dcni3")."""
+"""ResNet with deformable convs on every ``dcn_interval``-th block
+("dcni3")."""
+
 import copy
 from typing import Sequence
 
@@ -35,7 +37,8 @@ class ResNetDCNInterval(ResNet):
     def __init__(self, *args, dcn_interval: int = 3, **kwargs) -> None:
         if int(dcn_interval) != dcn_interval or dcn_interval < 1:
             raise ValueError(
-                f'dcn_interval must be a positive integer, got {dcn_interval}')
+                f'dcn_interval must be a positive integer, got {dcn_interval}'
+            )
         self.dcn_interval = int(dcn_interval)
         super().__init__(*args, **kwargs)
 
@@ -66,5 +69,6 @@ class ResNetDCNInterval(ResNet):
                 downsample=layer[i].downsample,
                 # Bottleneck pops 'fallback_on_stride' from its dcn dict
                 dcn=copy.deepcopy(dcn),
-                **kw)
+                **kw,
+            )
         return layer

@@ -1,5 +1,6 @@
 """mmdet's ``BatchSyncRandomResize`` (YOLOX's multi-scale training) that
 also resizes the GT masks."""
+
 from typing import List, Tuple
 
 from mmdet.models.data_preprocessors import BatchSyncRandomResize
@@ -24,8 +25,9 @@ class BatchSyncRandomResizeWithMasks(BatchSyncRandomResize):
     ``pad_mask=True``).
     """
 
-    def forward(self, inputs: Tensor, data_samples: List[DetDataSample]
-                ) -> Tuple[Tensor, List[DetDataSample]]:
+    def forward(
+        self, inputs: Tensor, data_samples: List[DetDataSample]
+    ) -> Tuple[Tensor, List[DetDataSample]]:
         h, w = inputs.shape[-2:]
         inputs, data_samples = super().forward(inputs, data_samples)
         new_h, new_w = inputs.shape[-2:]
@@ -34,6 +36,9 @@ class BatchSyncRandomResizeWithMasks(BatchSyncRandomResize):
                 masks = sample.gt_instances.get('masks')
                 if masks is not None:
                     sample.gt_instances.masks = masks.resize(
-                        (round(masks.height * new_h / h),
-                         round(masks.width * new_w / w)))
+                        (
+                            round(masks.height * new_h / h),
+                            round(masks.width * new_w / w),
+                        )
+                    )
         return inputs, data_samples

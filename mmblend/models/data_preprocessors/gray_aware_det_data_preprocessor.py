@@ -1,4 +1,5 @@
 """mmdet's ``DetDataPreprocessor`` that also takes grayscale images."""
+
 from typing import Union
 
 import torch
@@ -39,6 +40,7 @@ class GrayAwareDetDataPreprocessor(DetDataPreprocessor):
             return inputs
         return [
             x.expand(3, -1, -1)
-            if isinstance(x, torch.Tensor) and x.dim() == 3
-            and x.shape[0] == 1 else x for x in inputs
+            if isinstance(x, torch.Tensor) and x.dim() == 3 and x.shape[0] == 1
+            else x
+            for x in inputs
         ]

@@ -19,6 +19,7 @@ matching, losses or post-processing:
   recorded while it runs (:class:`RowReads`) and the top layer is evaluated
   at those queries only.
 """
+
 from contextlib import contextmanager
 from typing import Iterator, List, Sequence
 
@@ -105,9 +106,14 @@ class BlendQueryHostMixin:
     measurements behind the defaults.
     """
 
-    def __init__(self, *args, attn_channels: int = 784,
-                 attn_hidden_channels: int = 256,
-                 mask_loss_aux_layers: bool = False, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        attn_channels: int = 784,
+        attn_hidden_channels: int = 256,
+        mask_loss_aux_layers: bool = False,
+        **kwargs,
+    ) -> None:
         self.attn_channels = attn_channels
         self.mask_loss_aux_layers = mask_loss_aux_layers
         super().__init__(*args, **kwargs)
@@ -117,7 +123,8 @@ class BlendQueryHostMixin:
             self.top_layer = nn.Sequential(
                 nn.Linear(self.embed_dims, attn_hidden_channels),
                 nn.ReLU(inplace=True),
-                nn.Linear(attn_hidden_channels, attn_channels))
+                nn.Linear(attn_hidden_channels, attn_channels),
+            )
         else:
             self.top_layer = nn.Linear(self.embed_dims, attn_channels)
 
@@ -125,7 +132,7 @@ class BlendQueryHostMixin:
         """The top layer: ``[..., embed_dims]`` -> ``[..., K*M*M]``
         (``[..., 0]`` without a top layer)."""
         if self.top_layer is None:
-            return hidden_states.new_zeros(hidden_states.shape[:-1] + (0, ))
+            return hidden_states.new_zeros(hidden_states.shape[:-1] + (0,))
         return self.top_layer(hidden_states)
 
     # training: record the host's own positives -----------------------------
@@ -138,28 +145,37 @@ class BlendQueryHostMixin:
                 ``N`` queries of each image (DINO: denoising queries first,
                 then the matching ones).
         """
-        self._raw_positive_infos = dict(hidden_states=hidden_states,
-                                        matched=[], denoising=[])
+        self._raw_positive_infos = dict(
+            hidden_states=hidden_states, matched=[], denoising=[]
+        )
         return super().loss(hidden_states, *args, **kwargs)
 
-    def _get_targets_single(self, cls_score: Tensor, bbox_pred: Tensor,
-                            gt_instances: InstanceData,
-                            img_meta: dict) -> tuple:
+    def _get_targets_single(
+        self,
+        cls_score: Tensor,
+        bbox_pred: Tensor,
+        gt_instances: InstanceData,
+        img_meta: dict,
+    ) -> tuple:
         """The host's targets of one image and decoder layer, recording its
         Hungarian assignment: the matched queries (``pos_inds`` the host
         returns, over the ``[Q]`` matching queries) and their GT."""
         with recorded(self.assigner, 'assign') as assigned:
-            out = super()._get_targets_single(cls_score, bbox_pred,
-                                              gt_instances, img_meta)
+            out = super()._get_targets_single(
+                cls_score, bbox_pred, gt_instances, img_meta
+            )
         pos_inds = out[4]
         if len(assigned) != 1 or not torch.equal(
-                pos_inds, (assigned[0].gt_inds > 0).nonzero().squeeze(1)):
+            pos_inds, (assigned[0].gt_inds > 0).nonzero().squeeze(1)
+        ):
             raise RuntimeError(
                 f'{type(self).__name__}: the host\'s positives are not its '
-                'assigner\'s matched queries; cannot pair them with their GT')
+                'assigner\'s matched queries; cannot pair them with their GT'
+            )
         gt_inds = assigned[0].gt_inds[pos_inds] - 1  # 0: background
         self._raw_positive_infos['matched'].append(
-            (pos_inds, gt_inds, len(cls_score)))
+            (pos_inds, gt_inds, len(cls_score))
+        )
         return out
 
     def decoder_positives(self, num_layers: int, num_imgs: int) -> list:
@@ -169,13 +185,17 @@ class BlendQueryHostMixin:
         for the encoder proposals, which are not decoder queries and are
         dropped."""
         calls = self._raw_positive_infos['matched']
-        if len(calls) not in (num_layers * num_imgs,
-                              (num_layers + 1) * num_imgs):
+        if len(calls) not in (
+            num_layers * num_imgs,
+            (num_layers + 1) * num_imgs,
+        ):
             raise RuntimeError(
                 f'{type(self).__name__}: {len(calls)} target computations '
-                f'for {num_layers} decoder layers and {num_imgs} images')
-        return [calls[i * num_imgs:(i + 1) * num_imgs]
-                for i in range(num_layers)]
+                f'for {num_layers} decoder layers and {num_imgs} images'
+            )
+        return [
+            calls[i * num_imgs : (i + 1) * num_imgs] for i in range(num_layers)
+        ]
 
     def get_positive_infos(self) -> InstanceList:
         """Positives of the last :meth:`loss` call, per image:
@@ -192,12 +212,13 @@ class BlendQueryHostMixin:
         """
         raw = getattr(self, '_raw_positive_infos', None)
         if raw is None:
-            raise RuntimeError('get_positive_infos() needs a loss() call first')
+            raise RuntimeError(
+                'get_positive_infos() needs a loss() call first'
+            )
         hidden = raw['hidden_states']
         L, B, N = hidden.shape[:3]
         # the last layer first
-        layers = range(L - 1, -1, -1) if self.mask_loss_aux_layers else [
-            L - 1]
+        layers = range(L - 1, -1, -1) if self.mask_loss_aux_layers else [L - 1]
         matched = self.decoder_positives(L, B)
         infos = []
         for img in range(B):
@@ -207,14 +228,19 @@ class BlendQueryHostMixin:
                 # the Q matching queries are the last of the N rows
                 parts.append((layer, pos_inds + N - Q, gt_inds))
             parts += self.extra_positives(img, layers)
-            rows = [(torch.full_like(q, layer), q, gt)
-                    for layer, q, gt in parts]
+            rows = [
+                (torch.full_like(q, layer), q, gt) for layer, q, gt in parts
+            ]
             layer_ids, queries, gt_inds = (torch.cat(x) for x in zip(*rows))
-            infos.append(InstanceData(
-                layers=layer_ids, queries=queries,
-                pos_assigned_gt_inds=gt_inds,
-                attns=self.attentions(hidden[layer_ids, img, queries]),
-                mask_weights=hidden.new_ones(len(queries))))
+            infos.append(
+                InstanceData(
+                    layers=layer_ids,
+                    queries=queries,
+                    pos_assigned_gt_inds=gt_inds,
+                    attns=self.attentions(hidden[layer_ids, img, queries]),
+                    mask_weights=hidden.new_ones(len(queries)),
+                )
+            )
         return infos
 
     def extra_positives(self, img: int, layers: Sequence[int]) -> list:
@@ -224,21 +250,32 @@ class BlendQueryHostMixin:
         return []
 
     # inference: record which query each detection was read from ------------
-    def predict(self, hidden_states: Tensor, references: List[Tensor],
-                batch_data_samples, rescale: bool = True) -> InstanceList:
+    def predict(
+        self,
+        hidden_states: Tensor,
+        references: List[Tensor],
+        batch_data_samples,
+        rescale: bool = True,
+    ) -> InstanceList:
         """The host's detections with ``attns [D, K*M*M]``: the top layer at
         the last decoder layer's hidden state of the query each detection
         was selected from."""
-        results_list = super().predict(hidden_states, references,
-                                       batch_data_samples, rescale=rescale)
+        results_list = super().predict(
+            hidden_states, references, batch_data_samples, rescale=rescale
+        )
         for img, results in enumerate(results_list):
             results.attns = self.attentions(
-                hidden_states[-1, img, results.pop('queries')])
+                hidden_states[-1, img, results.pop('queries')]
+            )
         return results_list
 
-    def _predict_by_feat_single(self, cls_score: Tensor, bbox_pred: Tensor,
-                                img_meta: dict, rescale: bool = True
-                                ) -> InstanceData:
+    def _predict_by_feat_single(
+        self,
+        cls_score: Tensor,
+        bbox_pred: Tensor,
+        img_meta: dict,
+        rescale: bool = True,
+    ) -> InstanceData:
         """The host's post-processing of one image, unchanged; adds
         ``queries [D]``, the query of each detection.
 
@@ -260,15 +297,20 @@ class BlendQueryHostMixin:
         recording view of this one tensor is scoped to this call.
         """
         reads = RowReads(bbox_pred)
-        results = super()._predict_by_feat_single(cls_score, reads.view,
-                                                  img_meta, rescale)
+        results = super()._predict_by_feat_single(
+            cls_score, reads.view, img_meta, rescale
+        )
         queries = reads.indices[0] if len(reads.indices) == 1 else None
-        if not (isinstance(queries, Tensor) and queries.dtype == torch.long
-                and queries.shape == results.scores.shape):
+        if not (
+            isinstance(queries, Tensor)
+            and queries.dtype == torch.long
+            and queries.shape == results.scores.shape
+        ):
             raise RuntimeError(
                 f'{type(self).__name__}: the host did not read one box row '
                 'per detection from bbox_pred; its detections cannot be '
-                'paired with their queries')
+                'paired with their queries'
+            )
         results.queries = queries
         return results
 
@@ -291,13 +333,15 @@ class BlendDINOHead(BlendQueryHostMixin, DINOHead):
             layers that get one. Defaults to False.
     """
 
-    def __init__(self, *args, mask_loss_denoising: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self, *args, mask_loss_denoising: bool = False, **kwargs
+    ) -> None:
         self.mask_loss_denoising = mask_loss_denoising
         super().__init__(*args, **kwargs)
 
-    def _get_dn_targets_single(self, gt_instances: InstanceData,
-                               img_meta: dict, dn_meta: dict) -> tuple:
+    def _get_dn_targets_single(
+        self, gt_instances: InstanceData, img_meta: dict, dn_meta: dict
+    ) -> tuple:
         """The host's denoising targets of one image and decoder layer,
         recording its positive denoising queries and their GT (the rows of
         the GT labels it reads for their label targets)."""
@@ -306,13 +350,14 @@ class BlendDINOHead(BlendQueryHostMixin, DINOHead):
         gt.labels = reads.view
         out = super()._get_dn_targets_single(gt, img_meta, dn_meta)
         pos_inds = out[4]
-        if len(reads.indices) != 1 or \
-                reads.indices[0].shape != pos_inds.shape:
+        if len(reads.indices) != 1 or reads.indices[0].shape != pos_inds.shape:
             raise RuntimeError(
                 f'{type(self).__name__}: cannot pair the host\'s positive '
-                'denoising queries with their GT')
+                'denoising queries with their GT'
+            )
         self._raw_positive_infos['denoising'].append(
-            (pos_inds, reads.indices[0]))
+            (pos_inds, reads.indices[0])
+        )
         return out
 
     def extra_positives(self, img: int, layers: Sequence[int]) -> list:
@@ -323,5 +368,6 @@ class BlendDINOHead(BlendQueryHostMixin, DINOHead):
         if not self.mask_loss_denoising or not raw['denoising']:
             return []
         B = raw['hidden_states'].size(1)
-        return [(layer, ) + raw['denoising'][layer * B + img]
-                for layer in layers]
+        return [
+            (layer,) + raw['denoising'][layer * B + img] for layer in layers
+        ]

@@ -24,6 +24,7 @@ Positives come from one of two sources, each a small mixin:
 GFL, TOOD, RTMDet, YOLOX) and :class:`PointPositivesMixin` (FCOS-style point
 targets, with the matched GT index kept as in mmdet's CondInst).
 """
+
 from inspect import signature
 from typing import List, Sequence, Tuple
 
@@ -51,7 +52,8 @@ def centerness(ltrb: Tensor) -> Tensor:
     ltrb = ltrb.clamp(min=0)
     lr, tb = ltrb[:, [0, 2]], ltrb[:, [1, 3]]
     ratio = (lr.min(-1)[0] / lr.max(-1)[0].clamp(min=1e-12)) * (
-        tb.min(-1)[0] / tb.max(-1)[0].clamp(min=1e-12))
+        tb.min(-1)[0] / tb.max(-1)[0].clamp(min=1e-12)
+    )
     return ratio.sqrt()
 
 
@@ -99,16 +101,21 @@ class BlendHostMixin:
         super().__init__(*args, **kwargs)
         check_selection_is_recorded(type(self))
         tower_channels = self.box_tower_consumers()[0].in_channels
-        self.top_layer = nn.Conv2d(
-            tower_channels, attn_channels, 3,
-            padding=1) if attn_channels > 0 else None
+        self.top_layer = (
+            nn.Conv2d(tower_channels, attn_channels, 3, padding=1)
+            if attn_channels > 0
+            else None
+        )
 
     def box_tower_consumers(self) -> List[nn.Module]:
         """The host layer(s) whose input is the box tower, one per level or
         one shared."""
         consumer = getattr(self, self.box_tower_consumer)
-        return list(consumer) if isinstance(consumer,
-                                            nn.ModuleList) else [consumer]
+        return (
+            list(consumer)
+            if isinstance(consumer, nn.ModuleList)
+            else [consumer]
+        )
 
     # forward: the box towers + the host's outputs --------------------------
     def forward(self, x: Tuple[Tensor]) -> tuple:
@@ -130,7 +137,7 @@ class BlendHostMixin:
         finally:
             for handle in handles:
                 handle.remove()
-        return (box_towers, ) + tuple(outs)
+        return (box_towers,) + tuple(outs)
 
     # positives -> attentions ------------------------------------------------
     def loss_by_feat(self, box_towers: List[Tensor], *args, **kwargs) -> dict:
@@ -151,22 +158,29 @@ class BlendHostMixin:
             box_towers=box_towers,
             positives=self.collect_positives(
                 batch.arguments['batch_gt_instances'],
-                batch.arguments['batch_img_metas'], box_towers))
+                batch.arguments['batch_img_metas'],
+                box_towers,
+            ),
+        )
         return losses
 
     def start_positives(self) -> None:
         """Called before the host computes its targets (the positives
         source resets what it records)."""
 
-    def collect_positives(self, batch_gt_instances: InstanceList,
-                          batch_img_metas: List[dict],
-                          box_towers: List[Tensor]) -> InstanceList:
+    def collect_positives(
+        self,
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        box_towers: List[Tensor],
+    ) -> InstanceList:
         """Per image ``InstanceData(pos_inds, pos_assigned_gt_inds,
         mask_weights)`` decided by the host's last targets (implemented by
         the positives source)."""
         raise NotImplementedError(
             f'{type(self).__name__} needs a positives source: '
-            'SamplerPositivesMixin or PointPositivesMixin')
+            'SamplerPositivesMixin or PointPositivesMixin'
+        )
 
     def get_positive_infos(self) -> InstanceList:
         """Positives of the last :meth:`loss` call, per image:
@@ -180,17 +194,21 @@ class BlendHostMixin:
         """
         raw = getattr(self, '_raw_positive_infos', {})
         if 'positives' not in raw:
-            raise RuntimeError('get_positive_infos() needs a loss() call first')
+            raise RuntimeError(
+                'get_positive_infos() needs a loss() call first'
+            )
         infos = []
         for i, pos in enumerate(raw['positives']):
             info = pos.clone()
-            info.attns = self.attns_at([t[i] for t in raw['box_towers']],
-                                       pos.pos_inds)
+            info.attns = self.attns_at(
+                [t[i] for t in raw['box_towers']], pos.pos_inds
+            )
             infos.append(info)
         return infos
 
-    def attns_at(self, box_towers: Sequence[Tensor],
-                 prior_inds: Tensor) -> Tensor:
+    def attns_at(
+        self, box_towers: Sequence[Tensor], prior_inds: Tensor
+    ) -> Tensor:
         """The top layer at given priors of one image.
 
         Args:
@@ -215,13 +233,12 @@ class BlendHostMixin:
             in_level = (prior_inds >= start) & (prior_inds < start + h * w * A)
             sel = in_level.nonzero()[:, 0]  # (squeeze exports as an If)
             loc = (prior_inds[sel] - start) // A
-            ys = (loc // w)[:, None, None] + torch.arange(3, device=loc.device)[
-                None, :, None]
-            xs = (loc % w)[:, None, None] + torch.arange(3, device=loc.device)[
-                None, None, :]
+            offsets = torch.arange(3, device=loc.device)
+            ys = (loc // w)[:, None, None] + offsets[None, :, None]
+            xs = (loc % w)[:, None, None] + offsets[None, None, :]
             padded = nn.functional.pad(tower, (1, 1, 1, 1))
             patches = padded[:, ys, xs].permute(1, 0, 2, 3).flatten(1)
-            out = out.index_put((sel, ), torch.addmm(bias, patches, weight))
+            out = out.index_put((sel,), torch.addmm(bias, patches, weight))
             start += h * w * A
         if self.training and len(prior_inds) == 0:  # keep it in the graph
             out = out + (weight.sum() + bias.sum()) * 0  # (DDP)
@@ -234,9 +251,14 @@ class BlendHostMixin:
         return getattr(self, 'num_base_priors', 1)
 
     # inference: the host's post-processing, carrying each detection's prior
-    def predict_by_feat(self, box_towers: List[Tensor], *outs: List[Tensor],
-                        batch_img_metas: List[dict], cfg=None,
-                        **kwargs) -> InstanceList:
+    def predict_by_feat(
+        self,
+        box_towers: List[Tensor],
+        *outs: List[Tensor],
+        batch_img_metas: List[dict],
+        cfg=None,
+        **kwargs,
+    ) -> InstanceList:
         """The host's detections with ``attns [D, K*M*M]`` of the kept ones:
         the rows the host's own selection keeps are recorded as it runs
         (:class:`~.selection.SelectionRecord`) and travel with the
@@ -244,10 +266,12 @@ class BlendHostMixin:
         cfg = self.test_cfg if cfg is None else cfg
         with SelectionRecord(outs, cfg):
             results_list = super().predict_by_feat(
-                *outs, batch_img_metas=batch_img_metas, cfg=cfg, **kwargs)
+                *outs, batch_img_metas=batch_img_metas, cfg=cfg, **kwargs
+            )
         for i, results in enumerate(results_list):
-            results.attns = self.attns_at([t[i] for t in box_towers],
-                                          results.pop('prior_inds'))
+            results.attns = self.attns_at(
+                [t[i] for t in box_towers], results.pop('prior_inds')
+            )
         return results_list
 
     def score_cut(self, score_thr: float) -> Tuple[float, float]:
@@ -258,16 +282,18 @@ class BlendHostMixin:
         ``(0, score_thr)``."""
         return (0.0, float(score_thr))
 
-    def selected_prior_inds(self, record: SelectionRecord,
-                            img_id: int) -> Tuple[Tensor, Tensor]:
+    def selected_prior_inds(
+        self, record: SelectionRecord, img_id: int
+    ) -> Tuple[Tensor, Tensor]:
         """``(rows [N], labels [N])`` of image ``img_id``'s candidates, for a
         host whose ``predict_by_feat`` selects them without
         ``filter_scores_and_topk`` (``record.outs``: its raw outputs,
         ``record.cfg``: the test config)."""
         raise NotImplementedError
 
-    def _bbox_post_process(self, results: InstanceData, *args,
-                           **kwargs) -> InstanceData:
+    def _bbox_post_process(
+        self, results: InstanceData, *args, **kwargs
+    ) -> InstanceData:
         """The host's NMS, carrying ``prior_inds`` with the candidates."""
         record = current_record()
         if record is not None:
@@ -277,13 +303,16 @@ class BlendHostMixin:
             record.image += 1
             rows, labels = taken
             if not torch.jit.is_tracing() and (
-                    len(rows) != len(results)
-                    or not torch.equal(labels, results.labels)):
+                len(rows) != len(results)
+                or not torch.equal(labels, results.labels)
+            ):
                 raise RuntimeError(
-                    f'{type(self).__name__}: the recorded candidates ({len(rows)}) '
-                    f'are not the ones post-processed ({len(results)}): the '
+                    f'{type(self).__name__}: the recorded candidates '
+                    f'({len(rows)}) are not the ones post-processed '
+                    f'({len(results)}): the '
                     'host selects its candidates differently, so its '
-                    'detections cannot be paired with their attentions')
+                    'detections cannot be paired with their attentions'
+                )
             results.prior_inds = rows
         return super()._bbox_post_process(results, *args, **kwargs)
 
@@ -297,18 +326,25 @@ def check_selection_is_recorded(cls: type) -> None:
         return
     mro = cls.__mro__
     host_predict = next(
-        (k.__dict__['predict_by_feat']
-         for k in mro[mro.index(BlendHostMixin) + 1:]
-         if 'predict_by_feat' in k.__dict__), None)
-    calls_single = host_predict is not None and '_predict_by_feat_single' in \
-        host_predict.__code__.co_names
+        (
+            k.__dict__['predict_by_feat']
+            for k in mro[mro.index(BlendHostMixin) + 1 :]
+            if 'predict_by_feat' in k.__dict__
+        ),
+        None,
+    )
+    calls_single = (
+        host_predict is not None
+        and '_predict_by_feat_single' in host_predict.__code__.co_names
+    )
     if calls_single and records_selection(cls._predict_by_feat_single):
         return
     raise TypeError(
         f'{cls.__name__}: its host selects the candidates it post-processes '
         "without mmdet's filter_scores_and_topk (in _predict_by_feat_single), "
         'so its detections cannot be paired with their attentions; override '
-        'selected_prior_inds() to give the rows it keeps')
+        'selected_prior_inds() to give the rows it keeps'
+    )
 
 
 class SamplerPositivesMixin:
@@ -345,41 +381,57 @@ class SamplerPositivesMixin:
         if not isinstance(getattr(self, 'sampler', None), RecordingSampler):
             raise RuntimeError(
                 f'{type(self).__name__} has no sampler to record its '
-                'positives from (build it with a train_cfg)')
+                'positives from (build it with a train_cfg)'
+            )
         self.sampler.records.clear()
         self._anchors = None
 
-    def collect_positives(self, batch_gt_instances: InstanceList,
-                          batch_img_metas: List[dict],
-                          box_towers: List[Tensor]) -> InstanceList:
-        num_rows = sum(t.shape[-2] * t.shape[-1]
-                       for t in box_towers) * self.priors_per_location
+    def collect_positives(
+        self,
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        box_towers: List[Tensor],
+    ) -> InstanceList:
+        num_rows = (
+            sum(t.shape[-2] * t.shape[-1] for t in box_towers)
+            * self.priors_per_location
+        )
         positives = []
-        for i, (gt, meta) in enumerate(zip(batch_gt_instances,
-                                           batch_img_metas)):
+        for i, (gt, meta) in enumerate(
+            zip(batch_gt_instances, batch_img_metas)
+        ):
             record = self.sampler.records.get(id(gt))
             if record is None and len(gt) > 0:
                 raise RuntimeError(
                     f'{type(self).__name__}: the host computed the targets of '
                     f'an image with {len(gt)} GT without its sampler, so its '
                     'positives were not recorded (a host must sample each '
-                    "image's own gt_instances)")
+                    "image's own gt_instances)"
+                )
             if record is None:  # the host sampled nothing (no GT)
-                empty = box_towers[0].new_zeros((0, ), dtype=torch.long)
-                positives.append(InstanceData(
-                    pos_inds=empty, pos_assigned_gt_inds=empty,
-                    mask_weights=box_towers[0].new_zeros((0, ))))
+                empty = box_towers[0].new_zeros((0,), dtype=torch.long)
+                positives.append(
+                    InstanceData(
+                        pos_inds=empty,
+                        pos_assigned_gt_inds=empty,
+                        mask_weights=box_towers[0].new_zeros((0,)),
+                    )
+                )
                 continue
             result, priors = record
             rows = self.sampled_rows(i, meta, priors, num_rows)
-            positives.append(InstanceData(
-                pos_inds=rows[result.pos_inds],
-                pos_assigned_gt_inds=result.pos_assigned_gt_inds,
-                mask_weights=self.mask_loss_weights(result)))
+            positives.append(
+                InstanceData(
+                    pos_inds=rows[result.pos_inds],
+                    pos_assigned_gt_inds=result.pos_assigned_gt_inds,
+                    mask_weights=self.mask_loss_weights(result),
+                )
+            )
         return positives
 
-    def sampled_rows(self, img_id: int, img_meta: dict, priors: Tensor,
-                     num_rows: int) -> Tensor:
+    def sampled_rows(
+        self, img_id: int, img_meta: dict, priors: Tensor, num_rows: int
+    ) -> Tensor:
         """``[N]`` rows of the flattened predictions of the ``N`` priors the
         sampler was given for image ``img_id``."""
         if len(priors) == num_rows:
@@ -387,25 +439,34 @@ class SamplerPositivesMixin:
         if self._anchors is None:
             raise RuntimeError(
                 f'{type(self).__name__} sampled {len(priors)} of {num_rows} '
-                'priors without get_anchors(): cannot map them to rows')
+                'priors without get_anchors(): cannot map them to rows'
+            )
         # ATSS and TOOD concatenate the levels in place in get_targets
-        flat, valid = (x if isinstance(x, Tensor) else torch.cat(x)
-                       for x in (a[img_id] for a in self._anchors))
-        inside = anchor_inside_flags(flat, valid, img_meta['img_shape'][:2],
-                                     self.train_cfg['allowed_border'])
+        flat, valid = (
+            x if isinstance(x, Tensor) else torch.cat(x)
+            for x in (a[img_id] for a in self._anchors)
+        )
+        inside = anchor_inside_flags(
+            flat,
+            valid,
+            img_meta['img_shape'][:2],
+            self.train_cfg['allowed_border'],
+        )
         rows = inside.nonzero().squeeze(1)
         if not torch.equal(flat[rows], priors):
             raise RuntimeError(
                 f'{type(self).__name__}: the priors given to the sampler are '
                 'not the anchors inside the image: cannot map the positives '
-                'to rows')
+                'to rows'
+            )
         return rows
 
     def mask_loss_weights(self, sampling_result) -> Tensor:
         """``[P]`` mask-loss weights of the positives: uniform (hosts
         without a centerness target)."""
         return sampling_result.pos_priors.new_ones(
-            (len(sampling_result.pos_inds), ))
+            (len(sampling_result.pos_inds),)
+        )
 
 
 class PointPositivesMixin:
@@ -421,20 +482,25 @@ class PointPositivesMixin:
 
     _get_targets_single = CondInstBboxHead._get_targets_single
 
-    def get_targets(self, points: List[Tensor],
-                    batch_gt_instances: InstanceList) -> tuple:
-        labels, bbox_targets, pos_inds_list, pos_gt_inds_list = \
+    def get_targets(
+        self, points: List[Tensor], batch_gt_instances: InstanceList
+    ) -> tuple:
+        labels, bbox_targets, pos_inds_list, pos_gt_inds_list = (
             CondInstBboxHead.get_targets(self, points, batch_gt_instances)
+        )
         num_imgs = len(batch_gt_instances)
         flat_targets = torch.cat(
-            [t.reshape(num_imgs, -1, 4) for t in bbox_targets], dim=1)
+            [t.reshape(num_imgs, -1, 4) for t in bbox_targets], dim=1
+        )
         self._point_positives = [
             InstanceData(
                 pos_inds=pos_inds,
                 pos_assigned_gt_inds=gt_inds,
-                mask_weights=centerness(flat_targets[i][pos_inds]))
+                mask_weights=centerness(flat_targets[i][pos_inds]),
+            )
             for i, (pos_inds, gt_inds) in enumerate(
-                zip(pos_inds_list, pos_gt_inds_list))
+                zip(pos_inds_list, pos_gt_inds_list)
+            )
         ]
         return labels, bbox_targets
 

@@ -8,6 +8,7 @@ BlendHostMixin` adds the top layer, a positives source (the host's sampler,
 or FCOS's point targets) records the positives. A new host is its class
 line and the name of its box regression conv (``box_tower_consumer``).
 """
+
 from typing import Tuple
 
 import torch
@@ -53,9 +54,17 @@ class BlendATSSHead(SamplerPositivesMixin, BlendHostMixin, ATSSHead):
         gts = sampling_result.pos_gt_bboxes
         cx = (priors[:, 0] + priors[:, 2]) / 2
         cy = (priors[:, 1] + priors[:, 3]) / 2
-        return centerness(torch.stack(
-            [cx - gts[:, 0], cy - gts[:, 1], gts[:, 2] - cx, gts[:, 3] - cy],
-            dim=1))
+        return centerness(
+            torch.stack(
+                [
+                    cx - gts[:, 0],
+                    cy - gts[:, 1],
+                    gts[:, 2] - cx,
+                    gts[:, 3] - cy,
+                ],
+                dim=1,
+            )
+        )
 
 
 @MODELS.register_module()
@@ -96,8 +105,9 @@ class BlendRTMDetHead(SamplerPositivesMixin, BlendHostMixin, RTMDetHead):
 
 
 @MODELS.register_module()
-class BlendRTMDetSepBNHead(SamplerPositivesMixin, BlendHostMixin,
-                           RTMDetSepBNHead):
+class BlendRTMDetSepBNHead(
+    SamplerPositivesMixin, BlendHostMixin, RTMDetSepBNHead
+):
     """RTMDet's head of every mmdet RTMDet config (conv weights shared
     across levels, BN per level, one ``rtm_reg`` conv per level) + one top
     layer shared by the levels; as :class:`BlendRTMDetHead` otherwise."""
@@ -128,9 +138,11 @@ class BlendTOODHead(SamplerPositivesMixin, BlendHostMixin, TOODHead):
         if hub.get_info('epoch') is None:
             problem = "no runner has set the epoch (the message hub's 'epoch')"
         elif max_epochs is not None and max_epochs <= self.initial_epoch:
-            problem = (f'the runner trains max_epochs={max_epochs} '
-                       '(IterBasedTrainLoop counts one epoch), so the switch '
-                       'never happens')
+            problem = (
+                f'the runner trains max_epochs={max_epochs} '
+                '(IterBasedTrainLoop counts one epoch), so the switch '
+                'never happens'
+            )
         else:
             return super().loss_by_feat(*args, **kwargs)
         raise RuntimeError(
@@ -138,7 +150,8 @@ class BlendTOODHead(SamplerPositivesMixin, BlendHostMixin, TOODHead):
             'task-aligned assignment after model.train_cfg.initial_epoch='
             f'{self.initial_epoch} epochs of the runner, but {problem}: train '
             "with train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=...) "
-            "longer than initial_epoch, as mmdet's TOOD configs do")
+            "longer than initial_epoch, as mmdet's TOOD configs do"
+        )
 
 
 @MODELS.register_module()
@@ -158,17 +171,27 @@ class BlendYOLOXHead(SamplerPositivesMixin, BlendHostMixin, YOLOXHead):
 
     box_tower_consumer = 'multi_level_conv_reg'
 
-    def selected_prior_inds(self, record: SelectionRecord,
-                            img_id: int) -> Tuple[Tensor, Tensor]:
+    def selected_prior_inds(
+        self, record: SelectionRecord, img_id: int
+    ) -> Tuple[Tensor, Tensor]:
         cls_scores, _, objectnesses = record.outs
         num_imgs = cls_scores[0].size(0)
-        flat_cls = torch.cat([
-            c.permute(0, 2, 3, 1).reshape(num_imgs, -1, self.cls_out_channels)
-            for c in cls_scores
-        ], dim=1).sigmoid()
-        flat_obj = torch.cat([
-            o.permute(0, 2, 3, 1).reshape(num_imgs, -1) for o in objectnesses
-        ], dim=1).sigmoid()
+        flat_cls = torch.cat(
+            [
+                c.permute(0, 2, 3, 1).reshape(
+                    num_imgs, -1, self.cls_out_channels
+                )
+                for c in cls_scores
+            ],
+            dim=1,
+        ).sigmoid()
+        flat_obj = torch.cat(
+            [
+                o.permute(0, 2, 3, 1).reshape(num_imgs, -1)
+                for o in objectnesses
+            ],
+            dim=1,
+        ).sigmoid()
         max_scores, labels = torch.max(flat_cls[img_id], 1)
         valid = flat_obj[img_id] * max_scores >= record.cfg.score_thr
         return valid.nonzero()[:, 0], labels[valid]
@@ -190,7 +213,8 @@ class BlendVFNetHead(SamplerPositivesMixin, BlendHostMixin, VFNetHead):
             raise ValueError(
                 'BlendVFNetHead needs model.bbox_head.use_atss=True: with '
                 "use_atss=False VFNet uses FCOS's targets, which keep no "
-                'matched GT per positive for the mask loss')
+                'matched GT per positive for the mask loss'
+            )
         super().__init__(*args, use_atss=use_atss, **kwargs)
 
 
@@ -221,8 +245,9 @@ class BlendYOLOFHead(SamplerPositivesMixin, BlendHostMixin, YOLOFHead):
 
 
 @MODELS.register_module()
-class BlendPISARetinaHead(SamplerPositivesMixin, BlendHostMixin,
-                          PISARetinaHead):
+class BlendPISARetinaHead(
+    SamplerPositivesMixin, BlendHostMixin, PISARetinaHead
+):
     """RetinaNet with PISA's loss re-weighting (ISR, CARL) + top layer; as
     :class:`BlendRetinaHead` (PISA re-weights the sampler's positives, it
     does not change them)."""
@@ -231,8 +256,9 @@ class BlendPISARetinaHead(SamplerPositivesMixin, BlendHostMixin,
 
 
 @MODELS.register_module()
-class BlendRetinaSepBNHead(SamplerPositivesMixin, BlendHostMixin,
-                           RetinaSepBNHead):
+class BlendRetinaSepBNHead(
+    SamplerPositivesMixin, BlendHostMixin, RetinaSepBNHead
+):
     """RetinaNet with convs shared across levels and BN per level (mmdet's
     NAS-FPN, FPG and EfficientNet configs) + top layer; as
     :class:`BlendRetinaHead`. The host initialises its own convs only

@@ -1,5 +1,6 @@
 """BlendMask's keypoint branch: keypoint bases + per-keypoint blender +
 Mask R-CNN's keypoint loss."""
+
 from typing import Dict, List, Sequence
 
 import torch
@@ -57,12 +58,14 @@ class BlendKeypointHead(BaseModule):
         init_cfg (dict, optional): initialisation config.
     """
 
-    def __init__(self,
-                 basis: ConfigType,
-                 blender: ConfigType = dict(type='KeypointBlender'),
-                 loss_weight: float = 1.0,
-                 max_proposals: int = -1,
-                 init_cfg=None) -> None:
+    def __init__(
+        self,
+        basis: ConfigType,
+        blender: ConfigType = dict(type='KeypointBlender'),
+        loss_weight: float = 1.0,
+        max_proposals: int = -1,
+        init_cfg=None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         blender = dict(blender)
         blender.setdefault('type', 'KeypointBlender')
@@ -71,7 +74,8 @@ class BlendKeypointHead(BaseModule):
             raise ValueError(
                 'BlendKeypointHead: the keypoint basis module has a semantic '
                 'head (basis.num_classes is set) that nothing trains; set '
-                'keypoint_head.basis.num_classes=None')
+                'keypoint_head.basis.num_classes=None'
+            )
         self.loss_weight = loss_weight
         self.max_proposals = max_proposals
 
@@ -86,17 +90,28 @@ class BlendKeypointHead(BaseModule):
         """Keypoint bases ``[B, num_bases, H/s, W/s]``."""
         return self.basis(x)[0]
 
-    def loss(self, x: Sequence[Tensor], batch_data_samples: SampleList,
-             positive_infos: InstanceList) -> Dict[str, Tensor]:
+    def loss(
+        self,
+        x: Sequence[Tensor],
+        batch_data_samples: SampleList,
+        positive_infos: InstanceList,
+    ) -> Dict[str, Tensor]:
         """Loss of a batch from the features and the host's positives
         (their ``attns`` cut to this head's channels)."""
         return self.loss_by_feat(
-            self(x), [s.gt_instances for s in batch_data_samples],
-            [s.metainfo for s in batch_data_samples], positive_infos)
+            self(x),
+            [s.gt_instances for s in batch_data_samples],
+            [s.metainfo for s in batch_data_samples],
+            positive_infos,
+        )
 
-    def loss_by_feat(self, bases: Tensor, batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     positive_infos: InstanceList) -> Dict[str, Tensor]:
+    def loss_by_feat(
+        self,
+        bases: Tensor,
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        positive_infos: InstanceList,
+    ) -> Dict[str, Tensor]:
         """Mask R-CNN's keypoint loss (see the class docstring).
 
         Args:
@@ -116,23 +131,27 @@ class BlendKeypointHead(BaseModule):
         rois, index, valid, pos_gt, attns = [], [], [], [], []
         num_gts = 0
         for img_id, (gt, info) in enumerate(
-                zip(batch_gt_instances, positive_infos)):
+            zip(batch_gt_instances, positive_infos)
+        ):
             if 'keypoints' not in gt:
                 raise KeyError(
                     'BlendKeypointHead needs gt_instances.keypoints: load '
                     'them with LoadAnnotationsWithKeypoints and pack them '
                     'with PackDetInputsWithKeypoints in the train pipeline '
-                    '(dataset type CocoKeypointDataset)')
+                    '(dataset type CocoKeypointDataset)'
+                )
             # targets in float32 (half precision rounds coordinates > 1024)
             kps = gt.keypoints.to(bases.device).float()
             if kps.shape[1:] != (J, 3):
                 raise ValueError(
                     f'gt keypoints of shape {tuple(kps.shape)} for a head '
                     f'of num_keypoints={J}: set keypoint_head.blender.'
-                    "num_keypoints to the dataset's")
+                    "num_keypoints to the dataset's"
+                )
             boxes = gt.bboxes.float()
-            rois.append(torch.cat(
-                [boxes.new_full((len(gt), 1), img_id), boxes], dim=1))
+            rois.append(
+                torch.cat([boxes.new_full((len(gt), 1), img_id), boxes], dim=1)
+            )
             i, v = keypoint_targets(kps, boxes, R)
             index.append(i)
             valid.append(v)
@@ -144,8 +163,11 @@ class BlendKeypointHead(BaseModule):
         # only positives of instances with a target keypoint contribute
         keep = valid.any(dim=1)[pos_gt].nonzero().squeeze(1)
         if 0 < self.max_proposals < len(keep):
-            keep = keep[torch.randperm(len(keep), device=keep.device)
-                        [:self.max_proposals]]
+            keep = keep[
+                torch.randperm(len(keep), device=keep.device)[
+                    : self.max_proposals
+                ]
+            ]
         pos_gt, attns = pos_gt[keep], all_attns[keep]
         pos_valid = valid[pos_gt]
         # every rank divides by the same number (DDP averages gradients)
@@ -153,27 +175,45 @@ class BlendKeypointHead(BaseModule):
         if pos_valid.any():
             crops = self.blender.crop(bases, torch.cat(rois))[pos_gt]
             logits = self.blender.merge(crops, attns).flatten(2)
-            loss = F.cross_entropy(
-                logits[pos_valid].float(), index[pos_gt][pos_valid],
-                reduction='sum') / denom
+            loss = (
+                F.cross_entropy(
+                    logits[pos_valid].float(),
+                    index[pos_gt][pos_valid],
+                    reduction='sum',
+                )
+                / denom
+            )
         else:
             # keep every parameter in the graph (DDP) with a zero loss
             loss = bases.sum() * 0 + all_attns.sum() * 0
-        return dict(loss_keypoint=loss * self.loss_weight,
-                    keypoint_avg_factor=denom.detach())
+        return dict(
+            loss_keypoint=loss * self.loss_weight,
+            keypoint_avg_factor=denom.detach(),
+        )
 
-    def predict(self, x: Sequence[Tensor], batch_data_samples: SampleList,
-                results_list: InstanceList,
-                rescale: bool = True) -> InstanceList:
+    def predict(
+        self,
+        x: Sequence[Tensor],
+        batch_data_samples: SampleList,
+        results_list: InstanceList,
+        rescale: bool = True,
+    ) -> InstanceList:
         """Keypoints of the detections ``results_list`` (boxes at the input
         scale, ``attns`` cut to this head's channels)."""
         return self.predict_by_feat(
-            self(x), results_list,
-            [s.metainfo for s in batch_data_samples], rescale)
+            self(x),
+            results_list,
+            [s.metainfo for s in batch_data_samples],
+            rescale,
+        )
 
-    def predict_by_feat(self, bases: Tensor, results_list: InstanceList,
-                        batch_img_metas: List[dict],
-                        rescale: bool = True) -> InstanceList:
+    def predict_by_feat(
+        self,
+        bases: Tensor,
+        results_list: InstanceList,
+        batch_img_metas: List[dict],
+        rescale: bool = True,
+    ) -> InstanceList:
         """Decode the detections' heatmaps.
 
         Args:
@@ -188,20 +228,26 @@ class BlendKeypointHead(BaseModule):
             and ``keypoint_scores [D, J]``.
         """
         self._check_bases(bases, batch_img_metas)
-        rois = torch.cat([
-            torch.cat([r.bboxes.new_full((len(r), 1), i), r.bboxes], dim=1)
-            for i, r in enumerate(results_list)
-        ])
+        rois = torch.cat(
+            [
+                torch.cat([r.bboxes.new_full((len(r), 1), i), r.bboxes], dim=1)
+                for i, r in enumerate(results_list)
+            ]
+        )
         attns = torch.cat([r.attns for r in results_list])
         heatmaps = self.blender(bases, attns, rois).split(
-            [len(r) for r in results_list])
+            [len(r) for r in results_list]
+        )
         out = []
-        for results, maps, meta in zip(results_list, heatmaps,
-                                       batch_img_metas):
+        for results, maps, meta in zip(
+            results_list, heatmaps, batch_img_metas
+        ):
             keypoints, scores = heatmaps_to_keypoints(maps, results.bboxes)
             if rescale:
                 keypoints = keypoints / keypoints.new_tensor(
-                    meta['scale_factor'])
-            out.append(InstanceData(keypoints=keypoints,
-                                    keypoint_scores=scores))
+                    meta['scale_factor']
+                )
+            out.append(
+                InstanceData(keypoints=keypoints, keypoint_scores=scores)
+            )
         return out

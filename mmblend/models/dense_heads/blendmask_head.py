@@ -1,4 +1,5 @@
 """The AdelaiDet-faithful FCOS host of BlendMask's top layer."""
+
 import copy
 from typing import List, Optional, Sequence, Tuple
 
@@ -43,19 +44,25 @@ class BlendMaskHead(BlendFCOSHead):
         share_tower (bool): share one tower between cls and box branches.
     """
 
-    def __init__(self,
-                 *args,
-                 feat_indices: Optional[Sequence[int]] = None,
-                 share_tower: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        feat_indices: Optional[Sequence[int]] = None,
+        share_tower: bool = False,
+        **kwargs,
+    ) -> None:
         self.share_tower = share_tower
-        self.feat_indices = None if feat_indices is None else tuple(
-            feat_indices)
+        self.feat_indices = (
+            None if feat_indices is None else tuple(feat_indices)
+        )
         super().__init__(*args, **kwargs)
         if self.feat_indices is not None and len(self.feat_indices) != len(
-                self.strides):
-            raise ValueError(f'feat_indices {self.feat_indices} must name one '
-                             f'level per stride {tuple(self.strides)}')
+            self.strides
+        ):
+            raise ValueError(
+                f'feat_indices {self.feat_indices} must name one '
+                f'level per stride {tuple(self.strides)}'
+            )
 
     def _init_reg_convs(self) -> None:
         if self.share_tower:
@@ -69,18 +76,22 @@ class BlendMaskHead(BlendFCOSHead):
         ``[B, 1, Hl, Wl]``, on the levels ``feat_indices`` names."""
         if self.feat_indices is not None:
             if max(self.feat_indices) >= len(x):
-                raise ValueError(f'BlendMaskHead.feat_indices '
-                                 f'{self.feat_indices} but the neck gives '
-                                 f'{len(x)} levels')
+                raise ValueError(
+                    f'BlendMaskHead.feat_indices '
+                    f'{self.feat_indices} but the neck gives '
+                    f'{len(x)} levels'
+                )
             x = tuple(x[i] for i in self.feat_indices)
         elif len(x) != len(self.strides):
             raise ValueError(
                 f'BlendMaskHead got {len(x)} levels for strides '
-                f'{tuple(self.strides)}; set feat_indices to choose levels')
+                f'{tuple(self.strides)}; set feat_indices to choose levels'
+            )
         return super().forward(x)
 
-    def forward_single(self, x: Tensor, scale: Scale,
-                       stride: int) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward_single(
+        self, x: Tensor, scale: Scale, stride: int
+    ) -> Tuple[Tensor, Tensor, Tensor]:
         """FCOS's outputs of one level, with the shared tower when
         ``share_tower``."""
         cls_feat = x
@@ -95,7 +106,8 @@ class BlendMaskHead(BlendFCOSHead):
         cls_score = self.conv_cls(cls_feat)
         bbox_pred = scale(self.conv_reg(reg_feat)).float()
         centerness = self.conv_centerness(
-            reg_feat if self.centerness_on_reg else cls_feat)
+            reg_feat if self.centerness_on_reg else cls_feat
+        )
         if self.norm_on_bbox:
             bbox_pred = bbox_pred.clamp(min=0)
             if not self.training:
@@ -107,25 +119,30 @@ class BlendMaskHead(BlendFCOSHead):
     def score_cut(self, score_thr: float) -> Tuple[float, float]:
         """``score_thr`` applies to ``sigmoid(cls) * sigmoid(ctr)``, reported
         as its square root."""
-        return (float(score_thr)**0.5, ) * 2
+        return (float(score_thr) ** 0.5,) * 2
 
     def candidate_scores(self, level_outs: Sequence[Tensor]) -> Tensor:
         """``sigmoid(cls) * sigmoid(ctr)``, ``[Hl*Wl, C]``, from one level's
         ``(cls [C, Hl, Wl], bbox, ctr [1, Hl, Wl])`` of one image."""
         cls_score, _, ctr = level_outs
-        scores = cls_score.permute(1, 2, 0).reshape(
-            -1, self.cls_out_channels).sigmoid()
+        scores = (
+            cls_score.permute(1, 2, 0)
+            .reshape(-1, self.cls_out_channels)
+            .sigmoid()
+        )
         return scores * ctr.permute(1, 2, 0).reshape(-1, 1).sigmoid()
 
-    def _predict_by_feat_single(self,
-                                cls_score_list: List[Tensor],
-                                bbox_pred_list: List[Tensor],
-                                score_factor_list: List[Tensor],
-                                mlvl_priors: List[Tensor],
-                                img_meta: dict,
-                                cfg: ConfigDict,
-                                rescale: bool = False,
-                                with_nms: bool = True) -> InstanceData:
+    def _predict_by_feat_single(
+        self,
+        cls_score_list: List[Tensor],
+        bbox_pred_list: List[Tensor],
+        score_factor_list: List[Tensor],
+        mlvl_priors: List[Tensor],
+        img_meta: dict,
+        cfg: ConfigDict,
+        rescale: bool = False,
+        with_nms: bool = True,
+    ) -> InstanceData:
         """Detections of one image, AdelaiDet's post-processing.
 
         Per level: :meth:`candidate_scores` thresholded at
@@ -136,21 +153,25 @@ class BlendMaskHead(BlendFCOSHead):
         cfg = copy.deepcopy(self.test_cfg if cfg is None else cfg)
         mlvl_bbox, mlvl_points, mlvl_scores, mlvl_labels = [], [], [], []
         for level_outs, points in zip(
-                zip(cls_score_list, bbox_pred_list, score_factor_list),
-                mlvl_priors):
+            zip(cls_score_list, bbox_pred_list, score_factor_list), mlvl_priors
+        ):
             bbox_pred = level_outs[1].permute(1, 2, 0).reshape(-1, 4)
             scores, labels, _, kept = filter_scores_and_topk(
-                self.candidate_scores(level_outs), cfg.get('score_thr', 0),
-                cfg.get('nms_pre', -1), dict(bbox_pred=bbox_pred,
-                                             points=points))
+                self.candidate_scores(level_outs),
+                cfg.get('score_thr', 0),
+                cfg.get('nms_pre', -1),
+                dict(bbox_pred=bbox_pred, points=points),
+            )
             mlvl_bbox.append(kept['bbox_pred'])
             mlvl_points.append(kept['points'])
             mlvl_scores.append(scores)
             mlvl_labels.append(labels)
         results = InstanceData()
         results.bboxes = self.bbox_coder.decode(
-            cat_boxes(mlvl_points), torch.cat(mlvl_bbox),
-            max_shape=img_meta['img_shape'])
+            cat_boxes(mlvl_points),
+            torch.cat(mlvl_bbox),
+            max_shape=img_meta['img_shape'],
+        )
         results.scores = torch.cat(mlvl_scores).sqrt()
         results.labels = torch.cat(mlvl_labels)
         return self._bbox_post_process(
@@ -158,4 +179,5 @@ class BlendMaskHead(BlendFCOSHead):
             cfg=cfg,
             rescale=rescale,
             with_nms=with_nms,
-            img_meta=img_meta)
+            img_meta=img_meta,
+        )

@@ -1,4 +1,5 @@
 """BlendMask's mask branch: bottom module + blender + mask loss."""
+
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -31,8 +32,9 @@ class BlendMaskMaskHead(BaseMaskHead):
     the target is the GT mask cropped and resized to ``R x R`` (mmcv
     RoIAlign, aligned); the loss is the per-instance mean BCE weighted by
     the positive's mask-loss weight (centerness target where the host defines
-    one, else 1) and normalised by the sum of those weights (all-reduced across processes, so every rank uses the same
-    normaliser). An image without GT contributes a finite zero.
+    one, else 1) and normalised by the sum of those weights (all-reduced
+    across processes, so every rank uses the same normaliser). An image
+    without GT contributes a finite zero.
 
     Inference: the blender runs on the FCOS detections; masks are pasted at
     the original image size and thresholded at ``test_cfg.mask_thr``.
@@ -52,14 +54,16 @@ class BlendMaskMaskHead(BaseMaskHead):
             clipped to the image, see :func:`postprocess_masks`).
     """
 
-    def __init__(self,
-                 basis: ConfigType,
-                 blender: ConfigType = dict(type='Blender'),
-                 loss_mask_weight: float = 1.0,
-                 max_proposals: int = -1,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 init_cfg=None) -> None:
+    def __init__(
+        self,
+        basis: ConfigType,
+        blender: ConfigType = dict(type='Blender'),
+        loss_mask_weight: float = 1.0,
+        max_proposals: int = -1,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        init_cfg=None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.basis, self.blender = build_basis_and_blender(basis, blender)
         self.loss_mask_weight = loss_mask_weight
@@ -67,10 +71,12 @@ class BlendMaskMaskHead(BaseMaskHead):
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 
-    def forward(self, x: Sequence[Tensor],
-                positive_infos: OptInstanceList = None
-                ) -> Tuple[Tensor, Optional[Tensor]]:
-        """``(bases [B, K, H/s, W/s], sem_logits [B, C+1, H/8, W/8] | None)``."""
+    def forward(
+        self, x: Sequence[Tensor], positive_infos: OptInstanceList = None
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """``(bases, sem_logits)``: ``[B, K, H/s, W/s]`` and
+        ``[B, C+1, H/8, W/8]`` (None without the semantic head or at
+        inference)."""
         return self.basis(x)
 
     def _check_bases(self, bases: Tensor, batch_img_metas: List[dict]) -> None:
@@ -80,7 +86,8 @@ class BlendMaskMaskHead(BaseMaskHead):
             raise ValueError(
                 f'bases of size {tuple(bases.shape[-2:])} for a {h}x{w} input '
                 f'are not at the declared out_stride={s} of '
-                f'{type(self.basis).__name__}; fix its in_indices/out_stride')
+                f'{type(self.basis).__name__}; fix its in_indices/out_stride'
+            )
 
     def _mask_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         """Per-instance mean BCE with logits, ``[n, R, R]`` x2 -> ``[n]``,
@@ -88,14 +95,19 @@ class BlendMaskMaskHead(BaseMaskHead):
         over float16 logits)."""
         with torch.autocast(device_type=logits.device.type, enabled=False):
             loss = F.binary_cross_entropy_with_logits(
-                logits.float(), targets.float(), reduction='none')
+                logits.float(), targets.float(), reduction='none'
+            )
         return loss.flatten(1).mean(dim=1)
 
-    def loss_by_feat(self, bases: Tensor, sem_logits: Optional[Tensor],
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     positive_infos: InstanceList,
-                     **kwargs) -> Dict[str, Tensor]:
+    def loss_by_feat(
+        self,
+        bases: Tensor,
+        sem_logits: Optional[Tensor],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        positive_infos: InstanceList,
+        **kwargs,
+    ) -> Dict[str, Tensor]:
         """Mask loss (+ semantic loss) of a batch.
 
         Args:
@@ -107,23 +119,33 @@ class BlendMaskMaskHead(BaseMaskHead):
                 (``attns``, ``pos_assigned_gt_inds``, ``mask_weights``).
         """
         if positive_infos is None:
-            raise ValueError('BlendMaskMaskHead needs positive_infos from a '
-                             'Blend* bbox head (BlendMaskHead, BlendATSSHead, '
-                             '...)')
+            raise ValueError(
+                'BlendMaskMaskHead needs positive_infos from a '
+                'Blend* bbox head (BlendMaskHead, BlendATSSHead, '
+                '...)'
+            )
         self._check_bases(bases, batch_img_metas)
         R = self.blender.bottom_resolution
         gt_rois, gt_targets, pos_gt, attns, weights = [], [], [], [], []
         num_gts = 0
         for img_id, (gt, info) in enumerate(
-                zip(batch_gt_instances, positive_infos)):
+            zip(batch_gt_instances, positive_infos)
+        ):
             boxes = gt.bboxes
             if len(gt) > 0:
-                gt_rois.append(torch.cat(
-                    [boxes.new_full((len(gt), 1), img_id), boxes], dim=1))
-                gt_targets.append(gt.masks.crop_and_resize(
-                    boxes.detach().cpu().numpy(), (R, R),
-                    np.arange(len(gt)),
-                    device=boxes.device).to_tensor(boxes.dtype, boxes.device))
+                gt_rois.append(
+                    torch.cat(
+                        [boxes.new_full((len(gt), 1), img_id), boxes], dim=1
+                    )
+                )
+                gt_targets.append(
+                    gt.masks.crop_and_resize(
+                        boxes.detach().cpu().numpy(),
+                        (R, R),
+                        np.arange(len(gt)),
+                        device=boxes.device,
+                    ).to_tensor(boxes.dtype, boxes.device)
+                )
             pos_gt.append(info.pos_assigned_gt_inds + num_gts)
             attns.append(info.attns)
             weights.append(info.mask_weights)
@@ -133,7 +155,7 @@ class BlendMaskMaskHead(BaseMaskHead):
         weights = torch.cat(weights)
         if 0 < self.max_proposals < len(pos_gt):
             keep = torch.randperm(len(pos_gt), device=pos_gt.device)
-            keep = keep[:self.max_proposals]
+            keep = keep[: self.max_proposals]
             pos_gt, attns, weights = pos_gt[keep], attns[keep], weights[keep]
         # All ranks must normalise by the same number, even ranks with no
         # positive (their partial sum is 0).
@@ -144,30 +166,40 @@ class BlendMaskMaskHead(BaseMaskHead):
             # The crop of a GT box is shared by all of its positives.
             crops = self.blender.crop(bases, gt_rois)[pos_gt]
             preds = self.blender.merge(crops, attns)
-            loss_mask = (self._mask_loss(preds, gt_targets[pos_gt]) *
-                         weights).sum() / denom
+            loss_mask = (
+                self._mask_loss(preds, gt_targets[pos_gt]) * weights
+            ).sum() / denom
         else:
             # Keep every parameter in the graph (DDP) with a zero loss.
             loss_mask = bases.sum() * 0 + attns.sum() * 0
         # ``mask_avg_factor`` is logged, not optimised (no 'loss' in its name)
-        losses = dict(loss_mask=loss_mask * self.loss_mask_weight,
-                      mask_avg_factor=denom.detach())
+        losses = dict(
+            loss_mask=loss_mask * self.loss_mask_weight,
+            mask_avg_factor=denom.detach(),
+        )
         if sem_logits is not None:
             losses['loss_sem'] = self.basis.loss_semantic(
-                sem_logits, batch_gt_instances,
-                batch_img_metas[0]['batch_input_shape'])
+                sem_logits,
+                batch_gt_instances,
+                batch_img_metas[0]['batch_input_shape'],
+            )
         for name, value in losses.items():
             if name.startswith('loss') and not torch.isfinite(value):
                 raise FloatingPointError(
                     f'{name} is {value.item()}: training diverged (lower the '
-                    'learning rate or check the annotations)')
+                    'learning rate or check the annotations)'
+                )
         return losses
 
-    def predict_by_feat(self, bases: Tensor, sem_logits: Optional[Tensor],
-                        results_list: InstanceList,
-                        batch_img_metas: List[dict],
-                        rescale: bool = True,
-                        **kwargs) -> InstanceList:
+    def predict_by_feat(
+        self,
+        bases: Tensor,
+        sem_logits: Optional[Tensor],
+        results_list: InstanceList,
+        batch_img_metas: List[dict],
+        rescale: bool = True,
+        **kwargs,
+    ) -> InstanceList:
         """Blend the detections' attentions and paste masks.
 
         Args:
@@ -185,12 +217,13 @@ class BlendMaskMaskHead(BaseMaskHead):
         """
         self._check_bases(bases, batch_img_metas)
         out = []
-        for results, prob, meta in zip(results_list,
-                                        self.blend(bases, results_list),
-                                        batch_img_metas):
+        for results, prob, meta in zip(
+            results_list, self.blend(bases, results_list), batch_img_metas
+        ):
             del results.attns
-            out.append(postprocess_masks(results, prob, meta, rescale,
-                                         self.test_cfg))
+            out.append(
+                postprocess_masks(results, prob, meta, rescale, self.test_cfg)
+            )
         return out
 
     def blend(self, bases: Tensor, results_list: InstanceList) -> List[Tensor]:
@@ -203,30 +236,45 @@ class BlendMaskMaskHead(BaseMaskHead):
         ``test_cfg.min_bbox_size`` is absent or negative). The blender runs
         on every box (those with a stand-in) so that eager inference and
         the traced graph are the same code without a branch."""
-        rois = torch.cat([
-            torch.cat([torch.full_like(r.bboxes[:, :1], i), r.bboxes], dim=1)
-            for i, r in enumerate(results_list)
-        ])
+        rois = torch.cat(
+            [
+                torch.cat(
+                    [torch.full_like(r.bboxes[:, :1], i), r.bboxes], dim=1
+                )
+                for i, r in enumerate(results_list)
+            ]
+        )
         attns = torch.cat([r.attns for r in results_list])
         boxes = rois[:, 1:]
-        valid = torch.isfinite(boxes).all(dim=1) & (
-            boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+        valid = (
+            torch.isfinite(boxes).all(dim=1)
+            & (boxes[:, 2] >= boxes[:, 0])
+            & (boxes[:, 3] >= boxes[:, 1])
+        )
         # a zero of the boxes' dtype, not a Python 0.: torch 2.1's ONNX
         # exporter makes that a double constant, which onnxruntime refuses
         rois = torch.cat(
-            [rois[:, :1],
-             torch.where(valid[:, None], boxes, boxes.new_zeros(()))],
-            dim=1)
-        probs = self.blender(bases, attns, rois).sigmoid() * valid[:, None,
-                                                                   None]
+            [
+                rois[:, :1],
+                torch.where(valid[:, None], boxes, boxes.new_zeros(())),
+            ],
+            dim=1,
+        )
+        probs = (
+            self.blender(bases, attns, rois).sigmoid() * valid[:, None, None]
+        )
         if len(results_list) == 1:
             return [probs]
         return list(probs.split([len(r) for r in results_list]))
 
 
-def postprocess_masks(results: InstanceData, probs: Tensor, img_meta: dict,
-                      rescale: bool = True,
-                      test_cfg: OptConfigType = None) -> InstanceData:
+def postprocess_masks(
+    results: InstanceData,
+    probs: Tensor,
+    img_meta: dict,
+    rescale: bool = True,
+    test_cfg: OptConfigType = None,
+) -> InstanceData:
     """One image's detections with their blended masks, at the output scale.
 
     Boxes are rescaled to ``ori_shape`` (``rescale``; else kept at
@@ -263,27 +311,39 @@ def postprocess_masks(results: InstanceData, probs: Tensor, img_meta: dict,
         img_h, img_w = img_meta['img_shape'][:2]
     paste_boxes = boxes
     if cfg.get('clip_after_mask', False):
-        clipped = torch.stack([
-            boxes[:, 0].clamp(0, img_w), boxes[:, 1].clamp(0, img_h),
-            boxes[:, 2].clamp(0, img_w), boxes[:, 3].clamp(0, img_h)
-        ], dim=1)
-        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        clipped = torch.stack(
+            [
+                boxes[:, 0].clamp(0, img_w),
+                boxes[:, 1].clamp(0, img_h),
+                boxes[:, 2].clamp(0, img_w),
+                boxes[:, 3].clamp(0, img_h),
+            ],
+            dim=1,
+        )
+        keep = (clipped[:, 2] > clipped[:, 0]) & (
+            clipped[:, 3] > clipped[:, 1]
+        )
         results, probs, clipped = results[keep], probs[keep], clipped[keep]
-        paste_boxes = boxes[keep] if cfg.get('paste_unclipped',
-                                             False) else clipped
+        paste_boxes = (
+            boxes[keep] if cfg.get('paste_unclipped', False) else clipped
+        )
         boxes = clipped
     elif cfg.get('paste_unclipped', False):
-        raise ValueError('test_cfg.paste_unclipped=True needs '
-                         'test_cfg.clip_after_mask=True (boxes clipped before '
-                         'NMS have no unclipped box to paste with)')
+        raise ValueError(
+            'test_cfg.paste_unclipped=True needs '
+            'test_cfg.clip_after_mask=True (boxes clipped before '
+            'NMS have no unclipped box to paste with)'
+        )
     results.bboxes = boxes
-    results.masks = paste_masks(probs, paste_boxes, img_h, img_w,
-                                cfg.get('mask_thr', 0.5))
+    results.masks = paste_masks(
+        probs, paste_boxes, img_h, img_w, cfg.get('mask_thr', 0.5)
+    )
     return results
 
 
-def build_basis_and_blender(basis: ConfigType,
-                            blender: ConfigType) -> Tuple[nn.Module, Blender]:
+def build_basis_and_blender(
+    basis: ConfigType, blender: ConfigType
+) -> Tuple[nn.Module, Blender]:
     """Build a bottom module and its blender; the blender's
     ``bases_stride`` and ``num_bases`` default to the basis module's and
     must equal them (clear errors otherwise)."""
@@ -298,16 +358,23 @@ def build_basis_and_blender(basis: ConfigType,
             f'Blender.bases_stride={blender.bases_stride} but the basis '
             f'module {type(basis).__name__} outputs stride '
             f'{basis.out_stride}: the blender would crop the wrong region. '
-            'Set them equal (or leave bases_stride unset).')
+            'Set them equal (or leave bases_stride unset).'
+        )
     if blender.num_bases != basis.num_bases:
         raise ValueError(
             f'Blender.num_bases={blender.num_bases} but the basis module '
-            f'predicts {basis.num_bases} bases')
+            f'predicts {basis.num_bases} bases'
+        )
     return basis, blender
 
 
-def paste_masks(probs: Tensor, boxes: Tensor, img_h: int, img_w: int,
-                threshold: float = 0.5) -> Tensor:
+def paste_masks(
+    probs: Tensor,
+    boxes: Tensor,
+    img_h: int,
+    img_w: int,
+    threshold: float = 0.5,
+) -> Tensor:
     """Paste ``[D, R, R]`` box-relative probabilities into ``[D, H, W]`` bool
     masks. On CPU each mask is pasted only over its box region (cost grows
     with box area, not image area); on GPU in chunks over the whole image.
@@ -316,20 +383,33 @@ def paste_masks(probs: Tensor, boxes: Tensor, img_h: int, img_w: int,
     gets an empty mask.
     """
     D = probs.size(0)
-    masks = torch.zeros((D, img_h, img_w), dtype=torch.bool,
-                        device=probs.device)
+    masks = torch.zeros(
+        (D, img_h, img_w), dtype=torch.bool, device=probs.device
+    )
     x0, y0, x1, y1 = boxes.unbind(1)
-    hits = ((x1 > x0.clamp(min=0)) & (x0 < x1.clamp(max=img_w)) &
-            (y1 > y0.clamp(min=0)) & (y0 < y1.clamp(max=img_h)) &
-            torch.isfinite(boxes).all(dim=1)).nonzero().squeeze(1)
+    hits = (
+        (
+            (x1 > x0.clamp(min=0))
+            & (x0 < x1.clamp(max=img_w))
+            & (y1 > y0.clamp(min=0))
+            & (y0 < y1.clamp(max=img_h))
+            & torch.isfinite(boxes).all(dim=1)
+        )
+        .nonzero()
+        .squeeze(1)
+    )
     if len(hits) == 0:
         return masks
     on_cpu = probs.device.type == 'cpu'
     # Chunks of ~1 GB of float grids on GPU, one box at a time on CPU.
-    num_chunks = len(hits) if on_cpu else int(
-        math.ceil(len(hits) * img_h * img_w * 4 / 2**30))
+    num_chunks = (
+        len(hits)
+        if on_cpu
+        else int(math.ceil(len(hits) * img_h * img_w * 4 / 2**30))
+    )
     for inds in torch.chunk(hits, num_chunks):
         chunk, spatial = _do_paste_mask(
-            probs[inds, None], boxes[inds], img_h, img_w, skip_empty=on_cpu)
-        masks[(inds, ) + spatial] = chunk >= threshold
+            probs[inds, None], boxes[inds], img_h, img_w, skip_empty=on_cpu
+        )
+        masks[(inds,) + spatial] = chunk >= threshold
     return masks

@@ -18,6 +18,7 @@ never recomputed beside it:
   :class:`RecordingSampler`, which keeps each sampling result with the
   priors it was given, keyed by the image's ``gt_instances``.
 """
+
 import threading
 import types
 from typing import Callable, Dict, List, Optional, Tuple
@@ -35,8 +36,9 @@ def rebind_globals(fn: Callable, **names) -> Callable:
     module itself is not changed)."""
     scope = dict(fn.__globals__)
     scope.update(names)
-    new = types.FunctionType(fn.__code__, scope, fn.__name__,
-                             fn.__defaults__, fn.__closure__)
+    new = types.FunctionType(
+        fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__
+    )
     new.__kwdefaults__ = fn.__kwdefaults__
     new.__qualname__ = fn.__qualname__
     new.__doc__ = fn.__doc__
@@ -88,8 +90,9 @@ def current_record() -> Optional[SelectionRecord]:
     return stack[-1] if stack else None
 
 
-def recorded_filter_scores_and_topk(scores: Tensor, score_thr: float,
-                                    topk: int, results=None) -> tuple:
+def recorded_filter_scores_and_topk(
+    scores: Tensor, score_thr: float, topk: int, results=None
+) -> tuple:
     """mmdet's ``filter_scores_and_topk``, recording ``(scores.size(0),
     keep_idxs, labels)`` in the active :class:`SelectionRecord`."""
     out = filter_scores_and_topk(scores, score_thr, topk, results)
@@ -108,12 +111,15 @@ def records_selection(fn: Callable) -> bool:
 
 def record_selection(fn: Callable) -> Callable:
     """``fn`` whose ``filter_scores_and_topk`` records its rows."""
-    if getattr(fn, '__wrapped__', None) is not None and getattr(
-            fn, '__globals__', {}).get('filter_scores_and_topk') is \
-            recorded_filter_scores_and_topk:
+    if (
+        getattr(fn, '__wrapped__', None) is not None
+        and getattr(fn, '__globals__', {}).get('filter_scores_and_topk')
+        is recorded_filter_scores_and_topk
+    ):
         return fn
     return rebind_globals(
-        fn, filter_scores_and_topk=recorded_filter_scores_and_topk)
+        fn, filter_scores_and_topk=recorded_filter_scores_and_topk
+    )
 
 
 class RecordingSampler:
@@ -126,10 +132,12 @@ class RecordingSampler:
         self.sampler = sampler
         self.records: Dict[int, tuple] = {}
 
-    def sample(self, assign_result, pred_instances, gt_instances, *args,
-               **kwargs):
-        result = self.sampler.sample(assign_result, pred_instances,
-                                     gt_instances, *args, **kwargs)
+    def sample(
+        self, assign_result, pred_instances, gt_instances, *args, **kwargs
+    ):
+        result = self.sampler.sample(
+            assign_result, pred_instances, gt_instances, *args, **kwargs
+        )
         self.records[id(gt_instances)] = (result, pred_instances.priors)
         return result
 

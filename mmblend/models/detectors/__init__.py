@@ -3,5 +3,8 @@ from .blendmask import BlendMask
 from .blendmask_panoptic import BlendMaskPanoptic
 
 __all__ = [
-    'BlendDeformableDETR', 'BlendDINO', 'BlendMask', 'BlendMaskPanoptic'
+    'BlendDeformableDETR',
+    'BlendDINO',
+    'BlendMask',
+    'BlendMaskPanoptic',
 ]

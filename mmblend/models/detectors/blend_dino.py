@@ -1,6 +1,7 @@
 """BlendMask's mask branch on mmdet's query-based detectors: DINO and
 Deformable DETR plus a ``mask_head``, everything else of the host unchanged.
 """
+
 import copy
 
 from mmdet.models.detectors import DINO, DeformableDETR
@@ -31,20 +32,35 @@ class BlendQueryDetectorMixin:
     mask head's ``(bases, sem_logits)``.
     """
 
-    def __init__(self, *args, bbox_head: ConfigType, mask_head: ConfigType,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        bbox_head: ConfigType,
+        mask_head: ConfigType,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        **kwargs,
+    ) -> None:
         if (test_cfg or {}).get('clip_after_mask', False):
             raise ValueError(
                 'model.test_cfg.clip_after_mask=True is not available on a '
                 'DETR-style host: its post-processing clips the boxes to the '
-                'image before the blender sees them; remove the key')
-        mask_head = MODELS.build(dict(
-            copy.deepcopy(mask_head), train_cfg=copy.deepcopy(train_cfg),
-            test_cfg=copy.deepcopy(test_cfg)))
+                'image before the blender sees them; remove the key'
+            )
+        mask_head = MODELS.build(
+            dict(
+                copy.deepcopy(mask_head),
+                train_cfg=copy.deepcopy(train_cfg),
+                test_cfg=copy.deepcopy(test_cfg),
+            )
+        )
         super().__init__(
-            *args, bbox_head=blend_host_config(bbox_head, mask_head),
-            train_cfg=train_cfg, test_cfg=test_cfg, **kwargs)
+            *args,
+            bbox_head=blend_host_config(bbox_head, mask_head),
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            **kwargs,
+        )
         self.mask_head = mask_head
 
     # the neck's levels, with the backbone's attached (feat_source)
@@ -56,25 +72,34 @@ class BlendQueryDetectorMixin:
         check_pretrained(self.backbone)
         super().init_weights()
 
-    def loss(self, batch_inputs: Tensor,
-             batch_data_samples: SampleList) -> dict:
+    def loss(
+        self, batch_inputs: Tensor, batch_data_samples: SampleList
+    ) -> dict:
         """The host's losses plus ``loss_mask`` (and ``loss_sem``)."""
         img_feats = self.extract_feat(batch_inputs)
         head_inputs = self.forward_transformer(img_feats, batch_data_samples)
-        losses = self.bbox_head.loss(**head_inputs,
-                                     batch_data_samples=batch_data_samples)
+        losses = self.bbox_head.loss(
+            **head_inputs, batch_data_samples=batch_data_samples
+        )
         mask_losses = self.mask_head.loss(
-            img_feats, batch_data_samples,
-            positive_infos=self.bbox_head.get_positive_infos())
+            img_feats,
+            batch_data_samples,
+            positive_infos=self.bbox_head.get_positive_infos(),
+        )
         clash = set(losses) & set(mask_losses)
         if clash:
-            raise KeyError(f'mask head losses {sorted(clash)} would '
-                           'overwrite the host\'s')
+            raise KeyError(
+                f'mask head losses {sorted(clash)} would overwrite the host\'s'
+            )
         losses.update(mask_losses)
         return losses
 
-    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
+    def predict(
+        self,
+        batch_inputs: Tensor,
+        batch_data_samples: SampleList,
+        rescale: bool = True,
+    ) -> SampleList:
         """The host's detections (``bboxes``, ``scores``, ``labels``) with
         ``masks [D, H, W]`` (bool, the original image size if ``rescale``).
         """
@@ -82,25 +107,31 @@ class BlendQueryDetectorMixin:
         head_inputs = self.forward_transformer(img_feats, batch_data_samples)
         # boxes at the input scale: the mask head rescales boxes and masks
         results_list = self.bbox_head.predict(
-            **head_inputs, rescale=False,
-            batch_data_samples=batch_data_samples)
+            **head_inputs, rescale=False, batch_data_samples=batch_data_samples
+        )
         results_list = self.mask_head.predict(
-            img_feats, batch_data_samples, rescale=rescale,
-            results_list=results_list)
+            img_feats,
+            batch_data_samples,
+            rescale=rescale,
+            results_list=results_list,
+        )
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
-    def _forward(self, batch_inputs: Tensor,
-                 batch_data_samples: OptSampleList = None) -> tuple:
+    def _forward(
+        self, batch_inputs: Tensor, batch_data_samples: OptSampleList = None
+    ) -> tuple:
         """``((all_layers_cls_scores, all_layers_bbox_preds), attns,
         (bases, sem_logits))`` without GT (eval mode), attentions of the
         last decoder layer ``[B, Q, K*M*M]``."""
         img_feats = self.extract_feat(batch_inputs)
         head_inputs = self.forward_transformer(img_feats, batch_data_samples)
         hidden_states = head_inputs['hidden_states']
-        outs = self.bbox_head.forward(hidden_states,
-                                      head_inputs['references'])
-        return (outs, self.bbox_head.attentions(hidden_states[-1]),
-                self.mask_head.forward(img_feats))
+        outs = self.bbox_head.forward(hidden_states, head_inputs['references'])
+        return (
+            outs,
+            self.bbox_head.attentions(hidden_states[-1]),
+            self.mask_head.forward(img_feats),
+        )
 
 
 @MODELS.register_module()

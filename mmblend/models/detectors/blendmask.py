@@ -1,4 +1,5 @@
 """The BlendMask detector."""
+
 import copy
 import importlib.util
 import os.path as osp
@@ -56,16 +57,18 @@ class BlendMask(SingleStageInstanceSegmentor):
     and ``keypoint_scores [D, J]``.
     """
 
-    def __init__(self,
-                 backbone: ConfigType,
-                 neck: OptConfigType,
-                 bbox_head: ConfigType,
-                 mask_head: ConfigType,
-                 keypoint_head: OptConfigType = None,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        backbone: ConfigType,
+        neck: OptConfigType,
+        bbox_head: ConfigType,
+        mask_head: ConfigType,
+        keypoint_head: OptConfigType = None,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        data_preprocessor: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         check_host(bbox_head.get('type'))
         mask_head = copy.deepcopy(mask_head)
         fill_basis_in_channels(mask_head.get('basis'), neck)
@@ -77,14 +80,20 @@ class BlendMask(SingleStageInstanceSegmentor):
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
-        self.keypoint_head = None if keypoint_head is None else MODELS.build(
-            keypoint_head)
+            init_cfg=init_cfg,
+        )
+        self.keypoint_head = (
+            None if keypoint_head is None else MODELS.build(keypoint_head)
+        )
         self.bbox_head = MODELS.build(
-            dict(blend_host_config(bbox_head, self.mask_head,
-                                   self.keypoint_head),
-                 train_cfg=copy.deepcopy(train_cfg),
-                 test_cfg=copy.deepcopy(test_cfg)))
+            dict(
+                blend_host_config(
+                    bbox_head, self.mask_head, self.keypoint_head
+                ),
+                train_cfg=copy.deepcopy(train_cfg),
+                test_cfg=copy.deepcopy(test_cfg),
+            )
+        )
         self._apply_clip_order(self.test_cfg or {})
 
     def _apply_clip_order(self, test_cfg) -> None:
@@ -105,7 +114,8 @@ class BlendMask(SingleStageInstanceSegmentor):
                 'boxes unclipped, but model.test_cfg.clip_after_mask is not '
                 'set, so no one would clip them: set '
                 'model.test_cfg.clip_after_mask=True (and leave the coder '
-                'alone)')
+                'alone)'
+            )
 
     def init_weights(self) -> None:
         """Initialise, failing clearly when pretrained weights are missing.
@@ -124,10 +134,12 @@ class BlendMask(SingleStageInstanceSegmentor):
         levels = self.neck(feats) if self.with_neck else feats
         return NeckFeatures(levels, backbone=feats)
 
-    def _forward(self,
-                 batch_inputs: Tensor,
-                 batch_data_samples: OptSampleList = None,
-                 **kwargs) -> tuple:
+    def _forward(
+        self,
+        batch_inputs: Tensor,
+        batch_data_samples: OptSampleList = None,
+        **kwargs,
+    ) -> tuple:
         """The whole network on images alone, without post-processing
         (``mode='tensor'``, e.g. for FLOP counters such as mmdet's
         ``tools/analysis_tools/get_flops.py``).
@@ -151,23 +163,34 @@ class BlendMask(SingleStageInstanceSegmentor):
         h, w = batch_inputs.shape[-2:]
         attns, rois = [], []
         for i in range(batch_inputs.shape[0]):
-            scores = torch.cat([
-                c[i].permute(1, 2, 0).reshape(
-                    -1, self.bbox_head.cls_out_channels) for c in cls_scores
-            ]).max(dim=1)[0]
+            scores = torch.cat(
+                [
+                    c[i]
+                    .permute(1, 2, 0)
+                    .reshape(-1, self.bbox_head.cls_out_channels)
+                    for c in cls_scores
+                ]
+            ).max(dim=1)[0]
             prior_inds = scores.topk(min(num_dets, scores.numel()))[1]
             # (the mask blender's channels: a keypoint head has the rest)
-            attns.append(self.bbox_head.attns_at(
-                [t[i] for t in box_towers],
-                prior_inds)[:, :self.mask_head.blender.attn_channels])
-            rois.append(scores.new_tensor([[i, 0, 0, w, h]]).expand(
-                len(prior_inds), 5))
-        mask_logits = self.mask_head.blender(bases, torch.cat(attns),
-                                             torch.cat(rois))
-        outs = outs, (bases, sem_logits), mask_logits.unflatten(
-            0, (batch_inputs.shape[0], -1))
+            attns.append(
+                self.bbox_head.attns_at(
+                    [t[i] for t in box_towers], prior_inds
+                )[:, : self.mask_head.blender.attn_channels]
+            )
+            rois.append(
+                scores.new_tensor([[i, 0, 0, w, h]]).expand(len(prior_inds), 5)
+            )
+        mask_logits = self.mask_head.blender(
+            bases, torch.cat(attns), torch.cat(rois)
+        )
+        outs = (
+            outs,
+            (bases, sem_logits),
+            mask_logits.unflatten(0, (batch_inputs.shape[0], -1)),
+        )
         if self.with_keypoint:
-            outs += (self.keypoint_head.forward(x), )
+            outs += (self.keypoint_head.forward(x),)
         return outs
 
     # keypoints: the detector splits the attentions between the branches ---
@@ -176,7 +199,7 @@ class BlendMask(SingleStageInstanceSegmentor):
         return getattr(self, 'keypoint_head', None) is not None
 
     def split_attns(
-            self, infos: InstanceList
+        self, infos: InstanceList
     ) -> Tuple[InstanceList, Optional[InstanceList]]:
         """Per branch, ``infos`` (the host's positives or detections, with
         the top layer's ``attns [n, C]``) with that branch's ``attns``: the
@@ -195,8 +218,9 @@ class BlendMask(SingleStageInstanceSegmentor):
             keypoint_infos.append(keypoint_info)
         return mask_infos, keypoint_infos
 
-    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-             **kwargs) -> dict:
+    def loss(
+        self, batch_inputs: Tensor, batch_data_samples: SampleList, **kwargs
+    ) -> dict:
         """mmdet's wiring; with a keypoint head, the positives' attentions
         are split between the mask and keypoint branches."""
         if not self.with_keypoint:
@@ -204,39 +228,52 @@ class BlendMask(SingleStageInstanceSegmentor):
         x = self.extract_feat(batch_inputs)
         losses = self.bbox_head.loss(x, batch_data_samples, **kwargs)
         mask_infos, keypoint_infos = self.split_attns(
-            self.bbox_head.get_positive_infos())
-        losses.update(self.mask_head.loss(
-            x, batch_data_samples, positive_infos=mask_infos, **kwargs))
-        losses.update(self.keypoint_head.loss(x, batch_data_samples,
-                                              keypoint_infos))
+            self.bbox_head.get_positive_infos()
+        )
+        losses.update(
+            self.mask_head.loss(
+                x, batch_data_samples, positive_infos=mask_infos, **kwargs
+            )
+        )
+        losses.update(
+            self.keypoint_head.loss(x, batch_data_samples, keypoint_infos)
+        )
         return losses
 
-    def predict(self,
-                batch_inputs: Tensor,
-                batch_data_samples: SampleList,
-                rescale: bool = True,
-                **kwargs) -> SampleList:
+    def predict(
+        self,
+        batch_inputs: Tensor,
+        batch_data_samples: SampleList,
+        rescale: bool = True,
+        **kwargs,
+    ) -> SampleList:
         """mmdet's wiring; with a keypoint head, the detections (boxes at
         the input scale) also go to it and ``pred_instances`` gets
         ``keypoints`` and ``keypoint_scores``."""
         if not self.with_keypoint:
-            return super().predict(batch_inputs, batch_data_samples,
-                                   rescale=rescale, **kwargs)
+            return super().predict(
+                batch_inputs, batch_data_samples, rescale=rescale, **kwargs
+            )
         x = self.extract_feat(batch_inputs)
         mask_results, keypoint_results = self.split_attns(
-            self.bbox_head.predict(x, batch_data_samples, rescale=False))
+            self.bbox_head.predict(x, batch_data_samples, rescale=False)
+        )
         keypoints = self.keypoint_head.predict(
-            x, batch_data_samples, keypoint_results, rescale=rescale)
+            x, batch_data_samples, keypoint_results, rescale=rescale
+        )
         for results, kps in zip(mask_results, keypoints):
             results.update(kps)  # kept with the detections the masks keep
         results_list = self.mask_head.predict(
-            x, batch_data_samples, rescale=rescale, results_list=mask_results)
+            x, batch_data_samples, rescale=rescale, results_list=mask_results
+        )
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
 
-def blend_host_config(bbox_head: ConfigType,
-                      mask_head: nn.Module,
-                      keypoint_head: Optional[nn.Module] = None) -> dict:
+def blend_host_config(
+    bbox_head: ConfigType,
+    mask_head: nn.Module,
+    keypoint_head: Optional[nn.Module] = None,
+) -> dict:
     """The config of a host head feeding ``mask_head`` (a built
     :class:`~mmblend.models.BlendMaskMaskHead`) and, if given,
     ``keypoint_head`` (a built :class:`~mmblend.models.BlendKeypointHead`):
@@ -250,24 +287,32 @@ def blend_host_config(bbox_head: ConfigType,
     """
     blender = mask_head.blender
     attn_channels = blender.attn_channels
-    needs = (f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
-             f'M={blender.attn_size}, merge={blender.merge_type})')
+    needs = (
+        f'K*M*M={blender.attn_channels} (K={blender.num_bases}, '
+        f'M={blender.attn_size}, merge={blender.merge_type})'
+    )
     if keypoint_head is not None:
         attn_channels += keypoint_head.blender.attn_channels
-        needs += (" + the keypoint blender's "
-                  f'{keypoint_head.blender.attn_channels}')
+        needs += (
+            f" + the keypoint blender's {keypoint_head.blender.attn_channels}"
+        )
     given = bbox_head.get('attn_channels')
     if given is not None and given != attn_channels:
         raise ValueError(
             f'bbox_head.attn_channels={given} but the blender needs '
-            f'{needs}; remove attn_channels from bbox_head to derive it')
+            f'{needs}; remove attn_channels from bbox_head to derive it'
+        )
     sem_classes = mask_head.basis.num_classes
     host_classes = bbox_head.get('num_classes')
-    if sem_classes is not None and host_classes is not None and \
-            sem_classes != host_classes:
+    if (
+        sem_classes is not None
+        and host_classes is not None
+        and sem_classes != host_classes
+    ):
         raise ValueError(
             f'the semantic head has num_classes={sem_classes} but '
-            f'bbox_head has {host_classes}')
+            f'bbox_head has {host_classes}'
+        )
     return dict(copy.deepcopy(bbox_head), attn_channels=attn_channels)
 
 
@@ -289,12 +334,14 @@ def check_pretrained(module) -> None:
                 'the weights once and point the config at the file: '
                 "--cfg-options model.backbone.init_cfg.checkpoint="
                 "/path/to/resnet50.pth, or set model.backbone.init_cfg=None "
-                'to train from scratch on purpose.')
+                'to train from scratch on purpose.'
+            )
     elif '://' not in ckpt and not osp.isfile(ckpt):
         raise FileNotFoundError(
             f'backbone pretrained checkpoint {ckpt!r} not found (from '
             'model.backbone.init_cfg.checkpoint); fix the path, or set '
-            'model.backbone.init_cfg=None to train from scratch on purpose.')
+            'model.backbone.init_cfg=None to train from scratch on purpose.'
+        )
 
 
 def fill_basis_in_channels(basis: OptConfigType, neck: OptConfigType) -> None:
@@ -306,8 +353,10 @@ def fill_basis_in_channels(basis: OptConfigType, neck: OptConfigType) -> None:
     CSPNeXtPAFPN, YOLOXPAFPN, ...). Other inputs are checked against the
     features at the first forward
     (:meth:`~mmblend.models.necks.base_basis.BaseBasisModule.select`)."""
-    if not isinstance(basis, dict) or basis.get('feat_source',
-                                                'neck') != 'neck':
+    if (
+        not isinstance(basis, dict)
+        or basis.get('feat_source', 'neck') != 'neck'
+    ):
         return
     if isinstance(neck, (list, tuple)):
         neck = neck[-1] if neck else None
@@ -317,10 +366,12 @@ def fill_basis_in_channels(basis: OptConfigType, neck: OptConfigType) -> None:
     given = basis.get('in_channels')
     if given is None:
         basis['in_channels'] = width
-    elif any(w != width
-             for w in ([given] if isinstance(given, int) else given)):
+    elif any(
+        w != width for w in ([given] if isinstance(given, int) else given)
+    ):
         raise ValueError(
             f'model.mask_head.basis.in_channels={given} but the neck gives '
             f'{width} channels per level (model.neck.out_channels): leave '
             'model.mask_head.basis.in_channels out to take it from the '
-            f'neck, or set it to {width}')
+            f'neck, or set it to {width}'
+        )

@@ -1,4 +1,5 @@
 """BlendMask for panoptic segmentation (paper §4.4, Table 10)."""
+
 import copy
 from typing import List, Sequence, Tuple
 
@@ -19,7 +20,8 @@ from .blendmask import BlendMask
 #   mask_overlap: 0.4 (paper and AdelaiDet);
 #   stuff_area_limit: 4096 px, Panoptic FPN's default.
 DEFAULT_PANOPTIC_CFG = dict(
-    instance_score_thr=0.45, mask_overlap=0.4, stuff_area_limit=4096)
+    instance_score_thr=0.45, mask_overlap=0.4, stuff_area_limit=4096
+)
 
 
 @MODELS.register_module()
@@ -73,18 +75,19 @@ class BlendMaskPanoptic(BlendMask):
         others: see :class:`BlendMask`.
     """
 
-    def __init__(self,
-                 backbone: ConfigType,
-                 neck: OptConfigType,
-                 bbox_head: ConfigType,
-                 mask_head: ConfigType,
-                 semantic_head: ConfigType,
-                 panoptic_fusion_head: ConfigType = dict(
-                     type='HeuristicFusionHead'),
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        backbone: ConfigType,
+        neck: OptConfigType,
+        bbox_head: ConfigType,
+        mask_head: ConfigType,
+        semantic_head: ConfigType,
+        panoptic_fusion_head: ConfigType = dict(type='HeuristicFusionHead'),
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        data_preprocessor: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         test_cfg = ConfigDict(copy.deepcopy(test_cfg or {}))
         panoptic_cfg = ConfigDict(DEFAULT_PANOPTIC_CFG)
         panoptic_cfg.update(test_cfg.get('panoptic', None) or {})
@@ -97,7 +100,8 @@ class BlendMaskPanoptic(BlendMask):
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+        )
         self.semantic_head = MODELS.build(semantic_head)
         fusion = copy.deepcopy(panoptic_fusion_head)
         fusion.update(test_cfg=copy.deepcopy(panoptic_cfg))
@@ -108,21 +112,24 @@ class BlendMaskPanoptic(BlendMask):
         if self.num_things_classes != self.bbox_head.num_classes:
             raise ValueError(
                 f'panoptic_fusion_head has {self.num_things_classes} thing '
-                f'classes but bbox_head has {self.bbox_head.num_classes}')
+                f'classes but bbox_head has {self.bbox_head.num_classes}'
+            )
         for name in ('num_things_classes', 'num_stuff_classes'):
             value = getattr(self.semantic_head, name, None)
             if value is not None and value != getattr(self, name):
                 raise ValueError(
                     f'semantic_head.{name}={value} but panoptic_fusion_head '
-                    f'has {getattr(self, name)}')
+                    f'has {getattr(self, name)}'
+                )
 
     @property
     def panoptic_cfg(self) -> ConfigDict:
         """``test_cfg.panoptic`` with the defaults filled in."""
         return self.test_cfg.panoptic
 
-    def _check_semantic_input(self, x: Sequence[Tensor],
-                              batch_img_metas: List[dict]) -> None:
+    def _check_semantic_input(
+        self, x: Sequence[Tensor], batch_img_metas: List[dict]
+    ) -> None:
         """The semantic head's first input must be at the stride its
         ``seg_rescale_factor`` assumes (4 for P2): with an FPN without P2
         the targets would be silently misaligned."""
@@ -135,7 +142,8 @@ class BlendMaskPanoptic(BlendMask):
             raise ValueError(
                 f'semantic_head reads levels [{start}, {head.end_level}) but '
                 f'the neck gives {len(x)}; use an FPN with P2 '
-                '(start_level=0, num_outs=6)')
+                '(start_level=0, num_outs=6)'
+            )
         s = int(round(1 / factor))
         h = batch_img_metas[0]['batch_input_shape'][0]
         feat_h = x[start].size(-2)
@@ -143,50 +151,64 @@ class BlendMaskPanoptic(BlendMask):
             raise ValueError(
                 f'semantic_head expects its first input (level {start}) at '
                 f'stride {s} but it is {feat_h} high for a {h}-high input; '
-                'use an FPN with P2 (start_level=0, num_outs=6)')
+                'use an FPN with P2 (start_level=0, num_outs=6)'
+            )
 
-    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-             **kwargs) -> dict:
+    def loss(
+        self, batch_inputs: Tensor, batch_data_samples: SampleList, **kwargs
+    ) -> dict:
         if any('gt_sem_seg' not in s for s in batch_data_samples):
             raise ValueError(
                 'BlendMaskPanoptic needs gt_sem_seg in every data sample: '
                 'load it with LoadPanopticAnnotations (with_seg=True) and '
-                'pad it with DetDataPreprocessor(pad_seg=True)')
+                'pad it with DetDataPreprocessor(pad_seg=True)'
+            )
         # as mmdet's panoptic detectors: the instance heads (the wiring of
         # SingleStageInstanceSegmentor.loss) and the semantic head share the
         # features, so the backbone runs once
         x = self.extract_feat(batch_inputs)
-        self._check_semantic_input(
-            x, [s.metainfo for s in batch_data_samples])
+        self._check_semantic_input(x, [s.metainfo for s in batch_data_samples])
         losses = self.bbox_head.loss(x, batch_data_samples, **kwargs)
-        losses.update(self.mask_head.loss(
-            x, batch_data_samples,
-            positive_infos=self.bbox_head.get_positive_infos(), **kwargs))
+        losses.update(
+            self.mask_head.loss(
+                x,
+                batch_data_samples,
+                positive_infos=self.bbox_head.get_positive_infos(),
+                **kwargs,
+            )
+        )
         sem_losses = self.semantic_head.loss(x, batch_data_samples)
         clash = set(sem_losses) & set(losses)
         if clash:
-            raise KeyError(f'semantic_head loss names {clash} clash with '
-                           'the instance losses')
+            raise KeyError(
+                f'semantic_head loss names {clash} clash with '
+                'the instance losses'
+            )
         losses.update(sem_losses)
         return losses
 
-    def predict_semantic(self, x: Sequence[Tensor],
-                         batch_img_metas: List[dict],
-                         rescale: bool = True) -> List[Tensor]:
+    def predict_semantic(
+        self,
+        x: Sequence[Tensor],
+        batch_img_metas: List[dict],
+        rescale: bool = True,
+    ) -> List[Tensor]:
         """Semantic logits ``[num_stuff + 1, H, W]`` per image, at
         ``ori_shape`` (rescale) or ``img_shape`` (the instance masks' size
         either way)."""
         seg_preds = self.semantic_head.predict(
-            x, batch_img_metas, rescale=rescale)
+            x, batch_img_metas, rescale=rescale
+        )
         if not rescale:
             seg_preds = [
-                seg[:, :meta['img_shape'][0], :meta['img_shape'][1]]
+                seg[:, : meta['img_shape'][0], : meta['img_shape'][1]]
                 for seg, meta in zip(seg_preds, batch_img_metas)
             ]
         return seg_preds
 
-    def fuse(self, results_list: InstanceList,
-             seg_preds: List[Tensor]) -> List[PixelData]:
+    def fuse(
+        self, results_list: InstanceList, seg_preds: List[Tensor]
+    ) -> List[PixelData]:
         """Panoptic maps from instances (``bboxes``, ``labels``,
         ``scores`` on the sqrt(cls*ctr) scale, bool ``masks [N, H, W]``) and
         semantic logits ``[num_stuff + 1, H, W]``: drop instances scored
@@ -196,32 +218,44 @@ class BlendMaskPanoptic(BlendMask):
         kept = [r[r.scores >= thr] for r in results_list]
         return self.panoptic_fusion_head.predict(kept, seg_preds)
 
-    def predict(self,
-                batch_inputs: Tensor,
-                batch_data_samples: SampleList,
-                rescale: bool = True,
-                **kwargs) -> SampleList:
+    def predict(
+        self,
+        batch_inputs: Tensor,
+        batch_data_samples: SampleList,
+        rescale: bool = True,
+        **kwargs,
+    ) -> SampleList:
         batch_img_metas = [s.metainfo for s in batch_data_samples]
         x = self.extract_feat(batch_inputs)
         self._check_semantic_input(x, batch_img_metas)
         results_list = self.mask_head.predict(
-            x, batch_data_samples, rescale=rescale,
+            x,
+            batch_data_samples,
+            rescale=rescale,
             results_list=self.bbox_head.predict(
-                x, batch_data_samples, rescale=False))
+                x, batch_data_samples, rescale=False
+            ),
+        )
         seg_preds = self.predict_semantic(x, batch_img_metas, rescale)
         pan_results = self.fuse(results_list, seg_preds)
-        for sample, instances, pan in zip(batch_data_samples, results_list,
-                                          pan_results):
+        for sample, instances, pan in zip(
+            batch_data_samples, results_list, pan_results
+        ):
             sample.pred_instances = instances
             sample.pred_panoptic_seg = pan
         return batch_data_samples
 
-    def _forward(self,
-                 batch_inputs: Tensor,
-                 batch_data_samples: OptSampleList = None,
-                 **kwargs) -> Tuple:
+    def _forward(
+        self,
+        batch_inputs: Tensor,
+        batch_data_samples: OptSampleList = None,
+        **kwargs,
+    ) -> Tuple:
         """``(bbox_head outputs, (bases, sem_logits), seg_preds)`` without
         GT; ``seg_preds [B, num_stuff + 1, H/4, W/4]``."""
         x = self.extract_feat(batch_inputs)
-        return (self.bbox_head.forward(x), self.mask_head.forward(x),
-                self.semantic_head.forward(x)['seg_preds'])
+        return (
+            self.bbox_head.forward(x),
+            self.mask_head.forward(x),
+            self.semantic_head.forward(x)['seg_preds'],
+        )

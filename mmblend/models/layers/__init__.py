@@ -7,6 +7,9 @@ from .keypoint_blender import (
 from .roi_pool import RoIPool
 
 __all__ = [
-    'Blender', 'KeypointBlender', 'RoIPool', 'heatmaps_to_keypoints',
-    'keypoint_targets'
+    'Blender',
+    'KeypointBlender',
+    'RoIPool',
+    'heatmaps_to_keypoints',
+    'keypoint_targets',
 ]

@@ -1,4 +1,6 @@
-"""The blender: merge cropped bases with per-instance attentions (paper §3.2)."""
+"""The blender: merge cropped bases with per-instance attentions (paper
+§3.2)."""
+
 import math
 from typing import Tuple
 
@@ -62,26 +64,32 @@ class Blender(nn.Module):
         merge (str): 'blender' or 'assembler'.
     """
 
-    def __init__(self,
-                 num_bases: int = 4,
-                 attn_size: int = 14,
-                 bottom_resolution: int = 56,
-                 bases_stride: int = 8,
-                 pooler: str = 'RoIAlign',
-                 sampling_ratio: int = 1,
-                 top_interp: str = 'bilinear',
-                 merge: str = 'blender') -> None:
+    def __init__(
+        self,
+        num_bases: int = 4,
+        attn_size: int = 14,
+        bottom_resolution: int = 56,
+        bases_stride: int = 8,
+        pooler: str = 'RoIAlign',
+        sampling_ratio: int = 1,
+        top_interp: str = 'bilinear',
+        merge: str = 'blender',
+    ) -> None:
         super().__init__()
         if pooler not in POOLERS:
-            raise ValueError(f'pooler must be one of {POOLERS}, got {pooler!r}')
+            raise ValueError(
+                f'pooler must be one of {POOLERS}, got {pooler!r}'
+            )
         if merge not in MERGES:
             raise ValueError(f'merge must be one of {MERGES}, got {merge!r}')
         if top_interp not in TOP_INTERPS:
             raise ValueError(
-                f'top_interp must be one of {TOP_INTERPS}, got {top_interp!r}')
+                f'top_interp must be one of {TOP_INTERPS}, got {top_interp!r}'
+            )
         if num_bases < 1 or attn_size < 1 or bottom_resolution < 1:
-            raise ValueError('num_bases, attn_size and bottom_resolution must '
-                             'be positive')
+            raise ValueError(
+                'num_bases, attn_size and bottom_resolution must be positive'
+            )
         self.num_bases = num_bases
         self.attn_size = attn_size
         self.bottom_resolution = bottom_resolution
@@ -91,8 +99,9 @@ class Blender(nn.Module):
         self.merge_type = merge
         R = bottom_resolution
         if pooler == 'RoIAlign':
-            self.pooler = RoIAlign((R, R), 1.0 / bases_stride, sampling_ratio,
-                                   aligned=True)
+            self.pooler = RoIAlign(
+                (R, R), 1.0 / bases_stride, sampling_ratio, aligned=True
+            )
         else:
             self.pooler = RoIPool((R, R), 1.0 / bases_stride)
         if merge == 'assembler':
@@ -101,13 +110,17 @@ class Blender(nn.Module):
                 raise ValueError(
                     'merge="assembler" needs num_bases = g*g with '
                     f'bottom_resolution divisible by g; got K={num_bases}, '
-                    f'R={R}')
+                    f'R={R}'
+                )
             tile = R // g
             tiles = torch.zeros(num_bases, R, R)
             for i in range(g):
                 for j in range(g):
-                    tiles[i * g + j, i * tile:(i + 1) * tile,
-                          j * tile:(j + 1) * tile] = 1
+                    tiles[
+                        i * g + j,
+                        i * tile : (i + 1) * tile,
+                        j * tile : (j + 1) * tile,
+                    ] = 1
             self.register_buffer('tile_masks', tiles, persistent=False)
 
     @property
@@ -118,7 +131,8 @@ class Blender(nn.Module):
         return self.num_bases * self.attn_size * self.attn_size
 
     def crop(self, bases: Tensor, rois: Tensor) -> Tensor:
-        """Crop ``[B, K, H, W]`` bases with ``[n, 5]`` rois -> ``[n, K, R, R]``."""
+        """Crop ``[B, K, H, W]`` bases with ``[n, 5]`` rois ->
+        ``[n, K, R, R]``."""
         R = self.bottom_resolution
         if rois.numel() == 0 and not torch.jit.is_tracing():
             # an empty slice of the bases keeps the autograd graph
@@ -138,8 +152,9 @@ class Blender(nn.Module):
             return torch.logit(products[:, 0].float(), eps=LOGIT_EPS)
         return products.sum(dim=1)
 
-    def blend_terms(self, crops: Tensor,
-                    attns: Tensor) -> Tuple[Tensor, Tensor]:
+    def blend_terms(
+        self, crops: Tensor, attns: Tensor
+    ) -> Tuple[Tensor, Tensor]:
         """The terms of the blend (``merge='blender'``): the attentions
         resized to ``R x R`` and normalised over K, and the per-basis
         products, both ``[n, K, R, R]``. With ``K > 1`` the products add up
@@ -148,13 +163,16 @@ class Blender(nn.Module):
         n, K, R, _ = crops.shape
         M = self.attn_size
         if attns.shape != (n, K * M * M):
-            raise ValueError(f'attns must have shape [{n}, {K * M * M}] '
-                             f'(n, K*M*M), got {list(attns.shape)}')
+            raise ValueError(
+                f'attns must have shape [{n}, {K * M * M}] '
+                f'(n, K*M*M), got {list(attns.shape)}'
+            )
         if n == 0 and not torch.jit.is_tracing():
             return crops, crops
         # unflatten, not view(n, ...): its ONNX Reshape takes 0 rows
-        weights = resize(attns.unflatten(1, (K, M, M)), (R, R),
-                         self.top_interp)
+        weights = resize(
+            attns.unflatten(1, (K, M, M)), (R, R), self.top_interp
+        )
         if K == 1:
             weights = weights.float().sigmoid()
             return weights, crops.float().sigmoid() * weights
@@ -175,14 +193,18 @@ class Blender(nn.Module):
             Tensor: ``[n, R, R]`` mask logits.
         """
         if bases.dim() != 4 or bases.size(1) != self.num_bases:
-            raise ValueError(f'bases must be [B, {self.num_bases}, H, W], '
-                             f'got {list(bases.shape)}')
+            raise ValueError(
+                f'bases must be [B, {self.num_bases}, H, W], '
+                f'got {list(bases.shape)}'
+            )
         if rois.dim() != 2 or rois.size(1) != 5:
             raise ValueError(f'rois must be [n, 5], got {list(rois.shape)}')
         return self.merge(self.crop(bases, rois), attns)
 
     def extra_repr(self) -> str:
-        return (f'K={self.num_bases}, M={self.attn_size}, '
-                f'R={self.bottom_resolution}, stride={self.bases_stride}, '
-                f'pooler={self.pooler_type}, top_interp={self.top_interp}, '
-                f'merge={self.merge_type}')
+        return (
+            f'K={self.num_bases}, M={self.attn_size}, '
+            f'R={self.bottom_resolution}, stride={self.bases_stride}, '
+            f'pooler={self.pooler_type}, top_interp={self.top_interp}, '
+            f'merge={self.merge_type}'
+        )

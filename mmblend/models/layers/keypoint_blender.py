@@ -26,6 +26,7 @@ maximum after bicubic upsampling to the box's pixel size, with a score
 normalised over the ``R x R`` map) are the semantics of detectron2's
 ``keypoints_to_heatmap`` and ``heatmaps_to_keypoints``.
 """
+
 import math
 from typing import Tuple
 
@@ -57,17 +58,19 @@ class KeypointBlender(Blender):
             :class:`Blender`.
     """
 
-    def __init__(self,
-                 num_bases: int = 68,
-                 num_keypoints: int = 17,
-                 shared_bases: bool = False,
-                 shared_attention: bool = True,
-                 attn_size: int = 14,
-                 bottom_resolution: int = 56,
-                 bases_stride: int = 8,
-                 pooler: str = 'RoIAlign',
-                 sampling_ratio: int = 1,
-                 top_interp: str = 'bilinear') -> None:
+    def __init__(
+        self,
+        num_bases: int = 68,
+        num_keypoints: int = 17,
+        shared_bases: bool = False,
+        shared_attention: bool = True,
+        attn_size: int = 14,
+        bottom_resolution: int = 56,
+        bases_stride: int = 8,
+        pooler: str = 'RoIAlign',
+        sampling_ratio: int = 1,
+        top_interp: str = 'bilinear',
+    ) -> None:
         super().__init__(
             num_bases=num_bases,
             attn_size=attn_size,
@@ -75,36 +78,42 @@ class KeypointBlender(Blender):
             bases_stride=bases_stride,
             pooler=pooler,
             sampling_ratio=sampling_ratio,
-            top_interp=top_interp)
+            top_interp=top_interp,
+        )
         if shared_bases and shared_attention:
             raise ValueError(
                 'KeypointBlender with shared_bases=True and shared_attention'
                 '=True would give every keypoint the same heatmap; set one '
-                'of them to False')
+                'of them to False'
+            )
         J = num_keypoints
         if not shared_bases and num_bases % J:
             raise ValueError(
                 f'KeypointBlender: keypoint-specific bases '
                 f'(shared_bases=False) need num_bases = num_keypoints * K; '
                 f'the basis module gives {num_bases} for {J} keypoints: set '
-                f'its num_bases to a multiple of {J} (e.g. {4 * J})')
+                f'its num_bases to a multiple of {J} (e.g. {4 * J})'
+            )
         self.num_keypoints = J
         self.shared_bases = shared_bases
         self.shared_attention = shared_attention
-        self.bases_per_keypoint = num_bases if shared_bases \
-            else num_bases // J
+        self.bases_per_keypoint = num_bases if shared_bases else num_bases // J
         if self.bases_per_keypoint < 2:
             raise ValueError(
                 'KeypointBlender needs at least 2 bases per keypoint (the '
                 'attention is a softmax over them; with one it has no '
-                f'effect); got {self.bases_per_keypoint}')
+                f'effect); got {self.bases_per_keypoint}'
+            )
 
     @property
     def attn_channels(self) -> int:
         """``K*M*M`` (shared attention) or ``J*K*M*M``."""
         per_keypoint = self.bases_per_keypoint * self.attn_size**2
-        return per_keypoint if self.shared_attention \
+        return (
+            per_keypoint
+            if self.shared_attention
             else self.num_keypoints * per_keypoint
+        )
 
     def merge(self, crops: Tensor, attns: Tensor) -> Tensor:
         """Merge ``[n, num_bases, R, R]`` crops with ``[n, attn_channels]``
@@ -112,25 +121,31 @@ class KeypointBlender(Blender):
         n, _, R, _ = crops.shape
         J, K, M = self.num_keypoints, self.bases_per_keypoint, self.attn_size
         if attns.shape != (n, self.attn_channels):
-            raise ValueError(f'attns must have shape [{n}, '
-                             f'{self.attn_channels}], got {list(attns.shape)}')
+            raise ValueError(
+                f'attns must have shape [{n}, '
+                f'{self.attn_channels}], got {list(attns.shape)}'
+            )
         groups_b = 1 if self.shared_bases else J
         groups_a = 1 if self.shared_attention else J
         crops = crops.view(n, groups_b, K, R, R)
         if n == 0:
             return crops.sum(dim=2).expand(0, J, R, R)
-        attns = resize(attns.view(n, groups_a * K, M, M), (R, R),
-                       self.top_interp).view(n, groups_a, K, R, R)
+        attns = resize(
+            attns.view(n, groups_a * K, M, M), (R, R), self.top_interp
+        ).view(n, groups_a, K, R, R)
         return (crops * attns.softmax(dim=2)).sum(dim=2).expand(n, J, R, R)
 
     def extra_repr(self) -> str:
-        return (super().extra_repr() + f', J={self.num_keypoints}, '
-                f'shared_bases={self.shared_bases}, '
-                f'shared_attention={self.shared_attention}')
+        return (
+            super().extra_repr() + f', J={self.num_keypoints}, '
+            f'shared_bases={self.shared_bases}, '
+            f'shared_attention={self.shared_attention}'
+        )
 
 
-def keypoint_targets(keypoints: Tensor, boxes: Tensor,
-                     size: int) -> Tuple[Tensor, Tensor]:
+def keypoint_targets(
+    keypoints: Tensor, boxes: Tensor, size: int
+) -> Tuple[Tensor, Tensor]:
     """Discretise keypoints into each box's ``size x size`` grid.
 
     A keypoint at ``x`` in box ``[x1, x2]`` falls in cell
@@ -153,14 +168,20 @@ def keypoint_targets(keypoints: Tensor, boxes: Tensor,
     cy = ((y - y1) * (size / (y2 - y1).clamp(min=1e-6))).floor().long()
     cx = torch.where(x == x2, torch.full_like(cx, size - 1), cx)
     cy = torch.where(y == y2, torch.full_like(cy, size - 1), cy)
-    valid = (keypoints[..., 2] > 0) & (cx >= 0) & (cy >= 0) & (
-        cx < size) & (cy < size)
+    valid = (
+        (keypoints[..., 2] > 0)
+        & (cx >= 0)
+        & (cy >= 0)
+        & (cx < size)
+        & (cy < size)
+    )
     index = torch.where(valid, cy * size + cx, torch.zeros_like(cx))
     return index, valid
 
 
-def heatmaps_to_keypoints(heatmaps: Tensor,
-                          boxes: Tensor) -> Tuple[Tensor, Tensor]:
+def heatmaps_to_keypoints(
+    heatmaps: Tensor, boxes: Tensor
+) -> Tuple[Tensor, Tensor]:
     """Keypoints and scores from ``[n, J, R, R]`` heatmap logits.
 
     Each box's heatmaps are upsampled (bicubic) to the box's size in pixels,
@@ -186,11 +207,16 @@ def heatmaps_to_keypoints(heatmaps: Tensor,
         x1, y1, x2, y2 = boxes[i].tolist()
         w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
         out_w, out_h = math.ceil(w), math.ceil(h)
-        up = F.interpolate(heatmaps[i:i + 1], size=(out_h, out_w),
-                           mode='bicubic', align_corners=False)[0]
+        up = F.interpolate(
+            heatmaps[i : i + 1],
+            size=(out_h, out_w),
+            mode='bicubic',
+            align_corners=False,
+        )[0]
         peak, pos = up.flatten(1).max(dim=1)
         keypoints[i, :, 0] = ((pos % out_w).float() + 0.5) * (w / out_w) + x1
-        keypoints[i, :, 1] = (torch.div(pos, out_w, rounding_mode='floor')
-                              .float() + 0.5) * (h / out_h) + y1
+        keypoints[i, :, 1] = (
+            torch.div(pos, out_w, rounding_mode='floor').float() + 0.5
+        ) * (h / out_h) + y1
         scores[i] = 1 / (heatmaps[i] - peak[:, None, None]).exp().sum((1, 2))
     return keypoints, scores

@@ -8,6 +8,7 @@ bottom modules' stride-32 -> stride-8 and x2 upsamplings), so the matrices
 are tiny and the products give the same numbers as ``F.interpolate``
 (``align_corners=False``), in forward and backward, on any device.
 """
+
 from typing import Tuple
 
 import torch
@@ -17,8 +18,13 @@ from torch import Tensor
 MODES = ('bilinear', 'nearest')
 
 
-def interp_matrix(in_size: int, out_size: int, mode: str = 'bilinear',
-                  device=None, dtype: torch.dtype = torch.float32) -> Tensor:
+def interp_matrix(
+    in_size: int,
+    out_size: int,
+    mode: str = 'bilinear',
+    device=None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """``[out_size, in_size]`` matrix ``A`` such that ``A @ v`` resizes a
     length-``in_size`` signal ``v`` as 1-D ``F.interpolate(..., mode,
     align_corners=False)`` does."""
@@ -26,8 +32,11 @@ def interp_matrix(in_size: int, out_size: int, mode: str = 'bilinear',
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
     # index arithmetic in the type torch's kernels use: float64 for bilinear
     # on float64 inputs, float32 otherwise
-    op = torch.float64 if dtype == torch.float64 and mode == 'bilinear' \
+    op = (
+        torch.float64
+        if dtype == torch.float64 and mode == 'bilinear'
         else torch.float32
+    )
     scale = torch.tensor(float(in_size), dtype=op, device=device) / out_size
     dst = torch.arange(out_size, dtype=op, device=device)
     rows = torch.arange(out_size, device=device)
@@ -66,8 +75,9 @@ def _resize_traceable(x: Tensor, size: Tuple[int, int], mode: str) -> Tensor:
     selects, computed in the graph from the traced sizes (the same float32
     index arithmetic, so the same pixels)."""
     if mode == 'bilinear':
-        return F.interpolate(x, size=size, mode='bilinear',
-                             align_corners=False)
+        return F.interpolate(
+            x, size=size, mode='bilinear', align_corners=False
+        )
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
     for dim, out_size in ((-2, size[0]), (-1, size[1])):

@@ -9,8 +9,8 @@ kernel (``mmcv/ops/csrc/common/cuda/roi_pool_cuda_kernel.cuh``), per roi
 
     s = T(float32(spatial_scale)); b = int(rois[0])
     roi_x1 = x1 * s;  roi_w = (x2 + 1) * s - roi_x1  # corners not rounded
-    roi_w <= 0 or roi_h <= 0: out = 0, argmax = 0    # so backward adds these
-                                                     # bins' grad to [b, c, 0, 0]
+    roi_w <= 0 or roi_h <= 0: out = 0, argmax = 0
+        # (so backward adds these bins' grad to [b, c, 0, 0])
     bin_w = roi_w / pooled_w
     x range [floor(pw * bin_w + roi_x1), ceil((pw + 1) * bin_w + roi_x1))
     (y likewise), clipped to the map; empty bin: out = 0, argmax = -1
@@ -27,6 +27,7 @@ row or column larger or smaller than CUDA's. ``tests/models/layers/
 test_roi_pool.py`` compares with a transcription of the kernel, counting
 and bounding these bins.
 """
+
 from typing import Any, Optional, Tuple, Union
 
 import torch
@@ -41,8 +42,9 @@ __all__ = ['roi_pool', 'RoIPool']
 _FLT_MAX = float(torch.finfo(torch.float32).max)
 
 
-def _bin_borders(start: Tensor, size: Tensor, pooled: int,
-                 limit: int) -> Tuple[Tensor, Tensor]:
+def _bin_borders(
+    start: Tensor, size: Tensor, pooled: int, limit: int
+) -> Tuple[Tensor, Tensor]:
     """Integer bin borders ``[lo, hi)``, ``[n, pooled]``, clipped to
     ``[0, limit]`` (NaN -> 0, as CUDA's float -> int conversion)."""
     p = torch.arange(pooled + 1, dtype=start.dtype, device=start.device)
@@ -50,12 +52,16 @@ def _bin_borders(start: Tensor, size: Tensor, pooled: int,
     lo, hi = torch.floor(edges[:, :-1]), torch.ceil(edges[:, 1:])
     return tuple(
         torch.nan_to_num(v.float(), 0.0).clamp(0, limit).long()
-        for v in (lo, hi))
+        for v in (lo, hi)
+    )
 
 
-def _roi_pool_forward(input: Tensor, rois: Tensor, output_size: Tuple[int,
-                                                                     int],
-                      spatial_scale: float) -> Tuple[Tensor, Tensor, Tensor]:
+def _roi_pool_forward(
+    input: Tensor,
+    rois: Tensor,
+    output_size: Tuple[int, int],
+    spatial_scale: float,
+) -> Tuple[Tensor, Tensor, Tensor]:
     """Returns ``(output [n, C, oh, ow], argmax [n, C, oh, ow], batch
     indices [n])``; ``argmax`` is the flat ``h * W + w`` index or -1."""
     N, C, H, W = input.shape
@@ -88,10 +94,14 @@ def _roi_pool_forward(input: Tensor, rois: Tensor, output_size: Tuple[int,
         in_row = (h_pos >= ys[i, :, None]) & (h_pos < ye[i, :, None])
         # the first maximum of every row within each bin's columns, then
         # the first row holding the bin's maximum: row-major first maximum
-        col_val, col = crop[:, :, None, :].masked_fill(
-            ~in_col, -float('inf')).max(-1)  # [C, h, ow]
-        val, row = col_val[:, None].masked_fill(
-            ~in_row[:, :, None], -float('inf')).max(2)  # [C, oh, ow]
+        col_val, col = (
+            crop[:, :, None, :].masked_fill(~in_col, -float('inf')).max(-1)
+        )  # [C, h, ow]
+        val, row = (
+            col_val[:, None]
+            .masked_fill(~in_row[:, :, None], -float('inf'))
+            .max(2)
+        )  # [C, oh, ow]
         idx = (y0 + row) * W + x0 + col.gather(1, row)
         empty = (ye[i] <= ys[i])[:, None] | (xe[i] <= xs[i])[None, :]
         none_valid = ~(val > thr) & ~empty
@@ -104,10 +114,16 @@ class _RoIPoolCPU(Function):
     """Autograd of the CPU path: the gradient goes to the argmax."""
 
     @staticmethod
-    def forward(ctx: Any, input: Tensor, rois: Tensor,
-                output_size: Tuple[int, int], spatial_scale: float) -> Tensor:
-        output, argmax, batch = _roi_pool_forward(input, rois, output_size,
-                                                  spatial_scale)
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        rois: Tensor,
+        output_size: Tuple[int, int],
+        spatial_scale: float,
+    ) -> Tensor:
+        output, argmax, batch = _roi_pool_forward(
+            input, rois, output_size, spatial_scale
+        )
         ctx.input_shape = input.shape
         ctx.save_for_backward(argmax, batch)
         return output
@@ -115,11 +131,11 @@ class _RoIPoolCPU(Function):
     @staticmethod
     @once_differentiable
     def backward(
-            ctx: Any,
-            grad_output: Tensor) -> Tuple[Optional[Tensor], None, None, None]:
+        ctx: Any, grad_output: Tensor
+    ) -> Tuple[Optional[Tensor], None, None, None]:
         argmax, batch = ctx.saved_tensors
         N, C, H, W = ctx.input_shape
-        grad_input = grad_output.new_zeros((N * C * H * W, ))
+        grad_input = grad_output.new_zeros((N * C * H * W,))
         ch = torch.arange(C, device=argmax.device)
         plane = (batch[:, None] * C + ch) * (H * W)
         flat = plane[:, :, None, None] + argmax
@@ -128,10 +144,12 @@ class _RoIPoolCPU(Function):
         return grad_input.view(N, C, H, W), None, None, None
 
 
-def roi_pool(input: Tensor,
-             rois: Tensor,
-             output_size: Union[int, Tuple[int, int]],
-             spatial_scale: float = 1.0) -> Tensor:
+def roi_pool(
+    input: Tensor,
+    rois: Tensor,
+    output_size: Union[int, Tuple[int, int]],
+    spatial_scale: float = 1.0,
+) -> Tensor:
     """RoI max pooling as mmcv's CUDA ``roi_pool``, on every device.
 
     Args:
@@ -150,14 +168,20 @@ def roi_pool(input: Tensor,
     """
     output_size = _pair(output_size)
     if input.dim() != 4 or rois.dim() != 2 or rois.size(1) != 5:
-        raise ValueError('roi_pool needs input [N, C, H, W] and rois [n, 5] '
-                         f'(idx, x1, y1, x2, y2); got {tuple(input.shape)} '
-                         f'and {tuple(rois.shape)}')
+        raise ValueError(
+            'roi_pool needs input [N, C, H, W] and rois [n, 5] '
+            f'(idx, x1, y1, x2, y2); got {tuple(input.shape)} '
+            f'and {tuple(rois.shape)}'
+        )
     if input.device.type != 'cpu' and rois.size(0) > 0:
         from mmcv.ops import roi_pool as mmcv_roi_pool
-        return mmcv_roi_pool(input.contiguous(),
-                             rois.to(input.dtype).contiguous(), output_size,
-                             float(spatial_scale))
+
+        return mmcv_roi_pool(
+            input.contiguous(),
+            rois.to(input.dtype).contiguous(),
+            output_size,
+            float(spatial_scale),
+        )
     return _RoIPoolCPU.apply(input, rois, output_size, float(spatial_scale))
 
 
@@ -173,9 +197,11 @@ class RoIPool(nn.Module):
     Semantics: :mod:`mmblend.models.layers.roi_pool`.
     """
 
-    def __init__(self,
-                 output_size: Union[int, Tuple[int, int]],
-                 spatial_scale: float = 1.0):
+    def __init__(
+        self,
+        output_size: Union[int, Tuple[int, int]],
+        spatial_scale: float = 1.0,
+    ):
         super().__init__()
         self.output_size = _pair(output_size)
         self.spatial_scale = float(spatial_scale)
@@ -184,5 +210,7 @@ class RoIPool(nn.Module):
         return roi_pool(input, rois, self.output_size, self.spatial_scale)
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(output_size={self.output_size}, '
-                f'spatial_scale={self.spatial_scale})')
+        return (
+            f'{self.__class__.__name__}(output_size={self.output_size}, '
+            f'spatial_scale={self.spatial_scale})'
+        )

@@ -1,6 +1,7 @@
 """AdelaiDet's FCOS box loss: IoU with +1 smoothing
 (``adet/layers/iou_loss.py`` and ``compute_ious`` in
 ``adet/utils/comm.py``)."""
+
 from typing import Optional
 
 import torch
@@ -13,8 +14,9 @@ LOSS_TYPES = ('iou', 'linear_iou', 'giou')
 
 
 @weighted_loss
-def adelaidet_iou_loss(pred: Tensor, target: Tensor,
-                       loss_type: str = 'giou', eps: float = 1e-7) -> Tensor:
+def adelaidet_iou_loss(
+    pred: Tensor, target: Tensor, loss_type: str = 'giou', eps: float = 1e-7
+) -> Tensor:
     """Per-box loss of AdelaiDet's ``IOULoss``.
 
     ``iou = (I + 1) / (U + 1)`` and ``giou = iou - (C - U) / C`` (``C``: area
@@ -52,8 +54,10 @@ def adelaidet_iou_loss(pred: Tensor, target: Tensor,
         return -torch.log(ious)
     if loss_type == 'linear_iou':
         return 1 - ious
-    enclose = (torch.max(pred[:, 2:], target[:, 2:]) -
-               torch.min(pred[:, :2], target[:, :2])).prod(dim=1)
+    enclose = (
+        torch.max(pred[:, 2:], target[:, 2:])
+        - torch.min(pred[:, :2], target[:, :2])
+    ).prod(dim=1)
     enclose = enclose.clamp(min=eps)
     return 1 - (ious - (enclose - union) / enclose)
 
@@ -75,35 +79,56 @@ class AdelaiDetIoULoss(nn.Module):
         loss_weight (float): Defaults to 1.0.
     """
 
-    def __init__(self, loss_type: str = 'giou', eps: float = 1e-7,
-                 reduction: str = 'mean', loss_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        loss_type: str = 'giou',
+        eps: float = 1e-7,
+        reduction: str = 'mean',
+        loss_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         if loss_type not in LOSS_TYPES:
-            raise ValueError(f'AdelaiDetIoULoss: loss_type must be one of '
-                             f'{LOSS_TYPES}, got {loss_type!r}')
+            raise ValueError(
+                f'AdelaiDetIoULoss: loss_type must be one of '
+                f'{LOSS_TYPES}, got {loss_type!r}'
+            )
         if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError("AdelaiDetIoULoss: reduction must be 'none', "
-                             f"'mean' or 'sum', got {reduction!r}")
+            raise ValueError(
+                "AdelaiDetIoULoss: reduction must be 'none', "
+                f"'mean' or 'sum', got {reduction!r}"
+            )
         self.loss_type = loss_type
         self.eps = eps
         self.reduction = reduction
         self.loss_weight = loss_weight
 
-    def forward(self, pred: Tensor, target: Tensor,
-                weight: Optional[Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        weight: Optional[Tensor] = None,
+        avg_factor: Optional[float] = None,
+        reduction_override: Optional[str] = None,
+        **kwargs,
+    ) -> Tensor:
         """Loss of ``[N, 4]`` boxes against ``[N, 4]`` targets; ``weight``
         ``[N]`` (or ``[N, 4]``, averaged over the last dim as mmdet's IoU
         losses do)."""
         if pred.dim() != 2 or pred.size(-1) != 4 or pred.shape != target.shape:
-            raise ValueError('AdelaiDetIoULoss: pred and target must both be '
-                             '[N, 4] boxes (x1, y1, x2, y2), got '
-                             f'{list(pred.shape)} and {list(target.shape)}')
+            raise ValueError(
+                'AdelaiDetIoULoss: pred and target must both be '
+                '[N, 4] boxes (x1, y1, x2, y2), got '
+                f'{list(pred.shape)} and {list(target.shape)}'
+            )
         reduction = reduction_override or self.reduction
         if weight is not None and weight.dim() > 1:
             weight = weight.mean(-1)
         return self.loss_weight * adelaidet_iou_loss(
-            pred, target, weight, loss_type=self.loss_type, eps=self.eps,
-            reduction=reduction, avg_factor=avg_factor)
+            pred,
+            target,
+            weight,
+            loss_type=self.loss_type,
+            eps=self.eps,
+            reduction=reduction,
+            avg_factor=avg_factor,
+        )

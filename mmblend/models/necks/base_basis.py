@@ -1,4 +1,5 @@
 """Shared pieces of BlendMask's bottom (basis) modules."""
+
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -10,9 +11,12 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 
-def build_semantic_targets(batch_gt_instances: InstanceList,
-                           pad_shape: Tuple[int, int], stride: int,
-                           num_classes: int) -> Tensor:
+def build_semantic_targets(
+    batch_gt_instances: InstanceList,
+    pad_shape: Tuple[int, int],
+    stride: int,
+    num_classes: int,
+) -> Tensor:
     """Semantic labels built online from GT instance masks.
 
     Each instance's mask is painted with its label (largest first, so small
@@ -37,8 +41,9 @@ def build_semantic_targets(batch_gt_instances: InstanceList,
     targets = []
     for gt in batch_gt_instances:
         device = gt.labels.device
-        target = torch.full((out_h, out_w), num_classes, dtype=torch.long,
-                            device=device)
+        target = torch.full(
+            (out_h, out_w), num_classes, dtype=torch.long, device=device
+        )
         if len(gt) > 0:
             masks = gt.masks.to_tensor(dtype=torch.bool, device=device)
             masks = masks[:, offset::stride, offset::stride]
@@ -87,32 +92,38 @@ class BaseBasisModule(BaseModule):
             the bases).
     """
 
-    def __init__(self,
-                 in_channels,
-                 in_indices: Sequence[int],
-                 out_stride: int,
-                 num_bases: int = 4,
-                 feat_source: str = 'neck',
-                 num_classes: Optional[int] = None,
-                 sem_in_index: int = 0,
-                 sem_stride: int = 8,
-                 sem_channels: int = 128,
-                 sem_loss_weight: float = 0.3,
-                 norm_cfg: OptConfigType = dict(
-                     type='GN', num_groups=32, requires_grad=True),
-                 sem_in_channels: Optional[int] = None,
-                 sem_norm_cfg: OptConfigType = None,
-                 init_cfg=None) -> None:
+    def __init__(
+        self,
+        in_channels,
+        in_indices: Sequence[int],
+        out_stride: int,
+        num_bases: int = 4,
+        feat_source: str = 'neck',
+        num_classes: Optional[int] = None,
+        sem_in_index: int = 0,
+        sem_stride: int = 8,
+        sem_channels: int = 128,
+        sem_loss_weight: float = 0.3,
+        norm_cfg: OptConfigType = dict(
+            type='GN', num_groups=32, requires_grad=True
+        ),
+        sem_in_channels: Optional[int] = None,
+        sem_norm_cfg: OptConfigType = None,
+        init_cfg=None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if feat_source not in ('neck', 'backbone'):
-            raise ValueError("feat_source must be 'neck' or 'backbone', got "
-                             f'{feat_source!r}')
+            raise ValueError(
+                "feat_source must be 'neck' or 'backbone', got "
+                f'{feat_source!r}'
+            )
         self.in_indices = tuple(in_indices)
         if isinstance(in_channels, int):
             in_channels = [in_channels] * len(self.in_indices)
         if len(in_channels) != len(self.in_indices):
-            raise ValueError('in_channels and in_indices must have the same '
-                             'length')
+            raise ValueError(
+                'in_channels and in_indices must have the same length'
+            )
         self.in_channels = list(in_channels)
         self.out_stride = out_stride
         self.num_bases = num_bases
@@ -127,10 +138,13 @@ class BaseBasisModule(BaseModule):
             sem_in = self._sem_in_channels()
             sem_norm = norm_cfg if sem_norm_cfg is None else sem_norm_cfg
             self.sem_convs = nn.Sequential(
-                ConvModule(sem_in, sem_channels, 3, padding=1,
-                           norm_cfg=sem_norm),
-                ConvModule(sem_channels, sem_channels, 3, padding=1,
-                           norm_cfg=sem_norm))
+                ConvModule(
+                    sem_in, sem_channels, 3, padding=1, norm_cfg=sem_norm
+                ),
+                ConvModule(
+                    sem_channels, sem_channels, 3, padding=1, norm_cfg=sem_norm
+                ),
+            )
             self.sem_logits = nn.Conv2d(sem_channels, num_classes + 1, 1)
 
     def _sem_in_channels(self) -> int:
@@ -142,10 +156,11 @@ class BaseBasisModule(BaseModule):
             raise ValueError(
                 f'{type(self).__name__}: sem_in_index={self.sem_in_index} is '
                 f'not one of in_indices {self.in_indices}, and backbone '
-                'levels differ in width: set sem_in_channels to the channels of '
-                f'backbone output {self.sem_in_index}, or set sem_in_index to '
-                f'one of {self.in_indices} (the semantic head reads a '
-                f'stride-{self.sem_stride} level, e.g. C3)')
+                'levels differ in width: set sem_in_channels to the channels '
+                f'of backbone output {self.sem_in_index}, or set sem_in_index '
+                f'to one of {self.in_indices} (the semantic head reads a '
+                f'stride-{self.sem_stride} level, e.g. C3)'
+            )
         return self.in_channels[0]
 
     def select(self, feats: Sequence[Tensor]) -> List[Tensor]:
@@ -154,7 +169,8 @@ class BaseBasisModule(BaseModule):
             raise ValueError(
                 f'{type(self).__name__} reads feature indices '
                 f'{self.in_indices} but only {len(feats)} '
-                f'{self.feat_source} levels exist')
+                f'{self.feat_source} levels exist'
+            )
         inputs = [feats[i] for i in self.in_indices]
         widths = [x.size(1) for x in inputs]
         if widths != self.in_channels:
@@ -164,13 +180,16 @@ class BaseBasisModule(BaseModule):
                 f'{self.in_indices} have {widths} channels: set '
                 f'model.mask_head.basis.in_channels={widths} (or leave it '
                 "out on a neck's levels: BlendMask takes it from "
-                'model.neck.out_channels)')
+                'model.neck.out_channels)'
+            )
         return inputs
 
     def _forward_bases(self, inputs: List[Tensor]) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, feats: Sequence[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(
+        self, feats: Sequence[Tensor]
+    ) -> Tuple[Tensor, Optional[Tensor]]:
         """Return bases ``[B, K, H/s, W/s]`` and semantic logits
         ``[B, C+1, H/8, W/8]`` (``None`` without the semantic head or at
         inference), from the neck's levels ``feats`` or, with
@@ -190,7 +209,8 @@ class BaseBasisModule(BaseModule):
         if not -len(feats) <= self.sem_in_index < len(feats):
             raise ValueError(
                 f'{name}: sem_in_index={self.sem_in_index} but only '
-                f'{len(feats)} {self.feat_source} levels exist')
+                f'{len(feats)} {self.feat_source} levels exist'
+            )
         feat = feats[self.sem_in_index]
         expected = self.sem_convs[0].conv.in_channels
         if feat.size(1) != expected:
@@ -199,12 +219,16 @@ class BaseBasisModule(BaseModule):
                 f'channels but {self.feat_source} level sem_in_index='
                 f'{self.sem_in_index} has {feat.size(1)}: set sem_in_channels='
                 f'{feat.size(1)} or point sem_in_index at the level it was '
-                'meant for')
+                'meant for'
+            )
         return feat
 
-    def loss_semantic(self, sem_logits: Tensor,
-                      batch_gt_instances: InstanceList,
-                      pad_shape: Tuple[int, int]) -> Tensor:
+    def loss_semantic(
+        self,
+        sem_logits: Tensor,
+        batch_gt_instances: InstanceList,
+        pad_shape: Tuple[int, int],
+    ) -> Tensor:
         """Weighted cross-entropy of the auxiliary semantic head.
 
         Args:
@@ -218,11 +242,14 @@ class BaseBasisModule(BaseModule):
                 which would otherwise train a corner of the logits against
                 the whole image.
         """
-        targets = build_semantic_targets(batch_gt_instances, pad_shape,
-                                         self.sem_stride, self.num_classes)
+        targets = build_semantic_targets(
+            batch_gt_instances, pad_shape, self.sem_stride, self.num_classes
+        )
         # one cell of slack per side for odd sizes (ceil vs floor)
-        if (abs(sem_logits.size(2) - targets.size(1)) > 1
-                or abs(sem_logits.size(3) - targets.size(2)) > 1):
+        if (
+            abs(sem_logits.size(2) - targets.size(1)) > 1
+            or abs(sem_logits.size(3) - targets.size(2)) > 1
+        ):
             H, W = pad_shape
             raise ValueError(
                 f'{type(self).__name__}: semantic logits of size '
@@ -231,17 +258,27 @@ class BaseBasisModule(BaseModule):
                 f'{self.sem_stride} (targets {tuple(targets.shape[-2:])}): '
                 f'sem_in_index={self.sem_in_index} reads a level of another '
                 'stride; set sem_in_index to the stride-'
-                f'{self.sem_stride} level or sem_stride to its stride')
+                f'{self.sem_stride} level or sem_stride to its stride'
+            )
         h = min(targets.size(1), sem_logits.size(2))
         w = min(targets.size(2), sem_logits.size(3))
         loss = F.cross_entropy(sem_logits[:, :, :h, :w], targets[:, :h, :w])
         return self.sem_loss_weight * loss
 
 
-def conv_stack(in_channels: int, channels: int, num_convs: int,
-               norm_cfg: ConfigType) -> nn.Sequential:
+def conv_stack(
+    in_channels: int, channels: int, num_convs: int, norm_cfg: ConfigType
+) -> nn.Sequential:
     """``num_convs`` 3x3 ConvModules (first maps in_channels -> channels)."""
-    return nn.Sequential(*[
-        ConvModule(in_channels if i == 0 else channels, channels, 3,
-                   padding=1, norm_cfg=norm_cfg) for i in range(num_convs)
-    ])
+    return nn.Sequential(
+        *[
+            ConvModule(
+                in_channels if i == 0 else channels,
+                channels,
+                3,
+                padding=1,
+                norm_cfg=norm_cfg,
+            )
+            for i in range(num_convs)
+        ]
+    )

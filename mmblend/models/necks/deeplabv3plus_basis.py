@@ -1,4 +1,5 @@
 """DeepLabV3+ decoder as BlendMask's bottom module (the paper's default)."""
+
 from typing import List, Sequence
 
 import torch
@@ -45,33 +46,48 @@ class DeepLabV3PlusBasis(BaseBasisModule):
         **kwargs: see :class:`BaseBasisModule`.
     """
 
-    def __init__(self,
-                 in_channels=256,
-                 in_indices: Sequence[int] = (0, 2),
-                 out_stride: int = 8,
-                 channels: int = 128,
-                 low_level_channels: int = 64,
-                 dilations: Sequence[int] = (1, 3, 6, 9),
-                 num_convs: int = 2,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        in_channels=256,
+        in_indices: Sequence[int] = (0, 2),
+        out_stride: int = 8,
+        channels: int = 128,
+        low_level_channels: int = 64,
+        dilations: Sequence[int] = (1, 3, 6, 9),
+        num_convs: int = 2,
+        **kwargs,
+    ) -> None:
         super().__init__(in_channels, in_indices, out_stride, **kwargs)
         if len(self.in_indices) != 2:
-            raise ValueError('DeepLabV3PlusBasis takes exactly two inputs '
-                             '(low-level, high-level) in in_indices')
+            raise ValueError(
+                'DeepLabV3PlusBasis takes exactly two inputs '
+                '(low-level, high-level) in in_indices'
+            )
         low_in, high_in = self.in_channels
         norm = self.norm_cfg
-        self.aspp = nn.ModuleList([
-            ConvModule(high_in, channels, 1 if d == 1 else 3,
-                       padding=0 if d == 1 else d, dilation=d, norm_cfg=norm)
-            for d in dilations
-        ])
+        self.aspp = nn.ModuleList(
+            [
+                ConvModule(
+                    high_in,
+                    channels,
+                    1 if d == 1 else 3,
+                    padding=0 if d == 1 else d,
+                    dilation=d,
+                    norm_cfg=norm,
+                )
+                for d in dilations
+            ]
+        )
         self.image_pool = ConvModule(high_in, channels, 1, norm_cfg=None)
-        self.aspp_project = ConvModule(channels * (len(dilations) + 1),
-                                       channels, 1, norm_cfg=norm)
-        self.low_project = ConvModule(low_in, low_level_channels, 1,
-                                      norm_cfg=norm)
-        self.fuse = conv_stack(channels + low_level_channels, channels,
-                               num_convs, norm)
+        self.aspp_project = ConvModule(
+            channels * (len(dilations) + 1), channels, 1, norm_cfg=norm
+        )
+        self.low_project = ConvModule(
+            low_in, low_level_channels, 1, norm_cfg=norm
+        )
+        self.fuse = conv_stack(
+            channels + low_level_channels, channels, num_convs, norm
+        )
         self.bases = nn.Conv2d(channels, self.num_bases, 1)
 
     def _forward_bases(self, inputs: List[Tensor]) -> Tensor:

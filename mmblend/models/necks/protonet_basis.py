@@ -1,4 +1,5 @@
 """YOLACT's ProtoNet and the Proto-FPN variant as bottom modules."""
+
 from typing import List, Sequence
 
 import torch.nn as nn
@@ -33,20 +34,25 @@ class ProtoNetBasis(BaseBasisModule):
         **kwargs: see :class:`BaseBasisModule`.
     """
 
-    def __init__(self,
-                 in_channels=256,
-                 in_indices: Sequence[int] = (0, 1, 2),
-                 out_stride: int = 4,
-                 channels: int = 128,
-                 refine_channels: int = 128,
-                 num_convs: int = 3,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        in_channels=256,
+        in_indices: Sequence[int] = (0, 1, 2),
+        out_stride: int = 4,
+        channels: int = 128,
+        refine_channels: int = 128,
+        num_convs: int = 3,
+        **kwargs,
+    ) -> None:
         super().__init__(in_channels, in_indices, out_stride, **kwargs)
         norm = self.norm_cfg
         if len(self.in_indices) > 1:
             self.refine = nn.ModuleList(
-                [conv_stack(c, refine_channels, 1, norm)
-                 for c in self.in_channels])
+                [
+                    conv_stack(c, refine_channels, 1, norm)
+                    for c in self.in_channels
+                ]
+            )
             tower_in = refine_channels
         else:
             self.refine = None

@@ -1,4 +1,5 @@
 """CascadeRoIHead with blender mask heads (Cascade Mask R-CNN)."""
+
 from typing import List, Optional, Tuple
 
 import torch.nn as nn
@@ -36,8 +37,9 @@ class BlendCascadeRoIHead(BlendRoIHeadMixin, CascadeRoIHead):
     for every stage (``train_cfg.rcnn[i].mask_size`` = R).
     """
 
-    def init_mask_head(self, mask_roi_extractor: Optional[MultiConfig],
-                       mask_head: MultiConfig) -> None:
+    def init_mask_head(
+        self, mask_roi_extractor: Optional[MultiConfig], mask_head: MultiConfig
+    ) -> None:
         """CascadeRoIHead's per-stage mask heads and extractors, checked;
         then the later stages' basis modules are dropped (the bases come
         from ``mask_head[0].basis``)."""
@@ -48,19 +50,26 @@ class BlendCascadeRoIHead(BlendRoIHeadMixin, CascadeRoIHead):
                         f'roi_head.mask_head[{i}].basis differs from '
                         'roi_head.mask_head[0].basis: the stages share the '
                         'first stage\'s basis module; give every stage the '
-                        'same basis config (or one mask_head dict)')
+                        'same basis config (or one mask_head dict)'
+                    )
         super().init_mask_head(mask_roi_extractor, mask_head)
         for head in self.mask_head[1:]:
             head.basis = None
 
     def blend_stages(self) -> List[Tuple[str, nn.Module, ConfigType]]:
         """``[(f'[{i}]', mask_head[i], train_cfg[i] or None)]``."""
-        return [(f'[{i}]', head,
-                 None if self.train_cfg is None else self.train_cfg[i])
-                for i, head in enumerate(self.mask_head)]
+        return [
+            (
+                f'[{i}]',
+                head,
+                None if self.train_cfg is None else self.train_cfg[i],
+            )
+            for i, head in enumerate(self.mask_head)
+        ]
 
-    def _mask_forward(self, stage: int, x: Tuple[Tensor],
-                      rois: Tensor) -> dict:
+    def _mask_forward(
+        self, stage: int, x: Tuple[Tensor], rois: Tensor
+    ) -> dict:
         """Stage ``stage``'s mask forward on ``rois [n, 5]``: its RoI
         features and attentions, blended with the batch's bases.
 
@@ -68,7 +77,8 @@ class BlendCascadeRoIHead(BlendRoIHeadMixin, CascadeRoIHead):
             dict: ``mask_preds [n, 1, R, R]`` (logits).
         """
         extractor = self.mask_roi_extractor[stage]
-        mask_feats = extractor(x[:extractor.num_inputs], rois)
-        mask_preds = self.mask_head[stage](mask_feats,
-                                           self.with_bases(x).bases, rois)
+        mask_feats = extractor(x[: extractor.num_inputs], rois)
+        mask_preds = self.mask_head[stage](
+            mask_feats, self.with_bases(x).bases, rois
+        )
         return dict(mask_preds=mask_preds)

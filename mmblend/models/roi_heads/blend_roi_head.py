@@ -1,4 +1,5 @@
 """StandardRoIHead with the blender mask head (paper §4.3, two-stage)."""
+
 from typing import List, Optional, Tuple
 
 import torch
@@ -31,16 +32,17 @@ class BlendRoIHead(BlendRoIHeadMixin, StandardRoIHead):
     RoI extractor (and the shared head) as in mmdet.
     """
 
-    def blend_stages(self) -> List[Tuple[str, torch.nn.Module,
-                                         ConfigType]]:
+    def blend_stages(self) -> List[Tuple[str, torch.nn.Module, ConfigType]]:
         """The one stage: ``[('', mask_head, train_cfg)]``."""
         return [('', self.mask_head, self.train_cfg)]
 
-    def _mask_forward(self,
-                      x: Tuple[Tensor],
-                      rois: Optional[Tensor] = None,
-                      pos_inds: Optional[Tensor] = None,
-                      bbox_feats: Optional[Tensor] = None) -> dict:
+    def _mask_forward(
+        self,
+        x: Tuple[Tensor],
+        rois: Optional[Tensor] = None,
+        pos_inds: Optional[Tensor] = None,
+        bbox_feats: Optional[Tensor] = None,
+    ) -> dict:
         """Mask forward on ``rois [n, 5]``: RoI features, bases of ``x``
         (:meth:`with_bases`), blended masks.
 
@@ -60,39 +62,52 @@ class BlendRoIHead(BlendRoIHeadMixin, StandardRoIHead):
         if rois is None:
             raise ValueError(
                 'BlendRoIHead._mask_forward needs the RoIs (the blender '
-                'crops the bases with them), also with pos_inds/bbox_feats')
+                'crops the bases with them), also with pos_inds/bbox_feats'
+            )
         if bbox_feats is None:
             mask_feats = self.mask_roi_extractor(
-                x[:self.mask_roi_extractor.num_inputs], rois)
+                x[: self.mask_roi_extractor.num_inputs], rois
+            )
             if self.with_shared_head:
                 mask_feats = self.shared_head(mask_feats)
         else:
             mask_feats = bbox_feats[pos_inds]
-        mask_preds = self.mask_head(mask_feats, self.with_bases(x).bases,
-                                    rois)
+        mask_preds = self.mask_head(mask_feats, self.with_bases(x).bases, rois)
         return dict(mask_preds=mask_preds, mask_feats=mask_feats)
 
-    def mask_loss(self, x: Tuple[Tensor],
-                  sampling_results: List[SamplingResult], bbox_feats: Tensor,
-                  batch_gt_instances: InstanceList) -> dict:
+    def mask_loss(
+        self,
+        x: Tuple[Tensor],
+        sampling_results: List[SamplingResult],
+        bbox_feats: Tensor,
+        batch_gt_instances: InstanceList,
+    ) -> dict:
         """StandardRoIHead's mask loss on the positive RoIs. With a shared
         extractor, mmdet's path hands the mask forward the positives' box
         features without their RoIs: here the RoIs go with them."""
         if not self.share_roi_extractor:
-            return super().mask_loss(x, sampling_results, bbox_feats,
-                                     batch_gt_instances)
+            return super().mask_loss(
+                x, sampling_results, bbox_feats, batch_gt_instances
+            )
         # bbox_feats rows follow each image's priors: positives, then
         # negatives (SamplingResult.priors)
-        pos_inds = torch.cat([
-            torch.arange(len(res.priors), device=bbox_feats.device) <
-            len(res.pos_priors) for res in sampling_results
-        ])
+        pos_inds = torch.cat(
+            [
+                torch.arange(len(res.priors), device=bbox_feats.device)
+                < len(res.pos_priors)
+                for res in sampling_results
+            ]
+        )
         mask_results = self._mask_forward(
-            x, bbox2roi([res.pos_priors for res in sampling_results]),
-            pos_inds, bbox_feats)
+            x,
+            bbox2roi([res.pos_priors for res in sampling_results]),
+            pos_inds,
+            bbox_feats,
+        )
         mask_results['loss_mask'] = self.mask_head.loss_and_target(
             mask_preds=mask_results['mask_preds'],
             sampling_results=sampling_results,
             batch_gt_instances=batch_gt_instances,
-            rcnn_train_cfg=self.train_cfg)['loss_mask']
+            rcnn_train_cfg=self.train_cfg,
+        )['loss_mask']
         return mask_results

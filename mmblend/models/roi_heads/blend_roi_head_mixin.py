@@ -1,5 +1,6 @@
 """What the blender RoI heads share: their checks, the bases forward (once
 per batch) and the semantic loss."""
+
 from typing import List, Optional, Sequence, Tuple
 
 import torch.nn as nn
@@ -22,8 +23,12 @@ class FeaturesWithBases(tuple):
             semantic head, else None.
     """
 
-    def __new__(cls, levels: Sequence[Tensor], bases: Tensor,
-                sem_logits: Optional[Tensor]):
+    def __new__(
+        cls,
+        levels: Sequence[Tensor],
+        bases: Tensor,
+        sem_logits: Optional[Tensor],
+    ):
         feats = super().__new__(cls, levels)
         feats.bases, feats.sem_logits = bases, sem_logits
         return feats
@@ -62,8 +67,9 @@ class BlendRoIHeadMixin:
     P2 fails there with the levels' strides in the message).
     """
 
-    def init_mask_head(self, mask_roi_extractor: Optional[MultiConfig],
-                       mask_head: MultiConfig) -> None:
+    def init_mask_head(
+        self, mask_roi_extractor: Optional[MultiConfig], mask_head: MultiConfig
+    ) -> None:
         """The host's mask RoI extractor(s) and mask head(s), checked."""
         super().init_mask_head(mask_roi_extractor, mask_head)
         self._check_mask_branch()
@@ -79,15 +85,17 @@ class BlendRoIHeadMixin:
         return self.blend_stages()[0][1]
 
     def _check_mask_branch(self) -> None:
-        host = next(c for c in type(self).__mro__
-                    if c.__module__.startswith('mmdet.')).__name__
+        host = next(
+            c for c in type(self).__mro__ if c.__module__.startswith('mmdet.')
+        ).__name__
         R0 = None
         for suffix, head, train_cfg in self.blend_stages():
             if not isinstance(head, BlendRoIMaskHead):
                 raise TypeError(
                     f'{type(self).__name__} needs roi_head.mask_head=dict('
                     "type='BlendRoIMaskHead', basis=..., blender=...), got "
-                    f'{type(head).__name__}; for FCNMaskHead use {host}')
+                    f'{type(head).__name__}; for FCNMaskHead use {host}'
+                )
             R = head.mask_size
             R0 = R if R0 is None else R0
             if R != R0:
@@ -95,9 +103,11 @@ class BlendRoIHeadMixin:
                     f'roi_head.mask_head{suffix}.blender.bottom_resolution='
                     f'{R} differs from the first stage\'s R={R0}: the '
                     "stages' masks are averaged at test time, give them one "
-                    'R')
-            mask_size = None if train_cfg is None \
-                else train_cfg.get('mask_size')
+                    'R'
+                )
+            mask_size = (
+                None if train_cfg is None else train_cfg.get('mask_size')
+            )
             if mask_size is not None and tuple(_pair(mask_size)) != (R, R):
                 raise ValueError(
                     f'train_cfg.rcnn{suffix}.mask_size={mask_size} (the side '
@@ -105,7 +115,8 @@ class BlendRoIHeadMixin:
                     f'bottom_resolution R={R} (the side of the predicted '
                     f'masks): set model.train_cfg.rcnn{suffix}.mask_size={R} '
                     'or roi_head.mask_head.blender.bottom_resolution='
-                    f'{mask_size}')
+                    f'{mask_size}'
+                )
         basis = self.basis_head.basis
         if basis.feat_source != 'neck':
             raise ValueError(
@@ -113,13 +124,16 @@ class BlendRoIHeadMixin:
                 ' is not supported in a two-stage detector: the RoI head '
                 'receives only the neck (FPN) outputs. Use '
                 "feat_source='neck' with in_indices into the FPN outputs "
-                "(Mask R-CNN's FPN: P2..P6, so P3+P5 are in_indices=(1, 3))")
+                "(Mask R-CNN's FPN: P2..P6, so P3+P5 are in_indices=(1, 3))"
+            )
         if basis.num_classes is not None:
             strides = self.neck_strides(max(basis.sem_in_index + 1, 8))
             if strides[basis.sem_in_index] != basis.sem_stride:
-                fix = (f'sem_in_index={strides.index(basis.sem_stride)}'
-                       if basis.sem_stride in strides else
-                       'sem_in_index to a level of stride sem_stride')
+                fix = (
+                    f'sem_in_index={strides.index(basis.sem_stride)}'
+                    if basis.sem_stride in strides
+                    else 'sem_in_index to a level of stride sem_stride'
+                )
                 raise ValueError(
                     'roi_head.mask_head.basis.sem_in_index='
                     f'{basis.sem_in_index} reads the neck level of stride '
@@ -127,7 +141,8 @@ class BlendRoIHeadMixin:
                     f'{tuple(strides[:5])}..., from mask_roi_extractor.'
                     'featmap_strides), but the semantic head is declared at '
                     f"sem_stride={basis.sem_stride}. Mask R-CNN's FPN starts "
-                    f'at P2, one level below FCOS\'s: set {fix}')
+                    f'at P2, one level below FCOS\'s: set {fix}'
+                )
 
     def neck_strides(self, num_levels: int) -> List[int]:
         """Strides of the first ``num_levels`` neck outputs: those of the
@@ -153,38 +168,49 @@ class BlendRoIHeadMixin:
         if isinstance(x, FeaturesWithBases):
             return x
         bases, sem_logits = self.basis_head.forward_bases(
-            x, self.neck_strides(len(x)))
+            x, self.neck_strides(len(x))
+        )
         return FeaturesWithBases(x, bases, sem_logits)
 
-    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
-             batch_data_samples: SampleList) -> dict:
+    def loss(
+        self,
+        x: Tuple[Tensor],
+        rpn_results_list: InstanceList,
+        batch_data_samples: SampleList,
+    ) -> dict:
         """The host's losses, plus the basis module's semantic loss
         ``loss_sem`` (with a semantic head)."""
         x = self.with_bases(x)
         losses = super().loss(x, rpn_results_list, batch_data_samples)
         if x.sem_logits is not None:
             losses['loss_sem'] = self.basis_head.loss_semantic(
-                x.sem_logits, [s.gt_instances for s in batch_data_samples],
-                self.input_shape(x))
+                x.sem_logits,
+                [s.gt_instances for s in batch_data_samples],
+                self.input_shape(x),
+            )
         return losses
 
-    def predict_mask(self,
-                     x: Tuple[Tensor],
-                     batch_img_metas: List[dict],
-                     results_list: InstanceList,
-                     rescale: bool = False) -> InstanceList:
+    def predict_mask(
+        self,
+        x: Tuple[Tensor],
+        batch_img_metas: List[dict],
+        results_list: InstanceList,
+        rescale: bool = False,
+    ) -> InstanceList:
         """The host's mask prediction; the bases are computed only when
         there are detections to blend."""
         if any(len(results) for results in results_list):
             x = self.with_bases(x)
-        return super().predict_mask(x, batch_img_metas, results_list,
-                                    rescale)
+        return super().predict_mask(x, batch_img_metas, results_list, rescale)
 
-    def forward(self,
-                x: Tuple[Tensor],
-                rpn_results_list: InstanceList,
-                batch_data_samples: Optional[SampleList] = None) -> tuple:
+    def forward(
+        self,
+        x: Tuple[Tensor],
+        rpn_results_list: InstanceList,
+        batch_data_samples: Optional[SampleList] = None,
+    ) -> tuple:
         """The host's ``forward`` (``mode='tensor'``), mask logits blended
         from bases computed once."""
-        return super().forward(self.with_bases(x), rpn_results_list,
-                               batch_data_samples)
+        return super().forward(
+            self.with_bases(x), rpn_results_list, batch_data_samples
+        )

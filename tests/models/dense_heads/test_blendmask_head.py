@@ -1,5 +1,6 @@
 """BlendMaskHead: positives bookkeeping, attention layout, inference
 threshold on cls * ctr. (Detections' attentions: test_blend_hosts.py.)"""
+
 import pytest
 import torch
 from mmengine.config import ConfigDict
@@ -14,14 +15,26 @@ def make_head(**kw):
     kw.setdefault('attn_channels', 2 * 3 * 3)
     torch.manual_seed(0)
     head = BlendMaskHead(
-        num_classes=3, in_channels=8, feat_channels=8, stacked_convs=1,
-        strides=[8, 16], regress_ranges=((-1, 64), (64, 1e8)),
-        norm_cfg=GN, center_sampling=True, norm_on_bbox=True,
+        num_classes=3,
+        in_channels=8,
+        feat_channels=8,
+        stacked_convs=1,
+        strides=[8, 16],
+        regress_ranges=((-1, 64), (64, 1e8)),
+        norm_cfg=GN,
+        center_sampling=True,
+        norm_on_bbox=True,
         centerness_on_reg=True,
         loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
-        test_cfg=ConfigDict(nms_pre=1000, score_thr=0.05, min_bbox_size=0,
-                            nms=dict(type='nms', iou_threshold=0.6),
-                            max_per_img=100), **kw)
+        test_cfg=ConfigDict(
+            nms_pre=1000,
+            score_thr=0.05,
+            min_bbox_size=0,
+            nms=dict(type='nms', iou_threshold=0.6),
+            max_per_img=100,
+        ),
+        **kw,
+    )
     head.init_weights()
     return head
 
@@ -31,17 +44,27 @@ def feats():
 
 
 def gts():
-    a = InstanceData(bboxes=torch.tensor([[4., 4., 40., 36.],
-                                          [30., 20., 60., 60.]]),
-                     labels=torch.tensor([0, 2]))
-    b = InstanceData(bboxes=torch.zeros(0, 4),
-                     labels=torch.zeros(0, dtype=torch.long))
+    a = InstanceData(
+        bboxes=torch.tensor(
+            [[4.0, 4.0, 40.0, 36.0], [30.0, 20.0, 60.0, 60.0]]
+        ),
+        labels=torch.tensor([0, 2]),
+    )
+    b = InstanceData(
+        bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long)
+    )
     return [a, b]
 
 
 def metas():
-    return [dict(img_shape=(64, 64), pad_shape=(64, 64),
-                 batch_input_shape=(64, 64), scale_factor=(1., 1.))] * 2
+    return [
+        dict(
+            img_shape=(64, 64),
+            pad_shape=(64, 64),
+            batch_input_shape=(64, 64),
+            scale_factor=(1.0, 1.0),
+        )
+    ] * 2
 
 
 def dense_attns(head, towers):
@@ -54,8 +77,10 @@ def test_top_layer_and_attention_layout():
     assert head.top_layer.out_channels == 18
     assert head.top_layer.weight.std() < 0.02  # std 0.01 init
     towers, cls, box, ctr = head(feats())
-    assert [a.shape for a in dense_attns(head, towers)] == [(2, 18, 8, 8),
-                                                            (2, 18, 4, 4)]
+    assert [a.shape for a in dense_attns(head, towers)] == [
+        (2, 18, 8, 8),
+        (2, 18, 4, 4),
+    ]
     assert len(cls) == len(box) == len(ctr) == 2
 
 
@@ -75,12 +100,14 @@ def test_positive_infos():
     for p, idx in zip(a.pos_inds.tolist(), range(len(a))):
         lvl, k = (0, p) if p < n0 else (1, p - n0)
         hw = attn[lvl].shape[-1]
-        torch.testing.assert_close(a.attns[idx],
-                                   attn[lvl][0, :, k // hw, k % hw])
+        torch.testing.assert_close(
+            a.attns[idx], attn[lvl][0, :, k // hw, k % hw]
+        )
 
 
 def samples_with(gt_list):
     from mmdet.structures import DetDataSample
+
     out = []
     for m, gt in zip(metas(), gt_list):
         s = DetDataSample(metainfo=m)
@@ -108,11 +135,13 @@ def test_loss_runs_top_layer_only_at_positives():
         for f in x:
             f.grad = None
         sum(a.square().sum() for a in attns).backward(retain_graph=True)
-        return ([p.grad.clone() for p in head.top_layer.parameters()] +
-                [f.grad.clone() for f in x])
+        return [p.grad.clone() for p in head.top_layer.parameters()] + [
+            f.grad.clone() for f in x
+        ]
 
-    for g_sparse, g_dense in zip(grads([i.attns for i in sparse]),
-                                 grads(gathered)):
+    for g_sparse, g_dense in zip(
+        grads([i.attns for i in sparse]), grads(gathered)
+    ):
         torch.testing.assert_close(g_sparse, g_dense, rtol=1e-4, atol=1e-6)
 
 
@@ -120,8 +149,9 @@ def test_sparse_loss_without_positives_keeps_top_layer_in_graph():
     """No GT anywhere: empty attentions that still reach the top layer, so
     DDP (find_unused_parameters=False) sees a gradient for it."""
     head = make_head()
-    empty = InstanceData(bboxes=torch.zeros(0, 4),
-                         labels=torch.zeros(0, dtype=torch.long))
+    empty = InstanceData(
+        bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long)
+    )
     head.loss(feats(), samples_with([empty, empty.clone()]))
     infos = head.get_positive_infos()
     assert [i.attns.shape for i in infos] == [(0, 18), (0, 18)]
@@ -143,7 +173,10 @@ def test_threshold_applies_to_cls_times_ctr():
     """A location with cls 0.9 but ctr 0.01 (product 0.009) is dropped; one
     with cls 0.3 and ctr 0.5 (0.15) is kept, scored sqrt(0.15)."""
     head = make_head().eval()
-    logit = lambda p: torch.log(torch.tensor(p) / (1 - torch.tensor(p)))
+
+    def logit(p):
+        return torch.log(torch.tensor(p) / (1 - torch.tensor(p)))
+
     cls = [torch.full((1, 3, 8, 8), -20.0), torch.full((1, 3, 4, 4), -20.0)]
     ctr = [torch.full((1, 1, 8, 8), -20.0), torch.full((1, 1, 4, 4), -20.0)]
     cls[0][0, 1, 2, 2], ctr[0][0, 0, 2, 2] = logit(0.9), logit(0.01)
@@ -151,8 +184,9 @@ def test_threshold_applies_to_cls_times_ctr():
     box = [torch.full((1, 4, 8, 8), 8.0), torch.full((1, 4, 4, 4), 16.0)]
     towers = [torch.randn(1, 8, 8, 8), torch.randn(1, 8, 4, 4)]
     with torch.no_grad():
-        res = head.predict_by_feat(towers, cls, box, ctr,
-                                   batch_img_metas=metas()[:1])[0]
+        res = head.predict_by_feat(
+            towers, cls, box, ctr, batch_img_metas=metas()[:1]
+        )[0]
         attn = dense_attns(head, towers)
     assert len(res) == 1
     assert res.labels.tolist() == [0]
@@ -163,7 +197,7 @@ def test_threshold_applies_to_cls_times_ctr():
 def test_feat_indices_select_levels():
     head = make_head(feat_indices=(1, 2))
     p2 = torch.randn(2, 8, 16, 16)
-    towers, cls, *_ = head((p2, ) + feats())
+    towers, cls, *_ = head((p2,) + feats())
     assert cls[0].shape[-1] == towers[0].shape[-1] == 8
     with pytest.raises(ValueError, match='feat_indices'):
-        make_head()((p2, ) + feats())
+        make_head()((p2,) + feats())

@@ -1,6 +1,7 @@
 """BlendMaskMaskHead: the mask loss against a direct computation, the
 blend of detections, and postprocess_masks (rescale, threshold, both
 clipping orders)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,18 +21,30 @@ K, M, R, S = 2, 3, 8, 8  # bases, attention size, resolution, stride
 def make_head(**test_cfg):
     torch.manual_seed(0)
     return BlendMaskMaskHead(
-        basis=dict(type='ProtoNetBasis', in_channels=8, in_indices=(0, ),
-                   out_stride=S, channels=8, refine_channels=8, num_convs=1,
-                   num_bases=K, norm_cfg=GN),
+        basis=dict(
+            type='ProtoNetBasis',
+            in_channels=8,
+            in_indices=(0,),
+            out_stride=S,
+            channels=8,
+            refine_channels=8,
+            num_convs=1,
+            num_bases=K,
+            norm_cfg=GN,
+        ),
         blender=dict(bottom_resolution=R, attn_size=M),
-        test_cfg=test_cfg or None)
+        test_cfg=test_cfg or None,
+    )
 
 
 def gt(boxes, masks):
     from mmdet.structures.mask import BitmapMasks
-    return InstanceData(bboxes=torch.tensor(boxes),
-                        labels=torch.zeros(len(boxes), dtype=torch.long),
-                        masks=BitmapMasks(masks.numpy(), *masks.shape[1:]))
+
+    return InstanceData(
+        bboxes=torch.tensor(boxes),
+        labels=torch.zeros(len(boxes), dtype=torch.long),
+        masks=BitmapMasks(masks.numpy(), *masks.shape[1:]),
+    )
 
 
 def test_mask_loss_is_the_weighted_mean_bce_of_the_positives():
@@ -44,27 +57,41 @@ def test_mask_loss_is_the_weighted_mean_bce_of_the_positives():
     masks = torch.zeros(2, 64, 64, dtype=torch.uint8)
     masks[0, 8:40, 4:30] = 1
     masks[1, 20:60, 30:62] = 1
-    gts = [gt([[4., 8., 30., 40.], [30., 20., 62., 60.]], masks),
-           gt([[0., 0., 20., 20.]], masks[:1])]
-    infos = [InstanceData(pos_assigned_gt_inds=torch.tensor([0, 1, 1]),
-                          attns=torch.randn(3, K * M * M),
-                          mask_weights=torch.tensor([0.5, 1.0, 0.25])),
-             InstanceData(pos_assigned_gt_inds=torch.tensor([0]),
-                          attns=torch.randn(1, K * M * M),
-                          mask_weights=torch.tensor([0.8]))]
+    gts = [
+        gt([[4.0, 8.0, 30.0, 40.0], [30.0, 20.0, 62.0, 60.0]], masks),
+        gt([[0.0, 0.0, 20.0, 20.0]], masks[:1]),
+    ]
+    infos = [
+        InstanceData(
+            pos_assigned_gt_inds=torch.tensor([0, 1, 1]),
+            attns=torch.randn(3, K * M * M),
+            mask_weights=torch.tensor([0.5, 1.0, 0.25]),
+        ),
+        InstanceData(
+            pos_assigned_gt_inds=torch.tensor([0]),
+            attns=torch.randn(1, K * M * M),
+            mask_weights=torch.tensor([0.8]),
+        ),
+    ]
     metas = [dict(batch_input_shape=(64, 64))] * 2
     loss = head.loss_by_feat(bases, None, gts, metas, infos)['loss_mask']
-    total, wsum = 0., 0.
+    total, wsum = 0.0, 0.0
     for img, (g, info) in enumerate(zip(gts, infos)):
-        for a, j, w in zip(info.attns, info.pos_assigned_gt_inds,
-                           info.mask_weights):
+        for a, j, w in zip(
+            info.attns, info.pos_assigned_gt_inds, info.mask_weights
+        ):
             box = g.bboxes[j]
             roi = torch.cat([torch.tensor([float(img)]), box])[None]
             logits = head.blender(bases, a[None], roi)[0]
             target = roi_align(
-                torch.from_numpy(g.masks.masks[j:j + 1]).float()[None],
-                torch.cat([torch.zeros(1), box])[None], (R, R), 1.0, 0,
-                'avg', True)[0, 0]
+                torch.from_numpy(g.masks.masks[j : j + 1]).float()[None],
+                torch.cat([torch.zeros(1), box])[None],
+                (R, R),
+                1.0,
+                0,
+                'avg',
+                True,
+            )[0, 0]
             target = (target >= 0.5).float()
             total += w * F.binary_cross_entropy_with_logits(logits, target)
             wsum += w
@@ -74,42 +101,63 @@ def test_mask_loss_is_the_weighted_mean_bce_of_the_positives():
 def test_blend_gives_probabilities_per_image():
     head = make_head()
     bases = torch.randn(2, K, 8, 8)
-    res = [InstanceData(bboxes=torch.tensor([[1., 2., 30., 40.]]),
-                        attns=torch.randn(1, K * M * M)),
-           InstanceData(bboxes=torch.zeros(0, 4),
-                        attns=torch.zeros(0, K * M * M)),
-           InstanceData(bboxes=torch.tensor([[5., 5., 9., 60.],
-                                             [0., 0., 64., 64.]]),
-                        attns=torch.randn(2, K * M * M))]
+    res = [
+        InstanceData(
+            bboxes=torch.tensor([[1.0, 2.0, 30.0, 40.0]]),
+            attns=torch.randn(1, K * M * M),
+        ),
+        InstanceData(
+            bboxes=torch.zeros(0, 4), attns=torch.zeros(0, K * M * M)
+        ),
+        InstanceData(
+            bboxes=torch.tensor(
+                [[5.0, 5.0, 9.0, 60.0], [0.0, 0.0, 64.0, 64.0]]
+            ),
+            attns=torch.randn(2, K * M * M),
+        ),
+    ]
     probs = head.blend(bases[[0, 1, 1]], res)
     assert [p.shape for p in probs] == [(1, R, R), (0, R, R), (2, R, R)]
-    roi = torch.tensor([[2., 5., 5., 9., 60.]])
+    roi = torch.tensor([[2.0, 5.0, 5.0, 9.0, 60.0]])
     torch.testing.assert_close(
-        probs[2][:1], head.blender(bases[[0, 1, 1]], res[2].attns[:1],
-                                   roi).sigmoid())
+        probs[2][:1],
+        head.blender(bases[[0, 1, 1]], res[2].attns[:1], roi).sigmoid(),
+    )
 
 
 META = dict(scale_factor=(2.0, 2.0), ori_shape=(30, 40), img_shape=(60, 80))
 
 
 def results(boxes):
-    return InstanceData(bboxes=torch.tensor(boxes),
-                        scores=torch.linspace(0.9, 0.5, len(boxes)),
-                        labels=torch.arange(len(boxes)))
+    return InstanceData(
+        bboxes=torch.tensor(boxes),
+        scores=torch.linspace(0.9, 0.5, len(boxes)),
+        labels=torch.arange(len(boxes)),
+    )
 
 
 def test_postprocess_rescales_and_pastes_in_mmdets_order():
     probs = torch.rand(2, R, R)
-    r = postprocess_masks(results([[10., 20., 50., 60.], [0., 0., 80., 60.]]),
-                          probs, META, rescale=True)
-    assert torch.equal(r.bboxes, torch.tensor([[5., 10., 25., 30.],
-                                               [0., 0., 40., 30.]]))
+    r = postprocess_masks(
+        results([[10.0, 20.0, 50.0, 60.0], [0.0, 0.0, 80.0, 60.0]]),
+        probs,
+        META,
+        rescale=True,
+    )
+    assert torch.equal(
+        r.bboxes,
+        torch.tensor([[5.0, 10.0, 25.0, 30.0], [0.0, 0.0, 40.0, 30.0]]),
+    )
     assert torch.equal(r.masks, paste_masks(probs, r.bboxes, 30, 40, 0.5))
-    r = postprocess_masks(results([[10., 20., 50., 60.]]), probs[:1], META,
-                          rescale=False, test_cfg=dict(mask_thr=0.8))
+    r = postprocess_masks(
+        results([[10.0, 20.0, 50.0, 60.0]]),
+        probs[:1],
+        META,
+        rescale=False,
+        test_cfg=dict(mask_thr=0.8),
+    )
     assert r.masks.shape == (1, 60, 80)
-    assert torch.equal(r.masks,
-                       paste_masks(probs[:1], r.bboxes, 60, 80, 0.8))
+    assert torch.equal(r.masks, paste_masks(probs[:1], r.bboxes, 60, 80, 0.8))
 
 
 def test_postprocess_after_the_blender_clips_drops_and_pastes():
@@ -117,23 +165,38 @@ def test_postprocess_after_the_blender_clips_drops_and_pastes():
     dropped; masks pasted into the clipped box (AdelaiDet) or with the
     unclipped box (paste_unclipped)."""
     probs = torch.rand(3, R, R)
-    boxes = [[-20., 10., 30., 50.],  # leaves on the left
-             [90., 0., 120., 20.],  # entirely right of the image
-             [40., -10., 100., 70.]]  # leaves on three sides
-    r = postprocess_masks(results(boxes), probs, META, True,
-                          dict(clip_after_mask=True))
+    boxes = [
+        [-20.0, 10.0, 30.0, 50.0],  # leaves on the left
+        [90.0, 0.0, 120.0, 20.0],  # entirely right of the image
+        [40.0, -10.0, 100.0, 70.0],
+    ]  # leaves on three sides
+    r = postprocess_masks(
+        results(boxes), probs, META, True, dict(clip_after_mask=True)
+    )
     assert torch.equal(r.labels, torch.tensor([0, 2]))
-    assert torch.equal(r.bboxes, torch.tensor([[0., 5., 15., 25.],
-                                               [20., 0., 40., 30.]]))
-    assert torch.equal(r.masks, paste_masks(probs[[0, 2]], r.bboxes, 30,
-                                            40, 0.5))
-    u = postprocess_masks(results(boxes), probs, META, True,
-                          dict(clip_after_mask=True, paste_unclipped=True))
+    assert torch.equal(
+        r.bboxes,
+        torch.tensor([[0.0, 5.0, 15.0, 25.0], [20.0, 0.0, 40.0, 30.0]]),
+    )
+    assert torch.equal(
+        r.masks, paste_masks(probs[[0, 2]], r.bboxes, 30, 40, 0.5)
+    )
+    u = postprocess_masks(
+        results(boxes),
+        probs,
+        META,
+        True,
+        dict(clip_after_mask=True, paste_unclipped=True),
+    )
     assert torch.equal(u.bboxes, r.bboxes)
-    unclipped = torch.tensor([[-10., 5., 15., 25.], [20., -5., 50., 35.]])
-    assert torch.equal(u.masks, paste_masks(probs[[0, 2]], unclipped, 30,
-                                            40, 0.5))
+    unclipped = torch.tensor(
+        [[-10.0, 5.0, 15.0, 25.0], [20.0, -5.0, 50.0, 35.0]]
+    )
+    assert torch.equal(
+        u.masks, paste_masks(probs[[0, 2]], unclipped, 30, 40, 0.5)
+    )
     assert not torch.equal(u.masks, r.masks)
     with pytest.raises(ValueError, match='clip_after_mask=True'):
-        postprocess_masks(results(boxes), probs, META, True,
-                          dict(paste_unclipped=True))
+        postprocess_masks(
+            results(boxes), probs, META, True, dict(paste_unclipped=True)
+        )

@@ -17,6 +17,7 @@ image (they replace a comparison with values dumped on one machine).
 Detections are compared by matching (label and box IoU), so near-ties that
 another CPU breaks the other way do not matter.
 """
+
 import os.path as osp
 
 import pytest
@@ -29,17 +30,21 @@ from mmblend.deploy.matching import cut_intervals, match_detections
 from mmblend.deploy.preprocess import Preprocessor
 from mmblend.models.dense_heads.blendmask_mask_head import paste_masks
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-PHOTOS = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images',
-                  'train2017')
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
+PHOTOS = osp.join(REPO, 'demo', 'data', 'coco128-seg', 'images', 'train2017')
 
 
 def build(clip_after_mask, paste_unclipped=False, scale=(256, 192)):
     cfg = Config.fromfile(
-        osp.join(REPO, 'tests/configs/blendmask_tiny_coco128.py'))
-    cfg.model.test_cfg.update(score_thr=0.0, clip_after_mask=clip_after_mask,
-                              paste_unclipped=paste_unclipped)
+        osp.join(REPO, 'tests/configs/blendmask_tiny_coco128.py')
+    )
+    cfg.model.test_cfg.update(
+        score_thr=0.0,
+        clip_after_mask=clip_after_mask,
+        paste_unclipped=paste_unclipped,
+    )
     if clip_after_mask:
         cfg.model.test_cfg.min_bbox_size = -1  # AdelaiDet has none
     for t in cfg.test_dataloader.dataset.pipeline:
@@ -50,7 +55,7 @@ def build(clip_after_mask, paste_unclipped=False, scale=(256, 192)):
     for mod in model.modules():  # He-scaled: spread scores
         if isinstance(mod, torch.nn.Conv2d):
             fan_in = mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
-            torch.nn.init.normal_(mod.weight, std=(2 / fan_in)**0.5)
+            torch.nn.init.normal_(mod.weight, std=(2 / fan_in) ** 0.5)
     # boxes of at least 4 strides to each side: those near a border leave
     # the image
     torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 4.0)
@@ -76,17 +81,30 @@ def reference(model, inputs, sample):
         prob = c[0].sigmoid() * t[0].sigmoid()  # [C, H, W]
         prob = prob.permute(1, 2, 0).reshape(-1)  # location-major
         keep = (prob > cfg.score_thr).nonzero().squeeze(1)
-        top = prob[keep].argsort(descending=True)[:cfg.nms_pre]
+        top = prob[keep].argsort(descending=True)[: cfg.nms_pre]
         keep = keep[top]
         loc, label = keep // C, keep % C
         d = r[0].permute(1, 2, 0).reshape(-1, 4)[loc]
         pt = p[loc]
-        b = torch.stack([pt[:, 0] - d[:, 0], pt[:, 1] - d[:, 1],
-                         pt[:, 0] + d[:, 2], pt[:, 1] + d[:, 3]], 1)
+        b = torch.stack(
+            [
+                pt[:, 0] - d[:, 0],
+                pt[:, 1] - d[:, 1],
+                pt[:, 0] + d[:, 2],
+                pt[:, 1] + d[:, 3],
+            ],
+            1,
+        )
         if clip_first:
-            b = torch.stack([b[:, 0].clamp(0, img_w), b[:, 1].clamp(0, img_h),
-                             b[:, 2].clamp(0, img_w), b[:, 3].clamp(0, img_h)],
-                            1)
+            b = torch.stack(
+                [
+                    b[:, 0].clamp(0, img_w),
+                    b[:, 1].clamp(0, img_h),
+                    b[:, 2].clamp(0, img_w),
+                    b[:, 3].clamp(0, img_h),
+                ],
+                1,
+            )
         boxes.append(b)
         scores.append(prob[keep].sqrt())
         labels.append(label)
@@ -96,27 +114,49 @@ def reference(model, inputs, sample):
     labels, attns, pts = torch.cat(labels), torch.cat(attns), torch.cat(pts)
     if clip_first:  # min_bbox_size=0: empty boxes out before NMS
         big = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        boxes, scores, labels, attns, pts = (boxes[big], scores[big],
-                                             labels[big], attns[big], pts[big])
+        boxes, scores, labels, attns, pts = (
+            boxes[big],
+            scores[big],
+            labels[big],
+            attns[big],
+            pts[big],
+        )
     _, keep = batched_nms(boxes, scores, labels, cfg.nms)
-    keep = keep[:cfg.max_per_img]
-    boxes, scores, labels, attns, pts = (boxes[keep], scores[keep],
-                                         labels[keep], attns[keep], pts[keep])
+    keep = keep[: cfg.max_per_img]
+    boxes, scores, labels, attns, pts = (
+        boxes[keep],
+        scores[keep],
+        labels[keep],
+        attns[keep],
+        pts[keep],
+    )
     rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
     probs = blender(bases, attns, rois).sigmoid()
     sx, sy = sample.metainfo['scale_factor']
     out = boxes / boxes.new_tensor([sx, sy, sx, sy])
     ori_h, ori_w = sample.metainfo['ori_shape']
-    clipped = torch.stack([out[:, 0].clamp(0, ori_w), out[:, 1].clamp(0, ori_h),
-                           out[:, 2].clamp(0, ori_w), out[:, 3].clamp(0, ori_h)],
-                          1)
-    nonempty = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] >
-                                                  clipped[:, 1])
+    clipped = torch.stack(
+        [
+            out[:, 0].clamp(0, ori_w),
+            out[:, 1].clamp(0, ori_h),
+            out[:, 2].clamp(0, ori_w),
+            out[:, 3].clamp(0, ori_h),
+        ],
+        1,
+    )
+    nonempty = (clipped[:, 2] > clipped[:, 0]) & (
+        clipped[:, 3] > clipped[:, 1]
+    )
     paste = out if cfg.get('paste_unclipped', False) else clipped
     masks = paste_masks(probs[nonempty], paste[nonempty], ori_h, ori_w, 0.5)
-    return dict(bboxes=clipped[nonempty], scores=scores[nonempty],
-                labels=labels[nonempty], masks=masks,
-                unclipped=out, points=pts)
+    return dict(
+        bboxes=clipped[nonempty],
+        scores=scores[nonempty],
+        labels=labels[nonempty],
+        masks=masks,
+        unclipped=out,
+        points=pts,
+    )
 
 
 def compare(model, cfg, photo):
@@ -125,9 +165,13 @@ def compare(model, cfg, photo):
         ref = reference(model, inputs, sample)
         got = model.predict(inputs, [sample])[0].pred_instances
     match = match_detections(
-        ref, got, box_rtol=1e-4, score_atol=1e-5,
+        ref,
+        got,
+        box_rtol=1e-4,
+        score_atol=1e-5,
         score_intervals=cut_intervals(ref, got, 100),
-        names=('reference', 'BlendMask'))
+        names=('reference', 'BlendMask'),
+    )
     assert match.ok, '\n'.join(match.problems)
     return ref, got, match, sample
 
@@ -145,8 +189,9 @@ def test_predictions_follow_the_configured_clip_order(photo, order):
         # the blender and NMS saw boxes leaving the image on every side
         assert (out[:, 0] < 0).any() and (out[:, 1] < 0).any()
         assert (out[:, 2] > w).any() and (out[:, 3] > h).any()
-    assert (got.bboxes[:, 0::2] <= w).all() and (got.bboxes[:, 1::2] <=
-                                                 h).all()
+    assert (got.bboxes[:, 0::2] <= w).all() and (
+        got.bboxes[:, 1::2] <= h
+    ).all()
     assert (got.bboxes >= 0).all()
 
 
@@ -170,8 +215,12 @@ def test_550_padding_candidates():
     lie entirely outside) only after NMS, the top-100 cut and the blender,
     as in AdelaiDet. The tiny model with the zoo's test settings and
     pipeline."""
-    zoo = Config.fromfile(osp.join(
-        REPO, 'configs/adelaidet_zoo/blendmask_550_r50_3x.py'))
+    zoo = Config.fromfile(
+        osp.join(
+            REPO,
+            'configs/adelaidet_zoo/blendmask_r50-caffe_fpn_ms-550-3x_coco.py',
+        )
+    )
     assert zoo.model.test_cfg.clip_after_mask
     assert zoo.model.test_cfg.min_bbox_size == -1
     cfg, model = build(True)

@@ -1,6 +1,7 @@
 """BlendMaskMaskHead's mask loss under mixed precision: BCE with logits (the
 blender's one contract, the one-basis variant included) computed in float32
 with autocast disabled."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,10 +22,19 @@ def cpu_autocast_enabled() -> bool:
 
 def make_head(num_bases):
     return BlendMaskMaskHead(
-        basis=dict(type='ProtoNetBasis', in_channels=16, in_indices=(0, ),
-                   out_stride=4, channels=16, refine_channels=8,
-                   num_convs=1, num_bases=num_bases, norm_cfg=GN),
-        blender=dict(bottom_resolution=8, attn_size=4))
+        basis=dict(
+            type='ProtoNetBasis',
+            in_channels=16,
+            in_indices=(0,),
+            out_stride=4,
+            channels=16,
+            refine_channels=8,
+            num_convs=1,
+            num_bases=num_bases,
+            norm_cfg=GN,
+        ),
+        blender=dict(bottom_resolution=8, attn_size=4),
+    )
 
 
 def blend(head, device, dtype, n=3):
@@ -52,19 +62,21 @@ def test_mask_loss_sees_float32_with_autocast_off(monkeypatch, num_bases):
     with torch.autocast('cpu', dtype=torch.bfloat16):
         preds, targets = blend(head, 'cpu', torch.bfloat16)
         # what autocast hands over (the one-basis logit is float32)
-        assert preds.dtype == (torch.bfloat16
-                               if num_bases > 1 else torch.float32)
+        assert preds.dtype == (
+            torch.bfloat16 if num_bases > 1 else torch.float32
+        )
         loss = head._mask_loss(preds, targets)
     assert seen == [(torch.float32, torch.float32, False)]
-    assert loss.dtype == torch.float32 and loss.shape == (3, )
+    assert loss.dtype == torch.float32 and loss.shape == (3,)
     # same numbers as float32 BCE on the (rounded) logits
     ref = orig(preds.float(), targets.float(), reduction='none')
     torch.testing.assert_close(loss, ref.flatten(1).mean(1))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason='needs a CUDA GPU (CUDA autocast runs the '
-                    'blender in float16)')
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason='needs a CUDA GPU (CUDA autocast runs the blender in float16)',
+)
 @pytest.mark.parametrize('num_bases', [1, 4])
 def test_mask_loss_under_cuda_autocast(num_bases):
     head = make_head(num_bases).cuda()
@@ -73,12 +85,14 @@ def test_mask_loss_under_cuda_autocast(num_bases):
     targets = (torch.rand(3, 8, 8, device='cuda') > 0.5).float()
     with torch.autocast('cuda', dtype=torch.float16):
         # a conv makes the crops float16 as in the real model
-        crops16 = F.conv2d(crops, torch.eye(num_bases, device='cuda')
-                           [:, :, None, None])
+        crops16 = F.conv2d(
+            crops, torch.eye(num_bases, device='cuda')[:, :, None, None]
+        )
         assert crops16.dtype == torch.float16
         preds = head.blender.merge(crops16, attns)
         loss = head._mask_loss(preds, targets)
     assert loss.dtype == torch.float32 and torch.isfinite(loss).all()
     loss.sum().backward()
-    assert torch.isfinite(crops.grad).all() and torch.isfinite(
-        attns.grad).all()
+    assert (
+        torch.isfinite(crops.grad).all() and torch.isfinite(attns.grad).all()
+    )

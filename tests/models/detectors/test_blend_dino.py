@@ -4,6 +4,7 @@ DINO's denoising positives), attentions are the top layer at those queries,
 detections carry the attentions of the queries the host's own selection
 read them from, a training step on real photos reaches the top layer and
 the bases, and mmdet's inference API returns image-size masks."""
+
 import copy
 import os.path as osp
 import random
@@ -18,20 +19,25 @@ from mmdet.registry import DATASETS, MODELS
 from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
 MIXING = osp.join(REPO, 'configs', 'mixing')
 MIM = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 CONFIGS = {
-    'BlendDINO': osp.join(MIXING, 'blendmask-dino-4scale_r50_8xb2-12e_coco.py'),
+    'BlendDINO': osp.join(
+        MIXING, 'blendmask-dino-4scale_r50_8xb2-12e_coco.py'
+    ),
     'BlendDeformableDETR': osp.join(
         MIXING,
-        'blendmask-deformable-detr-refine-twostage_r50_16xb2-50e_coco.py'),
+        'blendmask-deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
+    ),
 }
 HOSTS = {
     'BlendDINO': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
-    'BlendDeformableDETR':
-    'deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
+    'BlendDeformableDETR': (
+        'deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py'
+    ),
 }
 DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 PHOTOS = (34, 73)  # zebra (640x425), motorbikes (500x375)
@@ -80,8 +86,9 @@ def small_cfg(name: str = 'BlendDINO', **head) -> Config:
     if 'dn_cfg' in m:
         m.dn_cfg.group_cfg.num_dn_queries = 20
     m.bbox_head.update(head)
-    m.mask_head.basis.update(channels=32, low_level_channels=16,
-                             sem_channels=32, norm_cfg=GN8)
+    m.mask_head.basis.update(
+        channels=32, low_level_channels=16, sem_channels=32, norm_cfg=GN8
+    )
     m.mask_head.blender.update(bottom_resolution=28, attn_size=7)
     m.test_cfg.max_per_img = 50
     for key in ('train_dataloader', 'test_dataloader'):
@@ -107,8 +114,12 @@ def build(cfg: Config):
 
 def dataset(cfg: Config, pipeline=None):
     ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    ds_cfg.update(data_root=DATA, ann_file='instances_train.json',
-                  data_prefix=dict(img='images/train2017/'), filter_cfg=None)
+    ds_cfg.update(
+        data_root=DATA,
+        ann_file='instances_train.json',
+        data_prefix=dict(img='images/train2017/'),
+        filter_cfg=None,
+    )
     if pipeline is not None:
         ds_cfg.pipeline = pipeline
     ds = DATASETS.build(ds_cfg)
@@ -123,8 +134,12 @@ def real_batch(cfg: Config, model, seed: int = 0):
     random.seed(seed)
     items = [ds[index[i]] for i in PHOTOS]
     return model.data_preprocessor(
-        dict(inputs=[d['inputs'] for d in items],
-             data_samples=[d['data_samples'] for d in items]), True)
+        dict(
+            inputs=[d['inputs'] for d in items],
+            data_samples=[d['data_samples'] for d in items],
+        ),
+        True,
+    )
 
 
 def last_layer_outputs(model, data):
@@ -137,6 +152,7 @@ def last_layer_outputs(model, data):
     def spy(**kwargs):
         seen.update(kwargs)
         return loss(**kwargs)
+
     model.bbox_head.loss = spy
     try:
         losses = model.loss(data['inputs'], data['data_samples'])
@@ -167,7 +183,8 @@ def test_positives_are_the_hosts_hungarian_matches(name):
     metas = [s.metainfo for s in samples]
     host = DINOHead if name == 'BlendDINO' else DeformableDETRHead
     labels, _, targets, _, _, _ = host.get_targets(
-        head, list(cls[-1]), list(boxes[-1]), gts, metas)
+        head, list(cls[-1]), list(boxes[-1]), gts, metas
+    )
     num_matching = cls.size(2)
     for img, info in enumerate(infos):
         assert (info.layers == L - 1).all()
@@ -179,12 +196,14 @@ def test_positives_are_the_hosts_hungarian_matches(name):
         assert torch.equal(labels[img][pos], gt.labels)
         h, w = metas[img]['img_shape']
         norm = bbox_xyxy_to_cxcywh(
-            gt.bboxes / gt.bboxes.new_tensor([w, h, w, h]))
+            gt.bboxes / gt.bboxes.new_tensor([w, h, w, h])
+        )
         torch.testing.assert_close(targets[img][pos], norm)
         # the hidden-state rows are the scored queries
         rows = hidden[L - 1, img, info.queries]
-        torch.testing.assert_close(head.cls_branches[L - 1](rows),
-                                   cls[-1, img, pos])
+        torch.testing.assert_close(
+            head.cls_branches[L - 1](rows), cls[-1, img, pos]
+        )
         # attentions: the top layer at those rows
         torch.testing.assert_close(info.attns, head.top_layer(rows))
         assert torch.equal(info.mask_weights, torch.ones(len(info)))
@@ -219,12 +238,13 @@ def test_aux_layer_and_denoising_positives():
             assert torch.equal(q, expected)
             assert torch.equal(labels[img][q], gts[img].labels[gt])
             h, w = metas[img]['img_shape']
-            norm = bbox_xyxy_to_cxcywh(gts[img].bboxes[gt] / torch.tensor(
-                [w, h, w, h]))
+            norm = bbox_xyxy_to_cxcywh(
+                gts[img].bboxes[gt] / torch.tensor([w, h, w, h])
+            )
             torch.testing.assert_close(targets[img][q], norm)
         torch.testing.assert_close(
-            info.attns,
-            head.top_layer(hidden[info.layers, img, info.queries]))
+            info.attns, head.top_layer(hidden[info.layers, img, info.queries])
+        )
 
 
 @pytest.mark.parametrize('name', list(CONFIGS))
@@ -239,8 +259,11 @@ def test_training_step_reaches_top_layer_and_bases(name):
     assert losses['loss_mask'] > 0
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     top = model.bbox_head.top_layer  # the MLP's two linear layers
-    for part, module in (('top layer 0', top[0]), ('top layer 2', top[2]),
-                         ('bases', model.mask_head.basis.bases)):
+    for part, module in (
+        ('top layer 0', top[0]),
+        ('top layer 2', top[2]),
+        ('bases', model.mask_head.basis.bases),
+    ):
         grad = module.weight.grad
         assert grad is not None and grad.abs().sum() > 0, part
 
@@ -255,8 +278,9 @@ def test_images_without_gt_train():
     assert losses['loss_mask'] == 0
     assert all(torch.isfinite(v).all() for v in losses.values())
     sum(v for k, v in losses.items() if 'loss' in k).backward()
-    assert all(p.grad is not None
-               for p in model.bbox_head.top_layer.parameters())
+    assert all(
+        p.grad is not None for p in model.bbox_head.top_layer.parameters()
+    )
 
 
 @pytest.mark.parametrize('name', list(CONFIGS))
@@ -274,12 +298,14 @@ def test_detections_carry_their_querys_attention(name):
     def spy(hidden_states, references, *args, **kwargs):
         seen.update(hidden=hidden_states, references=references)
         return predict(hidden_states, references, *args, **kwargs)
+
     head.predict = spy
     blend = model.mask_head.predict_by_feat
 
     def keep(bases, sem, results_list, *args, **kwargs):
         seen['attns'] = [r.attns.clone() for r in results_list]
         return blend(bases, sem, results_list, *args, **kwargs)
+
     model.mask_head.predict_by_feat = keep
     with torch.no_grad():
         results = model.predict(data['inputs'], data['data_samples'])
@@ -292,7 +318,8 @@ def test_detections_carry_their_querys_attention(name):
         torch.testing.assert_close(pred.scores, scores)
         torch.testing.assert_close(
             seen['attns'][img],
-            head.top_layer(seen['hidden'][-1, img, queries]))
+            head.top_layer(seen['hidden'][-1, img, queries]),
+        )
         assert 'attns' not in pred and 'queries' not in pred
 
 
@@ -300,10 +327,16 @@ def test_softmax_host_selection_is_paired_too():
     """The host's softmax branch (one detection per query, ranked) is
     paired through the same recorded read."""
     cfg = Config.fromfile(osp.join(MIM, HOSTS['BlendDINO']))
-    head = MODELS.build(dict(
-        cfg.model.bbox_head, type='BlendDINOHead', num_classes=5,
-        attn_channels=8, test_cfg=dict(max_per_img=4),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False)))
+    head = MODELS.build(
+        dict(
+            cfg.model.bbox_head,
+            type='BlendDINOHead',
+            num_classes=5,
+            attn_channels=8,
+            test_cfg=dict(max_per_img=4),
+            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False),
+        )
+    )
     torch.manual_seed(0)
     cls = torch.randn(10, 6)
     boxes = torch.rand(10, 4)
@@ -317,20 +350,37 @@ def test_softmax_host_selection_is_paired_too():
 
 def test_a_host_reading_boxes_differently_is_refused(monkeypatch):
     cfg = Config.fromfile(osp.join(MIM, HOSTS['BlendDINO']))
-    head = MODELS.build(dict(cfg.model.bbox_head, type='BlendDINOHead',
-                             num_classes=5, attn_channels=8,
-                             test_cfg=dict(max_per_img=4)))
+    head = MODELS.build(
+        dict(
+            cfg.model.bbox_head,
+            type='BlendDINOHead',
+            num_classes=5,
+            attn_channels=8,
+            test_cfg=dict(max_per_img=4),
+        )
+    )
     original = DeformableDETRHead._predict_by_feat_single
 
     def gather_instead(self, cls_score, bbox_pred, *args, **kwargs):
         # the same selection, boxes taken by index_select (no row read)
-        return original(self, cls_score, bbox_pred.index_select(
-            0, torch.arange(len(bbox_pred))), *args, **kwargs)
-    monkeypatch.setattr(DeformableDETRHead, '_predict_by_feat_single',
-                        gather_instead)
+        return original(
+            self,
+            cls_score,
+            bbox_pred.index_select(0, torch.arange(len(bbox_pred))),
+            *args,
+            **kwargs,
+        )
+
+    monkeypatch.setattr(
+        DeformableDETRHead, '_predict_by_feat_single', gather_instead
+    )
     with pytest.raises(RuntimeError, match='paired'):
-        head._predict_by_feat_single(torch.randn(10, 5), torch.rand(10, 4),
-                                     dict(img_shape=(50, 60)), False)
+        head._predict_by_feat_single(
+            torch.randn(10, 5),
+            torch.rand(10, 4),
+            dict(img_shape=(50, 60)),
+            False,
+        )
 
 
 def test_tensor_mode_without_gt():
@@ -341,8 +391,9 @@ def test_tensor_mode_without_gt():
     for s in samples:
         del s.gt_instances
     with torch.no_grad():
-        (cls, boxes), attns, (bases, sem) = model(data['inputs'], samples,
-                                                  mode='tensor')
+        (cls, boxes), attns, (bases, sem) = model(
+            data['inputs'], samples, mode='tensor'
+        )
     B, Q = len(samples), cfg.model.num_queries
     assert cls.shape == (2, B, Q, 80) and boxes.shape == (2, B, Q, 4)
     assert attns.shape == (B, Q, 4 * 7 * 7)
@@ -352,6 +403,7 @@ def test_tensor_mode_without_gt():
 @pytest.mark.parametrize('name', list(CONFIGS))
 def test_inference_detector_gives_image_size_masks(name):
     from mmdet.apis import inference_detector
+
     cfg = small_cfg(name)
     model = build(cfg).eval()
     model.cfg = cfg
@@ -388,8 +440,9 @@ def test_masks_follow_the_train_pipeline(branch):
                 if len(ys) == 0:  # cropped away: its box is degenerate
                     assert (box[2:] - box[:2]).min() <= 1
                     continue
-                tight = torch.stack([xs.min(), ys.min(), xs.max() + 1,
-                                     ys.max() + 1]).float()
+                tight = torch.stack(
+                    [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+                ).float()
                 assert (tight[:2] >= box[:2] - 2).all(), (tight, box)
                 assert (tight[2:] <= box[2:] + 2).all(), (tight, box)
                 if branch == 0:
@@ -418,11 +471,17 @@ def test_config_is_mmdets_host_plus_the_mask_branch(name):
     pipeline[0]['type'] = 'LoadImageFromFile'
     assert plain(pipeline) == plain(host.train_dataloader.dataset.pipeline)
     assert ours.val_evaluator.metric == ['bbox', 'segm']
-    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg',
-                'test_dataloader'):
+    for key in (
+        'optim_wrapper',
+        'param_scheduler',
+        'train_cfg',
+        'test_dataloader',
+    ):
         assert plain(ours[key]) == plain(host[key]), key
-    assert [hk.type for hk in ours.custom_hooks] == ['DatasetCheckHook',
-                                                     'FiniteLossHook']
+    assert [hk.type for hk in ours.custom_hooks] == [
+        'DatasetCheckHook',
+        'FiniteLossHook',
+    ]
 
 
 def test_unservable_settings_are_refused():
@@ -443,7 +502,9 @@ def test_onnx_export_refuses_the_query_hosts():
     """The export traces BlendMask's and the two-stage detectors' inference
     only; these detectors are refused with an error naming their type."""
     from mmblend.deploy import check_exportable
+
     model = build(small_cfg())
-    with pytest.raises(ValueError, match="model.type='BlendMask'.*got "
-                       'BlendDINO'):
+    with pytest.raises(
+        ValueError, match="model.type='BlendMask'.*got BlendDINO"
+    ):
         check_exportable(model)

@@ -2,6 +2,7 @@
 blender's channels and split between the branches, losses and predictions
 with keypoints, on the hosts BlendMaskHead (AdelaiDet's FCOS) and mmdet's
 ATSS (BlendATSSHead)."""
+
 import copy
 import os.path as osp
 
@@ -12,11 +13,13 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from module_utils import load_module
 
-make_batch = load_module('tests/models/detectors/test_blendmask.py',
-                         'test_blendmask_module').make_batch
+make_batch = load_module(
+    'tests/models/detectors/test_blendmask.py', 'test_blendmask_module'
+).make_batch
 
-KP_TINY = osp.join(osp.dirname(__file__), '..', '..', 'configs',
-                   'blendmask_kp_tiny.py')
+KP_TINY = osp.join(
+    osp.dirname(__file__), '..', '..', 'configs', 'blendmask_kp_tiny.py'
+)
 MASK_CHANNELS = 4 * 7 * 7  # the tiny mask blender's K*M*M
 KP_CHANNELS = 4 * 7 * 7  # 68 keypoint bases, one shared 4x7x7 attention
 
@@ -28,12 +31,18 @@ def host_cfg(name):
     if name == 'BlendMaskHead':
         return cfg.model
     mim = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
-    host = Config.fromfile(osp.join(mim, 'atss',
-                                    'atss_r50_fpn_1x_coco.py')).model
+    host = Config.fromfile(
+        osp.join(mim, 'atss', 'atss_r50_fpn_1x_coco.py')
+    ).model
     cfg.model.bbox_head = dict(
-        host.bbox_head, type=name, num_classes=1, in_channels=32,
-        feat_channels=32, stacked_convs=2,
-        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True))
+        host.bbox_head,
+        type=name,
+        num_classes=1,
+        in_channels=32,
+        feat_channels=32,
+        stacked_convs=2,
+        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
+    )
     cfg.model.train_cfg = host.train_cfg
     cfg.model.test_cfg = dict(host.test_cfg, mask_thr=0.5)
     return cfg.model
@@ -54,8 +63,9 @@ def kp_batch(num_gts=(2, 1), size=(96, 128)):
     for s in samples:
         boxes = s.gt_instances.bboxes
         frac = torch.rand(len(boxes), 17, 2, generator=g)
-        xy = boxes[:, None, :2] + frac * (boxes[:, None, 2:] -
-                                          boxes[:, None, :2])
+        xy = boxes[:, None, :2] + frac * (
+            boxes[:, None, 2:] - boxes[:, None, :2]
+        )
         v = torch.full((len(boxes), 17, 1), 2.0)
         v[:, 12:] = 0
         s.gt_instances.keypoints = torch.cat([xy, v], dim=2) * (v > 0)
@@ -65,14 +75,15 @@ def kp_batch(num_gts=(2, 1), size=(96, 128)):
 def flat(losses):
     """Every loss tensor (ATSS gives one per level)."""
     for k, v in losses.items():
-        for t in (v if isinstance(v, list) else [v]):
+        for t in v if isinstance(v, list) else [v]:
             yield k, t
 
 
 def run(model, inputs, samples, mode):
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=copy.deepcopy(samples)),
-        mode == 'loss')
+        mode == 'loss',
+    )
     return model(**data, mode=mode)
 
 
@@ -81,8 +92,7 @@ def test_hosts_train_and_predict_keypoints(host):
     model = build(host_cfg(host))
     assert model.bbox_head.attn_channels == MASK_CHANNELS + KP_CHANNELS
     losses = run(model, *kp_batch(), 'loss')
-    assert {'loss_mask', 'loss_keypoint', 'keypoint_avg_factor'} <= set(
-        losses)
+    assert {'loss_mask', 'loss_keypoint', 'keypoint_avg_factor'} <= set(losses)
     assert losses['keypoint_avg_factor'] > 0
     assert all(torch.isfinite(v) for _, v in flat(losses))
     sum(v for k, v in flat(losses) if 'loss' in k).backward()
@@ -104,10 +114,12 @@ def test_hosts_train_and_predict_keypoints(host):
         # keypoints at the original scale, in the rescaled boxes (boxes
         # under 1 px count as 1 px wide, as detectron2's decoding)
         kps, boxes = pred.keypoints, pred.bboxes
-        assert ((kps[..., 0] >= boxes[:, None, 0] - 1) &
-                (kps[..., 0] <= boxes[:, None, 2] + 1) &
-                (kps[..., 1] >= boxes[:, None, 1] - 1) &
-                (kps[..., 1] <= boxes[:, None, 3] + 1)).all()
+        assert (
+            (kps[..., 0] >= boxes[:, None, 0] - 1)
+            & (kps[..., 0] <= boxes[:, None, 2] + 1)
+            & (kps[..., 1] >= boxes[:, None, 1] - 1)
+            & (kps[..., 1] <= boxes[:, None, 3] + 1)
+        ).all()
         assert 'attns' not in pred
 
 
@@ -122,6 +134,7 @@ def test_each_branch_gets_its_share_of_the_attentions(monkeypatch):
             infos = kwargs.get('positive_infos', args[-1] if args else None)
             seen[name] = [i.attns.detach().clone() for i in infos]
             return original(*args, **kwargs)
+
         monkeypatch.setattr(head, 'loss', wrapped)
 
     spy(model.mask_head, 'mask')
@@ -148,7 +161,8 @@ def test_without_keypoint_head_nothing_changes():
 def test_tensor_mode_returns_the_keypoint_bases():
     model = build(host_cfg('BlendMaskHead')).eval()
     box_outs, (bases, sem), mask_logits, kp_bases = model(
-        torch.randn(1, 3, 64, 96), mode='tensor')
+        torch.randn(1, 3, 64, 96), mode='tensor'
+    )
     assert bases.shape == (1, 4, 8, 12)
     # the mask blender got its own channels of the top layer
     R = model.mask_head.blender.bottom_resolution
@@ -176,9 +190,10 @@ def test_keypoints_follow_the_detections_the_mask_head_drops(monkeypatch):
 
     def predict(*args, **kwargs):
         results = original(*args, **kwargs)
-        results[0].bboxes[0] = torch.tensor([W + 10., 5., W + 30., 40.])
+        results[0].bboxes[0] = torch.tensor([W + 10.0, 5.0, W + 30.0, 40.0])
         counts.extend(len(r) for r in results)
         return results
+
     monkeypatch.setattr(model.bbox_head, 'predict', predict)
     with torch.no_grad():
         results = run(model, inputs, samples, 'predict')

@@ -5,6 +5,7 @@ and predicts image-size masks through mmdet's inference API; each config's
 training pipelines (all stages) keep every GT mask with its box on real
 photos; the RTMDet-tiny config is mmdet's RTMDet-tiny with the mixing
 changes of RTMDet-s; TOOD refuses an iteration-based loop."""
+
 import copy
 import json
 import os.path as osp
@@ -20,8 +21,9 @@ from mmengine.config import Config
 
 from mmblend.models.dense_heads.host_support import HOSTS
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
 MIXING = osp.join(REPO, 'configs', 'mixing')
 # config -> host, from the sweep's table
 CONFIGS = {m: h.blend for h in HOSTS for m in h.mixing}
@@ -30,8 +32,12 @@ DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 PHOTOS = (34, 73)  # zebra (640x425), motorbikes (500x375)
 SCALE = (224, 160)
 GN8 = dict(type='GN', num_groups=8, requires_grad=True)
-COCO128 = dict(data_root=DATA, ann_file='instances_train.json',
-               data_prefix=dict(img='images/train2017/'), filter_cfg=None)
+COCO128 = dict(
+    data_root=DATA,
+    ann_file='instances_train.json',
+    data_prefix=dict(img='images/train2017/'),
+    filter_cfg=None,
+)
 
 
 pytestmark = pytest.mark.usefixtures('runner_info')
@@ -47,8 +53,9 @@ def small(cfg: Config) -> Config:
     for key in ('backbone', 'neck', 'bbox_head'):
         m[key] = shrunk[key]
     m.mask_head.basis.pop('in_channels', None)
-    m.mask_head.basis.update(channels=32, low_level_channels=16,
-                             sem_channels=32, norm_cfg=GN8)
+    m.mask_head.basis.update(
+        channels=32, low_level_channels=16, sem_channels=32, norm_cfg=GN8
+    )
     m.mask_head.blender.update(bottom_resolution=28, attn_size=7)
     for t in cfg.test_dataloader.dataset.pipeline:
         if t['type'] == 'Resize':
@@ -63,19 +70,26 @@ def real_batch(model):
     ~224x160, through the model's data preprocessor."""
     pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-             poly2mask=False),
+        dict(
+            type='LoadAnnotations',
+            with_bbox=True,
+            with_mask=True,
+            poly2mask=False,
+        ),
         dict(type='Resize', scale=SCALE, keep_ratio=True),
         dict(type='Pad', size_divisor=32),  # as RTMDet's pipeline pads
-        dict(type='PackDetInputs')
+        dict(type='PackDetInputs'),
     ]
-    ds = DATASETS.build(dict(type='CocoDataset', pipeline=pipeline,
-                             **COCO128))
+    ds = DATASETS.build(dict(type='CocoDataset', pipeline=pipeline, **COCO128))
     index = {ds.get_data_info(i)['img_id']: i for i in range(len(ds))}
     items = [ds[index[i]] for i in PHOTOS]
     return model.data_preprocessor(
-        dict(inputs=[d['inputs'] for d in items],
-             data_samples=[d['data_samples'] for d in items]), True)
+        dict(
+            inputs=[d['inputs'] for d in items],
+            data_samples=[d['data_samples'] for d in items],
+        ),
+        True,
+    )
 
 
 @pytest.mark.parametrize('config', list(CONFIGS))
@@ -94,8 +108,10 @@ def test_mixing_config_trains_and_predicts(config):
     loss, log_vars = model.parse_losses(losses)
     assert all(torch.isfinite(v) for v in log_vars.values()), log_vars
     loss.backward()
-    for name, module in (('top layer', model.bbox_head.top_layer),
-                         ('bases', model.mask_head.basis.bases)):
+    for name, module in (
+        ('top layer', model.bbox_head.top_layer),
+        ('bases', model.mask_head.basis.bases),
+    ):
         grad = module.weight.grad
         assert grad is not None and grad.abs().sum() > 0, name
     # mmdet's inference API on a real photo, untrained: keep detections
@@ -105,6 +121,7 @@ def test_mixing_config_trains_and_predicts(config):
     photo = osp.join(DATA, 'images', 'train2017', '000000000034.jpg')
     pred = inference_detector(model, photo).pred_instances
     import mmcv
+
     h, w = mmcv.imread(photo).shape[:2]
     assert len(pred) > 0
     assert pred.masks.shape[1:] == (h, w) and pred.masks.dtype == torch.bool
@@ -122,8 +139,10 @@ def train_pipelines(cfg: Config):
         if hook['type'] == 'PipelineSwitchHook':
             yield 'stage 2', dict(dataset, pipeline=hook['switch_pipeline'])
         if hook['type'] == 'YOLOXModeSwitchHook':
-            yield 'last epochs', dict(dataset,
-                                      skip_type_keys=hook['skip_type_keys'])
+            yield (
+                'last epochs',
+                dict(dataset, skip_type_keys=hook['skip_type_keys']),
+            )
 
 
 def box_iou(a, b):
@@ -153,7 +172,8 @@ def test_mixing_train_pipelines_keep_masks_with_their_boxes(config):
             boxes = gt.bboxes.tensor
             assert len(gt.masks) == len(boxes), (stage, i)
             assert (gt.masks.height, gt.masks.width) == sample.metainfo.get(
-                'pad_shape', sample.img_shape), (stage, i)
+                'pad_shape', sample.img_shape
+            ), (stage, i)
             if len(boxes):
                 extent = torch.as_tensor(gt.masks.get_bboxes('hbox').tensor)
                 iou = box_iou(boxes, extent.to(boxes))
@@ -164,42 +184,52 @@ def test_mixing_train_pipelines_keep_masks_with_their_boxes(config):
             num_boxes += len(boxes)
         assert num_boxes > 0, stage
     assert len(stages) == {'blendmask-rtmdet': 2, 'blendmask-yolox': 2}.get(
-        config[:config.index('_')], 1)
+        config[: config.index('_')], 1
+    )
 
 
 def test_rtmdet_tiny_is_mmdets_tiny_with_the_mixing_changes():
     """The tiny mixing config (ours RTMDet-s + mmdet's tiny changes) equals
     mmdet's RTMDet-tiny in everything that mixing does not change, and
     makes the same mixing changes as the RTMDet-s config."""
-    ours = Config.fromfile(osp.join(
-        MIXING, 'blendmask-rtmdet_tiny_8xb32-300e_coco.py'))
-    mmdet_tiny = Config.fromfile(osp.join(
-        MIM, 'rtmdet', 'rtmdet_tiny_8xb32-300e_coco.py'))
-    ours_s = Config.fromfile(osp.join(
-        MIXING, 'blendmask-rtmdet_s_8xb32-300e_coco.py'))
-    mmdet_s = Config.fromfile(osp.join(
-        MIM, 'rtmdet', 'rtmdet_s_8xb32-300e_coco.py'))
+    ours = Config.fromfile(
+        osp.join(MIXING, 'blendmask-rtmdet_tiny_8xb32-300e_coco.py')
+    )
+    mmdet_tiny = Config.fromfile(
+        osp.join(MIM, 'rtmdet', 'rtmdet_tiny_8xb32-300e_coco.py')
+    )
+    ours_s = Config.fromfile(
+        osp.join(MIXING, 'blendmask-rtmdet_s_8xb32-300e_coco.py')
+    )
+    mmdet_s = Config.fromfile(
+        osp.join(MIM, 'rtmdet', 'rtmdet_s_8xb32-300e_coco.py')
+    )
 
     def dumps(x):
         return json.dumps(x, sort_keys=True, default=str)
 
     for key in ('backbone', 'neck'):
         assert dumps(ours.model[key]) == dumps(mmdet_tiny.model[key]), key
-    assert dumps(dict(ours.model.bbox_head, type='RTMDetSepBNHead')) == \
-        dumps(mmdet_tiny.model.bbox_head)
+    assert dumps(dict(ours.model.bbox_head, type='RTMDetSepBNHead')) == dumps(
+        mmdet_tiny.model.bbox_head
+    )
     assert ours.model.mask_head == ours_s.model.mask_head
     # the train pipeline: mmdet's tiny one with the changes s makes in s's
     for mixed, orig, mixed_s, orig_s in zip(
-            ours.train_pipeline[:-2], mmdet_tiny.train_pipeline[:-1],
-            ours_s.train_pipeline[:-2], mmdet_s.train_pipeline[:-1]):
+        ours.train_pipeline[:-2],
+        mmdet_tiny.train_pipeline[:-1],
+        ours_s.train_pipeline[:-2],
+        mmdet_s.train_pipeline[:-1],
+    ):
         # (the loader's type is one of the changes: the checked loader)
         assert orig['type'] == orig_s['type']
         assert mixed['type'] == mixed_s['type']
         changes = {k: v for k, v in mixed_s.items() if orig_s.get(k) != v}
         assert dumps(mixed) == dumps(dict(orig, **changes)), mixed['type']
-    assert [t['type'] for t in ours.train_pipeline[len(
-        mmdet_tiny.train_pipeline) - 1:]] == ['FilterAnnotations',
-                                              'PackDetInputs']
+    assert [
+        t['type']
+        for t in ours.train_pipeline[len(mmdet_tiny.train_pipeline) - 1 :]
+    ] == ['FilterAnnotations', 'PackDetInputs']
 
 
 def test_tood_config_refuses_an_iteration_loop(tmp_path):
@@ -207,20 +237,33 @@ def test_tood_config_refuses_an_iteration_loop(tmp_path):
     advances, so TOOD would never leave its ATSS assignment) stops at the
     first loss with an error naming train_cfg."""
     from mmengine.runner import Runner
-    cfg = small(Config.fromfile(osp.join(
-        MIXING, 'blendmask-tood_r50_fpn_1x_coco.py')))
-    cfg.train_dataloader.update(batch_size=1, num_workers=0,
-                                persistent_workers=False)
+
+    cfg = small(
+        Config.fromfile(osp.join(MIXING, 'blendmask-tood_r50_fpn_1x_coco.py'))
+    )
+    cfg.train_dataloader.update(
+        batch_size=1, num_workers=0, persistent_workers=False
+    )
     cfg.train_dataloader.dataset.update(COCO128)
     cfg.train_dataloader.dataset.pipeline[2]['scale'] = SCALE
-    cfg.merge_from_dict(dict(
-        work_dir=str(tmp_path), train_cfg=dict(
-            _delete_=True, type='IterBasedTrainLoop', max_iters=2),
-        val_cfg=None, val_dataloader=None, val_evaluator=None,
-        param_scheduler=[], log_level='WARNING'))
+    cfg.merge_from_dict(
+        dict(
+            work_dir=str(tmp_path),
+            train_cfg=dict(
+                _delete_=True, type='IterBasedTrainLoop', max_iters=2
+            ),
+            val_cfg=None,
+            val_dataloader=None,
+            val_evaluator=None,
+            param_scheduler=[],
+            log_level='WARNING',
+        )
+    )
     cfg.custom_hooks = []  # DatasetCheckHook would read the whole dataset
     runner = Runner.from_cfg(cfg)
-    with pytest.raises(RuntimeError, match='max_epochs=1.*EpochBasedTrainLoop'):
+    with pytest.raises(
+        RuntimeError, match='max_epochs=1.*EpochBasedTrainLoop'
+    ):
         runner.train()
 
 
@@ -228,24 +271,37 @@ def snippet(doc: str, heading: str) -> str:
     """The first Python block after ``heading`` in ``doc``."""
     with open(osp.join(REPO, doc), encoding='utf-8') as f:
         text = f.read()
-    section = text[text.index(heading):]
+    section = text[text.index(heading) :]
     return re.search(r'```python\n(.*?)```', section, re.S).group(1)
 
 
-@pytest.mark.parametrize('doc,heading', [
-    ('README.md', '### Mixing into your detector'),
-    ('docs/mixing.md', '## The ATSS example')])
-def test_documented_mixing_snippet_is_the_atss_config(doc, heading,
-                                                      tmp_path):
+@pytest.mark.parametrize(
+    'doc,heading',
+    [
+        ('README.md', '### Mixing into your detector'),
+        ('docs/mixing.md', '## The ATSS example'),
+    ],
+)
+def test_documented_mixing_snippet_is_the_atss_config(doc, heading, tmp_path):
     """The snippet of the README and of the mixing guide, verbatim, loads
     and resolves to what the shipped ATSS mixing config resolves to."""
     path = tmp_path / 'my_atss_blendmask.py'
     path.write_text(snippet(doc, heading))
     snippet_cfg = Config.fromfile(str(path))
     shipped = Config.fromfile(osp.join(MIXING, ATSS))
-    for key in ('model', 'train_dataloader', 'val_dataloader',
-                'test_dataloader', 'val_evaluator', 'test_evaluator',
-                'custom_imports', 'custom_hooks', 'train_cfg',
-                'optim_wrapper', 'param_scheduler'):
+    for key in (
+        'model',
+        'train_dataloader',
+        'val_dataloader',
+        'test_dataloader',
+        'val_evaluator',
+        'test_evaluator',
+        'custom_imports',
+        'custom_hooks',
+        'train_cfg',
+        'optim_wrapper',
+        'param_scheduler',
+    ):
         assert json.dumps(snippet_cfg[key], sort_keys=True) == json.dumps(
-            shipped[key], sort_keys=True), key
+            shipped[key], sort_keys=True
+        ), key

@@ -1,28 +1,29 @@
-"""The mixing sweep over mmdet's own configs: every one-stage dense head of
-mmdet 3.3's configs is in the table of hosts (host_support.HOSTS); each
+"""The mixing sweep over mmdet's own configs (the table of hosts,
+host_support.HOSTS: tests/models/dense_heads/test_host_support.py): each
 supported host, built by the BlendMask detector from its row's mmdet config
 (shrunk widths), trains a step and predicts masks; each unsupported one is
 refused at build time with the table's reason. One representative config per
 head type, 64-px inputs: about 30 s on one CPU core."""
+
 import os.path as osp
 import re
 
 import pytest
 import torch
 from mixing_utils import MIM, shrink_host, tiny_mask_head
-from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from module_utils import load_module
 
-from mmblend.models.dense_heads import host_support
 from mmblend.models.dense_heads.host_support import HOSTS
 
-make_batch = load_module('tests/models/detectors/test_blendmask.py',
-                         '_sweep_blendmask_tests').make_batch
+make_batch = load_module(
+    'tests/models/detectors/test_blendmask.py', '_sweep_blendmask_tests'
+).make_batch
 ROWS = [h for h in HOSTS if h.config]
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,7 @@ def epoch_info():
     """TOOD reads the runner's epoch from the message hub (first epoch: its
     ATSS assignment); no loop length, as outside a runner."""
     from mmengine.logging import MessageHub
+
     hub = MessageHub.get_current_instance()
     hub.update_info('epoch', 0)
     hub.runtime_info.pop('max_epochs', None)
@@ -45,48 +47,6 @@ def single_thread():
     torch.set_num_threads(old)
 
 
-def dense_heads_in_mmdet_configs() -> set:
-    """The ``model.bbox_head`` types of mmdet's configs (any dataset) that
-    are dense heads, read from the config files' text."""
-    found = set()
-    pattern = re.compile(r"bbox_head\s*=\s*dict\(\s*(?:_delete_\s*=\s*True"
-                         r"\s*,\s*)?type\s*=\s*'(\w+)'")
-    for root, _, files in __import__('os').walk(MIM):
-        for name in files:
-            if name.endswith('.py'):
-                with open(osp.join(root, name), encoding='utf-8') as f:
-                    found.update(pattern.findall(f.read()))
-    return {n for n in found if isinstance(MODELS.get(n), type)
-            and issubclass(MODELS.get(n), BaseDenseHead)}
-
-
-def test_every_dense_head_of_mmdets_configs_is_in_the_sweep():
-    found = dense_heads_in_mmdet_configs()
-    assert {'RetinaHead', 'RTMDetSepBNHead', 'CenterNetHead'} <= found
-    assert found <= {h.head for h in HOSTS}, found - {h.head for h in HOSTS}
-
-
-def test_supported_hosts_are_the_registered_blend_hosts():
-    from mmblend.models.dense_heads import BlendHostMixin
-    registered = {name for name, cls in MODELS.module_dict.items()
-                  if isinstance(cls, type) and issubclass(cls, BlendHostMixin)}
-    assert set(host_support.supported_hosts()) == registered
-    for h in HOSTS:
-        if h.blend:
-            assert MODELS.get(h.blend).__mro__[3].__name__ == h.head
-        for m in h.mixing:
-            assert osp.isfile(osp.join(REPO, 'configs', 'mixing', m)), m
-
-
-def test_docs_table_is_the_sweep():
-    with open(osp.join(REPO, 'docs', 'mixing.md'), encoding='utf-8') as f:
-        doc = f.read()
-    assert host_support.markdown_table() in doc, (
-        'docs/mixing.md is out of date; paste the output of: python -c '
-        '"from mmblend.models.dense_heads.host_support import '
-        'markdown_table; print(markdown_table())"')
-
-
 def mixed_model(host) -> dict:
     """BlendMask on the row's mmdet config: the host's backbone, neck, head
     (as its Blend class), train and test settings, at tiny widths."""
@@ -98,15 +58,21 @@ def mixed_model(host) -> dict:
             model['backbone']['out_indices'] = (1, 3)
         model = shrink_host(model)
         if host.head == 'YOLOFHead':
-            mask_head = tiny_mask_head((0, 1), feat_source='backbone',
-                                       in_channels=(16, 64))
+            mask_head = tiny_mask_head(
+                (0, 1), feat_source='backbone', in_channels=(16, 64)
+            )
     test_cfg = dict(model.get('test_cfg') or {}, score_thr=0.0)
     return ConfigDict(
-        type='BlendMask', backbone=model['backbone'], neck=model['neck'],
-        bbox_head=dict(model['bbox_head'],
-                       type=host.blend or 'Blend' + host.head),
-        mask_head=mask_head, train_cfg=model.get('train_cfg'),
-        test_cfg=test_cfg)
+        type='BlendMask',
+        backbone=model['backbone'],
+        neck=model['neck'],
+        bbox_head=dict(
+            model['bbox_head'], type=host.blend or 'Blend' + host.head
+        ),
+        mask_head=mask_head,
+        train_cfg=model.get('train_cfg'),
+        test_cfg=test_cfg,
+    )
 
 
 @pytest.mark.parametrize('host', ROWS, ids=[h.head for h in ROWS])
@@ -124,8 +90,10 @@ def test_sweep_on_mmdets_config(host):
     loss, log_vars = model.parse_losses(losses)
     assert torch.isfinite(loss) and losses['loss_mask'] > 0, log_vars
     loss.backward()
-    for name, module in (('top layer', model.bbox_head.top_layer),
-                         ('bases', model.mask_head.basis.bases)):
+    for name, module in (
+        ('top layer', model.bbox_head.top_layer),
+        ('bases', model.mask_head.basis.bases),
+    ):
         assert module.weight.grad.abs().sum() > 0, name
     model.eval()
     with torch.no_grad():
@@ -142,6 +110,8 @@ def test_a_plain_mmdet_head_names_its_blend_host():
     host = next(h for h in HOSTS if h.head == 'ATSSHead')
     cfg = mixed_model(host)
     cfg['bbox_head']['type'] = 'ATSSHead'
-    with pytest.raises(ValueError, match="type='BlendATSSHead'.*Supported "
-                       'hosts: BlendRetinaHead'):
+    with pytest.raises(
+        ValueError,
+        match="type='BlendATSSHead'.*Supported hosts: BlendRetinaHead",
+    ):
         MODELS.build(cfg)

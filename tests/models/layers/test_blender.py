@@ -1,4 +1,5 @@
 """Blender vs. a direct, per-element computation of paper §3.2."""
+
 import math
 
 import pytest
@@ -27,8 +28,12 @@ def bilinear(feat, y, x):
         x1 = x0 + 1
     ly, lx = y - y0, x - x0
     hy, hx = 1 - ly, 1 - lx
-    return (hy * hx * feat[:, y0, x0] + hy * lx * feat[:, y0, x1] +
-            ly * hx * feat[:, y1, x0] + ly * lx * feat[:, y1, x1])
+    return (
+        hy * hx * feat[:, y0, x0]
+        + hy * lx * feat[:, y0, x1]
+        + ly * hx * feat[:, y1, x0]
+        + ly * lx * feat[:, y1, x1]
+    )
 
 
 def ref_roi_align(bases, roi, R, scale):
@@ -39,8 +44,9 @@ def ref_roi_align(bases, roi, R, scale):
     out = bases.new_zeros(bases.shape[1], R, R)
     for i in range(R):
         for j in range(R):
-            out[:, i, j] = bilinear(bases[b], y1 + (i + 0.5) * bh,
-                                    x1 + (j + 0.5) * bw)
+            out[:, i, j] = bilinear(
+                bases[b], y1 + (i + 0.5) * bh, x1 + (j + 0.5) * bw
+            )
     return out
 
 
@@ -90,20 +96,26 @@ def make_inputs(K, M, n, stride=8, B=2, H=64, W=96, seed=0):
     attns = torch.randn(n, K * M * M, generator=g)
     xy = torch.rand(n, 2, generator=g) * torch.tensor([W * 0.8, H * 0.8])
     wh = torch.rand(n, 2, generator=g) * torch.tensor([W * 0.6, H * 0.6]) + 2
-    rois = torch.cat([torch.randint(0, B, (n, 1), generator=g).float(), xy,
-                      xy + wh], dim=1)
+    rois = torch.cat(
+        [torch.randint(0, B, (n, 1), generator=g).float(), xy, xy + wh], dim=1
+    )
     rois[0, 1:] = torch.tensor([-10.0, -6.0, W + 5.0, H + 3.0])  # outside
     return bases, attns, rois
 
 
 @pytest.mark.parametrize('pooler', ['RoIAlign', 'RoIPool'])
 @pytest.mark.parametrize('interp', ['bilinear', 'nearest'])
-@pytest.mark.parametrize('K,M,R', [(4, 4, 8), (2, 3, 7), (1, 2, 6),
-                                   (4, 1, 5)])
+@pytest.mark.parametrize('K,M,R', [(4, 4, 8), (2, 3, 7), (1, 2, 6), (4, 1, 5)])
 def test_blender_matches_direct_computation(pooler, interp, K, M, R):
     bases, attns, rois = make_inputs(K, M, n=5)
-    blender = Blender(num_bases=K, attn_size=M, bottom_resolution=R,
-                      bases_stride=8, pooler=pooler, top_interp=interp)
+    blender = Blender(
+        num_bases=K,
+        attn_size=M,
+        bottom_resolution=R,
+        bases_stride=8,
+        pooler=pooler,
+        top_interp=interp,
+    )
     out = blender(bases, attns, rois)
     ref = ref_blend(bases, attns, rois, K, M, R, 8, pooler, interp)
     assert out.shape == (5, R, R)
@@ -115,18 +127,25 @@ def test_one_basis_logits_are_finite_with_their_gradients():
     probability leaves [1e-6, 1 - 1e-6] (no gradient there, as BCE on the
     clamped probability), finite for saturated inputs."""
     blender = Blender(num_bases=1, attn_size=1, bottom_resolution=2)
-    crops = torch.tensor([-200.0, -3.0, 2.0, 200.0]).view(4, 1, 1, 1).expand(
-        4, 1, 2, 2).clone().requires_grad_()
+    crops = (
+        torch.tensor([-200.0, -3.0, 2.0, 200.0])
+        .view(4, 1, 1, 1)
+        .expand(4, 1, 2, 2)
+        .clone()
+        .requires_grad_()
+    )
     attns = torch.tensor([[0.0], [1.0], [-1.0], [200.0]], requires_grad=True)
     logits = blender.merge(crops, attns)
     p = torch.sigmoid(torch.tensor([-3.0, 2.0])) * torch.sigmoid(
-        torch.tensor([1.0, -1.0]))
+        torch.tensor([1.0, -1.0])
+    )
     torch.testing.assert_close(logits[1:3, 0, 0], torch.logit(p))
     assert logits[0, 0, 0] == torch.logit(torch.tensor(1e-6))
     assert logits[3, 0, 0] == torch.logit(torch.tensor(1 - 1e-6))
     logits.sum().backward()
-    assert torch.isfinite(crops.grad).all() and torch.isfinite(
-        attns.grad).all()
+    assert (
+        torch.isfinite(crops.grad).all() and torch.isfinite(attns.grad).all()
+    )
     assert crops.grad[0].abs().sum() == crops.grad[3].abs().sum() == 0
 
 
@@ -134,8 +153,9 @@ def test_stride_four():
     bases, attns, rois = make_inputs(4, 4, n=3, stride=4)
     blender = Blender(4, 4, 8, bases_stride=4)
     ref = ref_blend(bases, attns, rois, 4, 4, 8, 4, 'RoIAlign', 'bilinear')
-    torch.testing.assert_close(blender(bases, attns, rois), ref, rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(
+        blender(bases, attns, rois), ref, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_empty_rois():
@@ -158,16 +178,18 @@ def test_assembler_tiles():
     """Tile (i, j) of the crop comes from basis i*g+j; no attention."""
     g, R = 2, 8
     bases = torch.arange(4.0).view(1, 4, 1, 1).expand(1, 4, 16, 16).clone()
-    blender = Blender(num_bases=g * g, bottom_resolution=R, bases_stride=8,
-                      merge='assembler')
+    blender = Blender(
+        num_bases=g * g, bottom_resolution=R, bases_stride=8, merge='assembler'
+    )
     assert blender.attn_channels == 0
     rois = torch.tensor([[0.0, 8.0, 8.0, 100.0, 100.0]])
     out = blender(bases, torch.zeros(1, 0), rois)[0]
     t = R // g
     for i in range(g):
         for j in range(g):
-            assert (out[i * t:(i + 1) * t, j * t:(j + 1) * t] == i * g +
-                    j).all()
+            assert (
+                out[i * t : (i + 1) * t, j * t : (j + 1) * t] == i * g + j
+            ).all()
 
 
 def test_assembler_matches_crop_tiles():
@@ -178,8 +200,9 @@ def test_assembler_matches_crop_tiles():
     for i in range(3):
         for j in range(3):
             torch.testing.assert_close(
-                out[:, 3 * i:3 * i + 3, 3 * j:3 * j + 3],
-                crops[:, 3 * i + j, 3 * i:3 * i + 3, 3 * j:3 * j + 3])
+                out[:, 3 * i : 3 * i + 3, 3 * j : 3 * j + 3],
+                crops[:, 3 * i + j, 3 * i : 3 * i + 3, 3 * j : 3 * j + 3],
+            )
 
 
 def test_bad_arguments():
@@ -188,8 +211,10 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='pooler'):
         Blender(pooler='RoIWarp')
     with pytest.raises(ValueError, match='K\\*M\\*M'):
-        Blender(4, 4, 8)(torch.randn(1, 4, 8, 8), torch.randn(2, 63),
-                         torch.zeros(2, 5))
+        Blender(4, 4, 8)(
+            torch.randn(1, 4, 8, 8), torch.randn(2, 63), torch.zeros(2, 5)
+        )
     with pytest.raises(ValueError, match='bases must be'):
-        Blender(4, 4, 8)(torch.randn(1, 3, 8, 8), torch.randn(2, 64),
-                         torch.zeros(2, 5))
+        Blender(4, 4, 8)(
+            torch.randn(1, 3, 8, 8), torch.randn(2, 64), torch.zeros(2, 5)
+        )

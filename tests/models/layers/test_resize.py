@@ -1,13 +1,22 @@
 """resize() as two matmuls vs F.interpolate (align_corners=False)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmblend.models.layers.resize import interp_matrix, resize
 
-SIZES = [((14, 14), (56, 56)), ((7, 7), (28, 28)), ((1, 1), (28, 28)),
-         ((10, 13), (40, 52)), ((25, 38), (100, 152)), ((13, 19), (50, 76)),
-         ((56, 56), (14, 14)), ((9, 5), (4, 11)), ((3, 3), (7, 7))]
+SIZES = [
+    ((14, 14), (56, 56)),
+    ((7, 7), (28, 28)),
+    ((1, 1), (28, 28)),
+    ((10, 13), (40, 52)),
+    ((25, 38), (100, 152)),
+    ((13, 19), (50, 76)),
+    ((56, 56), (14, 14)),
+    ((9, 5), (4, 11)),
+    ((3, 3), (7, 7)),
+]
 
 
 @pytest.mark.parametrize('mode', ['bilinear', 'nearest'])
@@ -18,9 +27,9 @@ def test_matches_interpolate_forward_and_backward(mode, src, dst):
     grad = torch.randn(2, 3, *dst, dtype=torch.float64)
     kw = dict(align_corners=False) if mode == 'bilinear' else {}
     ref = F.interpolate(x, dst, mode=mode, **kw)
-    (ref_grad, ) = torch.autograd.grad(ref, x, grad)
+    (ref_grad,) = torch.autograd.grad(ref, x, grad)
     out = resize(x, dst, mode)
-    (out_grad, ) = torch.autograd.grad(out, x, grad)
+    (out_grad,) = torch.autograd.grad(out, x, grad)
     assert out.shape == ref.shape
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
     torch.testing.assert_close(out_grad, ref_grad, rtol=0, atol=1e-5)
@@ -48,4 +57,6 @@ def test_float32_matches_interpolate():
     torch.testing.assert_close(
         resize(x, (100, 152)),
         F.interpolate(x, (100, 152), mode='bilinear', align_corners=False),
-        rtol=0, atol=1e-5)
+        rtol=0,
+        atol=1e-5,
+    )

@@ -1,6 +1,7 @@
 # Copyright (c) mmblend contributors. All rights reserved.
 """Tests for mmblend.models.layers.roi_pool: the CPU path equals mmcv's CUDA
 kernel except at exact bin-boundary ties, which are counted and bounded."""
+
 import math
 import struct
 from fractions import Fraction
@@ -60,8 +61,14 @@ def ref_geometry(roi, output_size, spatial_scale, H, W, dtype, fused):
             y1 = math.floor(fma(ph, bin_h, roi_y1))
             x2 = math.ceil(fma(pw + 1, bin_w, roi_x1))
             y2 = math.ceil(fma(ph + 1, bin_h, roi_y1))
-            row.append((min(max(y1, 0), H), min(max(y2, 0), H),
-                        min(max(x1, 0), W), min(max(x2, 0), W)))
+            row.append(
+                (
+                    min(max(y1, 0), H),
+                    min(max(y2, 0), H),
+                    min(max(x1, 0), W),
+                    min(max(x2, 0), W),
+                )
+            )
         bins.append(row)
     return b, False, bins
 
@@ -75,8 +82,9 @@ def ref_roi_pool(input, rois, output_size, spatial_scale, fused=True):
     out = torch.zeros((rois.size(0), C, ph_n, pw_n), dtype=input.dtype)
     arg = torch.zeros((rois.size(0), C, ph_n, pw_n), dtype=torch.long)
     for n, roi in enumerate(rois.to(input.dtype).tolist()):
-        b, malformed, bins = ref_geometry(roi, output_size, spatial_scale, H,
-                                          W, input.dtype, fused)
+        b, malformed, bins = ref_geometry(
+            roi, output_size, spatial_scale, H, W, input.dtype, fused
+        )
         if malformed:
             continue  # zero-initialised output and argmax
         for c in range(C):
@@ -101,17 +109,23 @@ def tie_bins(rois, output_size, spatial_scale, H, W, dtype=torch.float32):
     """``[n, oh, ow]`` bool: bins whose borders differ between the fused
     (CUDA) and the separately rounded (CPU) arithmetic: the exact bin-boundary
     ties where the two may pool different elements."""
-    ties = torch.zeros((rois.size(0), ) + tuple(output_size), dtype=torch.bool)
+    ties = torch.zeros((rois.size(0),) + tuple(output_size), dtype=torch.bool)
     for n, roi in enumerate(rois.to(dtype).tolist()):
-        fused = ref_geometry(roi, output_size, spatial_scale, H, W, dtype,
-                             True)
-        plain = ref_geometry(roi, output_size, spatial_scale, H, W, dtype,
-                             False)
+        fused = ref_geometry(
+            roi, output_size, spatial_scale, H, W, dtype, True
+        )
+        plain = ref_geometry(
+            roi, output_size, spatial_scale, H, W, dtype, False
+        )
         if fused[1] != plain[1]:
             ties[n] = True
         elif not fused[1]:
-            ties[n] = torch.tensor([[f != p for f, p in zip(fr, pr)]
-                                    for fr, pr in zip(fused[2], plain[2])])
+            ties[n] = torch.tensor(
+                [
+                    [f != p for f, p in zip(fr, pr)]
+                    for fr, pr in zip(fused[2], plain[2])
+                ]
+            )
     return ties
 
 
@@ -131,7 +145,7 @@ def _random_rois(n, num_imgs, img_h, img_w, gen):
     """Mix of normal, out-of-image, tiny, x.5 and malformed rois."""
     rois = []
     for i in range(n):
-        b = float(torch.randint(num_imgs, (1, ), generator=gen))
+        b = float(torch.randint(num_imgs, (1,), generator=gen))
         kind = i % 6
         u = torch.rand(4, generator=gen).tolist()
         if kind == 0:  # ordinary box inside the image
@@ -177,18 +191,20 @@ def _case(N, C, H, W, out_size, scale, n_rois):
     gen = torch.Generator().manual_seed(H * 1000 + W)
     x = torch.randn(N, C, H, W, generator=gen)  # distinct values
     rois = _random_rois(n_rois, N, H / scale, W / scale, gen)
-    oh_ow = out_size if isinstance(out_size, tuple) else (out_size, ) * 2
+    oh_ow = out_size if isinstance(out_size, tuple) else (out_size,) * 2
     return gen, x, rois, oh_ow
 
 
 @pytest.mark.parametrize('N,C,H,W,out_size,scale,n_rois', CASES)
 def test_forward_backward_match_kernel_with_rounded_borders(
-        N, C, H, W, out_size, scale, n_rois):
+    N, C, H, W, out_size, scale, n_rois
+):
     gen, x, rois, oh_ow = _case(N, C, H, W, out_size, scale, n_rois)
     x.requires_grad_(True)
     out = roi_pool(x, rois, out_size, scale)
-    ref_out, ref_arg = ref_roi_pool(x.detach(), rois, oh_ow, scale,
-                                    fused=False)
+    ref_out, ref_arg = ref_roi_pool(
+        x.detach(), rois, oh_ow, scale, fused=False
+    )
     assert out.shape == (n_rois, C) + oh_ow
     assert out.dtype == x.dtype
     torch.testing.assert_close(out, ref_out, rtol=0, atol=0)
@@ -240,17 +256,23 @@ def test_tie_example():
     multiply-add) but ceil(1.0) = 1 with separate roundings: that bin is
     one column narrower here, and only that bin."""
     x = torch.arange(2 * 6, dtype=torch.float32).view(1, 1, 2, 6)
-    x[0, 0, 0, 1] = 100.
-    rois = torch.tensor([[0., -3., 0., 4., 0.]])
+    x[0, 0, 0, 1] = 100.0
+    rois = torch.tensor([[0.0, -3.0, 0.0, 4.0, 0.0]])
     out = roi_pool(x, rois, (1, 6), 1.0)
     cuda_out, _ = ref_roi_pool(x, rois, (1, 6), 1.0, fused=True)
-    assert cuda_out[0, 0, 0, 2] == 100.
-    assert out[0, 0, 0, 2] == 0.  # column 0 only: x[0, 0, 0, 0]
+    assert cuda_out[0, 0, 0, 2] == 100.0
+    assert out[0, 0, 0, 2] == 0.0  # column 0 only: x[0, 0, 0, 0]
     assert tie_bins(rois, (1, 6), 1.0, 2, 6).flatten().tolist() == [
-        False, False, True, False, False, False]
-    torch.testing.assert_close(out, ref_roi_pool(x, rois, (1, 6), 1.0,
-                                                 fused=False)[0],
-                               rtol=0, atol=0)
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    torch.testing.assert_close(
+        out, ref_roi_pool(x, rois, (1, 6), 1.0, fused=False)[0], rtol=0, atol=0
+    )
 
 
 def test_ties_nan_inf_and_module():
@@ -261,16 +283,17 @@ def test_ties_nan_inf_and_module():
     x[0, 1, :, :7] = float('-inf')
     x[1, 2, 4:8, 4:8] = -FLT_MAX
     rois = _random_rois(18, 2, 12 * 4, 14 * 4, gen)
-    rois[0] = torch.tensor([0, 8., 8., 40., 28.])
-    rois[1] = torch.tensor([0, 0., 0., 27., 55.])
-    rois[2] = torch.tensor([1, 16., 16., 31., 31.])
+    rois[0] = torch.tensor([0, 8.0, 8.0, 40.0, 28.0])
+    rois[1] = torch.tensor([0, 0.0, 0.0, 27.0, 55.0])
+    rois[2] = torch.tensor([1, 16.0, 16.0, 31.0, 31.0])
     layer = RoIPool((5, 4), spatial_scale=0.25)
     assert layer.output_size == (5, 4) and layer.spatial_scale == 0.25
     assert 'RoIPool(output_size=(5, 4), spatial_scale=0.25)' == repr(layer)
     x.requires_grad_(True)
     out = layer(x, rois)
-    ref_out, ref_arg = ref_roi_pool(x.detach(), rois, (5, 4), 0.25,
-                                    fused=False)
+    ref_out, ref_arg = ref_roi_pool(
+        x.detach(), rois, (5, 4), 0.25, fused=False
+    )
     torch.testing.assert_close(out, ref_out, rtol=0, atol=0, equal_nan=True)
     assert not out.isnan().any()
     assert (out[2, 2] == -FLT_MAX).any()  # bin of only -FLT_MAX values
@@ -287,9 +310,9 @@ def test_float64_matches_reference_and_gradcheck():
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(2, 2, 10, 12, generator=gen, dtype=torch.float64)
     rois = _random_rois(12, 2, 40, 48, gen).double()
-    rois[0] = torch.tensor([1, -34., -24., 15., 31.])
-    x[1, :, :, 4] = 50.
-    x[1, :, 1, :] = 60.
+    rois[0] = torch.tensor([1, -34.0, -24.0, 15.0, 31.0])
+    x[1, :, :, 4] = 50.0
+    x[1, :, 1, :] = 60.0
     out = roi_pool(x, rois, (6, 3), 0.25)
     ref_out, _ = ref_roi_pool(x, rois, (6, 3), 0.25, fused=False)
     assert out.dtype == torch.float64
@@ -302,13 +325,15 @@ def test_float64_matches_reference_and_gradcheck():
     assert ties[0, :, 2].all()
     # distinct random values -> max is locally differentiable
     keep = (rois[:, 3] >= rois[:, 1] - 1) & (rois[:, 0] == 0)
-    torch.autograd.gradcheck(lambda t: roi_pool(t, rois[keep], (6, 3), 0.25),
-                             (x.clone().requires_grad_(True), ))
+    torch.autograd.gradcheck(
+        lambda t: roi_pool(t, rois[keep], (6, 3), 0.25),
+        (x.clone().requires_grad_(True),),
+    )
 
 
 def test_float16_runs():
     x = torch.randn(1, 2, 8, 8).half()
-    rois = torch.tensor([[0., 1.5, 2., 20., 30.]])
+    rois = torch.tensor([[0.0, 1.5, 2.0, 20.0, 30.0]])
     out = roi_pool(x, rois, 3, 0.25)
     assert out.dtype == torch.float16 and out.shape == (1, 2, 3, 3)
     ref = roi_pool(x.float(), rois, 3, 0.25)
@@ -340,7 +365,7 @@ def test_stock_mmcv_roi_pool_has_no_cpu_kernel():
     except ImportError:
         pytest.skip('mmcv.ops not available')
     x = torch.randn(1, 1, 8, 8)
-    rois = torch.tensor([[0., 0., 0., 7., 7.]])
+    rois = torch.tensor([[0.0, 0.0, 0.0, 7.0, 7.0]])
     with pytest.raises(Exception, match='(?i)cpu|not found|implement'):
         mmcv_roi_pool(x, rois, (2, 2), 1.0)
 
@@ -351,26 +376,29 @@ def test_cuda_dispatches_to_mmcv_and_matches_cpu_except_ties():
     from unittest import mock
 
     import mmcv.ops
+
     gen = torch.Generator().manual_seed(7)
     x = torch.randn(2, 4, 40, 60, generator=gen)
     rois = _random_rois(120, 2, 160, 240, gen)
-    for out_size, scale in [((7, 7), 0.25), ((14, 9), 0.25), ((28, 28),
-                                                              0.25)]:
+    for out_size, scale in [((7, 7), 0.25), ((14, 9), 0.25), ((28, 28), 0.25)]:
         x_cpu = x.clone().requires_grad_(True)
         x_gpu = x.cuda().requires_grad_(True)
         out_cpu = roi_pool(x_cpu, rois, out_size, scale)
-        with mock.patch.object(mmcv.ops, 'roi_pool',
-                               wraps=mmcv.ops.roi_pool) as spy:
+        with mock.patch.object(
+            mmcv.ops, 'roi_pool', wraps=mmcv.ops.roi_pool
+        ) as spy:
             out_gpu = roi_pool(x_gpu, rois.cuda(), out_size, scale)
         assert spy.called
         ties = tie_bins(rois, out_size, scale, 40, 60)
         assert ties.sum() <= 0.005 * ties.numel()
         same = ~ties[:, None].expand_as(out_cpu)
-        torch.testing.assert_close(out_gpu.cpu()[same], out_cpu[same],
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            out_gpu.cpu()[same], out_cpu[same], rtol=0, atol=0
+        )
         # gradients of the bins that agree
         g = torch.randint(-5, 6, out_cpu.shape, generator=gen).float() * same
         out_cpu.backward(g)
         out_gpu.backward(g.cuda())
-        torch.testing.assert_close(x_gpu.grad.cpu(), x_cpu.grad, rtol=0,
-                                   atol=0)
+        torch.testing.assert_close(
+            x_gpu.grad.cpu(), x_cpu.grad, rtol=0, atol=0
+        )

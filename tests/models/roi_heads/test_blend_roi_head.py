@@ -1,6 +1,7 @@
 """The blender as Mask R-CNN's mask head: the mixing config builds, trains a
 step on real photos, predicts image-size masks through mmdet's inference
 API, and refuses the configurations it cannot serve with clear errors."""
+
 import copy
 import os.path as osp
 
@@ -9,10 +10,12 @@ import torch
 from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-CONFIG = osp.join(REPO, 'configs', 'mixing',
-                  'mask-rcnn_r50_fpn_blender_1x_coco.py')
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
+CONFIG = osp.join(
+    REPO, 'configs', 'mixing', 'mask-rcnn_r50_fpn_blender_1x_coco.py'
+)
 DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 PHOTOS = (34, 42)  # zebra (640x425), dog (640x478)
 SCALE = (224, 160)
@@ -30,15 +33,20 @@ def small_cfg(path: str = CONFIG) -> Config:
     m.rpn_head.update(in_channels=32, feat_channels=32)
     r = m.roi_head
     r.bbox_roi_extractor.out_channels = 32
-    bbox_heads = r.bbox_head if isinstance(r.bbox_head, list) \
-        else [r.bbox_head]  # a cascade's: one per stage
+    bbox_heads = (
+        r.bbox_head if isinstance(r.bbox_head, list) else [r.bbox_head]
+    )  # a cascade's: one per stage
     for bbox_head in bbox_heads:
         bbox_head.update(in_channels=32, fc_out_channels=64)
     r.mask_roi_extractor.out_channels = 32
     r.mask_head.update(in_channels=32, attn_conv_channels=16)
-    r.mask_head.basis.update(in_channels=32, channels=32,
-                             low_level_channels=16, sem_channels=32,
-                             norm_cfg=GN8)
+    r.mask_head.basis.update(
+        in_channels=32,
+        channels=32,
+        low_level_channels=16,
+        sem_channels=32,
+        norm_cfg=GN8,
+    )
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         for t in cfg[key].dataset.pipeline:
             if t['type'] == 'Resize':
@@ -57,16 +65,20 @@ def real_batch(cfg: Config, model, ids=PHOTOS):
     """A preprocessed training batch of real coco128-seg photos with their
     GT masks, through the config's own train pipeline."""
     ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    ds_cfg.update(data_root=DATA, ann_file='instances_train.json',
-                  data_prefix=dict(img='images/train2017/'),
-                  filter_cfg=None)
-    ds_cfg.pipeline = [t for t in ds_cfg.pipeline
-                       if t['type'] != 'RandomFlip']
+    ds_cfg.update(
+        data_root=DATA,
+        ann_file='instances_train.json',
+        data_prefix=dict(img='images/train2017/'),
+        filter_cfg=None,
+    )
+    ds_cfg.pipeline = [t for t in ds_cfg.pipeline if t['type'] != 'RandomFlip']
     ds = DATASETS.build(ds_cfg)
     index = {ds.get_data_info(i)['img_id']: i for i in range(len(ds))}
     items = [ds[index[i]] for i in ids]
-    data = dict(inputs=[d['inputs'] for d in items],
-                data_samples=[d['data_samples'] for d in items])
+    data = dict(
+        inputs=[d['inputs'] for d in items],
+        data_samples=[d['data_samples'] for d in items],
+    )
     return model.data_preprocessor(data, True)
 
 
@@ -79,19 +91,34 @@ def test_config_overrides_only_the_mask_head_types():
     """Inherits mmdet's Mask R-CNN and changes no other model key."""
     ours = Config.fromfile(CONFIG)
     import mmdet
-    stock = Config.fromfile(osp.join(
-        osp.dirname(mmdet.__file__), '.mim', 'configs', 'mask_rcnn',
-        'mask-rcnn_r50_fpn_1x_coco.py'))
+
+    stock = Config.fromfile(
+        osp.join(
+            osp.dirname(mmdet.__file__),
+            '.mim',
+            'configs',
+            'mask_rcnn',
+            'mask-rcnn_r50_fpn_1x_coco.py',
+        )
+    )
     assert ours.model.roi_head.type == 'BlendRoIHead'
     assert ours.model.roi_head.mask_head.type == 'BlendRoIMaskHead'
-    for key in ('backbone', 'neck', 'rpn_head', 'train_cfg', 'test_cfg',
-                'data_preprocessor'):
+    for key in (
+        'backbone',
+        'neck',
+        'rpn_head',
+        'train_cfg',
+        'test_cfg',
+        'data_preprocessor',
+    ):
         assert ours.model[key] == stock.model[key], key
     for key in ('bbox_roi_extractor', 'bbox_head', 'mask_roi_extractor'):
         assert ours.model.roi_head[key] == stock.model.roi_head[key], key
     check_pipelines_are_mmdets(ours, stock)
-    assert ours.model.roi_head.mask_head.blender.bottom_resolution == \
-        stock.model.train_cfg.rcnn.mask_size
+    assert (
+        ours.model.roi_head.mask_head.blender.bottom_resolution
+        == stock.model.train_cfg.rcnn.mask_size
+    )
     hooks = [h['type'] for h in ours.custom_hooks]
     assert hooks == ['DatasetCheckHook', 'FiniteLossHook']
 
@@ -99,8 +126,10 @@ def test_config_overrides_only_the_mask_head_types():
 def check_pipelines_are_mmdets(ours: Config, stock: Config) -> None:
     """The test pipeline is mmdet's; the training pipeline too, but for its
     loader, the one that skips bad image files."""
-    assert ours.test_dataloader.dataset.pipeline == \
-        stock.test_dataloader.dataset.pipeline
+    assert (
+        ours.test_dataloader.dataset.pipeline
+        == stock.test_dataloader.dataset.pipeline
+    )
     train = [dict(t) for t in ours.train_dataloader.dataset.pipeline]
     assert train[0]['type'] == 'LoadCheckedImageFromFile'
     train[0]['type'] = 'LoadImageFromFile'
@@ -121,8 +150,13 @@ def test_trains_a_step_on_real_photos(cfg):
     model.train()
     data = real_batch(cfg, model)
     losses = model(**data, mode='loss')
-    for key in ('loss_rpn_cls', 'loss_cls', 'loss_bbox', 'loss_mask',
-                'loss_sem'):
+    for key in (
+        'loss_rpn_cls',
+        'loss_cls',
+        'loss_bbox',
+        'loss_mask',
+        'loss_sem',
+    ):
         assert key in losses, key
     loss, log = model.parse_losses(losses)
     for name, value in log.items():
@@ -130,16 +164,17 @@ def test_trains_a_step_on_real_photos(cfg):
     assert log['loss_mask'] > 0 and log['loss_sem'] > 0
     loss.backward()
     head = model.roi_head.mask_head
-    for name, param in (('attention predictor, first conv',
-                         head.convs[0].conv.weight),
-                        ('attention predictor, 1x1 conv',
-                         head.conv_logits.weight),
-                        ('basis module, bases conv', head.basis.bases.weight),
-                        ('basis module, low-level projection',
-                         head.basis.low_project.conv.weight),
-                        ('semantic head', head.basis.sem_logits.weight),
-                        ('mask RoI features (FPN)',
-                         model.neck.fpn_convs[0].conv.weight)):
+    for name, param in (
+        ('attention predictor, first conv', head.convs[0].conv.weight),
+        ('attention predictor, 1x1 conv', head.conv_logits.weight),
+        ('basis module, bases conv', head.basis.bases.weight),
+        (
+            'basis module, low-level projection',
+            head.basis.low_project.conv.weight,
+        ),
+        ('semantic head', head.basis.sem_logits.weight),
+        ('mask RoI features (FPN)', model.neck.fpn_convs[0].conv.weight),
+    ):
         assert param.grad is not None, name
         assert param.grad.abs().sum() > 0, name
 
@@ -152,6 +187,7 @@ def check_inference_detector(cfg: Config) -> None:
     """``inference_detector`` on a real photo: image-size bool masks, each
     pasted inside its box."""
     from mmdet.apis import inference_detector, init_detector
+
     cfg = copy.deepcopy(cfg)
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # keep an untrained model's
     torch.manual_seed(0)
@@ -167,47 +203,10 @@ def check_inference_detector(cfg: Config) -> None:
     ys = torch.arange(425)[:, None]
     xs = torch.arange(640)[None]
     for mask, (x1, y1, x2, y2) in zip(pred.masks[:20], pred.bboxes[:20]):
-        inside = (xs >= x1 - 1) & (xs <= x2 + 1) & (ys >= y1 - 1) & \
-            (ys <= y2 + 1)
+        inside = (
+            (xs >= x1 - 1) & (xs <= x2 + 1) & (ys >= y1 - 1) & (ys <= y2 + 1)
+        )
         assert not (mask & ~inside).any()
-
-
-def test_mask_head_math_matches_the_blender():
-    """forward = blender(bases, attentions from the RoI features, rois):
-    logits, for one basis as for four."""
-    for k in (4, 1):
-        head = MODELS.build(dict(
-            type='BlendRoIMaskHead', in_channels=8, attn_conv_channels=8,
-            basis=dict(type='DeepLabV3PlusBasis', in_channels=8,
-                       in_indices=(1, 3), channels=16, low_level_channels=8,
-                       num_bases=k, norm_cfg=dict(type='GN', num_groups=4)),
-            blender=dict(attn_size=14, bottom_resolution=28)))
-        head.init_weights()
-        g = torch.Generator().manual_seed(k)
-        feats = torch.randn(3, 8, 14, 14, generator=g)
-        bases = torch.randn(1, k, 16, 16, generator=g)
-        rois = torch.tensor([[0, 4., 8, 60, 90], [0, 30, 30, 120, 70],
-                             [0, 0, 0, 128, 128]])
-        out = head(feats, bases, rois)
-        assert out.shape == (3, 1, 28, 28)
-        attns = head.predict_attentions(feats)
-        assert attns.shape == (3, k * 14 * 14)
-        torch.testing.assert_close(out[:, 0],
-                                   head.blender(bases, attns, rois))
-
-
-def test_attention_size_other_than_roi_size():
-    head = MODELS.build(dict(
-        type='BlendRoIMaskHead', in_channels=8, attn_conv_channels=8,
-        basis=dict(type='DeepLabV3PlusBasis', in_channels=8,
-                   in_indices=(1, 3), channels=16, low_level_channels=8,
-                   norm_cfg=dict(type='GN', num_groups=4)),
-        blender=dict(attn_size=7, bottom_resolution=28)))
-    feats = torch.randn(2, 8, 14, 14)
-    attns = head.predict_attentions(feats)
-    maps = head.conv_logits(head.convs[1](head.convs[0](feats)))
-    torch.testing.assert_close(
-        attns, torch.nn.functional.avg_pool2d(maps, 2).flatten(1))
 
 
 def _roi_head(cfg, **changes):
@@ -218,14 +217,16 @@ def _roi_head(cfg, **changes):
         for p in path:
             node = node[p]
         node[last] = value
-    return dict(r, train_cfg=cfg.model.train_cfg.rcnn,
-                test_cfg=cfg.model.test_cfg.rcnn)
+    return dict(
+        r, train_cfg=cfg.model.train_cfg.rcnn, test_cfg=cfg.model.test_cfg.rcnn
+    )
 
 
 def test_rejects_mask_size_other_than_r(cfg):
     with pytest.raises(ValueError, match=r'mask_size=28.*R=56'):
-        MODELS.build(_roi_head(
-            cfg, **{'mask_head.blender.bottom_resolution': 56}))
+        MODELS.build(
+            _roi_head(cfg, **{'mask_head.blender.bottom_resolution': 56})
+        )
 
 
 def test_shared_roi_extractor_trains_and_predicts(cfg):
@@ -250,14 +251,15 @@ def test_shared_roi_extractor_trains_and_predicts(cfg):
     assert log['loss_mask'] > 0 and log['loss_sem'] > 0
     # one blend, on the positives: each row's mask features are the box
     # features of the RoI handed to the blender with it
-    (roi_feats, _, rois), = calls
+    ((roi_feats, _, rois),) = calls
     assert roi_feats.shape[1:] == (32, 7, 7) and 0 < len(rois) < 512
     with torch.no_grad():
-        torch.testing.assert_close(roi_feats,
-                                   extract(extractions[0][0], rois))
+        torch.testing.assert_close(roi_feats, extract(extractions[0][0], rois))
     loss.backward()
-    for name, param in (('attention predictor', head.conv_logits.weight),
-                        ('basis module', head.basis.bases.weight)):
+    for name, param in (
+        ('attention predictor', head.conv_logits.weight),
+        ('basis module', head.basis.bases.weight),
+    ):
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     check_predicts_image_size_masks(model, shared)
 
@@ -275,8 +277,9 @@ def check_predicts_image_size_masks(model, cfg: Config) -> None:
     model.eval()
     model.test_cfg.rcnn.score_thr = 0.0
     with torch.no_grad():
-        result, = model(**real_batch(cfg, model, ids=PHOTOS[:1]),
-                        mode='predict')
+        (result,) = model(
+            **real_batch(cfg, model, ids=PHOTOS[:1]), mode='predict'
+        )
     pred = result.pred_instances
     assert 0 < len(pred) <= 100
     assert pred.masks.shape == (len(pred), 425, 640)
@@ -285,14 +288,21 @@ def check_predicts_image_size_masks(model, cfg: Config) -> None:
 
 def test_rejects_backbone_features(cfg):
     with pytest.raises(ValueError, match="feat_source='backbone'"):
-        MODELS.build(_roi_head(
-            cfg, **{'mask_head.basis.feat_source': 'backbone'}))
+        MODELS.build(
+            _roi_head(cfg, **{'mask_head.basis.feat_source': 'backbone'})
+        )
 
 
 def test_rejects_fcn_mask_head(cfg):
     with pytest.raises(TypeError, match='BlendRoIMaskHead'):
-        MODELS.build(_roi_head(cfg, mask_head=dict(
-            type='FCNMaskHead', in_channels=32, num_classes=80)))
+        MODELS.build(
+            _roi_head(
+                cfg,
+                mask_head=dict(
+                    type='FCNMaskHead', in_channels=32, num_classes=80
+                ),
+            )
+        )
 
 
 def test_rejects_class_specific_masks(cfg):
@@ -315,26 +325,33 @@ def test_rejects_one_stage_basis_indices_on_a_p2_fpn(cfg):
     model = build(bad)
     model.train()
     data = real_batch(bad, model, ids=PHOTOS[:1])
-    with pytest.raises(ValueError,
-                       match=r'in_indices=\(0, 2\).*strides \(4, 16\).*'
-                       r'in_indices=\(1, 3\)'):
+    with pytest.raises(
+        ValueError,
+        match=r'in_indices=\(0, 2\).*strides \(4, 16\).*'
+        r'in_indices=\(1, 3\)',
+    ):
         model(**data, mode='loss')
 
 
 def test_dataset_check_hook_reads_the_roi_head(cfg):
     from mmblend.engine.dataset_check_hook import DatasetCheckHook
+
     model = build(cfg)
     counts = DatasetCheckHook.counts(model, dict(classes=tuple('abc')))
-    assert ('model.roi_head.bbox_head.num_classes', 80, 3,
-            'classes') in counts
-    assert ('model.roi_head.mask_head.basis.num_classes', 80, 3,
-            'classes') in counts
+    assert ('model.roi_head.bbox_head.num_classes', 80, 3, 'classes') in counts
+    assert (
+        'model.roi_head.mask_head.basis.num_classes',
+        80,
+        3,
+        'classes',
+    ) in counts
 
 
 def test_semantic_loss_uses_the_padded_input_size(cfg):
     model = build(cfg)
-    x = tuple(torch.zeros(1, 32, 160 // s, 224 // s)
-              for s in (4, 8, 16, 32, 64))
+    x = tuple(
+        torch.zeros(1, 32, 160 // s, 224 // s) for s in (4, 8, 16, 32, 64)
+    )
     assert model.roi_head.input_shape(x) == (160, 224)
 
 
@@ -354,8 +371,13 @@ def check_snippet_is_config(text: str, config: str, tmp_path) -> None:
     path = tmp_path / 'snippet.py'
     path.write_text(code)
     snippet, ours = Config.fromfile(str(path)), Config.fromfile(config)
-    for key in ('model', 'custom_imports', 'custom_hooks',
-                'train_dataloader', 'test_evaluator'):
+    for key in (
+        'model',
+        'custom_imports',
+        'custom_hooks',
+        'train_dataloader',
+        'test_evaluator',
+    ):
         assert snippet[key] == ours[key], key
 
 
@@ -363,13 +385,15 @@ def test_batch_without_gt_trains_with_zero_mask_loss(cfg):
     """No GT: no positive RoI, finite zero mask loss, and every mask-branch
     parameter still in the graph (DDP)."""
     from mmengine.structures import InstanceData
+
     model = build(cfg)
     model.train()
     data = real_batch(cfg, model, ids=PHOTOS[:1])
     gt = data['data_samples'][0].gt_instances
     data['data_samples'][0].gt_instances = gt[gt.labels < 0]
     data['data_samples'][0].ignored_instances = InstanceData(
-        bboxes=gt.bboxes[:0], labels=gt.labels[:0])
+        bboxes=gt.bboxes[:0], labels=gt.labels[:0]
+    )
     losses = model(**data, mode='loss')
     assert losses['loss_mask'] == 0 and torch.isfinite(losses['loss_sem'])
     loss, _ = model.parse_losses(losses)
@@ -382,9 +406,17 @@ def test_proto_fpn_bases_at_stride_4(cfg):
     """The other bottom module: Proto-FPN on P3-P5, bases at stride 4."""
     proto = copy.deepcopy(cfg)
     proto.model.roi_head.mask_head.basis = dict(
-        type='ProtoNetBasis', in_channels=32, in_indices=(1, 2, 3),
-        out_stride=4, channels=32, refine_channels=32, num_classes=80,
-        sem_in_index=1, sem_channels=32, norm_cfg=GN8)
+        type='ProtoNetBasis',
+        in_channels=32,
+        in_indices=(1, 2, 3),
+        out_stride=4,
+        channels=32,
+        refine_channels=32,
+        num_classes=80,
+        sem_in_index=1,
+        sem_channels=32,
+        norm_cfg=GN8,
+    )
     model = build(proto)
     model.train()
     assert model.roi_head.mask_head.blender.bases_stride == 4

@@ -19,6 +19,7 @@ declares (mmdet's 1-channel features only reach its 256-channel heads
 because the RoI extractor broadcasts them; the basis module reads the
 features themselves).
 """
+
 import copy
 
 import pytest
@@ -36,83 +37,159 @@ def _fake_roi_head(with_shared_head=False) -> Config:
     """mmdet's ``_fake_roi_head`` with our classes: the RoI head's type and
     its FCNMaskHead (``num_convs``, ``conv_out_channels`` as mmdet's, unused
     by the blender head) replaced by a BlendRoIMaskHead."""
-    assigner = dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
-                    neg_iou_thr=0.5, min_pos_iou=0.5,
-                    match_low_quality=not with_shared_head,
-                    ignore_iof_thr=-1)
-    sampler = dict(type='RandomSampler', num=512, pos_fraction=0.25,
-                   neg_pos_ub=-1, add_gt_as_proposals=True)
-    test_cfg = dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
-                    max_per_img=100, mask_thr_binary=0.5)
+    assigner = dict(
+        type='MaxIoUAssigner',
+        pos_iou_thr=0.5,
+        neg_iou_thr=0.5,
+        min_pos_iou=0.5,
+        match_low_quality=not with_shared_head,
+        ignore_iof_thr=-1,
+    )
+    sampler = dict(
+        type='RandomSampler',
+        num=512,
+        pos_fraction=0.25,
+        neg_pos_ub=-1,
+        add_gt_as_proposals=True,
+    )
+    test_cfg = dict(
+        score_thr=0.05,
+        nms=dict(type='nms', iou_threshold=0.5),
+        max_per_img=100,
+        mask_thr_binary=0.5,
+    )
     if not with_shared_head:
         mask_size = 28
         heads = dict(
             bbox_roi_extractor=dict(
                 type='SingleRoIExtractor',
-                roi_layer=dict(type='RoIAlign', output_size=7,
-                               sampling_ratio=0),
-                out_channels=1, featmap_strides=[4, 8, 16, 32]),
-            bbox_head=dict(type='Shared2FCBBoxHead', in_channels=1,
-                           fc_out_channels=1, num_classes=4),
+                roi_layer=dict(
+                    type='RoIAlign', output_size=7, sampling_ratio=0
+                ),
+                out_channels=1,
+                featmap_strides=[4, 8, 16, 32],
+            ),
+            bbox_head=dict(
+                type='Shared2FCBBoxHead',
+                in_channels=1,
+                fc_out_channels=1,
+                num_classes=4,
+            ),
             mask_roi_extractor=dict(
                 type='SingleRoIExtractor',
-                roi_layer=dict(type='RoIAlign', output_size=14,
-                               sampling_ratio=0),
-                out_channels=1, featmap_strides=[4, 8, 16, 32]),
+                roi_layer=dict(
+                    type='RoIAlign', output_size=14, sampling_ratio=0
+                ),
+                out_channels=1,
+                featmap_strides=[4, 8, 16, 32],
+            ),
             mask_head=dict(
-                type='BlendRoIMaskHead', num_convs=1, in_channels=1,
-                conv_out_channels=1, num_classes=4,
+                type='BlendRoIMaskHead',
+                num_convs=1,
+                in_channels=1,
+                conv_out_channels=1,
+                num_classes=4,
                 # P3+P5 of the P2..P5 features, semantic head on P3
-                basis=dict(type='DeepLabV3PlusBasis', in_channels=1,
-                           in_indices=(1, 3), channels=16,
-                           low_level_channels=8, num_classes=4,
-                           sem_in_index=1, sem_channels=16, norm_cfg=GN8),
-                blender=dict(bottom_resolution=mask_size)))
+                basis=dict(
+                    type='DeepLabV3PlusBasis',
+                    in_channels=1,
+                    in_indices=(1, 3),
+                    channels=16,
+                    low_level_channels=8,
+                    num_classes=4,
+                    sem_in_index=1,
+                    sem_channels=16,
+                    norm_cfg=GN8,
+                ),
+                blender=dict(bottom_resolution=mask_size),
+            ),
+        )
     else:
         mask_size = 14
         heads = dict(
             shared_head=dict(
-                type='ResLayer', depth=50, stage=3, stride=2, dilation=1,
-                style='caffe', norm_cfg=dict(type='BN', requires_grad=False),
-                norm_eval=True),
+                type='ResLayer',
+                depth=50,
+                stage=3,
+                stride=2,
+                dilation=1,
+                style='caffe',
+                norm_cfg=dict(type='BN', requires_grad=False),
+                norm_eval=True,
+            ),
             bbox_roi_extractor=dict(
                 type='SingleRoIExtractor',
-                roi_layer=dict(type='RoIAlign', output_size=14,
-                               sampling_ratio=0),
-                out_channels=1, featmap_strides=[16]),
-            bbox_head=dict(type='BBoxHead', with_avg_pool=True,
-                           in_channels=2048, roi_feat_size=7, num_classes=4),
+                roi_layer=dict(
+                    type='RoIAlign', output_size=14, sampling_ratio=0
+                ),
+                out_channels=1,
+                featmap_strides=[16],
+            ),
+            bbox_head=dict(
+                type='BBoxHead',
+                with_avg_pool=True,
+                in_channels=2048,
+                roi_feat_size=7,
+                num_classes=4,
+            ),
             mask_roi_extractor=None,
             mask_head=dict(
-                type='BlendRoIMaskHead', num_convs=0, in_channels=2048,
-                conv_out_channels=1, num_classes=4,
+                type='BlendRoIMaskHead',
+                num_convs=0,
+                in_channels=2048,
+                conv_out_channels=1,
+                num_classes=4,
                 # ProtoNet on the one (stride-16) C4 level: bases at 8
-                basis=dict(type='ProtoNetBasis', in_channels=1024,
-                           in_indices=(0, ), out_stride=8, channels=16,
-                           num_classes=4, sem_in_index=0, sem_stride=16,
-                           sem_channels=16, norm_cfg=GN8),
-                blender=dict(bottom_resolution=mask_size)))
-    return Config(dict(
-        type='BlendRoIHead', **heads,
-        train_cfg=dict(assigner=assigner, sampler=sampler,
-                       mask_size=mask_size, pos_weight=-1, debug=False),
-        test_cfg=test_cfg))
+                basis=dict(
+                    type='ProtoNetBasis',
+                    in_channels=1024,
+                    in_indices=(0,),
+                    out_stride=8,
+                    channels=16,
+                    num_classes=4,
+                    sem_in_index=0,
+                    sem_stride=16,
+                    sem_channels=16,
+                    norm_cfg=GN8,
+                ),
+                blender=dict(bottom_resolution=mask_size),
+            ),
+        )
+    return Config(
+        dict(
+            type='BlendRoIHead',
+            **heads,
+            train_cfg=dict(
+                assigner=assigner,
+                sampler=sampler,
+                mask_size=mask_size,
+                pos_weight=-1,
+                debug=False,
+            ),
+            test_cfg=test_cfg,
+        )
+    )
 
 
 def get_roi_head_cfg(fname: str) -> Config:
     """``mmdet.testing.get_roi_head_cfg`` for a config file of ours."""
     model = copy.deepcopy(Config.fromfile(fname).model)
     roi_head = model.roi_head
-    roi_head.update(dict(train_cfg=model.train_cfg.rcnn,
-                         test_cfg=model.test_cfg.rcnn))
+    roi_head.update(
+        dict(train_cfg=model.train_cfg.rcnn, test_cfg=model.test_cfg.rcnn)
+    )
     return roi_head
 
 
 def _inputs(num_items):
     image_shapes = [(3, S, S)]
     samples = demo_mm_inputs(
-        batch_size=1, image_shapes=image_shapes, num_items=[num_items],
-        num_classes=4, with_mask=True)['data_samples']
+        batch_size=1,
+        image_shapes=image_shapes,
+        num_items=[num_items],
+        num_classes=4,
+        with_mask=True,
+    )['data_samples']
     return demo_mm_proposals(image_shapes, 100), samples
 
 
@@ -134,8 +211,9 @@ def test_standard_roi_head_loss(with_shared_head):
     feats = []
     for i in range(len(roi_head.bbox_roi_extractor.featmap_strides)):
         channels = 1024 if with_shared_head else 1
-        feats.append(torch.rand(1, channels, S // (2**(i + 2)),
-                                S // (2**(i + 2))))
+        feats.append(
+            torch.rand(1, channels, S // (2 ** (i + 2)), S // (2 ** (i + 2)))
+        )
     feats = tuple(feats)
 
     # When truth is non-empty then both cls, box, and mask loss
@@ -149,10 +227,12 @@ def test_standard_roi_head_loss(with_shared_head):
     # there should be no box and mask loss.
     out = roi_head.loss(feats, *_inputs(0))
     assert out['loss_cls'].sum() > 0, 'cls loss should be non-zero'
-    assert out['loss_bbox'].sum() == 0, \
+    assert out['loss_bbox'].sum() == 0, (
         'there should be no box loss when there are no true boxes'
-    assert out['loss_mask'].sum() == 0, \
+    )
+    assert out['loss_mask'].sum() == 0, (
         'there should be no mask loss when there are no true boxes'
+    )
 
 
 def test_cascade_init():
@@ -168,8 +248,9 @@ def test_cascade_roi_head_loss():
     roi_head = MODELS.build(roi_head_cfg)
     feats = []
     for i in range(len(roi_head_cfg.bbox_roi_extractor.featmap_strides)):
-        feats.append(torch.rand(1, 256, S // (2**(i + 2)),
-                                S // (2**(i + 2))))
+        feats.append(
+            torch.rand(1, 256, S // (2 ** (i + 2)), S // (2 ** (i + 2)))
+        )
     feats = tuple(feats)
 
     # When truth is non-empty then both cls, box, and mask loss

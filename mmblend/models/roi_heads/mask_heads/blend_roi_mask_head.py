@@ -1,4 +1,5 @@
 """The blender as a two-stage (Mask R-CNN) mask head (paper §4.3)."""
+
 from typing import Optional, Sequence, Tuple
 
 import torch.nn.functional as F
@@ -72,31 +73,34 @@ class BlendRoIMaskHead(FCNMaskHead):
         **kwargs: FCNMaskHead's arguments, see above.
     """
 
-    def __init__(self,
-                 basis: ConfigType,
-                 blender: ConfigType = dict(type='Blender'),
-                 attn_num_convs: int = 2,
-                 attn_conv_channels: int = 64,
-                 num_convs: int = 4,
-                 roi_feat_size: int = 14,
-                 in_channels: int = 256,
-                 conv_kernel_size: int = 3,
-                 conv_out_channels: int = 256,
-                 num_classes: int = 80,
-                 class_agnostic: bool = True,
-                 upsample_cfg: ConfigType = dict(
-                     type='deconv', scale_factor=2),
-                 conv_cfg: OptConfigType = None,
-                 norm_cfg: OptConfigType = None,
-                 predictor_cfg: ConfigType = dict(type='Conv'),
-                 loss_mask: ConfigType = dict(
-                     type='CrossEntropyLoss', use_mask=True, loss_weight=1.0),
-                 init_cfg=None) -> None:
+    def __init__(
+        self,
+        basis: ConfigType,
+        blender: ConfigType = dict(type='Blender'),
+        attn_num_convs: int = 2,
+        attn_conv_channels: int = 64,
+        num_convs: int = 4,
+        roi_feat_size: int = 14,
+        in_channels: int = 256,
+        conv_kernel_size: int = 3,
+        conv_out_channels: int = 256,
+        num_classes: int = 80,
+        class_agnostic: bool = True,
+        upsample_cfg: ConfigType = dict(type='deconv', scale_factor=2),
+        conv_cfg: OptConfigType = None,
+        norm_cfg: OptConfigType = None,
+        predictor_cfg: ConfigType = dict(type='Conv'),
+        loss_mask: ConfigType = dict(
+            type='CrossEntropyLoss', use_mask=True, loss_weight=1.0
+        ),
+        init_cfg=None,
+    ) -> None:
         if not class_agnostic:
             raise ValueError(
                 'BlendRoIMaskHead predicts one class-agnostic mask per RoI '
                 '(the blender merges K bases, not one map per class): '
-                'class_agnostic must be True')
+                'class_agnostic must be True'
+            )
         # FCNMaskHead's conv tower, built at the attention predictor's depth
         # and width, without upsampling (the blender resizes M -> R).
         super().__init__(
@@ -112,27 +116,31 @@ class BlendRoIMaskHead(FCNMaskHead):
             norm_cfg=norm_cfg,
             predictor_cfg=predictor_cfg,
             loss_mask=loss_mask,
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+        )
         self.basis, self.blender = build_basis_and_blender(basis, blender)
         if self.blender.attn_channels == 0:
             raise ValueError(
                 "BlendRoIMaskHead predicts attentions; merge='assembler' "
-                'uses none: use the blender merge')
+                'uses none: use the blender merge'
+            )
         # FCNMaskHead's 1x1 predictor gives one mask; here it gives the K
         # attention maps (initialised by FCNMaskHead.init_weights).
         self.conv_logits = build_conv_layer(
             predictor_cfg,
             attn_conv_channels if attn_num_convs > 0 else in_channels,
-            self.blender.num_bases, 1)
+            self.blender.num_bases,
+            1,
+        )
 
     @property
     def mask_size(self) -> int:
         """R, the side of the predicted masks (= ``rcnn.mask_size``)."""
         return self.blender.bottom_resolution
 
-    def forward_bases(self, feats: Sequence[Tensor],
-                      feat_strides: Sequence[int]
-                      ) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward_bases(
+        self, feats: Sequence[Tensor], feat_strides: Sequence[int]
+    ) -> Tuple[Tensor, Optional[Tensor]]:
         """Bases of the batch from the neck features.
 
         Args:
@@ -148,14 +156,21 @@ class BlendRoIMaskHead(FCNMaskHead):
         self._check_bases_stride(bases, feats, feat_strides)
         return bases, sem_logits
 
-    def _check_bases_stride(self, bases: Tensor, feats: Sequence[Tensor],
-                            feat_strides: Sequence[int]) -> None:
+    def _check_bases_stride(
+        self,
+        bases: Tensor,
+        feats: Sequence[Tensor],
+        feat_strides: Sequence[int],
+    ) -> None:
         h = feats[0].size(2) * feat_strides[0]
         s = self.basis.out_stride
         if abs(bases.size(2) * s - h) < s:
             return
-        read = tuple(feat_strides[i] for i in self.basis.in_indices
-                     if i < len(feat_strides))
+        read = tuple(
+            feat_strides[i]
+            for i in self.basis.in_indices
+            if i < len(feat_strides)
+        )
         raise ValueError(
             f'{type(self.basis).__name__} reads neck levels in_indices='
             f'{self.basis.in_indices}, at strides {read} in this detector, '
@@ -163,7 +178,8 @@ class BlendRoIMaskHead(FCNMaskHead):
             f'out_stride={s}. The neck outputs strides '
             f"{tuple(feat_strides)}: Mask R-CNN's FPN starts at P2, one level "
             "below FCOS's (P3), so P3+P5 are in_indices=(1, 3) (and the "
-            'semantic head sem_in_index=1).')
+            'semantic head sem_in_index=1).'
+        )
 
     def predict_attentions(self, roi_feats: Tensor) -> Tensor:
         """``[n, C, S, S]`` RoI features -> ``[n, K*M*M]`` attentions
@@ -179,8 +195,9 @@ class BlendRoIMaskHead(FCNMaskHead):
             attns = resize(attns, (M, M))
         return attns.flatten(1)
 
-    def forward(self, roi_feats: Tensor, bases: Tensor,
-                rois: Tensor) -> Tensor:
+    def forward(
+        self, roi_feats: Tensor, bases: Tensor, rois: Tensor
+    ) -> Tensor:
         """Blend each RoI's attentions with its crop of the bases.
 
         Args:
@@ -200,14 +217,17 @@ class BlendRoIMaskHead(FCNMaskHead):
             preds = preds + attns.sum() * 0
         return preds[:, None]
 
-    def loss_semantic(self, sem_logits: Tensor,
-                      batch_gt_instances: InstanceList,
-                      pad_shape: Tuple[int, int]) -> Tensor:
+    def loss_semantic(
+        self,
+        sem_logits: Tensor,
+        batch_gt_instances: InstanceList,
+        pad_shape: Tuple[int, int],
+    ) -> Tensor:
         """The basis module's auxiliary semantic loss (weighted), from the
         GT instance masks of the batch padded to ``pad_shape``."""
-        return self.basis.loss_semantic(sem_logits, batch_gt_instances,
-                                        pad_shape)
+        return self.basis.loss_semantic(
+            sem_logits, batch_gt_instances, pad_shape
+        )
 
     def extra_repr(self) -> str:
         return f'class_agnostic=True, R={self.mask_size}'
-

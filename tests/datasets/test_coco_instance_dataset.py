@@ -5,12 +5,11 @@ Fixtures are small modified copies of the real bundled annotations
 (demo/data/coco128-seg, and the shared tiny-coco with its crowd RLE region)
 written to tmp_path; images are read from the original folders.
 """
+
 import copy
 import json
-import math
 import os.path as osp
 import re
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,7 +21,6 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from mmblend.datasets import CocoInstanceDataset
-from mmblend.engine import DatasetCheckHook, FiniteLossHook
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 C128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')
@@ -34,16 +32,18 @@ SCALE = (128, 128)
 
 TRAIN_PIPELINE = [
     dict(type='LoadCheckedImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-         poly2mask=False),
+    dict(
+        type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False
+    ),
     dict(type='Resize', scale=SCALE, keep_ratio=True),
     dict(type='PackDetInputs'),
 ]
-BOX_PIPELINE = [dict(type='LoadImageFromFile'),
-                dict(type='LoadAnnotations', with_bbox=True),
-                dict(type='PackDetInputs')]
-NO_ANN_PIPELINE = [dict(type='LoadImageFromFile'),
-                   dict(type='PackDetInputs')]
+BOX_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs'),
+]
+NO_ANN_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]
 
 
 @pytest.fixture(autouse=True)
@@ -62,12 +62,14 @@ def c128():
     + image 81 (one annotation) + image 472 (one annotation)."""
     full = _load(osp.join(C128, 'instances_train.json'))
     keep = [9, 25, 30, 34, 250, 81, 472]
-    out = {k: v for k, v in full.items() if k not in ('images',
-                                                       'annotations')}
-    out['images'] = sorted((i for i in full['images'] if i['id'] in keep),
-                           key=lambda i: keep.index(i['id']))
-    out['annotations'] = [a for a in full['annotations']
-                          if a['image_id'] in keep]
+    out = {k: v for k, v in full.items() if k not in ('images', 'annotations')}
+    out['images'] = sorted(
+        (i for i in full['images'] if i['id'] in keep),
+        key=lambda i: keep.index(i['id']),
+    )
+    out['annotations'] = [
+        a for a in full['annotations'] if a['image_id'] in keep
+    ]
     assert len(out['images']) == len(keep)
     return out
 
@@ -78,13 +80,25 @@ def _write(tmp_path, data, name='ann.json'):
     return str(path)
 
 
-def _ds(ann_file, data_root=C128, img=C128_IMG, test_mode=False,
-        filter_empty_gt=True, pipeline=TRAIN_PIPELINE, dataset_type=None,
-        **kwargs):
+def _ds(
+    ann_file,
+    data_root=C128,
+    img=C128_IMG,
+    test_mode=False,
+    filter_empty_gt=True,
+    pipeline=TRAIN_PIPELINE,
+    dataset_type=None,
+    **kwargs,
+):
     cfg = dict(
         type=dataset_type or 'CocoInstanceDataset',
-        data_root=data_root, ann_file=ann_file, data_prefix=dict(img=img),
-        test_mode=test_mode, pipeline=copy.deepcopy(pipeline), **kwargs)
+        data_root=data_root,
+        ann_file=ann_file,
+        data_prefix=dict(img=img),
+        test_mode=test_mode,
+        pipeline=copy.deepcopy(pipeline),
+        **kwargs,
+    )
     if not test_mode:
         cfg['filter_cfg'] = dict(filter_empty_gt=filter_empty_gt, min_size=1)
     return DATASETS.build(cfg)
@@ -106,7 +120,7 @@ def test_missing_annotation_file(tmp_path):
 
 def test_truncated_json(tmp_path, c128):
     text = json.dumps(c128)
-    path = _write(tmp_path, text[:len(text) // 2])
+    path = _write(tmp_path, text[: len(text) // 2])
     with pytest.raises(ValueError, match='is not valid JSON') as e:
         _ds(path)
     assert path in str(e.value) and 'truncated' in str(e.value)
@@ -118,8 +132,9 @@ def test_truncated_json(tmp_path, c128):
 def test_missing_top_level_key(tmp_path, c128, key):
     data = {k: v for k, v in c128.items() if k != key}
     path = _write(tmp_path, data)
-    with pytest.raises(ValueError, match=f"lacks the key\\(s\\) \\['{key}'\\]"
-                       ) as e:
+    with pytest.raises(
+        ValueError, match=f"lacks the key\\(s\\) \\['{key}'\\]"
+    ) as e:
         _ds(path)
     assert path in str(e.value)
     if key == 'annotations':
@@ -127,8 +142,9 @@ def test_missing_top_level_key(tmp_path, c128, key):
         # that loads no annotations
         ds = _ds(path, test_mode=True, pipeline=NO_ANN_PIPELINE)
         assert len(ds) == len(c128['images'])
-        assert all(not ds.get_data_info(i)['instances']
-                   for i in range(len(ds)))
+        assert all(
+            not ds.get_data_info(i)['instances'] for i in range(len(ds))
+        )
         with pytest.raises(ValueError, match='lacks the key'):
             _ds(path, test_mode=True)  # but its pipeline loads annotations
 
@@ -143,8 +159,11 @@ def test_entries_without_required_keys(tmp_path, c128):
     assert f"annotations[3] (id {ann['id']}) without ['area']" in msg
     data = copy.deepcopy(c128)
     del data['images'][1]['file_name']
-    with pytest.raises(ValueError, match=r"images\[1\] \(id 25\) without "
-                       r"\['file_name'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"images\[1\] \(id 25\) without "
+        r"\['file_name'\]",
+    ):
         _ds(_write(tmp_path, data))
     data = copy.deepcopy(c128)
     data['annotations'][0]['bbox'] = [1, 2, 3]
@@ -160,8 +179,13 @@ def test_no_image_at_all(tmp_path, c128):
 
 # --------------------------------------------------------------- images
 def _first_batch_error(ds):
-    loader = DataLoader(ds, batch_size=2, num_workers=0, shuffle=False,
-                        collate_fn=pseudo_collate)
+    loader = DataLoader(
+        ds,
+        batch_size=2,
+        num_workers=0,
+        shuffle=False,
+        collate_fn=pseudo_collate,
+    )
     with pytest.raises(FileNotFoundError) as e:
         for _ in loader:
             pass
@@ -182,8 +206,9 @@ def test_missing_image_file(tmp_path, c128):
     assert "data_prefix['img']='images/train2017/'" in msg
     assert '`data_root`/`data_prefix`' in msg
     # a wrong image folder is found when the dataset is built
-    with pytest.raises(FileNotFoundError, match='first image file not found'
-                       ) as e:
+    with pytest.raises(
+        FileNotFoundError, match='first image file not found'
+    ) as e:
         _ds(path, img='train2017/')
     assert osp.join(C128, 'train2017', '000000000009.jpg') in str(e.value)
 
@@ -226,7 +251,8 @@ def test_crowd_only_and_empty_images(tmp_path):
     keep = [crowd_img, 5802, 60623]
     data = dict(full, images=[i for i in full['images'] if i['id'] in keep])
     data['annotations'] = crowd + [  # 60623: no annotation at all
-        a for a in full['annotations'] if a['image_id'] == 5802]
+        a for a in full['annotations'] if a['image_id'] == 5802
+    ]
     path = _write(tmp_path, data)
     kw = dict(data_root=TINY, img='train_2017_small/')
     train = _ds(path, **kw)
@@ -262,8 +288,9 @@ def test_annotations_without_segmentation(tmp_path, c128):
     msg = str(e.value)
     assert "2 annotations in " in msg and "have no 'segmentation'" in msg
     name = f"'{a1['image_id']:012d}.jpg'"
-    assert f"annotation id {a1['id']} (image id {a1['image_id']}, {name})" \
-        in msg
+    assert (
+        f"annotation id {a1['id']} (image id {a1['image_id']}, {name})" in msg
+    )
     assert f"annotation id {a2['id']}" in msg
     assert "missing_mask='skip'" in msg
     # test-mode datasets that load masks are checked as well
@@ -304,18 +331,24 @@ def test_class_list_mismatch(tmp_path, c128):
     data = copy.deepcopy(c128)
     for c in data['categories']:
         c['name'] = 'x_' + c['name']
-    with pytest.raises(ValueError, match='default classes of '
-                       'CocoInstanceDataset'):
+    with pytest.raises(
+        ValueError, match='default classes of CocoInstanceDataset'
+    ):
         _ds(_write(tmp_path, data, 'renamed.json'))
     data['categories'][2]['name'] = data['categories'][1]['name']
     with pytest.raises(ValueError, match="several categories named"):
-        _ds(_write(tmp_path, data, 'dup.json'),
-            metainfo=dict(classes=('x_bicycle', )))
+        _ds(
+            _write(tmp_path, data, 'dup.json'),
+            metainfo=dict(classes=('x_bicycle',)),
+        )
     # a subset in file order is fine; labels follow the classes
     ds = _ds(path, metainfo=dict(classes=('airplane', 'giraffe')))
-    labels = {ds.get_data_info(i)['img_id']: {
-        inst['bbox_label'] for inst in ds.get_data_info(i)['instances']}
-        for i in range(len(ds))}
+    labels = {
+        ds.get_data_info(i)['img_id']: {
+            inst['bbox_label'] for inst in ds.get_data_info(i)['instances']
+        }
+        for i in range(len(ds))
+    }
     assert labels == {81: {0}, 472: {0}, 25: {1}} and ds.cat_ids == [5, 25]
 
 
@@ -329,9 +362,13 @@ def _model():
 
 
 def _losses(model, ds, indices):
-    loader = DataLoader(torch.utils.data.Subset(ds, indices), batch_size=2,
-                        num_workers=0, shuffle=False,
-                        collate_fn=pseudo_collate)
+    loader = DataLoader(
+        torch.utils.data.Subset(ds, indices),
+        batch_size=2,
+        num_workers=0,
+        shuffle=False,
+        collate_fn=pseudo_collate,
+    )
     out = []
     for batch in loader:
         data = model.data_preprocessor(batch, True)
@@ -339,8 +376,11 @@ def _losses(model, ds, indices):
         assert all(torch.isfinite(v) for v in losses.values()), losses
         model.zero_grad()
         sum(losses.values()).backward()
-        assert all(torch.isfinite(p.grad).all() for p in model.parameters()
-                   if p.grad is not None)
+        assert all(
+            torch.isfinite(p.grad).all()
+            for p in model.parameters()
+            if p.grad is not None
+        )
         out.append((batch['data_samples'], losses))
     return out
 
@@ -363,17 +403,23 @@ def test_training_step_on_skipped_input_is_finite(tmp_path, c128):
     c128_ds = _ds(_write(tmp_path, data), filter_empty_gt=False)
     full = _load(osp.join(TINY, 'instances_train.json'))
     crowd = [a for a in full['annotations'] if a['iscrowd']]
-    tiny = dict(full, annotations=crowd,
-                images=[i for i in full['images']
-                        if i['id'] == crowd[0]['image_id']])
-    tiny_ds = _ds(_write(tmp_path, tiny, 'crowd.json'), data_root=TINY,
-                  img='train_2017_small/', filter_empty_gt=False)
+    tiny = dict(
+        full,
+        annotations=crowd,
+        images=[i for i in full['images'] if i['id'] == crowd[0]['image_id']],
+    )
+    tiny_ds = _ds(
+        _write(tmp_path, tiny, 'crowd.json'),
+        data_root=TINY,
+        img='train_2017_small/',
+        filter_empty_gt=False,
+    )
     ds = torch.utils.data.ConcatDataset([c128_ds, tiny_ds])
     ids = _ids(c128_ds)
     model = _model()
     (s1, l1), (s2, l2) = _losses(
-        model, ds, [ids.index(81), len(c128_ds), ids.index(250),
-                    ids.index(9)])
+        model, ds, [ids.index(81), len(c128_ds), ids.index(250), ids.index(9)]
+    )
     assert [len(s.gt_instances) for s in s1] == [0, 0]  # no GT at all
     assert [len(s.ignored_instances) for s in s1] == [0, 1]  # crowd RLE
     assert l1['loss_mask'].item() == 0.0
@@ -385,31 +431,42 @@ def test_training_step_on_skipped_input_is_finite(tmp_path, c128):
 # ---------------------------------------------------------------- hooks
 def _runner_cfg(tmp_path, ann_file, classes=None, pipeline=TRAIN_PIPELINE):
     runtime = Config.fromfile(RUNTIME)
-    dataset = dict(type='CocoInstanceDataset', data_root=C128,
-                   ann_file=ann_file, data_prefix=dict(img=C128_IMG),
-                   filter_cfg=dict(filter_empty_gt=True, min_size=1),
-                   pipeline=copy.deepcopy(pipeline))
+    dataset = dict(
+        type='CocoInstanceDataset',
+        data_root=C128,
+        ann_file=ann_file,
+        data_prefix=dict(img=C128_IMG),
+        filter_cfg=dict(filter_empty_gt=True, min_size=1),
+        pipeline=copy.deepcopy(pipeline),
+    )
     if classes:
         dataset['metainfo'] = dict(classes=classes)
-    return Config(dict(
-        default_scope='mmdet',
-        model=Config.fromfile(TINY_CFG).model,
-        work_dir=str(tmp_path / 'work'),
-        train_dataloader=dict(
-            batch_size=2, num_workers=0,
-            sampler=dict(type='InfiniteSampler', shuffle=False),
-            dataset=dataset),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=2),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=runtime.custom_hooks,
-        log_level='WARNING',
-    ))
+    return Config(
+        dict(
+            default_scope='mmdet',
+            model=Config.fromfile(TINY_CFG).model,
+            work_dir=str(tmp_path / 'work'),
+            train_dataloader=dict(
+                batch_size=2,
+                num_workers=0,
+                sampler=dict(type='InfiniteSampler', shuffle=False),
+                dataset=dataset,
+            ),
+            train_cfg=dict(type='IterBasedTrainLoop', max_iters=2),
+            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+            default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
+            custom_hooks=runtime.custom_hooks,
+            log_level='WARNING',
+        )
+    )
 
 
 def test_class_count_mismatch_stops_before_first_iteration(tmp_path, c128):
-    cfg = _runner_cfg(tmp_path, _write(tmp_path, c128),
-                      classes=('airplane', 'zebra', 'giraffe'))
+    cfg = _runner_cfg(
+        tmp_path,
+        _write(tmp_path, c128),
+        classes=('airplane', 'zebra', 'giraffe'),
+    )
     runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError) as e:
         runner.train()
@@ -419,65 +476,35 @@ def test_class_count_mismatch_stops_before_first_iteration(tmp_path, c128):
     assert 'model.bbox_head.num_classes=80' in msg
     assert 'model.mask_head.basis.num_classes=80' in msg
     assert "'airplane', 'zebra', 'giraffe'" in msg
-    assert re.search(r'set model\.bbox_head\.num_classes=3 and '
-                     r'model\.mask_head\.basis\.num_classes=3', msg)
+    assert re.search(
+        r'set model\.bbox_head\.num_classes=3 and '
+        r'model\.mask_head\.basis\.num_classes=3',
+        msg,
+    )
 
 
 def test_pipeline_without_masks_stops_before_first_iteration(tmp_path, c128):
-    cfg = _runner_cfg(tmp_path, _write(tmp_path, c128),
-                      pipeline=BOX_PIPELINE)
+    cfg = _runner_cfg(tmp_path, _write(tmp_path, c128), pipeline=BOX_PIPELINE)
     runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError, match=r'LoadAnnotations.*with_mask=True'):
         runner.train()
     assert runner.iter == 0
 
 
-def test_dataset_check_hook_counts_for_variants():
-    model = SimpleNamespace(
-        bbox_head=SimpleNamespace(num_classes=3),
-        mask_head=SimpleNamespace(basis=SimpleNamespace(num_classes=None)))
-    # a basis without semantic head (num_classes=None) is not compared
-    assert DatasetCheckHook.counts(model, dict(classes=('a', 'b', 'c'))) \
-        == [('model.bbox_head.num_classes', 3, 3, 'classes')]
-    # panoptic: things against the box head, stuff against the fusion head
-    model.num_things_classes, model.num_stuff_classes = 3, 2
-    meta = dict(classes=('a', 'b', 'c', 's1', 's2'),
-                thing_classes=('a', 'b', 'c'), stuff_classes=('s1', ))
-    bad = [c for c in DatasetCheckHook.counts(model, meta) if c[1] != c[2]]
-    assert bad == [('model.panoptic_fusion_head.num_stuff_classes', 2, 1,
-                    'stuff_classes')]
-
-
-def test_finite_loss_hook():
-    hook = FiniteLossHook()
-    runner = SimpleNamespace(iter=6)
-    ok = dict(loss=torch.tensor(1.5), loss_cls=torch.tensor(1.0),
-              loss_bbox=torch.tensor(0.5), acc=torch.tensor(math.nan))
-    hook.after_train_iter(runner, 6, outputs=ok)  # 'acc' is not a loss
-    bad = dict(ok, loss=torch.tensor(math.inf),
-               loss_bbox=torch.tensor(math.nan))
-    with pytest.raises(FloatingPointError) as e:
-        hook.after_train_iter(runner, 6, outputs=bad)
-    msg = str(e.value)
-    assert msg.startswith('non-finite loss at iteration 7: loss=inf, '
-                          'loss_bbox=nan (finite: loss_cls=1)')
-    assert 'clip_grad' in msg
-    # interval: only every n-th iteration is checked
-    FiniteLossHook(interval=5).after_train_iter(runner, 6, outputs=bad)
-    # it runs before CheckpointHook (no checkpoint of NaN weights)
-    from mmengine.hooks import CheckpointHook
-    from mmengine.runner.priority import get_priority
-    assert get_priority(hook.priority) < get_priority(CheckpointHook.priority)
-
-
 def test_runtime_config_has_the_checks():
     types = [h['type'] for h in Config.fromfile(RUNTIME).custom_hooks]
     assert types == ['DatasetCheckHook', 'FiniteLossHook']
-    for name in ('coco_instance.py', 'coco128_instance.py',
-                 'tiny_coco_instance.py', 'coco_instance_ms.py',
-                 'coco_instance_testdev.py'):
-        cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets',
-                                       name))
+    for name in (
+        'coco_instance.py',
+        'coco128_instance.py',
+        'tiny_coco_instance.py',
+        'coco_instance_ms.py',
+        'coco_instance_ms_550.py',
+        'coco_instance_testdev.py',
+    ):
+        cfg = Config.fromfile(
+            osp.join(REPO, 'configs', '_base_', 'datasets', name)
+        )
         for key in ('train_dataloader', 'test_dataloader'):
             assert cfg[key].dataset.type == 'CocoInstanceDataset'
     assert DATASETS.get('CocoInstanceDataset') is CocoInstanceDataset

@@ -1,6 +1,7 @@
 """LVIS evaluation on numpy 2: mmdet's LVISV1Dataset + mmblend's
 CompatLVISMetric on an LVIS-v1 file built from the real coco128-seg val
 annotations (22 images, 152 instances) and the real images."""
+
 import copy
 import json
 import os.path as osp
@@ -13,10 +14,11 @@ import torch
 lvis = pytest.importorskip('lvis')
 
 import mmblend  # noqa: E402,F401  (applies the shim, registers metrics)
-from mmblend.compat.lvis_numpy import NumpyAliasProxy, patch_lvis_numpy  # noqa: E402
 from mmblend.evaluation import CompatLVISMetric  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
 COCO128 = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 
 
@@ -49,14 +51,17 @@ def build_lvis_v1_from_coco(coco: dict) -> dict:
                 height=img['height'],
                 license=1,
                 flickr_url='',
-                coco_url='http://images.cocodataset.org/train2017/' +
-                img['file_name'],
+                coco_url='http://images.cocodataset.org/train2017/'
+                + img['file_name'],
                 date_captured='2013-11-14 16:28:13',
                 # verified-absent categories (detections there are FPs)
-                neg_category_ids=absent[i % 5::7],
+                neg_category_ids=absent[i % 5 :: 7],
                 # one image with a non-exhaustively annotated category
                 not_exhaustive_category_ids=sorted(present)[:1]
-                if i == 3 else []))
+                if i == 3
+                else [],
+            )
+        )
     categories = [
         dict(
             id=c['id'],
@@ -66,7 +71,9 @@ def build_lvis_v1_from_coco(coco: dict) -> dict:
             def_='',
             frequency=_frequency(cat_imgs[c['id']]),
             image_count=cat_imgs[c['id']],
-            instance_count=inst_count[c['id']]) for c in coco['categories']
+            instance_count=inst_count[c['id']],
+        )
+        for c in coco['categories']
     ]
     annotations = [
         dict(
@@ -75,14 +82,17 @@ def build_lvis_v1_from_coco(coco: dict) -> dict:
             category_id=a['category_id'],
             segmentation=a['segmentation'],
             area=a['area'],
-            bbox=a['bbox']) for a in coco['annotations']
+            bbox=a['bbox'],
+        )
+        for a in coco['annotations']
     ]
     return dict(
         info=dict(description='LVIS-v1-format coco128-seg val (test)'),
         licenses=[dict(id=1, name='CC BY 4.0', url='')],
         images=images,
         categories=categories,
-        annotations=annotations)
+        annotations=annotations,
+    )
 
 
 @pytest.fixture(scope='module')
@@ -90,6 +100,7 @@ def lvis_val(tmp_path_factory):
     """(annotation file, LVISV1Dataset with GT masks, per-image GT)."""
     from mmdet.datasets import LVISV1Dataset
     from mmengine.registry import init_default_scope
+
     init_default_scope('mmdet')
     with open(osp.join(COCO128, 'instances_val.json')) as f:
         coco = json.load(f)
@@ -101,13 +112,15 @@ def lvis_val(tmp_path_factory):
         data_root=osp.join(COCO128, 'images') + '/',
         ann_file=ann_file,
         data_prefix=dict(img=''),
-        metainfo=dict(classes=tuple(c['name']
-                                    for c in lvis_json['categories'])),
+        metainfo=dict(
+            classes=tuple(c['name'] for c in lvis_json['categories'])
+        ),
         test_mode=True,
         pipeline=[
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-        ])
+        ],
+    )
     samples = [dataset[i] for i in range(len(dataset))]
     return ann_file, dataset, samples
 
@@ -136,32 +149,25 @@ def _predictions(samples, perturb=False):
                     bboxes=boxes,
                     scores=scores,
                     labels=labels,
-                    masks=torch.from_numpy(masks))))
+                    masks=torch.from_numpy(masks),
+                ),
+            )
+        )
     return out
 
 
 def _evaluate(ann_file, dataset, samples, perturb):
     from mmdet.registry import METRICS
+
     metric = METRICS.build(
         dict(
-            type='CompatLVISMetric',
-            ann_file=ann_file,
-            metric=['bbox', 'segm']))
+            type='CompatLVISMetric', ann_file=ann_file, metric=['bbox', 'segm']
+        )
+    )
     assert isinstance(metric, CompatLVISMetric)
     metric.dataset_meta = dataset.metainfo
     metric.process({}, _predictions(samples, perturb))
     return metric.evaluate(len(samples))
-
-
-def test_shim_is_local_to_lvis():
-    assert patch_lvis_numpy()
-    assert isinstance(lvis.eval.np, NumpyAliasProxy)
-    assert lvis.eval.np.float is float
-    assert lvis.eval.np.cumsum is np.cumsum
-    # numpy itself is not monkeypatched
-    assert not hasattr(np, 'float')
-    patch_lvis_numpy()  # idempotent
-    assert lvis.eval.np.float is float
 
 
 def test_dataset_loads_real_images(lvis_val):
@@ -202,6 +208,7 @@ def test_unfixed_lvis_fails_on_numpy2(lvis_val, monkeypatch):
     if hasattr(np, 'float'):
         pytest.skip('numpy still has np.float')
     from lvis import LVIS, LVISEval, LVISResults
+
     ann_file, _, samples = lvis_val
     gt = LVIS(ann_file)
     dets = [
@@ -209,7 +216,9 @@ def test_unfixed_lvis_fails_on_numpy2(lvis_val, monkeypatch):
             image_id=a['image_id'],
             category_id=a['category_id'],
             bbox=a['bbox'],
-            score=1.0) for a in copy.deepcopy(gt.dataset['annotations'])
+            score=1.0,
+        )
+        for a in copy.deepcopy(gt.dataset['annotations'])
     ]
     monkeypatch.setattr(lvis.eval, 'np', np)  # remove the shim
     ev = LVISEval(gt, LVISResults(gt, dets), 'bbox')

@@ -2,6 +2,7 @@
 ground truth as prediction gives keypoint AP 1.0; a shifted keypoint gives
 the OKS of the COCO formula, which is pycocotools' own, and the AP that
 follows from it."""
+
 import json
 import math
 
@@ -33,22 +34,38 @@ def keypoints_of(img_id):
 
 
 def write_gt(tmp_path, ids=tuple(BOXES)):
-    images = [dict(id=i, file_name=f'{i}.jpg', width=200, height=150)
-              for i in ids]
+    images = [
+        dict(id=i, file_name=f'{i}.jpg', width=200, height=150) for i in ids
+    ]
     anns = []
     for i in ids:
         box = BOXES[i]
         kps = keypoints_of(i)
-        anns.append(dict(
-            id=10 + i, image_id=i, category_id=1, bbox=box, area=AREA,
-            iscrowd=0, segmentation=[], num_keypoints=int(
-                (kps[:, 2] > 0).sum()),
-            keypoints=[int(v) for v in kps.reshape(-1)]))
-    cats = [dict(id=1, name='person', keypoints=list(COCO_KEYPOINT_NAMES),
-                 skeleton=[])]
+        anns.append(
+            dict(
+                id=10 + i,
+                image_id=i,
+                category_id=1,
+                bbox=box,
+                area=AREA,
+                iscrowd=0,
+                segmentation=[],
+                num_keypoints=int((kps[:, 2] > 0).sum()),
+                keypoints=[int(v) for v in kps.reshape(-1)],
+            )
+        )
+    cats = [
+        dict(
+            id=1,
+            name='person',
+            keypoints=list(COCO_KEYPOINT_NAMES),
+            skeleton=[],
+        )
+    ]
     path = tmp_path / 'gt.json'
-    path.write_text(json.dumps(dict(images=images, annotations=anns,
-                                    categories=cats)))
+    path.write_text(
+        json.dumps(dict(images=images, annotations=anns, categories=cats))
+    )
     return str(path)
 
 
@@ -60,40 +77,50 @@ def sample(img_id, shift=None):
     kps = keypoints_of(img_id)[:, :2] + 0.5
     if shift is not None:
         kps[shift[0]] += shift[1]
-    pred = dict(bboxes=torch.tensor([[x, y, x + w, y + h]], dtype=torch.float),
-                scores=torch.tensor([0.9]), labels=torch.tensor([0]),
-                keypoints=torch.tensor(kps, dtype=torch.float)[None],
-                keypoint_scores=torch.full((1, 17), 0.5))
+    pred = dict(
+        bboxes=torch.tensor([[x, y, x + w, y + h]], dtype=torch.float),
+        scores=torch.tensor([0.9]),
+        labels=torch.tensor([0]),
+        keypoints=torch.tensor(kps, dtype=torch.float)[None],
+        keypoint_scores=torch.full((1, 17), 0.5),
+    )
     return dict(img_id=img_id, ori_shape=(150, 200), pred_instances=pred)
 
 
 def evaluate(ann_file, samples, **kwargs):
-    metric = CocoKeypointMetric(ann_file=ann_file,
-                                metric=['bbox', 'keypoints'], **kwargs)
-    metric.dataset_meta = dict(classes=('person', ))
+    metric = CocoKeypointMetric(
+        ann_file=ann_file, metric=['bbox', 'keypoints'], **kwargs
+    )
+    metric.dataset_meta = dict(classes=('person',))
     metric.process({}, samples)
     return metric.evaluate(len(samples))
 
 
 def test_ground_truth_as_prediction_gives_ap_1(tmp_path):
     res = evaluate(write_gt(tmp_path), [sample(1), sample(2)])
-    for key in ('keypoints_mAP', 'keypoints_mAP_50', 'keypoints_mAP_75',
-                'bbox_mAP'):
+    for key in (
+        'keypoints_mAP',
+        'keypoints_mAP_50',
+        'keypoints_mAP_75',
+        'bbox_mAP',
+    ):
         assert res[f'coco/{key}'] == 1.0, (key, res)
     assert res['coco/keypoints_mAP_m'] == 1.0  # area 5000: medium
     assert res['coco/keypoints_mAP_l'] == -1.0  # no large person
 
 
 def test_a_shifted_keypoint_gives_the_oks_of_pycocotools(tmp_path):
-    ann = write_gt(tmp_path, ids=(1, ))
+    ann = write_gt(tmp_path, ids=(1,))
     shift = (0, np.array([3.0, 3.5]))  # the nose of the 2-keypoint person
-    res = evaluate(ann, [sample(1, shift)],
-                   outfile_prefix=str(tmp_path / 'res'))
+    res = evaluate(
+        ann, [sample(1, shift)], outfile_prefix=str(tmp_path / 'res')
+    )
     # COCO's OKS by hand: mean over the labelled keypoints of
     # exp(-d^2 / (2 * area * (2 * sigma)^2))
-    d2 = float((shift[1]**2).sum())
-    oks = (math.exp(-d2 / (2 * AREA * (2 * COCO_KEYPOINT_SIGMAS[0])**2)) +
-           1) / 2
+    d2 = float((shift[1] ** 2).sum())
+    oks = (
+        math.exp(-d2 / (2 * AREA * (2 * COCO_KEYPOINT_SIGMAS[0]) ** 2)) + 1
+    ) / 2
     assert 0.7 < oks < 0.75
     # pycocotools computes the same on the file the metric wrote
     gt = COCO(ann)
@@ -102,7 +129,7 @@ def test_a_shifted_keypoint_gives_the_oks_of_pycocotools(tmp_path):
     coco_eval.evaluate()
     assert coco_eval.ious[(1, 1)][0, 0] == pytest.approx(oks, abs=1e-6)
     # one person, one detection: matched at each OKS threshold <= oks
-    expected = np.mean([oks >= t for t in np.linspace(.5, .95, 10)])
+    expected = np.mean([oks >= t for t in np.linspace(0.5, 0.95, 10)])
     assert res['coco/keypoints_mAP'] == pytest.approx(expected)  # 0.5
     assert res['coco/keypoints_mAP_50'] == 1.0
     assert res['coco/keypoints_mAP_75'] == 0.0
@@ -121,8 +148,7 @@ def test_written_keypoints_are_coco_pixel_indices(tmp_path):
 
 def test_no_detection_gives_ap_0(tmp_path):
     s = sample(1)
-    s['pred_instances'] = {
-        k: v[:0] for k, v in s['pred_instances'].items()}
+    s['pred_instances'] = {k: v[:0] for k, v in s['pred_instances'].items()}
     res = evaluate(write_gt(tmp_path), [s])
     assert res['coco/keypoints_mAP'] == 0.0
 
