@@ -30,37 +30,27 @@ from mmdet.registry import MODELS
 from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
 
 
-class _RowRecorder(Tensor):
-    """A view of a tensor that appends the index of each indexing read
-    (``view[index]``) to ``self._row_reads``; every operation on it returns
-    plain tensors (see :class:`RowReads`)."""
+class RowReads(TorchFunctionMode):
+    """Within the context, the index of every indexing read
+    (``tensor[index]``) of one given tensor, in call order (``indices``).
 
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        if func is Tensor.__getitem__ and isinstance(args[0], cls):
-            args[0]._row_reads.append(args[1])
-        with torch._C.DisableTorchFunctionSubclass():
-            return func(*args, **(kwargs or {}))
-
-
-class RowReads:
-    """The index of every indexing read (``tensor[index]``) of one tensor,
-    in call order (``indices``), made through ``view``: the same data
-    (autograd included) as a tensor subclass that records them.
-
-    Passing ``view`` to a host's own code in place of the tensor records
-    the indices that code uses while it runs, without copying it or
-    patching anything global. (A ``torch.overrides.TorchFunctionMode``
-    would not need the view on recent torch, but torch 2.1's indexing
-    bypasses function modes.)
+    A torch function mode sees every torch call made inside the context, so
+    the indices a host's own code uses are recorded while it runs, without
+    copying that code or patching anything global.
     """
 
     def __init__(self, tensor: Tensor) -> None:
+        super().__init__()
+        self.tensor = tensor
         self.indices = []
-        self.view = tensor.as_subclass(_RowRecorder)
-        self.view._row_reads = self.indices
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is Tensor.__getitem__ and args[0] is self.tensor:
+            self.indices.append(args[1])
+        return func(*args, **(kwargs or {}))
 
 
 @contextmanager
@@ -294,12 +284,12 @@ class BlendQueryHostMixin:
         detections back to queries by score or box is ambiguous (DETR
         predicts duplicates, and boxes clipped to the image coincide);
         patching ``torch.topk`` or mmdet's functions would act globally. A
-        recording view of this one tensor is scoped to this call.
+        torch function mode is scoped to this call and this one tensor.
         """
-        reads = RowReads(bbox_pred)
-        results = super()._predict_by_feat_single(
-            cls_score, reads.view, img_meta, rescale
-        )
+        with RowReads(bbox_pred) as reads:
+            results = super()._predict_by_feat_single(
+                cls_score, bbox_pred, img_meta, rescale
+            )
         queries = reads.indices[0] if len(reads.indices) == 1 else None
         if not (
             isinstance(queries, Tensor)
@@ -345,10 +335,10 @@ class BlendDINOHead(BlendQueryHostMixin, DINOHead):
         """The host's denoising targets of one image and decoder layer,
         recording its positive denoising queries and their GT (the rows of
         the GT labels it reads for their label targets)."""
-        reads = RowReads(gt_instances.labels)
-        gt = gt_instances.new()  # the same fields, labels read through view
-        gt.labels = reads.view
-        out = super()._get_dn_targets_single(gt, img_meta, dn_meta)
+        with RowReads(gt_instances.labels) as reads:
+            out = super()._get_dn_targets_single(
+                gt_instances, img_meta, dn_meta
+            )
         pos_inds = out[4]
         if len(reads.indices) != 1 or reads.indices[0].shape != pos_inds.shape:
             raise RuntimeError(
