@@ -18,7 +18,8 @@ changed:
 * ``rebound``: ``module.attribute`` of modules outside mmblend that existed
   before and now name another object;
 * ``safe_globals``: how many entries were added to torch's
-  ``weights_only`` allowlist.
+  ``weights_only`` allowlist (0 on a torch without
+  ``torch.serialization.get_safe_globals``, e.g. 2.1).
 """
 
 import importlib
@@ -68,6 +69,15 @@ def _attrs(mod) -> dict:
     return {a: v for a, v in vars(mod).items() if not a.startswith('__')}
 
 
+def _safe_globals() -> int:
+    """Entries of torch's ``weights_only`` allowlist (0 where torch has no
+    ``get_safe_globals``, e.g. 2.1)."""
+    import torch
+
+    get = getattr(torch.serialization, 'get_safe_globals', None)
+    return 0 if get is None else len(get())
+
+
 def _module_attrs() -> dict:
     """``{module name: attributes}`` of the loaded modules outside
     mmblend."""
@@ -87,7 +97,6 @@ def audit(modules) -> None:
         except Exception:  # noqa: BLE001  (optional parts of packages)
             pass
     register_all_modules(init_default_scope=False)
-    import torch
     from mmengine.runner import CheckpointLoader
 
     regs = _registries()
@@ -95,7 +104,7 @@ def audit(modules) -> None:
     schemes = set(CheckpointLoader._schemes)
     mods = set(sys.modules)
     attrs = _module_attrs()
-    safe = len(torch.serialization.get_safe_globals())
+    safe = _safe_globals()
 
     import mmblend  # noqa: F401
 
@@ -136,8 +145,7 @@ def audit(modules) -> None:
                     and getattr(sys.modules[n], '__name__', n) != n
                 ),
                 rebound=rebound,
-                safe_globals=len(torch.serialization.get_safe_globals())
-                - safe,
+                safe_globals=_safe_globals() - safe,
             )
         )
     )
