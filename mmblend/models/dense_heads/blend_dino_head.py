@@ -32,6 +32,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
+_TORCH_VERSION = tuple(int(v) for v in torch.__version__.split('.')[:2])
+
 
 class RowReads(TorchFunctionMode):
     """Within the context, the index of every indexing read
@@ -104,6 +106,14 @@ class BlendQueryHostMixin:
         mask_loss_aux_layers: bool = False,
         **kwargs,
     ) -> None:
+        if _TORCH_VERSION < (2, 2):
+            # RowReads records the host's box reads with a TorchFunctionMode,
+            # which torch 2.1's Tensor.__getitem__ bypasses (docs/compat.md)
+            raise RuntimeError(
+                f'{type(self).__name__} needs torch >= 2.2 (tested: 2.13); '
+                f'torch {torch.__version__} indexes tensors without the '
+                'function mode that pairs detections with their queries'
+            )
         self.attn_channels = attn_channels
         self.mask_loss_aux_layers = mask_loss_aux_layers
         super().__init__(*args, **kwargs)

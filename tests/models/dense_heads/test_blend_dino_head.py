@@ -4,6 +4,7 @@ and the top layer on hidden states (MLP, linear or none) (the DINO and
 Deformable DETR hosts end to end: tests/models/detectors/test_blend_dino.py).
 """
 
+import pytest
 import torch
 from mmdet.registry import MODELS
 
@@ -72,3 +73,15 @@ def test_top_layer_variants():
     none = head(attn_channels=0)
     assert none.top_layer is None
     assert none.attentions(hidden).shape == (2, 1, 5, 0)
+
+
+def test_refused_on_a_torch_whose_indexing_bypasses_function_modes(
+    monkeypatch,
+):
+    from mmblend.models.dense_heads import blend_dino_head
+
+    monkeypatch.setattr(blend_dino_head, '_TORCH_VERSION', (2, 1))
+    with pytest.raises(
+        RuntimeError, match=r'BlendDINOHead needs torch >= 2\.2'
+    ):
+        head(attn_channels=8)
