@@ -55,7 +55,7 @@ setup(
     # register nothing (tests/packaging/test_editable_install.py).
     package_dir={'': '.'},
     include_package_data=True,
-    # the Python that make test / CI run on (README: Python 3.11)
+    # make test / CI run Python 3.11, make test-compat 3.10 (docs/compat.md)
     python_requires='>=3.10',
     install_requires=parse_requirements('runtime.txt'),
     extras_require={
