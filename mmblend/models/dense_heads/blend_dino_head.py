@@ -29,10 +29,11 @@ from mmdet.models.dense_heads import DeformableDETRHead, DINOHead
 from mmdet.registry import MODELS
 from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
+from mmengine.utils import digit_version
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
-_TORCH_VERSION = tuple(int(v) for v in torch.__version__.split('.')[:2])
+_TORCH_VERSION = digit_version(torch.__version__)
 
 
 class RowReads(TorchFunctionMode):
@@ -106,7 +107,7 @@ class BlendQueryHostMixin:
         mask_loss_aux_layers: bool = False,
         **kwargs,
     ) -> None:
-        if _TORCH_VERSION < (2, 2):
+        if _TORCH_VERSION < digit_version('2.2'):
             # RowReads records the host's box reads with a TorchFunctionMode,
             # which torch 2.1's Tensor.__getitem__ bypasses (docs/compat.md)
             raise RuntimeError(

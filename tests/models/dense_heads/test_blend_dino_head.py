@@ -7,6 +7,7 @@ Deformable DETR hosts end to end: tests/models/detectors/test_blend_dino.py).
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmengine.utils import digit_version
 
 from mmblend.models.dense_heads.blend_dino_head import RowReads, recorded
 
@@ -80,7 +81,9 @@ def test_refused_on_a_torch_whose_indexing_bypasses_function_modes(
 ):
     from mmblend.models.dense_heads import blend_dino_head
 
-    monkeypatch.setattr(blend_dino_head, '_TORCH_VERSION', (2, 1))
+    monkeypatch.setattr(
+        blend_dino_head, '_TORCH_VERSION', digit_version('2.1.2+cu121')
+    )
     with pytest.raises(
         RuntimeError, match=r'BlendDINOHead needs torch >= 2\.2'
     ):
