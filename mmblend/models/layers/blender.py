@@ -20,6 +20,20 @@ MERGES = ('blender', 'assembler')
 LOGIT_EPS = 1e-6
 
 
+def check_finite(rois: Tensor) -> None:
+    """Refuse ``[n, 5]`` rois with a NaN or infinite coordinate: mmcv's
+    RoIAlign kernels turn them into indices outside the bases (on the CPU,
+    a segmentation fault of the whole process)."""
+    bad = ~torch.isfinite(rois).all(dim=1)
+    if bad.any():
+        raise ValueError(
+            f'{int(bad.sum())} of {len(rois)} boxes to crop the bases with '
+            f'are not finite (first: {rois[bad][0].tolist()}): the '
+            'detector predicted NaN or infinite boxes (diverged training, '
+            'a NaN loss, or corrupt weights)'
+        )
+
+
 @MODELS.register_module()
 class Blender(nn.Module):
     """BlendMask's blender module.
@@ -134,9 +148,11 @@ class Blender(nn.Module):
         """Crop ``[B, K, H, W]`` bases with ``[n, 5]`` rois ->
         ``[n, K, R, R]``."""
         R = self.bottom_resolution
-        if rois.numel() == 0 and not torch.jit.is_tracing():
-            # an empty slice of the bases keeps the autograd graph
-            return bases[:0, :, :1, :1].expand(0, bases.size(1), R, R)
+        if not torch.jit.is_tracing():
+            if rois.numel() == 0:
+                # an empty slice of the bases keeps the autograd graph
+                return bases[:0, :, :1, :1].expand(0, bases.size(1), R, R)
+            check_finite(rois)
         return self.pooler(bases, rois.to(bases.dtype))
 
     def merge(self, crops: Tensor, attns: Tensor) -> Tensor:

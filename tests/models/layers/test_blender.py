@@ -218,3 +218,16 @@ def test_bad_arguments():
         Blender(4, 4, 8)(
             torch.randn(1, 3, 8, 8), torch.randn(2, 64), torch.zeros(2, 5)
         )
+
+
+@pytest.mark.parametrize('pooler', ['RoIAlign', 'RoIPool'])
+def test_non_finite_boxes_are_refused(pooler):
+    """A diverged detector's NaN / inf boxes get an error naming them, not
+    mmcv's kernel indexing outside the bases (a segmentation fault)."""
+    bases, attns, rois = make_inputs(4, 4, n=3)
+    blender = Blender(4, 4, 8, pooler=pooler)
+    for value in (float('nan'), float('inf')):
+        bad = rois.clone()
+        bad[1, 3] = value
+        with pytest.raises(ValueError, match='1 of 3 boxes .* not finite'):
+            blender(bases, attns, bad)
