@@ -3,6 +3,7 @@ mmdet's own tools do) and mmblend's modules registered."""
 
 import faulthandler
 import os
+import sys
 
 import pytest
 from mmdet.utils import register_all_modules
@@ -21,6 +22,17 @@ def pytest_configure(config):
     if path:
         config._mmblend_crash_log = open(path, 'w')
         faulthandler.enable(config._mmblend_crash_log, all_threads=True)
+
+
+@pytest.fixture(autouse=True)
+def no_openvino_in_process(request):
+    """OpenVINO runs in a child process (tests/openvino_utils.py): loaded in
+    the pytest process it crashed that process later on AVX2-only CPUs."""
+    yield
+    assert 'openvino' not in sys.modules, (
+        f'{request.node.nodeid} imported OpenVINO into the pytest process: '
+        'run it through tests/openvino_utils.py'
+    )
 
 
 @pytest.fixture

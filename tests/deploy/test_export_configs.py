@@ -8,13 +8,12 @@ weights and ``score_thr=0`` (100 detections per photo); export on one
 photo, parity on two others of other input sizes.
 """
 
-import importlib.util
 import itertools
-import os
 import os.path as osp
 import warnings
 
 import mmdet
+import openvino_utils
 import pytest
 import torch
 from mmdet.apis import inference_detector, init_detector
@@ -83,8 +82,9 @@ def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
     photo; 0: the host has no such cut, as YOLOX, and detects >= 5) on one
     photo with export_onnx's verification, then compare
     inference_detector with OnnxDetector (onnxruntime and, where installed,
-    OpenVINO) on two photos of other sizes, detections matched by label and
-    box IoU. Returns the last detector and photo."""
+    OpenVINO in a child process: tests/openvino_utils.py) on two photos of
+    other sizes, detections matched by label and box IoU. Returns the
+    onnxruntime detector and the last photo."""
     from mmblend.deploy import OnnxDetector, Preprocessor, export_onnx
     from mmblend.deploy.preprocess import img_shape_tensor
 
@@ -93,20 +93,17 @@ def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
     report = export_onnx(model, inputs, img_shape_tensor(sample), out)
     assert report['opset'] == 16 and report['num_dets'] >= 5
     assert report['num_dets'] == (max_per_img or report['num_dets'])
-    dets = [OnnxDetector(out, cfg)]
-    # OpenVINO's CPU plugin crashes the process at its first inference when
-    # oneDNN's ISA is capped (`make test-matrix` sets ONEDNN_MAX_CPU_ISA to
-    # emulate an AVX2 CPU): that setting checks PyTorch and onnxruntime
-    if importlib.util.find_spec('openvino') is not None and not os.environ.get(
-        'ONEDNN_MAX_CPU_ISA'
-    ):
-        dets.append(OnnxDetector(out, cfg, backend='openvino'))
-    for det, name in itertools.product(
-        dets, ('000000000073.jpg', '000000000138.jpg')
-    ):
-        path = osp.join(PHOTOS, name)
+    det = OnnxDetector(out, cfg)
+    names = ('000000000073.jpg', '000000000138.jpg')
+    paths = [osp.join(PHOTOS, name) for name in names]
+    runs = [('onnxruntime', [det(p).pred_instances for p in paths])]
+    if openvino_utils.unavailable() is None:
+        cfg_file = str(tmp_path / 'model_cfg.py')
+        cfg.dump(cfg_file)
+        runs.append(('openvino', openvino_utils.detect(out, cfg_file, paths)))
+    for (backend, outs), i in itertools.product(runs, range(len(paths))):
+        path, o = paths[i], outs[i]
         r = inference_detector(model, path).pred_instances
-        o = det(path).pred_instances
         # random weights put many mask probabilities near 0.5, where float
         # error flips pixels: the box-relative probabilities are compared at
         # 1e-3 by export_onnx's verification, the pasted masks at IoU 0.95
@@ -115,9 +112,9 @@ def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
             o,
             score_intervals=cut_intervals(r, o, max_per_img),
             mask_tol=0.05,
-            names=('PyTorch', det.runner.backend),
+            names=('PyTorch', backend),
         )
-        print(det.runner.backend, name, len(r), len(o), match.summary())
+        print(backend, path, len(r), len(o), match.summary())
         assert match.ok, '\n'.join(match.problems)
         assert len(match.pairs) >= len(r) - 2, match.summary()
     return det, path

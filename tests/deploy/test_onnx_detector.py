@@ -4,6 +4,7 @@ backends it cannot serve are refused; mask_test_cfg for both detector kinds
 (OnnxDetector on an exported model: tests/deploy/test_onnx_parity.py)."""
 
 import numpy as np
+import openvino_utils
 import pytest
 import torch
 from mmengine.config import ConfigDict
@@ -47,24 +48,39 @@ def graph_file(tmp_path, inputs=('image', 'img_shape')):
         graph, opset_imports=[helper.make_opsetid('', 16)]
     )
     model.ir_version = 8
-    path = str(tmp_path / 'g.onnx')
+    path = str(tmp_path / f"g_{'_'.join(inputs)}.onnx")
     onnx.save(model, path)
     return path
 
 
+def run_graphs(path_with_shape, path_image_only, backend, image):
+    """Both graphs of graph_file run by GraphRunner on ``image`` with
+    img_shape (4, 5): ``(doubled, next), (doubled,)``."""
+    shape = torch.tensor([4, 5])
+    with_shape = GraphRunner(path_with_shape, backend, num_threads=1)
+    assert with_shape.input_names == ['image', 'img_shape']
+    return with_shape.run(image, shape), GraphRunner(
+        path_image_only, backend
+    ).run(image, shape)
+
+
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_runs_the_graph_on_both_runtimes(tmp_path, backend):
-    pytest.importorskip(backend)
-    runner = GraphRunner(graph_file(tmp_path), backend, num_threads=1)
-    assert runner.input_names == ['image', 'img_shape']
     image = torch.rand(1, 3, 4, 6)
-    doubled, nxt = runner.run(image, torch.tensor([4, 5]))
+    # a graph without img_shape (boxes not clipped) is fed the image only
+    args = (graph_file(tmp_path), graph_file(tmp_path, ('image',)), backend)
+    if backend == 'openvino':
+        if openvino_utils.unavailable():
+            pytest.skip(openvino_utils.unavailable())
+        (doubled, nxt), (doubled2,) = openvino_utils.call(
+            run_graphs, *args, image
+        )
+    else:
+        pytest.importorskip(backend)
+        (doubled, nxt), (doubled2,) = run_graphs(*args, image)
     np.testing.assert_allclose(doubled, 2 * image.numpy())
     assert nxt.tolist() == [5, 6]
-    # a graph without img_shape (boxes not clipped) is fed the image only
-    runner = GraphRunner(graph_file(tmp_path, ('image',)), backend)
-    (doubled,) = runner.run(image, torch.tensor([4, 5]))
-    np.testing.assert_allclose(doubled, 2 * image.numpy())
+    np.testing.assert_allclose(doubled2, 2 * image.numpy())
 
 
 def test_refuses_other_graphs_and_backends(tmp_path):
