@@ -1,11 +1,13 @@
 """benchmarks/suites/onnx.py --quick: onnxruntime, OpenVINO and PyTorch
 timed on the same photos, end to end and the network alone (in a child
-process: OpenVINO's runtime stays out of the test process)."""
+process: OpenVINO stays out of the test process, tests/openvino_utils.py)."""
 
+import openvino_utils
 import pytest
 
 pytest.importorskip('onnxruntime')
-pytest.importorskip('openvino')
+if openvino_utils.unavailable():
+    pytest.skip(openvino_utils.unavailable(), allow_module_level=True)
 
 
 def test_onnx_quick(run_quick):
