@@ -26,8 +26,9 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def no_openvino_in_process(request):
-    """OpenVINO runs in a child process (tests/openvino_utils.py): loaded in
-    the pytest process it crashed that process later on AVX2-only CPUs."""
+    """OpenVINO runs in a child process (tests/openvino_utils.py): run in
+    the pytest process, it was followed by a crash of that process on an
+    AVX2-only CPU (CI)."""
     yield
     assert 'openvino' not in sys.modules, (
         f'{request.node.nodeid} imported OpenVINO into the pytest process: '

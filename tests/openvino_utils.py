@@ -1,9 +1,10 @@
 """OpenVINO in a child process for the tests.
 
 OpenVINO's CPU plugin brings its own oneDNN and TBB threads into the process
-that loads it. Loaded in the pytest process, it crashed that process later,
-in PyTorch code, on CI's AVX2-only CPUs (a segmentation fault that took the
-rest of the suite with it; never on an AVX-512 machine). The tests therefore
+that loads it. Run in the pytest process, it was followed on CI's AVX2-only
+CPU by a segmentation fault of that process a few tests later, while the
+next test trained a model (it took the rest of the suite with it; never
+seen on this AVX-512 machine). The tests therefore
 run OpenVINO in one spawned child process per test session: it shares no
 library state with the pytest process, and a crash there fails the test that
 asked, naming OpenVINO.
