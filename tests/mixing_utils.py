@@ -7,11 +7,26 @@ import copy
 import os.path as osp
 
 import mmdet
+import pytest
 import torch
 from mmdet.registry import MODELS
 
+from mmblend.models.dense_heads.blend_dino_head import (
+    MIN_TORCH,
+    torch_supported,
+)
+
 MIM = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 WIDTH = 32  # neck and head channels (GN with 32 groups works)
+
+#: the tests that build a query host (BlendDINOHead,
+#: BlendDeformableDETRHead): they refuse torch < MIN_TORCH (that refusal is
+#: tested in tests/models/dense_heads/test_blend_dino_head.py)
+needs_query_host_torch = pytest.mark.skipif(
+    not torch_supported(),
+    reason=f'the DETR hosts need torch >= {MIN_TORCH} '
+    f'(this is {torch.__version__}); their refusal is tested',
+)
 
 
 def _cpu_norms(cfg):

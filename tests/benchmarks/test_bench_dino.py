@@ -2,6 +2,10 @@
 without our mask branch (the host's weights loaded) return 100 detections;
 the branch's parameters, FLOPs and stage times are written."""
 
+from mixing_utils import needs_query_host_torch
+
+pytestmark = needs_query_host_torch
+
 
 def test_dino_quick(run_quick):
     from suites.dino import ADD_ON, HOSTS, STAGES

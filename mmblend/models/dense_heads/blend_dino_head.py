@@ -34,6 +34,15 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 _TORCH_VERSION = digit_version(torch.__version__)
+#: the oldest torch the query hosts run on: :class:`RowReads` records the
+#: host's box reads with a TorchFunctionMode, which torch 2.1's
+#: ``Tensor.__getitem__`` bypasses (docs/compat.md)
+MIN_TORCH = '2.2'
+
+
+def torch_supported() -> bool:
+    """Whether the installed torch runs the query hosts (>= MIN_TORCH)."""
+    return _TORCH_VERSION >= digit_version(MIN_TORCH)
 
 
 class RowReads(TorchFunctionMode):
@@ -107,13 +116,12 @@ class BlendQueryHostMixin:
         mask_loss_aux_layers: bool = False,
         **kwargs,
     ) -> None:
-        if _TORCH_VERSION < digit_version('2.2'):
-            # RowReads records the host's box reads with a TorchFunctionMode,
-            # which torch 2.1's Tensor.__getitem__ bypasses (docs/compat.md)
+        if not torch_supported():
             raise RuntimeError(
-                f'{type(self).__name__} needs torch >= 2.2 (tested: 2.13); '
-                f'torch {torch.__version__} indexes tensors without the '
-                'function mode that pairs detections with their queries'
+                f'{type(self).__name__} needs torch >= {MIN_TORCH} '
+                f'(tested: 2.13); torch {torch.__version__} indexes tensors '
+                'without the function mode that pairs detections with their '
+                'queries'
             )
         self.attn_channels = attn_channels
         self.mask_loss_aux_layers = mask_loss_aux_layers

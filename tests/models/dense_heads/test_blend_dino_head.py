@@ -6,12 +6,14 @@ Deformable DETR hosts end to end: tests/models/detectors/test_blend_dino.py).
 
 import pytest
 import torch
+from mixing_utils import needs_query_host_torch
 from mmdet.registry import MODELS
 from mmengine.utils import digit_version
 
 from mmblend.models.dense_heads.blend_dino_head import RowReads, recorded
 
 
+@needs_query_host_torch
 def test_row_reads_records_the_reads_of_one_tensor_only():
     scores, other = torch.arange(12.0).reshape(6, 2), torch.zeros(6)
     idx = torch.tensor([4, 1])
@@ -59,6 +61,7 @@ def head(**kwargs):
     )
 
 
+@needs_query_host_torch
 def test_top_layer_variants():
     hidden = torch.randn(2, 1, 5, 16)  # [L, B, N, C]
     mlp = head(attn_channels=8, attn_hidden_channels=4)

@@ -14,6 +14,7 @@ import mmdet
 import numpy as np
 import pytest
 import torch
+from mixing_utils import needs_query_host_torch
 from mmdet.models.dense_heads import DeformableDETRHead, DINOHead
 from mmdet.registry import DATASETS, MODELS
 from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
@@ -43,6 +44,8 @@ DATA = osp.join(REPO, 'demo', 'data', 'coco128-seg')
 PHOTOS = (34, 73)  # zebra (640x425), motorbikes (500x375)
 SIZE = 0.2  # every image and crop size of the pipelines, scaled
 GN8 = dict(type='GN', num_groups=8, requires_grad=True)
+
+pytestmark = needs_query_host_torch
 
 
 @pytest.fixture(scope='module', autouse=True)

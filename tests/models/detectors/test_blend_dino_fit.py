@@ -14,11 +14,14 @@ assertions' comments) and set with a margin.
 import copy
 
 from fit_utils import DATA, segm_ap, subset
+from mixing_utils import needs_query_host_torch
 from mmengine.runner import Runner
 from test_blend_dino import single_thread, small_cfg  # noqa: F401 (fixture)
 
 ITERS = 100
 SCALE = (224, 160)
+
+pytestmark = needs_query_host_torch
 
 
 def fit_config(ann_file: str, work_dir: str, iters: int):
