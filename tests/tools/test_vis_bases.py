@@ -71,7 +71,13 @@ def test_panel_layout_and_content(cfg, tmp_path):
     png = np.asarray(Image.open(out).convert('RGB'))
     cols = 2 + 2 * K
     tile = 100 * TILE
-    assert png.shape[:2] == (round(tile * (2 + n) + 45), round(tile * cols))
+    # matplotlib rounds the saved figure's size differently across
+    # versions (3.10 one pixel less than 3.11): within a pixel
+    expected = (tile * (2 + n) + 45, tile * cols)
+    assert np.abs(np.subtract(png.shape[:2], expected)).max() <= 1, (
+        png.shape,
+        expected,
+    )
     for r in range(n):  # every detection row has drawn content
         band = png[-round(tile * (r + 1)) :][: round(tile)]
         assert band.std() > 10, r
