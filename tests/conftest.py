@@ -24,6 +24,16 @@ def pytest_configure(config):
         faulthandler.enable(config._mmblend_crash_log, all_threads=True)
 
 
+def pytest_runtest_logstart(nodeid, location):
+    """With ``MMBLEND_CRASH_LOG`` set, ``<that path>.test`` holds the test
+    that runs now: .ci/run names it when the process dies of a signal, even
+    when the crash leaves no traceback (e.g. in a native thread)."""
+    path = os.environ.get('MMBLEND_CRASH_LOG')
+    if path:
+        with open(path + '.test', 'w') as f:
+            f.write(nodeid)
+
+
 @pytest.fixture(autouse=True)
 def no_openvino_in_process(request):
     """OpenVINO runs in a child process (tests/openvino_utils.py): run in
