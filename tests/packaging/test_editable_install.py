@@ -31,6 +31,8 @@ def test_a_folder_named_mmblend_does_not_hide_the_editable_install(tmp_path):
             'install',
             '-q',
             '--no-deps',
+            # without it pip uninstalls the venv's own mmblend first
+            '--ignore-installed',
             '--no-build-isolation',
             '--use-pep517',
             '--prefix',
