@@ -34,6 +34,15 @@ def unavailable() -> Optional[str]:
     return None
 
 
+def skip_if_unavailable() -> None:
+    """Skip the calling test (or module) when :func:`unavailable`."""
+    import pytest
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason, allow_module_level=True)
+
+
 def _init() -> None:
     from mmdet.utils import register_all_modules
 

@@ -6,8 +6,7 @@ import openvino_utils
 import pytest
 
 pytest.importorskip('onnxruntime')
-if openvino_utils.unavailable():
-    pytest.skip(openvino_utils.unavailable(), allow_module_level=True)
+openvino_utils.skip_if_unavailable()
 
 
 def test_onnx_quick(run_quick):

@@ -8,7 +8,6 @@ weights and ``score_thr=0`` (100 detections per photo); export on one
 photo, parity on two others of other input sizes.
 """
 
-import itertools
 import os.path as osp
 import warnings
 
@@ -101,22 +100,22 @@ def export_with_parity(cfg: Config, model, tmp_path, max_per_img: int):
         cfg_file = str(tmp_path / 'model_cfg.py')
         cfg.dump(cfg_file)
         runs.append(('openvino', openvino_utils.detect(out, cfg_file, paths)))
-    for (backend, outs), i in itertools.product(runs, range(len(paths))):
-        path, o = paths[i], outs[i]
-        r = inference_detector(model, path).pred_instances
-        # random weights put many mask probabilities near 0.5, where float
-        # error flips pixels: the box-relative probabilities are compared at
-        # 1e-3 by export_onnx's verification, the pasted masks at IoU 0.95
-        match = match_detections(
-            r,
-            o,
-            score_intervals=cut_intervals(r, o, max_per_img),
-            mask_tol=0.05,
-            names=('PyTorch', backend),
-        )
-        print(backend, path, len(r), len(o), match.summary())
-        assert match.ok, '\n'.join(match.problems)
-        assert len(match.pairs) >= len(r) - 2, match.summary()
+    refs = [inference_detector(model, p).pred_instances for p in paths]
+    # random weights put many mask probabilities near 0.5, where float error
+    # flips pixels: the box-relative probabilities are compared at 1e-3 by
+    # export_onnx's verification, the pasted masks at IoU 0.95
+    for backend, outs in runs:
+        for path, r, o in zip(paths, refs, outs):
+            match = match_detections(
+                r,
+                o,
+                score_intervals=cut_intervals(r, o, max_per_img),
+                mask_tol=0.05,
+                names=('PyTorch', backend),
+            )
+            print(backend, path, len(r), len(o), match.summary())
+            assert match.ok, '\n'.join(match.problems)
+            assert len(match.pairs) >= len(r) - 2, match.summary()
     return det, path
 
 

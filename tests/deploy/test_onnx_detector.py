@@ -70,8 +70,7 @@ def test_runs_the_graph_on_both_runtimes(tmp_path, backend):
     # a graph without img_shape (boxes not clipped) is fed the image only
     args = (graph_file(tmp_path), graph_file(tmp_path, ('image',)), backend)
     if backend == 'openvino':
-        if openvino_utils.unavailable():
-            pytest.skip(openvino_utils.unavailable())
+        openvino_utils.skip_if_unavailable()
         (doubled, nxt), (doubled2,) = openvino_utils.call(
             run_graphs, *args, image
         )
