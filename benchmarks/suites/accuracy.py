@@ -2,22 +2,23 @@
 budget.
 
 BlendMask vs CondInst, YOLACT and Mask R-CNN, the blender vs the Table 1
-alternatives (weighted sum, assembler), and the mixing models (BlendMask on
-ATSS, Mask R-CNN + blender mask head), fine-tuned on coco128-seg (88 train /
+alternatives (weighted sum, assembler), the mixing models (BlendMask on
+ATSS, Mask R-CNN + blender mask head) and the RTMDet head-to-head (mmdet's
+RTMDet-Ins vs BlendMask on RTMDet), fine-tuned on coco128-seg (88 train /
 22 val images).
 
-Every model: the demo's backbone (:data:`BACKBONE`: EfficientNet-Lite0 with
-its ImageNet weights, frozen; until 2026-12 an R-18 at half width from
-scratch, val AP ~0 for every model), FPN 64 ch, 2-conv GN towers (Mask
-R-CNN: 2 mask convs, 256-d box fc), ``--size`` inputs (fixed square resize:
-YOLACT needs equal-size images in a batch), random flip, batch ``--batch``,
-AdamW 2e-3 (wd 0.05, grad clip 10), warm-up + cosine, ``--iters``
-iterations; then mmdet's CocoMetric on the val images (the headline: does
-it generalise?) and on the training
-images (the fit check). A round is one seed (the
-seed of round r is r): samples ``<metric>/<model>`` hold one value per
-seed (AP in [0, 1]). Runs of disjoint ``--models`` can be merged
-(``run.py accuracy --merge A.json B.json``).
+Every model: the demo's backbone and input normalisation (:data:`BACKBONE`:
+EfficientNet-Lite0 with its ImageNet weights, frozen), a 64-channel neck
+(FPN; the RTMDet pair: mmdet's CSPNeXtPAFPN on P3-P5), 2-conv towers (GN;
+the RTMDet pair: RTMDet's BN; Mask R-CNN: 2 mask convs, 256-d box fc),
+``--size`` inputs (fixed square resize: YOLACT needs equal-size images in a
+batch), random flip, batch ``--batch``, AdamW 2e-3 (wd 0.05, grad clip 10),
+warm-up + cosine, ``--iters`` iterations; then mmdet's CocoMetric on the
+val images (the headline: does it generalise?) and on the training images
+(the fit check). A round is one seed (the seed of round r is r): samples
+``<metric>/<model>`` hold one value per seed (AP in [0, 1]). Runs of
+disjoint ``--models`` can be merged (``run.py accuracy --merge A.json
+B.json``).
 """
 
 import argparse
@@ -38,6 +39,8 @@ MODELS = [
     'blendmask_assembler',
     'blendmask_atss',
     'mask_rcnn_blender',
+    'rtmdet_ins',
+    'blendmask_rtmdet',
 ]
 METRICS = {
     'train_mask_ap': 'train mask AP',
@@ -56,10 +59,12 @@ LABELS = {
     'blendmask_assembler': 'BlendMask, assembler (K=16)',
     'blendmask_atss': 'BlendMask on ATSS (BlendATSSHead)',
     'mask_rcnn_blender': 'Mask R-CNN + blender mask head (BlendRoIHead)',
+    'rtmdet_ins': 'RTMDet-Ins (RTMDetInsSepBNHead)',
+    'blendmask_rtmdet': 'BlendMask on RTMDet (BlendRTMDetSepBNHead)',
 }
 GN = dict(type='GN', num_groups=16, requires_grad=True)
-#: the demo config's backbone and its FPN input channels, for every model
-#: compared
+#: the demo config's backbone, its FPN input channels and its input
+#: normalisation, for every model compared
 _DEMO = 'configs/demo/blendmask-light_effnet-lite0_fpn_1xb8-800iter_coco128.py'
 
 
@@ -69,10 +74,14 @@ def _demo_backbone():
     cfg = Config.fromfile(common.repo_config(_DEMO))
     backbone = cfg.model.backbone.to_dict()
     backbone.pop('_delete_', None)
-    return backbone, list(cfg.model.neck.in_channels)
+    return (
+        backbone,
+        list(cfg.model.neck.in_channels),
+        cfg.model.data_preprocessor.to_dict(),
+    )
 
 
-BACKBONE, IN_CH = _demo_backbone()
+BACKBONE, IN_CH, PREPROCESSOR = _demo_backbone()
 C = 64  # FPN / head width
 #: the arguments merged runs must share
 SETTING = ('iters', 'batch', 'size', 'train_eval_subset', 'rounds')
@@ -129,14 +138,7 @@ def model_cfg(name: str):
         m.bbox_head.update(
             in_channels=C, feat_channels=C, stacked_convs=2, norm_cfg=GN
         )
-        m.mask_head.basis.update(
-            in_channels=C,
-            channels=C,
-            low_level_channels=32,
-            sem_channels=C,
-            norm_cfg=GN,
-        )
-        m.mask_head.blender.update(bottom_resolution=28, attn_size=7)
+        _light_blend_branch(m.mask_head)
         if name == 'blendmask_weighted_sum':
             m.mask_head.blender.attn_size = 1
         elif name == 'blendmask_assembler':
@@ -210,7 +212,49 @@ def model_cfg(name: str):
             norm_cfg=GN,
         )
         return m
+    if name in ('rtmdet_ins', 'blendmask_rtmdet'):
+        # the RTMDet-s head-to-head (benchmarks/suites/rtmdet.py) in the
+        # light setting: mmdet's RTMDet-Ins-s and our mixing config, each
+        # on the light backbone's P3-P5 with a 64-channel CSPNeXtPAFPN and
+        # 2-conv towers; both with RTMDet-Ins's test_cfg (the detector's
+        # keeps 300 detections above 0.001)
+        rel = {
+            'rtmdet_ins': 'rtmdet/rtmdet-ins_s_8xb32-300e_coco.py',
+            'blendmask_rtmdet': 'configs/mixing/'
+            'blendmask-rtmdet_s_8xb32-300e_coco.py',
+        }[name]
+        path = (
+            common.mim_config(rel)
+            if name == 'rtmdet_ins'
+            else common.repo_config(rel)
+        )
+        m = Config.fromfile(path).model
+        m.backbone = ConfigDict(BACKBONE, out_indices=(1, 2, 3))
+        m.neck.update(in_channels=IN_CH[1:], out_channels=C)
+        m.bbox_head.update(in_channels=C, feat_channels=C, stacked_convs=2)
+        m.test_cfg.update(
+            nms_pre=1000,
+            score_thr=0.05,
+            nms=dict(type='nms', iou_threshold=0.6),
+            max_per_img=100,
+        )
+        if name == 'blendmask_rtmdet':
+            _light_blend_branch(m.mask_head)
+        return m
     raise KeyError(name)
+
+
+def _light_blend_branch(mask_head):
+    """Pin ``mask_head`` (a ``BlendMaskMaskHead`` config) to the light
+    BlendMask's bottom module and blender (28_4_7)."""
+    mask_head.basis.update(
+        in_channels=C,
+        channels=C,
+        low_level_channels=32,
+        sem_channels=C,
+        norm_cfg=GN,
+    )
+    mask_head.blender.update(bottom_resolution=28, attn_size=7)
 
 
 def full_cfg(name: str, seed: int, args, work_dir: str):
@@ -222,6 +266,9 @@ def full_cfg(name: str, seed: int, args, work_dir: str):
         )
     )
     cfg.model = model_cfg(name)
+    # every model normalises its input as the pretrained backbone expects
+    # (RTMDet's configs keep BGR)
+    cfg.model.data_preprocessor = copy.deepcopy(PREPROCESSOR)
     size, iters = tuple(args.size), args.iters
     # YOLACT / Mask R-CNN pipelines: identical to the others'
     train_pipeline = [
@@ -272,7 +319,10 @@ def full_cfg(name: str, seed: int, args, work_dir: str):
     cfg.optim_wrapper = dict(
         type='OptimWrapper',
         optimizer=dict(type='AdamW', lr=LR, weight_decay=0.05),
-        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+        # bypass_duplicate: RTMDet's heads share their convs across levels
+        paramwise_cfg=dict(
+            norm_decay_mult=0.0, bias_decay_mult=0.0, bypass_duplicate=True
+        ),
         clip_grad=dict(max_norm=10, norm_type=2),
     )
     cfg.auto_scale_lr = dict(enable=False, base_batch_size=args.batch)

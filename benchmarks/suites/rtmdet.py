@@ -15,7 +15,7 @@ differ. Detections are forced (100 per image). Measured at 640x640:
   (``train/<model>``) and the peak training memory in a fresh process.
 
 Accuracy (the light setting, train and val mask AP) is the accuracy suite's
-(``--models rtmdet_ins_s blendmask_rtmdet_s``).
+(``--models rtmdet_ins blendmask_rtmdet``).
 """
 
 import common
