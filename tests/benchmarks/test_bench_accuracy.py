@@ -62,16 +62,24 @@ def test_accuracy_quick_and_merge(run_quick, tmp_path):
         )
 
 
-def test_every_light_model_builds():
+def test_every_light_model_builds(tmp_path):
     """The --quick run above trains only BlendMask. Every model has the
-    demo's ImageNet-pretrained backbone."""
+    demo's ImageNet-pretrained backbone and input normalisation."""
+    import argparse
+
     from mmdet.registry import MODELS
 
     from suites import accuracy
 
+    args = argparse.Namespace(size=[96, 96], iters=1, batch=2, quick=True)
     for name in accuracy.MODELS:
+        full = accuracy.full_cfg(name, 0, args, str(tmp_path))
+        assert full.model.data_preprocessor == accuracy.PREPROCESSOR, name
         cfg = accuracy.model_cfg(name)
-        assert cfg.backbone == accuracy.BACKBONE, name
+        # the RTMDet pair takes P3-P5 only
+        assert dict(cfg.backbone, out_indices=None) == dict(
+            accuracy.BACKBONE, out_indices=None
+        ), name
         assert (
             cfg.backbone.init_cfg.checkpoint == 'efficientnet-lite://lite0'
         ), name
