@@ -11,6 +11,12 @@ is the time of the 3 photos in one round) and the network alone
 (preprocessed tensor -> final detections and R x R masks: the traced module
 ``DetectorExport`` in PyTorch vs the graph; ``core/<engine>/<model>``).
 Engines: ``torch``, ``onnx`` (onnxruntime), ``openvino``.
+
+Where the graph's time goes: onnxruntime's profiler over ``PROFILED_RUNS``
+runs on the first photo after the timed rounds, the kernel time summed by
+operator type (``ops/<model>/<op>``: share of the kernel time, one value
+per model): if ``Conv`` holds nearly all of it, no slimming of the other
+operators can move the ratios much.
 """
 
 import os.path as osp
@@ -37,6 +43,11 @@ PHOTOS = ('000000000034.jpg', '000000000073.jpg', '000000000138.jpg')
 PHOTO_DIR = osp.join(
     common.REPO_ROOT, 'demo', 'data', 'coco128-seg', 'images', 'train2017'
 )
+
+
+PROFILED_RUNS = 3
+#: operators listed by name in the profile table; the rest are summed
+PROFILE_TOP = 6
 
 
 def add_arguments(ap):
@@ -70,6 +81,33 @@ def _config(path: str, quick: bool):
     return cfg
 
 
+def op_shares(onnx_file: str, feeds: dict, threads: int) -> dict:
+    """``{op type: share of onnxruntime's kernel time}`` over
+    :data:`PROFILED_RUNS` runs of ``feeds`` (input name -> array)."""
+    import collections
+    import json
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.enable_profiling = True
+    options.profile_file_prefix = osp.splitext(onnx_file)[0] + '_profile'
+    session = ort.InferenceSession(
+        onnx_file, options, providers=['CPUExecutionProvider']
+    )
+    for _ in range(PROFILED_RUNS):
+        session.run(None, feeds)
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    per_op = collections.Counter()
+    for e in events:
+        if e.get('cat') == 'Node' and e['name'].endswith('_kernel_time'):
+            per_op[e['args']['op_name']] += e['dur']
+    total = sum(per_op.values())
+    return {op: us / total for op, us in per_op.most_common()}
+
+
 def run(args):
     import torch
     from mmdet.apis import inference_detector, init_detector
@@ -85,7 +123,7 @@ def run(args):
     if args.device != 'cpu':
         raise ValueError('the onnx suite runs on cpu only (--device cpu)')
     photos = [osp.join(PHOTO_DIR, p) for p in PHOTOS]
-    samples, rows = {}, {'e2e': [], 'core': []}
+    samples, rows = {}, {'e2e': [], 'core': [], 'ops': []}
     tmp = tempfile.mkdtemp()
     for key in args.models:
         label, path = CONFIGS[key]
@@ -135,6 +173,21 @@ def run(args):
                     ms = common.median(t[(kind, e, i)])
                     row += [ms, ms / pt]
                 rows[kind].append(row)
+        x, s = prepared[0]
+        feeds = dict(image=x.numpy(), img_shape=img_shape_tensor(s).numpy())
+        names = dets['onnx'].runner.input_names
+        shares = op_shares(
+            onnx_file, {n: feeds[n] for n in names}, torch.get_num_threads()
+        )
+        for op, share in shares.items():
+            samples[f'ops/{key}/{op}'] = [share]
+        top = list(shares.items())[:PROFILE_TOP]
+        rest = 1 - sum(v for _, v in top)
+        rows['ops'].append(
+            [label, PHOTOS[0]]
+            + [f'{op} {100 * v:.1f}%' for op, v in top]
+            + [f'{100 * rest:.1f}%']
+        )
     cols = [
         'model',
         'photo',
@@ -152,6 +205,12 @@ def run(args):
             ),
             'Network + post-processing + blender (no pipeline, no paste)':  # noqa: E501
             dict(columns=cols, rows=rows['core']),
+            'onnxruntime kernel time by operator (first photo)': dict(
+                columns=['model', 'photo']
+                + [f'#{i + 1}' for i in range(PROFILE_TOP)]
+                + ['all others'],
+                rows=rows['ops'],
+            ),
         },
         samples=samples,
         notes=[

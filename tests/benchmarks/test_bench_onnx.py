@@ -13,11 +13,23 @@ def test_onnx_quick(run_quick):
     from suites.onnx import CONFIGS, PHOTOS
 
     p = run_quick('onnx', isolated=True)
-    for t in p['tables'].values():
+    *timed, ops = p['tables'].values()
+    for t in timed:
         assert len(t['rows']) == len(CONFIGS) * len(PHOTOS)
-    assert set(p['samples']) == {
+    timings = {k for k in p['samples'] if not k.startswith('ops/')}
+    assert timings == {
         f'{kind}/{engine}/{m}'
         for kind in ('e2e', 'core')
         for engine in ('torch', 'onnx', 'openvino')
         for m in CONFIGS
     }
+    # onnxruntime's profile: each model's operator shares add up to 1
+    assert len(ops['rows']) == len(CONFIGS)
+    for m in CONFIGS:
+        shares = [
+            v for k, (v,) in p['samples'].items() if k.startswith(f'ops/{m}/')
+        ]
+        assert 'Conv' in {
+            k.split('/')[-1] for k in p['samples'] if k.startswith(f'ops/{m}/')
+        }
+        assert abs(sum(shares) - 1) < 1e-6
