@@ -1,7 +1,9 @@
 # mmblend: `make demo`, `make test` (see README.md).
 #   VENV=path        virtualenv to create/reuse (default .venv)
 #   PYTHON=python3   interpreter used to create it
-#   PYTEST_ARGS=...  what `make test` passes to pytest (PYTEST_ADDOPTS works too)
+#   PYTEST_ARGS=...  what `make test` passes to pytest (PYTEST_ADDOPTS works too;
+#                    default: one pytest-xdist worker per core, at most 4, a
+#                    test file per worker, one torch thread each)
 #   DEMO_ARGS=...    extra arguments for tools/demo.py
 #   COMPAT_VENV=path, COMPAT_PYTHON=python3.10, COMPAT_CONSTRAINTS=file:
 #                    `make test-compat`'s venv, interpreter (default: pyenv's
@@ -12,7 +14,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PYTEST_ARGS ?= tests -q
+PYTEST_ARGS ?= tests -q -n auto --maxprocesses 4 --dist loadfile
 DEMO_ARGS ?=
 # `make test-compat`: the old stack (requirements/constraints-compat.txt)
 COMPAT_VENV ?= .venv-compat

@@ -9,7 +9,7 @@
 #                                          an AVX2-only CPU (torch's and
 #                                          oneDNN's kernels), one thread
 # `make test` itself is the third: this CPU's best kernels (AVX-512 where it
-# has them) at its thread count. Between them every kernel level and both 1
+# has them) at one thread per xdist worker. Between them every kernel level and both 1
 # and 2 threads are run (reductions in other orders).
 # Prints one line per setting and exits non-zero if any failed.
 set -uo pipefail

@@ -19,9 +19,17 @@ def pytest_configure(config):
     process (e.g. a segmentation fault in a native library) writes every
     thread's Python traceback to that file, which .ci/run prints."""
     path = os.environ.get('MMBLEND_CRASH_LOG')
-    if path:
-        config._mmblend_crash_log = open(path, 'w')
+    if path:  # appended to: pytest-xdist's workers share it
+        config._mmblend_crash_log = open(path, 'a')
         faulthandler.enable(config._mmblend_crash_log, all_threads=True)
+    if os.environ.get('PYTEST_XDIST_WORKER') and not os.environ.get(
+        'OMP_NUM_THREADS'
+    ):
+        # `make test` runs one worker per core (pytest -n auto): one torch
+        # thread each, not every worker as many threads as there are cores
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pytest_runtest_logstart(nodeid, location):
