@@ -4,9 +4,11 @@ mmdet's own tools do) and mmblend's modules registered."""
 import faulthandler
 import os
 import sys
+import uuid
 
 import pytest
 from mmdet.utils import register_all_modules
+from mmengine.registry import DefaultScope
 
 import mmblend  # noqa: F401
 
@@ -52,6 +54,19 @@ def no_openvino_in_process(request):
         f'{request.node.nodeid} imported OpenVINO into the pytest process: '
         'run it through tests/openvino_utils.py'
     )
+
+
+@pytest.fixture(autouse=True)
+def mmdet_default_scope():
+    """Each test starts in mmdet's default scope (as set above): a test
+    that builds a runner leaves its scope current (mmengine's ``Runner``
+    makes one, ``'mmengine'`` where the config names none), which would
+    break registry builds of the tests after it in the same process."""
+    if DefaultScope.get_current_instance().scope_name != 'mmdet':
+        DefaultScope.get_instance(
+            f'mmblend-tests-{uuid.uuid4().hex}', scope_name='mmdet'
+        )
+    yield
 
 
 @pytest.fixture
