@@ -422,7 +422,21 @@ def build_model(cfg, device: str = 'cpu'):
 
     model = MODELS.build(copy.deepcopy(cfg.model))
     model.init_weights()
+    _positive_random_boxes(model)
     return model.to(device)
+
+
+def _positive_random_boxes(model) -> None:
+    """RTMDet's heads without ``exp_on_reg`` regress box distances as
+    ``conv(x) * stride``: at random init about half are negative, nearly
+    every box has a negative size and post-processing drops it
+    (``min_bbox_size``), leaving 0-20 detections instead of the forced
+    100. Their regression biases are set to 2 (boxes of ~4 strides, as a
+    trained model predicts); the compute is unchanged."""
+    for m in model.modules():
+        if hasattr(m, 'rtm_reg') and not getattr(m, 'exp_on_reg', True):
+            for conv in m.rtm_reg:
+                torch.nn.init.constant_(conv.bias, 2.0)
 
 
 def strip_init(model_cfg) -> None:
@@ -518,6 +532,20 @@ def fake_batch(
     return data['inputs'].to(device), [
         d.to(device) for d in data['data_samples']
     ]
+
+
+def cap_dets(models, run: Callable, num: int = 100) -> None:
+    """For heads without a ``max_per_img`` cut (YOLOX keeps whatever NMS
+    leaves; with :func:`force_dets` that is every candidate): set the
+    ``score_thr`` of each of ``models`` (sharing their weights) between the
+    ``num``-th and the next highest score of ``run()`` (one model's
+    predictions), so that each returns ``num`` detections."""
+    scores = run()[0].pred_instances.scores
+    if len(scores) <= num:
+        return
+    top = scores.sort(descending=True).values[num - 1 : num + 1]
+    for model in models:
+        model.bbox_head.test_cfg.score_thr = float(top.mean())
 
 
 def predictor(model, h: int, w: int, device: str) -> Callable:

@@ -173,6 +173,9 @@ def run(args):
         hmodel, mmodel, keys[host] = build_pair(host, dev)
         if host == args.hosts[0]:
             first = mmodel
+        common.cap_dets(
+            (hmodel, mmodel), common.predictor(hmodel, h, w, dev), 100
+        )
         for name, model in ((host, hmodel), (f'blend_{host}', mmodel)):
             runners[name] = common.predictor(model, h, w, dev)
             out = runners[name]()

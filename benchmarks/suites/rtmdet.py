@@ -103,6 +103,11 @@ def run(args):
             sum(p.numel() for p in model.parameters()) / 1e6
         )
         fns[('latency', name)] = common.predictor(model, h, w, dev)
+        dets = len(fns[('latency', name)]()[0].pred_instances)
+        if dets != 100:
+            raise RuntimeError(
+                f'{name}: {dets} detections, not the forced 100'
+            )
         values[f'gflops/{name}'] = common.gflops(fns[('latency', name)])
         fns[('train', name)] = train_factory(name, h, w, dev)
         values[f'copied_keys/{name}'] = copied

@@ -1,6 +1,7 @@
 """benchmarks/suites/mixing.py --quick: every host and its mixed model
-(the host's weights loaded) return the forced detections (YOLOX's
-post-processing has no max_per_img: all its candidates)."""
+(the host's weights loaded) return the forced 100 detections (YOLOX's
+post-processing has no max_per_img: common.cap_dets raises its score_thr;
+RTMDet's random boxes: common.build_model keeps them of positive size)."""
 
 
 def test_mixing_quick(run_quick):
@@ -9,7 +10,7 @@ def test_mixing_quick(run_quick):
     p = run_quick('mixing')
     for h in HOSTS:
         assert p['dets'][f'blend_{h}'] == p['dets'][h], h
-        assert p['dets'][h] == [100] or h == 'yolox' and p['dets'][h][0] > 100
+        assert p['dets'][h] == [100], h
 
     for host, k in p['keys'].items():
         assert k['shared_keys'] > 300 and k['extra_keys'] > 0, (host, k)
