@@ -11,8 +11,8 @@ Every model: the demo's backbone and input normalisation (:data:`BACKBONE`:
 EfficientNet-Lite0 with its ImageNet weights, frozen), a 64-channel neck
 (FPN; the RTMDet pair: mmdet's CSPNeXtPAFPN on P3-P5), 2-conv towers (GN;
 the RTMDet pair: RTMDet's BN; Mask R-CNN: 2 mask convs, 256-d box fc),
-``--size`` inputs (fixed square resize: YOLACT needs equal-size images in a
-batch), random flip, batch ``--batch``, AdamW 2e-3 (wd 0.05, grad clip 10),
+``--size`` inputs (resized keeping the aspect ratio, padded to the square:
+YOLACT needs equal-size images in a batch), random flip, batch ``--batch``, AdamW 2e-3 (wd 0.05, grad clip 10),
 warm-up + cosine, ``--iters`` iterations; then mmdet's CocoMetric on the
 val images (the headline: does it generalise?) and on the training images
 (the fit check). A round is one seed (the seed of round r is r): samples
@@ -270,7 +270,10 @@ def full_cfg(name: str, seed: int, args, work_dir: str):
     # (RTMDet's configs keep BGR)
     cfg.model.data_preprocessor = copy.deepcopy(PREPROCESSOR)
     size, iters = tuple(args.size), args.iters
-    # YOLACT / Mask R-CNN pipelines: identical to the others'
+    # one pipeline for every model: the aspect ratio kept (mmdet's
+    # RTMDet-Ins pastes its masks with the width's scale factor on both
+    # axes, wrong after a non-uniform resize), padded to the square size
+    # (YOLACT needs equal-size images in a batch)
     train_pipeline = [
         dict(type='LoadImageFromFile'),
         dict(
@@ -279,13 +282,14 @@ def full_cfg(name: str, seed: int, args, work_dir: str):
             with_mask=True,
             poly2mask=False,
         ),
-        dict(type='Resize', scale=size, keep_ratio=False),
+        dict(type='Resize', scale=size, keep_ratio=True),
         dict(type='RandomFlip', prob=0.5),
+        dict(type='Pad', size=size),
         dict(type='PackDetInputs'),
     ]
     test_pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=size, keep_ratio=False),
+        dict(type='Resize', scale=size, keep_ratio=True),
         dict(
             type='LoadAnnotations',
             with_bbox=True,
