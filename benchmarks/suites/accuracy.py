@@ -12,13 +12,13 @@ EfficientNet-Lite0 with its ImageNet weights, frozen), a 64-channel neck
 (FPN; the RTMDet pair: mmdet's CSPNeXtPAFPN on P3-P5), 2-conv towers (GN;
 the RTMDet pair: RTMDet's BN; Mask R-CNN: 2 mask convs, 256-d box fc),
 ``--size`` inputs (resized keeping the aspect ratio, padded to the square:
-YOLACT needs equal-size images in a batch), random flip, batch ``--batch``, AdamW 2e-3 (wd 0.05, grad clip 10),
-warm-up + cosine, ``--iters`` iterations; then mmdet's CocoMetric on the
-val images (the headline: does it generalise?) and on the training images
-(the fit check). A round is one seed (the seed of round r is r): samples
-``<metric>/<model>`` hold one value per seed (AP in [0, 1]). Runs of
-disjoint ``--models`` can be merged (``run.py accuracy --merge A.json
-B.json``).
+YOLACT needs equal-size images in a batch), random flip, batch ``--batch``,
+AdamW 2e-3 (wd 0.05, grad clip 10), warm-up + cosine, ``--iters``
+iterations; then mmdet's CocoMetric on the val images (the headline: does
+it generalise?) and on the training images (the fit check). A round is one
+seed (the seed of round r is r): samples ``<metric>/<model>`` hold one
+value per seed (AP in [0, 1]). Runs of disjoint ``--models`` can be merged
+(``run.py accuracy --merge A.json B.json``).
 """
 
 import argparse
