@@ -124,6 +124,35 @@ def model_cfg(name: str):
         m.train_cfg = atss.train_cfg
         m.test_cfg = atss.test_cfg
         return m
+    if name in ('rtmdet_ins', 'blendmask_rtmdet'):
+        # the RTMDet-s head-to-head (benchmarks/suites/rtmdet.py) in the
+        # light setting: mmdet's RTMDet-Ins-s and our mixing config, each
+        # on the light backbone's P3-P5 with a 64-channel CSPNeXtPAFPN and
+        # 2-conv towers; both with RTMDet-Ins's test_cfg (the detector's
+        # keeps 300 detections above 0.001)
+        rel = {
+            'rtmdet_ins': 'rtmdet/rtmdet-ins_s_8xb32-300e_coco.py',
+            'blendmask_rtmdet': 'configs/mixing/'
+            'blendmask-rtmdet_s_8xb32-300e_coco.py',
+        }[name]
+        path = (
+            common.mim_config(rel)
+            if name == 'rtmdet_ins'
+            else common.repo_config(rel)
+        )
+        m = Config.fromfile(path).model
+        m.backbone = ConfigDict(BACKBONE, out_indices=(1, 2, 3))
+        m.neck.update(in_channels=IN_CH[1:], out_channels=C)
+        m.bbox_head.update(in_channels=C, feat_channels=C, stacked_convs=2)
+        m.test_cfg.update(
+            nms_pre=1000,
+            score_thr=0.05,
+            nms=dict(type='nms', iou_threshold=0.6),
+            max_per_img=100,
+        )
+        if name == 'blendmask_rtmdet':
+            _light_blend_branch(m.mask_head)
+        return m
     if name.startswith('blendmask'):
         cfg = Config.fromfile(
             common.repo_config(
@@ -211,35 +240,6 @@ def model_cfg(name: str):
             sem_channels=C,
             norm_cfg=GN,
         )
-        return m
-    if name in ('rtmdet_ins', 'blendmask_rtmdet'):
-        # the RTMDet-s head-to-head (benchmarks/suites/rtmdet.py) in the
-        # light setting: mmdet's RTMDet-Ins-s and our mixing config, each
-        # on the light backbone's P3-P5 with a 64-channel CSPNeXtPAFPN and
-        # 2-conv towers; both with RTMDet-Ins's test_cfg (the detector's
-        # keeps 300 detections above 0.001)
-        rel = {
-            'rtmdet_ins': 'rtmdet/rtmdet-ins_s_8xb32-300e_coco.py',
-            'blendmask_rtmdet': 'configs/mixing/'
-            'blendmask-rtmdet_s_8xb32-300e_coco.py',
-        }[name]
-        path = (
-            common.mim_config(rel)
-            if name == 'rtmdet_ins'
-            else common.repo_config(rel)
-        )
-        m = Config.fromfile(path).model
-        m.backbone = ConfigDict(BACKBONE, out_indices=(1, 2, 3))
-        m.neck.update(in_channels=IN_CH[1:], out_channels=C)
-        m.bbox_head.update(in_channels=C, feat_channels=C, stacked_convs=2)
-        m.test_cfg.update(
-            nms_pre=1000,
-            score_thr=0.05,
-            nms=dict(type='nms', iou_threshold=0.6),
-            max_per_img=100,
-        )
-        if name == 'blendmask_rtmdet':
-            _light_blend_branch(m.mask_head)
         return m
     raise KeyError(name)
 

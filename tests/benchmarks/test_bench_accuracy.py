@@ -85,6 +85,14 @@ def test_every_light_model_builds(tmp_path):
         ), name
         model = MODELS.build(cfg)
         assert sum(p.numel() for p in model.parameters()) > 0, name
+    # each mixing model is its host with the blender
+    assert (
+        accuracy.model_cfg('blendmask_rtmdet').bbox_head.type
+        == 'BlendRTMDetSepBNHead'
+    )
+    assert (
+        accuracy.model_cfg('blendmask_atss').bbox_head.type == 'BlendATSSHead'
+    )
     mixed = accuracy.model_cfg('mask_rcnn_blender').roi_head
     assert mixed.type == 'BlendRoIHead'
     assert mixed.mask_head.basis.in_channels == accuracy.C
