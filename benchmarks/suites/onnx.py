@@ -174,10 +174,10 @@ def run(args):
                     row += [ms, ms / pt]
                 rows[kind].append(row)
         x, s = prepared[0]
-        feeds = dict(image=x.numpy(), img_shape=img_shape_tensor(s).numpy())
-        names = dets['onnx'].runner.input_names
         shares = op_shares(
-            onnx_file, {n: feeds[n] for n in names}, torch.get_num_threads()
+            onnx_file,
+            dets['onnx'].runner.feed(x, img_shape_tensor(s)),
+            torch.get_num_threads(),
         )
         for op, share in shares.items():
             samples[f'ops/{key}/{op}'] = [share]

@@ -89,17 +89,25 @@ class GraphRunner:
                 'img_shape): export it with tools/deployment/export_onnx.py'
             )
 
-    def run(self, inputs: torch.Tensor, img_shape: torch.Tensor) -> List:
-        """The graph on preprocessed ``inputs [1, 3, H, W]`` and
-        ``img_shape [2]`` (a graph that does not clip boxes to the image,
-        ``test_cfg.clip_after_mask``, has no ``img_shape`` input): numpy
-        ``boxes [D, 4]`` (input scale), ``scores [D]``, ``labels [D]``,
-        ``masks [D, R, R]`` (probabilities)."""
-        feed: Dict[str, np.ndarray] = dict(
+    def feed(
+        self, inputs: torch.Tensor, img_shape: torch.Tensor
+    ) -> Dict[str, np.ndarray]:
+        """The graph's inputs by name: ``image`` (``inputs [1, 3, H, W]``,
+        float32) and, where the graph has it, ``img_shape [2]`` (a graph
+        that does not clip boxes to the image, ``test_cfg.clip_after_mask``,
+        has none)."""
+        feed = dict(
             image=np.ascontiguousarray(inputs.numpy(), dtype=np.float32),
             img_shape=img_shape.numpy(),
         )
-        feed = {name: feed[name] for name in self.input_names}
+        return {name: feed[name] for name in self.input_names}
+
+    def run(self, inputs: torch.Tensor, img_shape: torch.Tensor) -> List:
+        """The graph on preprocessed ``inputs [1, 3, H, W]`` and
+        ``img_shape [2]`` (see :meth:`feed`): numpy ``boxes [D, 4]`` (input
+        scale), ``scores [D]``, ``labels [D]``, ``masks [D, R, R]``
+        (probabilities)."""
+        feed = self.feed(inputs, img_shape)
         if self.backend == 'onnxruntime':
             return self._session.run(None, feed)
         out = self._compiled(feed)
