@@ -130,16 +130,12 @@ def model_cfg(name: str):
         # on the light backbone's P3-P5 with a 64-channel CSPNeXtPAFPN and
         # 2-conv towers; both with RTMDet-Ins's test_cfg (the detector's
         # keeps 300 detections above 0.001)
-        rel = {
-            'rtmdet_ins': 'rtmdet/rtmdet-ins_s_8xb32-300e_coco.py',
-            'blendmask_rtmdet': 'configs/mixing/'
-            'blendmask-rtmdet_s_8xb32-300e_coco.py',
-        }[name]
-        path = (
-            common.mim_config(rel)
-            if name == 'rtmdet_ins'
-            else common.repo_config(rel)
-        )
+        if name == 'rtmdet_ins':
+            path = common.mim_config('rtmdet/rtmdet-ins_s_8xb32-300e_coco.py')
+        else:
+            path = common.repo_config(
+                'configs/mixing/blendmask-rtmdet_s_8xb32-300e_coco.py'
+            )
         m = Config.fromfile(path).model
         m.backbone = ConfigDict(BACKBONE, out_indices=(1, 2, 3))
         m.neck.update(in_channels=IN_CH[1:], out_channels=C)

@@ -173,11 +173,10 @@ def run(args):
         hmodel, mmodel, keys[host] = build_pair(host, dev)
         if host == args.hosts[0]:
             first = mmodel
-        common.cap_dets(
-            (hmodel, mmodel), common.predictor(hmodel, h, w, dev), 100
-        )
-        for name, model in ((host, hmodel), (f'blend_{host}', mmodel)):
-            runners[name] = common.predictor(model, h, w, dev)
+        runners[host] = common.predictor(hmodel, h, w, dev)
+        runners[f'blend_{host}'] = common.predictor(mmodel, h, w, dev)
+        common.cap_dets((hmodel, mmodel), runners[host], 100)
+        for name in (host, f'blend_{host}'):
             out = runners[name]()
             dets[name] = [len(o.pred_instances) for o in out]
             values[f'gflops/{name}'] = common.gflops(runners[name])
