@@ -5,7 +5,7 @@
 # by the levels) reads each level's box tower (the input of rtm_reg[l]);
 # positives are RTMDet's DynamicSoftLabelAssigner's, given the GT boxes as in
 # detection; scores sigmoid(cls); mask-loss weights uniform. The bottom
-# module is the paper's DeepLabV3+ at width 128 on P3 + P5 (indices 0 and 2
+# module is the paper's DeepLabV3+ at width 64 on P3 + P5 (indices 0 and 2
 # of the neck's P3-P5); its in_channels comes from the neck (128 here).
 _base_ = [
     'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py',

@@ -5,7 +5,7 @@
 # levels) reads each level's regression tower (the input of
 # multi_level_conv_reg[l]); positives are SimOTA's; scores sigmoid(obj) x
 # sigmoid(cls); mask-loss weights uniform. The bottom module is the paper's
-# DeepLabV3+ at width 128 on P3 + P5 of the neck (in_channels from the neck:
+# DeepLabV3+ at width 64 on P3 + P5 of the neck (in_channels from the neck:
 # 128). YOLOX's training hooks (mode switch, sync norm, EMA) act unchanged.
 _base_ = [
     'mmdet::yolox/yolox_s_8xb8-300e_coco.py',
