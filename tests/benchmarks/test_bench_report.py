@@ -99,6 +99,14 @@ def test_within_band_and_difference():
         threads=2,
     )
     assert judge(ap, [r])['verdict'] == 'met'
+    # accuracy rounds are seeds: two are judged, one is not
+    two = {'t/a': [0.30, 0.31], 't/b': [0.28, 0.30]}
+    assert judge(ap, [_result(two, suite='accuracy')])['verdict'] == 'met'
+    one = {'t/a': [0.30], 't/b': [0.28]}
+    assert (
+        judge(ap, [_result(one, suite='accuracy')])['verdict']
+        == 'inconclusive (1 round)'
+    )
 
 
 def test_unjudged_results():
