@@ -151,10 +151,9 @@ def model_cfg(name: str):
             _light_blend_branch(m.mask_head)
             # the same non-negative box regression as RTMDet-Ins (ReLU):
             # mmdet's RTMDet-s regresses unconstrained distances
-            # (exp_on_reg=False), which does not train in this setting
-            # (mmdet's own RTMDet-s: train box AP 1.6 after 400 iterations,
-            # 19.1 with RTMDet-Ins's head); exp_on_reg=True is mmdet's
-            # RTMDet-m/l/x setting
+            # (exp_on_reg=False), which does not train in this setting,
+            # with or without the mask branch (docs/mixing.md);
+            # exp_on_reg=True is mmdet's RTMDet-m/l/x setting
             m.bbox_head.exp_on_reg = True
         return m
     if name.startswith('blendmask'):
