@@ -28,7 +28,7 @@ blend_mask_head = dict(
 # The real-time hosts (RTMDet, YOLOX: necks of 96-128 channels with levels
 # P3-P5, indices 0-2): the same bottom module at width 64, half the neck's
 # width as the paper's ablation width 128 is half its 256-channel FPN (at
-# 128 it would cost YOLOX-s 1.21x its FLOPs at 640x640, at 64 1.08x); its
+# 128 it costs YOLOX-s 1.21x its FLOPs at 640x640, at 64 1.07x); its
 # in_channels is left out, so the BlendMask detector takes it from
 # model.neck.out_channels.
 blend_rt_mask_head = dict(
