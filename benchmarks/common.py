@@ -4,6 +4,7 @@ for every suite), model building, interleaved timing and peak memory."""
 import copy
 import datetime
 import json
+import math
 import os
 import os.path as osp
 import platform
@@ -278,21 +279,30 @@ def timeit(fn: Callable, device: str, reps: int = 1) -> float:
     return (time.perf_counter() - t0) / reps
 
 
+def reps_for(fn: Callable, device: str, min_s: float) -> int:
+    """The back-to-back calls of ``fn`` in one timing of at least ``min_s``
+    seconds (from one timed call)."""
+    return max(1, math.ceil(min_s / timeit(fn, device)))
+
+
 def interleaved(
-    fns: Dict, device: str, rounds: int, warmup: int = 1, reps: int = 1
+    fns: Dict, device: str, rounds: int, min_s: float = 0.0, warmup: int = 1
 ) -> Dict[str, List[float]]:
-    """Round-robin timing: each round runs every ``fn`` once (order rotated
-    each round), so load changes of a shared machine hit all of them alike.
-    Returns the per-round times (seconds)."""
+    """Round-robin timing: each round times every ``fn`` once (order
+    rotated each round), so load changes of a shared machine hit all of
+    them alike; a timing spans at least ``min_s`` seconds (a shorter ``fn``
+    is called back to back, :func:`reps_for`). Returns the per-round times
+    (seconds per call)."""
     names = list(fns)
     for _ in range(warmup):
         for n in names:
             fns[n]()
+    reps = {n: reps_for(fns[n], device, min_s) for n in names}
     times = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(names)
         for n in names[k:] + names[:k]:
-            times[n].append(timeit(fns[n], device, reps))
+            times[n].append(timeit(fns[n], device, reps[n]))
     return times
 
 

@@ -46,6 +46,13 @@ def parser(suite=None, add_help=True) -> argparse.ArgumentParser:
         default=None,
         help='timed rounds (accuracy: seeds); default: the suite\'s ROUNDS',
     )
+    ap.add_argument(
+        '--min-timing',
+        type=float,
+        default=1.0,
+        help='seconds one timing spans at least: a faster model is called '
+        'back to back and timed by the mean (default 1; --quick: 0)',
+    )
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     ap.add_argument('--out', default=common.RESULTS_DIR)
     ap.add_argument(
@@ -93,7 +100,7 @@ def main(argv=None) -> dict:
 
         torch.set_num_threads(args.threads)
         if args.quick:
-            args.rounds = 1
+            args.rounds, args.min_timing = 1, 0.0
         elif args.rounds is None:
             args.rounds = suite.ROUNDS
         stamp = common.start_stamp(

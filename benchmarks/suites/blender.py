@@ -289,7 +289,9 @@ def mask_branch(args, g):
                 'cascade_blend',
             ):
                 values[f'gflops/{k}@{n}'] = common.gflops(fns[k])
-            t = common.ms(common.interleaved(fns, dev, args.rounds))
+            t = common.ms(
+                common.interleaved(fns, dev, args.rounds, args.min_timing)
+            )
         for k, v in t.items():
             samples[f'{k}@{n}'] = v
         print(

@@ -150,7 +150,9 @@ def run(args):
             {k: dets[k] for k in (host, f'blend_{host}')},
             flush=True,
         )
-    t = common.ms(pair_rounds(runners, args.hosts, dev, args.rounds))
+    t = common.ms(
+        pair_rounds(runners, args.hosts, dev, args.rounds, args.min_timing)
+    )
     samples = {f'latency/{n}': v for n, v in t.items()}
     rows, branch_rows, stage_tables = [], [], {}
     for host in args.hosts:

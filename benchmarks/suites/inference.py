@@ -169,7 +169,9 @@ def run(args):
             sizes[n] = f'{h}x{w}'
             if n == 'blendmask':
                 blendmask = model
-        t = common.ms(common.interleaved(runners, dev, args.rounds))
+        t = common.ms(
+            common.interleaved(runners, dev, args.rounds, args.min_timing)
+        )
         samples.update({f'latency/{n}': v for n, v in t.items()})
         print(
             'latency ms',

@@ -55,6 +55,7 @@ def run(args):
             dict(mask=mask_branch, keypoint=keypoint_branch),
             args.device,
             args.rounds,
+            args.min_timing,
         )
     )
     med = {k: common.median(v) for k, v in t.items()}

@@ -144,22 +144,24 @@ def build_pair(
     )
 
 
-def pair_rounds(runners, hosts, device, rounds, warmup=1):
+def pair_rounds(runners, hosts, device, rounds, min_s=0.0, warmup=1):
     """Round-robin timing in adjacent pairs: each round times every host
     and its mixed model back to back (order swapped every round, hosts
-    rotated), so a load change between the two calls of a pair is as
-    short as one call. Returns per-round seconds per model."""
+    rotated), so a load change between the two timings of a pair is as
+    short as one timing; a timing spans at least ``min_s`` seconds
+    (:func:`common.reps_for`). Returns per-round seconds per call."""
     names = [n for h in hosts for n in (h, f'blend_{h}')]
     for _ in range(warmup):
         for n in names:
             runners[n]()
+    reps = {n: common.reps_for(runners[n], device, min_s) for n in names}
     times = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(hosts)
         for host in hosts[k:] + hosts[:k]:
             pair = [host, f'blend_{host}'][:: 1 if r % 2 == 0 else -1]
             for n in pair:
-                times[n].append(common.timeit(runners[n], device))
+                times[n].append(common.timeit(runners[n], device, reps[n]))
     return times
 
 
@@ -189,7 +191,9 @@ def run(args):
             {k: dets[k] for k in (host, f'blend_{host}')},
             flush=True,
         )
-    t = common.ms(pair_rounds(runners, args.hosts, dev, args.rounds))
+    t = common.ms(
+        pair_rounds(runners, args.hosts, dev, args.rounds, args.min_timing)
+    )
     samples = {f'latency/{n}': v for n, v in t.items()}
     stages = stage_breakdown(
         first, *sizes[args.hosts[0]], dev, min(3, args.rounds)

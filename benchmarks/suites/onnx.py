@@ -156,7 +156,9 @@ def run(args):
                     x, sh
                 )
         with torch.no_grad():
-            t = common.ms(common.interleaved(fns, 'cpu', args.rounds))
+            t = common.ms(
+                common.interleaved(fns, "cpu", args.rounds, args.min_timing)
+            )
         for kind in ('e2e', 'core'):
             for engine in ('torch', *ENGINES):
                 samples[f'{kind}/{engine}/{key}'] = [

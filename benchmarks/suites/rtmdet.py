@@ -116,7 +116,7 @@ def run(args):
             values[f'{k}/branch_{name}'] = (
                 values[f'{k}/{name}'] - values[f'{k}/rtmdet_s']
             )
-    t = common.ms(common.interleaved(fns, dev, args.rounds))
+    t = common.ms(common.interleaved(fns, dev, args.rounds, args.min_timing))
     samples = {f'{kind}/{name}': v for (kind, name), v in t.items()}
     for name in MODELS:
         values[f'train_peak_mib/{name}'] = (

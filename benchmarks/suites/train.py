@@ -190,7 +190,7 @@ def run(args):
         for n in args.models
     }
     steps = {n: make_step(n, size, args.batch, dev) for n in args.models}
-    t = common.ms(common.interleaved(steps, dev, args.rounds))
+    t = common.ms(common.interleaved(steps, dev, args.rounds, args.min_timing))
     samples = {f'step/{n}': v for n, v in t.items()}
     print(
         'step ms',

@@ -72,3 +72,33 @@ def test_stamp_and_names():
     assert (
         common.result_name('train', 1, 'cuda', True) == 'train-t1-cuda-quick'
     )
+
+
+@pytest.mark.parametrize(
+    'min_s, reps', [(0.0, 1), (0.2, 1), (0.6, 3), (1.0, 4)]
+)
+def test_min_timing(monkeypatch, min_s, reps):
+    """A timing spans >= ``min_s``: a 0.25 s function (on a fake clock)
+    is called ceil(min_s / 0.25) times per timing and timed by the mean."""
+    import common
+    from suites.mixing import pair_rounds
+
+    clock = [0.0]
+    monkeypatch.setattr(common.time, 'perf_counter', lambda: clock[0])
+    calls = {'a': 0, 'blend_a': 0}
+
+    def fn(name):
+        def call():
+            calls[name] += 1
+            clock[0] += 0.25
+
+        return call
+
+    fns = {n: fn(n) for n in calls}
+    times = common.interleaved({'a': fns['a']}, 'cpu', 3, min_s)
+    assert calls['a'] == 1 + 1 + 3 * reps  # warm-up, reps_for, 3 rounds
+    assert times['a'] == pytest.approx([0.25] * 3)
+    calls['a'] = 0
+    times = pair_rounds(fns, ['a'], 'cpu', 2, min_s)
+    assert calls == {'a': 2 + 2 * reps, 'blend_a': 2 + 2 * reps}
+    assert times['blend_a'] == pytest.approx([0.25] * 2)
