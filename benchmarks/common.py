@@ -279,10 +279,19 @@ def timeit(fn: Callable, device: str, reps: int = 1) -> float:
     return (time.perf_counter() - t0) / reps
 
 
-def reps_for(fn: Callable, device: str, min_s: float) -> int:
-    """The back-to-back calls of ``fn`` in one timing of at least ``min_s``
-    seconds (from one timed call)."""
-    return max(1, math.ceil(min_s / timeit(fn, device)))
+def warm_up(
+    fns: Dict, device: str, min_s: float, warmup: int = 1
+) -> Dict[str, int]:
+    """Call every ``fn`` ``warmup`` times; returns, per name, the
+    back-to-back calls of one timing of at least ``min_s`` seconds (from one
+    more timed call)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    return {
+        n: max(1, math.ceil(min_s / timeit(fn, device)))
+        for n, fn in fns.items()
+    }
 
 
 def interleaved(
@@ -291,13 +300,10 @@ def interleaved(
     """Round-robin timing: each round times every ``fn`` once (order
     rotated each round), so load changes of a shared machine hit all of
     them alike; a timing spans at least ``min_s`` seconds (a shorter ``fn``
-    is called back to back, :func:`reps_for`). Returns the per-round times
+    is called back to back, :func:`warm_up`). Returns the per-round times
     (seconds per call)."""
     names = list(fns)
-    for _ in range(warmup):
-        for n in names:
-            fns[n]()
-    reps = {n: reps_for(fns[n], device, min_s) for n in names}
+    reps = warm_up(fns, device, min_s, warmup)
     times = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(names)

@@ -149,12 +149,11 @@ def pair_rounds(runners, hosts, device, rounds, min_s=0.0, warmup=1):
     and its mixed model back to back (order swapped every round, hosts
     rotated), so a load change between the two timings of a pair is as
     short as one timing; a timing spans at least ``min_s`` seconds
-    (:func:`common.reps_for`). Returns per-round seconds per call."""
+    (:func:`common.warm_up`). Returns per-round seconds per call."""
     names = [n for h in hosts for n in (h, f'blend_{h}')]
-    for _ in range(warmup):
-        for n in names:
-            runners[n]()
-    reps = {n: common.reps_for(runners[n], device, min_s) for n in names}
+    reps = common.warm_up(
+        {n: runners[n] for n in names}, device, min_s, warmup
+    )
     times = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(hosts)

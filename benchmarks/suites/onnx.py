@@ -157,7 +157,7 @@ def run(args):
                 )
         with torch.no_grad():
             t = common.ms(
-                common.interleaved(fns, "cpu", args.rounds, args.min_timing)
+                common.interleaved(fns, 'cpu', args.rounds, args.min_timing)
             )
         for kind in ('e2e', 'core'):
             for engine in ('torch', *ENGINES):

@@ -96,7 +96,7 @@ def test_min_timing(monkeypatch, min_s, reps):
 
     fns = {n: fn(n) for n in calls}
     times = common.interleaved({'a': fns['a']}, 'cpu', 3, min_s)
-    assert calls['a'] == 1 + 1 + 3 * reps  # warm-up, reps_for, 3 rounds
+    assert calls['a'] == 1 + 1 + 3 * reps  # warm-up, its timed call, 3 rounds
     assert times['a'] == pytest.approx([0.25] * 3)
     calls['a'] = 0
     times = pair_rounds(fns, ['a'], 'cpu', 2, min_s)
