@@ -1,11 +1,12 @@
 """BlendMaskMaskHead: the mask loss against a direct computation, the
-blend of detections, and postprocess_masks (rescale, threshold, both
-clipping orders)."""
+blend of detections, postprocess_masks (rescale, threshold, both
+clipping orders), and paste_masks on CPU against mmdet's paste."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from mmcv.ops import roi_align
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 from mmengine.structures import InstanceData
 
 from mmblend.models import BlendMaskMaskHead
@@ -200,3 +201,28 @@ def test_postprocess_after_the_blender_clips_drops_and_pastes():
         postprocess_masks(
             results(boxes), probs, META, True, dict(paste_unclipped=True)
         )
+
+
+@pytest.mark.parametrize('threshold', [0.5, 0.3])
+def test_paste_on_cpu_is_mmdets_paste_box_by_box(threshold):
+    """Boxes of every size (sub-pixel to larger than the image), fractional,
+    crossing each border: the same masks as mmdet's ``_do_paste_mask``
+    (``skip_empty=True``) called on each box alone."""
+    g = torch.Generator().manual_seed(0)
+    H, W, n = 37, 53, 60
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([W + 20, H + 20]) - 10
+    wh = torch.rand(n, 2, generator=g) ** 3 * torch.tensor([2 * W, 2 * H])
+    boxes = torch.cat([xy, xy + wh + 0.01], 1)
+    probs = torch.rand(n, 7, 7, generator=g)
+    masks = paste_masks(probs, boxes, H, W, threshold)
+    want = torch.zeros_like(masks)
+    for i in range(n):
+        x0, y0, x1, y1 = boxes[i].tolist()
+        if x1 <= max(x0, 0) or x0 >= min(x1, W) or y1 <= max(y0, 0):
+            continue  # no area in the image: an empty mask (tested above)
+        if y0 >= min(y1, H):
+            continue
+        m, region = _do_paste_mask(probs[i, None, None], boxes[i, None], H, W)
+        want[(i,) + region] = m[0] >= threshold
+    assert want.any(dim=(1, 2)).sum() >= n // 3  # many boxes draw something
+    assert torch.equal(masks, want)
